@@ -1,0 +1,40 @@
+# The two commands of the README. Each creates .venv and installs what is missing, from nothing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Airflow's own guidance is to install with its constraints file; that file lives outside the package
+# registries reachable here, so pip resolves the pinned ranges in pyproject.toml instead.
+PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: demo test lint typecheck pytest clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip setuptools wheel
+
+$(VENV)/.base: $(BIN)/python pyproject.toml
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.base pyproject.toml
+	$(PIP) install -e '.[dev,airflow]'
+	touch $@
+
+demo: $(VENV)/.base
+	$(BIN)/ews demo
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check ews tests dags bench
+	$(BIN)/ruff format --check ews tests dags bench
+	$(BIN)/lint-imports
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy
+
+pytest: $(VENV)/.dev
+	$(BIN)/python -m pytest
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

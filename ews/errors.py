@@ -1,0 +1,31 @@
+"""The error hierarchy of ews: one root, specific leaves, messages that say what to do."""
+
+from __future__ import annotations
+
+
+class EwsError(Exception):
+    """Root of every error ews raises on purpose."""
+
+
+class ConfigError(EwsError, ValueError):
+    """A region file or an environment variable is wrong; the message names the file and key."""
+
+
+class DataValidationError(EwsError, ValueError):
+    """Input data (a CAP file, a boundary file, a CSV) is malformed; the message names the source."""
+
+
+class BoundaryError(DataValidationError):
+    """A boundary file cannot be used: missing field, unreadable, or unrepairable geometry."""
+
+
+class CapError(DataValidationError):
+    """A CAP alert or RSS index is malformed or unsafe."""
+
+
+class FetchError(EwsError):
+    """A source could not be fetched after all retries (transient: the scheduler may retry)."""
+
+
+class TemplateError(EwsError):
+    """An alert template is missing, does not render, or cannot be made to fit its channel."""

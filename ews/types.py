@@ -1,0 +1,139 @@
+"""Domain types shared by every stage: levels, warnings, village impacts and rendered messages."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NewType
+
+from shapely.geometry.base import BaseGeometry
+
+VillageCode = NewType("VillageCode", str)
+"""A Kemendagri code as a dotted string, e.g. ``"35.78.01.1001"``."""
+
+
+class Level(enum.IntEnum):
+    """Indonesian warning levels, ordered so that ``Level.AWAS > Level.SIAGA``."""
+
+    NONE = 0
+    WASPADA = 1
+    SIAGA = 2
+    AWAS = 3
+
+    @property
+    def label(self) -> str:
+        """The level as people read it: ``"Waspada"``, ``"Siaga"``, ``"Awas"`` (or ``"-"``)."""
+        return "-" if self is Level.NONE else self.name.capitalize()
+
+    @classmethod
+    def from_label(cls, text: str) -> Level:
+        """Parse ``"siaga"``/``"Siaga"``/``"none"``; raise ``ValueError`` naming the allowed values."""
+        key = text.strip().upper()
+        if key in {"NONE", "-", ""}:
+            return cls.NONE
+        try:
+            return cls[key]
+        except KeyError:
+            raise ValueError(f"unknown level {text!r}; use one of none, Waspada, Siaga, Awas") from None
+
+
+@dataclass(frozen=True)
+class Warning:  # noqa: A001 - the domain word; never used next to builtins.Warning
+    """One CAP 1.2 ``<alert>`` with its first ``<info>`` block, as BMKG publishes it.
+
+    Times are timezone-aware and keep BMKG's local offsets; compare them as instants.
+    ``geometry`` is the union of every ``<polygon>`` of every ``<area>`` in WGS84 (lon, lat).
+    """
+
+    identifier: str
+    sender: str
+    sent: datetime
+    status: str
+    msg_type: str
+    references: tuple[str, ...]
+    language: str
+    event: str
+    urgency: str
+    severity: str
+    certainty: str
+    effective: datetime | None
+    expires: datetime | None
+    headline: str
+    description: str
+    web: str
+    area_desc: str
+    geometry: BaseGeometry
+    polygon_count: int
+    source: str
+    named_areas: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    """One message ready for a channel. ``to`` is the E.164 number and never leaves the process."""
+
+    audience: str  # "resident" | "tagana"
+    channel: str  # "sms" | "whatsapp"
+    language: str
+    to: str
+    village_code: str
+    level: Level
+    warning_id: str
+    text: str
+    segments: int
+    shortened: bool
+    recipient_id: str
+
+
+@dataclass(frozen=True)
+class VillageAlert:
+    """What a message needs to know about one village under one warning (no personal data).
+
+    ``event`` and ``headline`` are in the warning's language; templates translate the level.
+    ``zone_name`` is WIB/WITA/WIT and ``effective``/``expires`` are already in that local zone.
+    """
+
+    village_code: str
+    village_name: str
+    kecamatan_name: str
+    kabkota_name: str
+    level: Level
+    event: str
+    headline: str
+    effective: datetime | None
+    expires: datetime | None
+    zone_name: str
+    warning_id: str
+    web: str
+    fraction: float
+    population_exposed: float | None
+    population_estimated: bool
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A resident subscribed to alerts for one village. ``phone`` is E.164 and is personal data."""
+
+    recipient_id: str
+    phone: str
+    village_code: str
+    language: str  # "id" | "en"
+    channel: str  # "sms" | "whatsapp"
+
+
+@dataclass(frozen=True)
+class TaganaUnit:
+    """A Tagana unit (per kabupaten/kota) and its coordinator's contact, if one is configured.
+
+    ``kecamatan_codes`` empty means the unit covers its whole kabupaten/kota.
+    """
+
+    unit_id: str
+    name: str
+    kabkota_code: str
+    kecamatan_codes: tuple[str, ...]
+    coordinator: str
+    phone: str | None
+    channel: str  # "sms" | "whatsapp"

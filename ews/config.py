@@ -1,0 +1,211 @@
+"""Region configuration: ``regions/<id>.yaml`` validated into a frozen :class:`RegionConfig`.
+
+Unknown keys are errors, and every error names the file and the key. Paths in a region file may use
+``${EWS_SHARED_DATA}`` (and any other environment variable); relative paths are resolved against the
+folder of the region file. The environment is passed in explicitly: nothing here reads it on import.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ews.errors import ConfigError
+from ews.types import Level
+
+DEFAULT_SHARED_DATA = "../shared/data"
+_VAR = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BoundarySource(_Frozen):
+    """Where the village (or kecamatan) polygons come from.
+
+    ``path`` is a file (GeoJSON, GeoPackage, Shapefile, GeoParquet) or a folder whose files of one of
+    those formats are read and concatenated.
+    """
+
+    path: Path
+    id_field: str = "kode"
+    name_field: str = "nama"
+    layer: str | None = None
+
+
+class PopulationSource(_Frozen):
+    """Population per village: a column of the boundary file, a CSV per village, or an estimate.
+
+    ``method`` chooses: ``column`` reads ``column`` from the boundary file; ``csv`` joins ``path`` on
+    ``id_field``; ``kabkota_area_share`` spreads each kabupaten/kota total (``path``, ``id_field``,
+    ``value_field``) over its villages in proportion to their area: an *estimate*, labelled so in every
+    output; ``none`` leaves population unknown.
+    """
+
+    method: Literal["column", "csv", "kabkota_area_share", "none"] = "none"
+    column: str | None = None
+    path: Path | None = None
+    id_field: str = "kode"
+    value_field: str = "total"
+
+    @model_validator(mode="after")
+    def _needs(self) -> PopulationSource:
+        if self.method == "column" and not self.column:
+            raise ValueError("method 'column' needs 'column' (the population field of the boundary file)")
+        if self.method in ("csv", "kabkota_area_share") and self.path is None:
+            raise ValueError(f"method {self.method!r} needs 'path' (a CSV file)")
+        return self
+
+
+class LevelRules(_Frozen):
+    """Thresholds that turn a warning and the fraction of a village it covers into a level.
+
+    See README "Levels" for the full mapping.
+    """
+
+    severity: dict[Literal["Extreme", "Severe", "Moderate", "Minor", "Unknown"], Level] = Field(
+        default_factory=lambda: {
+            "Extreme": Level.AWAS,
+            "Severe": Level.SIAGA,
+            "Moderate": Level.WASPADA,
+            "Minor": Level.WASPADA,
+            "Unknown": Level.WASPADA,
+        }
+    )
+    min_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
+    partial_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.25
+    strong_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
+    tagana_min_level: Level = Level.SIAGA
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _labels(cls, value: object) -> object:
+        if isinstance(value, Mapping):
+            return {k: Level.from_label(v) if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+    @field_validator("tagana_min_level", mode="before")
+    @classmethod
+    def _label(cls, value: object) -> object:
+        return Level.from_label(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LevelRules:
+        if not self.min_fraction <= self.partial_fraction <= self.strong_fraction:
+            raise ValueError("fractions must satisfy min_fraction <= partial_fraction <= strong_fraction")
+        return self
+
+
+class MessageOptions(_Frozen):
+    """Which resident channels and languages a region renders."""
+
+    languages: tuple[Literal["id", "en"], ...] = ("id", "en")
+    channels: tuple[Literal["sms", "whatsapp"], ...] = ("sms", "whatsapp")
+
+
+class RegionConfig(_Frozen):
+    """A validated region: its boundaries, population, thresholds, responders and subscribers."""
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+    name: str
+    province_code: Annotated[str, Field(pattern=r"^\d{2}$")]
+    boundaries: BoundarySource
+    population: PopulationSource = PopulationSource()
+    levels: LevelRules = LevelRules()
+    messages: MessageOptions = MessageOptions()
+    tagana: Path | None = None
+    subscribers: Path | None = None
+    source_file: Path | None = None
+
+
+def _expand(value: object, env: Mapping[str, str], where: str) -> object:
+    if isinstance(value, str):
+
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in env:
+                found = env[name]
+            elif name == "EWS_SHARED_DATA":
+                found = DEFAULT_SHARED_DATA
+            else:
+                raise ConfigError(f"{where}: environment variable {name} is not set; export it or edit the path")
+            # A relative data root means "relative to where ews is run", like any command-line path.
+            return str(Path(found).resolve()) if name == "EWS_SHARED_DATA" else found
+
+        return _VAR.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: _expand(v, env, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, env, where) for v in value]
+    return value
+
+
+def _resolve_paths(config: RegionConfig, base: Path) -> RegionConfig:
+    def fix(p: Path | None) -> Path | None:
+        if p is None:
+            return None
+        return p if p.is_absolute() else (base / p).resolve()
+
+    boundaries = config.boundaries.model_copy(update={"path": fix(config.boundaries.path)})
+    population = config.population.model_copy(update={"path": fix(config.population.path)})
+    return config.model_copy(
+        update={
+            "boundaries": boundaries,
+            "population": population,
+            "tagana": fix(config.tagana),
+            "subscribers": fix(config.subscribers),
+        }
+    )
+
+
+def region_from_mapping(data: object, *, source: str, base: Path, env: Mapping[str, str]) -> RegionConfig:
+    """Validate an already-parsed region mapping; ``source`` names it in errors."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a region file must be a YAML mapping of keys, got {type(data).__name__}")
+    expanded = _expand(data, env, source)
+    try:
+        config = RegionConfig.model_validate(expanded)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            if err["type"] == "extra_forbidden":
+                problems.append(f"unknown key '{key}' (check its spelling against the README)")
+            else:
+                problems.append(f"key '{key}': {err['msg']}")
+        raise ConfigError(f"{source}: " + "; ".join(problems)) from None
+    return _resolve_paths(config, base).model_copy(update={"source_file": Path(source)})
+
+
+def open_region(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> RegionConfig:
+    """Read and validate ``regions/<id>.yaml``.
+
+    Parameters
+    ----------
+    path
+        The region file.
+    env
+        Variables for ``${NAME}`` in paths; pass ``os.environ`` from a front door.
+
+    Raises
+    ------
+    ConfigError
+        The file is missing, is not YAML, or has an unknown or invalid key (named in the message).
+    """
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read region file ({exc.strerror}); check the --region path") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML: {exc}") from None
+    return region_from_mapping(data, source=str(file), base=file.resolve().parent, env=env or {})

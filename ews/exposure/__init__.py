@@ -1,0 +1,1 @@
+"""Pure: where hazards meet villages (polygon overlap, people exposed)."""

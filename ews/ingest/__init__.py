@@ -1,0 +1,1 @@
+"""Edge in: readers and fetchers for every source (files, folders, URLs)."""

@@ -1,0 +1,450 @@
+"""BMKG nowcast warnings: the RSS index and CAP 1.2 alerts, from a file, a folder or a URL.
+
+CAP is parsed with defusedxml (no DTDs, entities or external references) and validated for structure
+and meaning: required elements, CAP enumerations, times with offsets, and closed, simple polygons.
+BMKG writes polygon points as ``lat,lon``; geometries here are ``(lon, lat)`` in EPSG:4326.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import xml.etree.ElementTree as ET  # noqa: S405 - only for types and ParseError; parsing uses defusedxml
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urljoin, urlparse
+
+import defusedxml
+import defusedxml.ElementTree as DET
+import shapely
+from pyproj import Geod
+from shapely.geometry import Polygon
+from shapely.geometry.base import BaseGeometry
+
+from ews.errors import CapError, EwsError, FetchError
+from ews.ingest.http import fetch_bytes
+from ews.types import Warning
+
+log = logging.getLogger(__name__)
+
+CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
+DEFAULT_BASE_URL = "https://www.bmkg.go.id"
+RSS_PATH = "/alerts/nowcast/{lang}/rss.xml"
+# Indonesia with a margin: a polygon wholly outside this box is suspicious (swapped lat/lon?).
+INDONESIA_BBOX = (94.0, -11.5, 141.5, 6.5)
+
+_STATUS = {"Actual", "Exercise", "System", "Test", "Draft"}
+_MSG_TYPE = {"Alert", "Update", "Cancel", "Ack", "Error"}
+_SCOPE = {"Public", "Restricted", "Private"}
+_URGENCY = {"Immediate", "Expected", "Future", "Past", "Unknown"}
+_SEVERITY = {"Extreme", "Severe", "Moderate", "Minor", "Unknown"}
+_CERTAINTY = {"Observed", "Likely", "Possible", "Unlikely", "Unknown"}
+_CAP_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}([+-]\d{2}:\d{2}|Z)$")
+_NAMED = re.compile(r"(?:khususnya di|especially in:?)\s*(.+?)(?:\.\s|\.$|\n|$)", re.IGNORECASE | re.DOTALL)
+_GEOD = Geod(ellps="WGS84")
+
+
+@dataclass(frozen=True)
+class RssItem:
+    """One entry of BMKG's nowcast RSS index."""
+
+    title: str
+    link: str
+    guid: str
+    pub_date: str
+
+
+@dataclass(frozen=True)
+class SourceProblem:
+    """A file or URL of a batch that could not be used, and why (shown to operators)."""
+
+    source: str
+    message: str
+
+
+@dataclass
+class CapBatch:
+    """Warnings read from one ``--cap`` source, and the problems met on the way."""
+
+    warnings: list[Warning] = field(default_factory=list)
+    problems: list[SourceProblem] = field(default_factory=list)
+    duplicates: int = 0
+
+
+def _q(tag: str) -> str:
+    return f"{{{CAP_NS}}}{tag}"
+
+
+def _parse_xml(data: bytes, source: str) -> ET.Element:
+    if not data.strip():
+        raise CapError(f"{source}: empty file; expected a CAP 1.2 <alert> or an RSS index")
+    try:
+        return DET.fromstring(data, forbid_dtd=True)
+    except defusedxml.DTDForbidden:
+        raise CapError(f"{source}: refused: contains a DTD (<!DOCTYPE>); CAP never needs one") from None
+    except defusedxml.EntitiesForbidden:
+        raise CapError(f"{source}: refused: declares XML entities (entity-expansion risk)") from None
+    except defusedxml.DefusedXmlException as exc:
+        raise CapError(f"{source}: refused unsafe XML ({type(exc).__name__})") from None
+    except ET.ParseError as exc:
+        raise CapError(f"{source}: not well-formed XML ({exc}); is it a CAP/RSS file?") from None
+
+
+def _text(parent: ET.Element, tag: str, source: str, *, required: bool = False) -> str:
+    node = parent.find(_q(tag))
+    value = (node.text or "").strip() if node is not None else ""
+    if required and not value:
+        raise CapError(f"{source}: <{tag}> is missing or empty; CAP 1.2 requires it")
+    return value
+
+
+def _time(value: str, tag: str, source: str) -> datetime:
+    if not _CAP_TIME.match(value):
+        raise CapError(f"{source}: <{tag}> {value!r} is not a CAP time (YYYY-MM-DDThh:mm:ss+hh:mm)")
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _enum(value: str, allowed: set[str], tag: str, source: str) -> str:
+    if value == "Very Likely":  # CAP 1.1 value that 1.2 keeps for backward compatibility
+        value = "Likely"
+    if value not in allowed:
+        raise CapError(f"{source}: <{tag}> {value!r} is not one of {', '.join(sorted(allowed))}")
+    return value
+
+
+def polygon_from_cap(text: str, where: str) -> Polygon:
+    """Turn a CAP ``<polygon>`` string (``"lat,lon lat,lon ..."``) into a shapely polygon in lon/lat.
+
+    Raises
+    ------
+    CapError
+        Fewer than four points, unparseable or out-of-range numbers, first and last points differ
+        (not closed), the outline crosses itself, or it encloses no area.
+    """
+    points: list[tuple[float, float]] = []
+    for n, pair in enumerate(text.split(), start=1):
+        parts = pair.split(",")
+        try:
+            lat, lon = (float(p) for p in parts)
+        except ValueError:
+            raise CapError(f"{where}: point {n} {pair!r} is not 'lat,lon'") from None
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise CapError(f"{where}: point {n} {pair!r} is out of range (lat -90..90, lon -180..180)")
+        points.append((lon, lat))
+    if len(points) < 4:
+        raise CapError(f"{where}: {len(points)} points; a CAP polygon needs at least 4 (first = last)")
+    if points[0] != points[-1]:
+        raise CapError(
+            f"{where}: not closed: first point {points[0][1]},{points[0][0]} differs from last "
+            f"{points[-1][1]},{points[-1][0]}; CAP 1.2 requires the first and last pairs to be equal"
+        )
+    polygon = Polygon(points)
+    if not polygon.is_valid:
+        reason = shapely.is_valid_reason(polygon)
+        raise CapError(f"{where}: outline is not a simple polygon ({reason}); it must not cross itself")
+    # ~1e-10 square degrees is about a square metre: anything smaller is a line drawn as a polygon.
+    if polygon.area < 1e-10:
+        raise CapError(f"{where}: encloses no area (all points on a line); it cannot locate a warning")
+    return polygon
+
+
+def circle_from_cap(text: str, where: str) -> Polygon:
+    """Turn a CAP ``<circle>`` (``"lat,lon radius_km"``) into a 64-point geodesic polygon."""
+    try:
+        centre, radius = text.split()
+        lat, lon = (float(v) for v in centre.split(","))
+        km = float(radius)
+    except ValueError:
+        raise CapError(f"{where}: {text!r} is not 'lat,lon radius_km'") from None
+    if km <= 0:
+        raise CapError(f"{where}: radius {km} km; it must be positive")
+    azimuths = [i * 360.0 / 64 for i in range(64)]
+    lons, lats, _ = _GEOD.fwd([lon] * 64, [lat] * 64, azimuths, [km * 1000.0] * 64)
+    return Polygon(zip(lons, lats, strict=True))
+
+
+def named_areas(description: str) -> tuple[str, ...]:
+    """The area names BMKG lists after "khususnya di" / "especially in:", upper-cased."""
+    match = _NAMED.search(description)
+    if not match:
+        return ()
+    names = [n.strip().strip(".").upper() for n in re.split(r",|\bdan\b|\band\b", match.group(1))]
+    return tuple(n for n in names if n)
+
+
+def _outside_note(geometry: BaseGeometry) -> str | None:
+    box = shapely.box(*INDONESIA_BBOX)
+    if geometry.is_empty or geometry.intersects(box):
+        return None
+    minx, miny, maxx, maxy = geometry.bounds
+    swapped = shapely.transform(geometry, lambda xy: xy[:, ::-1])
+    hint = " (with lat and lon swapped it would fall in Indonesia)" if swapped.intersects(box) else ""
+    return (
+        f"warning area lies outside Indonesia (lon {minx:.2f}..{maxx:.2f}, lat {miny:.2f}..{maxy:.2f}){hint}; "
+        "CAP polygons are 'lat,lon': check the sender's coordinate order"
+    )
+
+
+def parse_cap(
+    data: bytes, source: str, *, prefer_languages: tuple[str, ...] = ("id", "en")
+) -> Warning:
+    """Parse and validate one CAP 1.2 alert.
+
+    Parameters
+    ----------
+    data
+        The file's bytes.
+    source
+        File path or URL, used in every error message.
+    prefer_languages
+        Which ``<info>`` to keep when there are several (first match on the language prefix).
+
+    Raises
+    ------
+    CapError
+        Unsafe or malformed XML, a missing or invalid element, or an invalid polygon; the message
+        names the source, the element and what is wrong.
+    """
+    root = _parse_xml(data, source)
+    if root.tag != _q("alert"):
+        found = root.tag.split("}")[-1]
+        ns = root.tag[1:].split("}")[0] if root.tag.startswith("{") else "no namespace"
+        raise CapError(f"{source}: root element is <{found}> in {ns}; expected CAP 1.2 <alert> ({CAP_NS})")
+    identifier = _text(root, "identifier", source, required=True)
+    where = f"{source} [{identifier}]"
+    sender = _text(root, "sender", source, required=True)
+    sent = _time(_text(root, "sent", source, required=True), "sent", where)
+    status = _enum(_text(root, "status", source, required=True), _STATUS, "status", where)
+    msg_type = _enum(_text(root, "msgType", source, required=True), _MSG_TYPE, "msgType", where)
+    _enum(_text(root, "scope", source, required=True), _SCOPE, "scope", where)
+    references = tuple(_text(root, "references", source).split())
+    if msg_type in ("Update", "Cancel") and not references:
+        raise CapError(f"{where}: msgType {msg_type} without <references>; it must name the alert it replaces")
+
+    infos = root.findall(_q("info"))
+    if not infos:
+        if msg_type == "Cancel":
+            return Warning(
+                identifier, sender, sent, status, msg_type, references, "", "", "Unknown", "Unknown",
+                "Unknown", None, None, "", "", "", "", shapely.Polygon(), 0, source,
+            )  # fmt: skip
+        raise CapError(f"{where}: no <info> block; an {msg_type} must describe the event")
+    info = infos[0]
+    for lang in prefer_languages:
+        chosen = [i for i in infos if _text(i, "language", source).lower().startswith(lang)]
+        if chosen:
+            info = chosen[0]
+            break
+    language = _text(info, "language", source) or "en-US"
+    event = _text(info, "event", where, required=True)
+    urgency = _enum(_text(info, "urgency", where, required=True), _URGENCY, "urgency", where)
+    severity = _enum(_text(info, "severity", where, required=True), _SEVERITY, "severity", where)
+    certainty = _enum(_text(info, "certainty", where, required=True), _CERTAINTY, "certainty", where)
+    effective_text = _text(info, "effective", where) or _text(info, "onset", where)
+    effective = _time(effective_text, "effective", where) if effective_text else sent
+    expires_text = _text(info, "expires", where)
+    expires = _time(expires_text, "expires", where) if expires_text else None
+    if expires is not None and expires <= effective:
+        raise CapError(f"{where}: <expires> {expires_text} is not after <effective> {effective_text}")
+
+    shapes: list[BaseGeometry] = []
+    area_names: list[str] = []
+    for a, area in enumerate(info.findall(_q("area")), start=1):
+        desc = _text(area, "areaDesc", where, required=True)
+        area_names.append(desc)
+        for p, node in enumerate(area.findall(_q("polygon")), start=1):
+            shapes.append(polygon_from_cap(node.text or "", f"{where}: area {a} '{desc}', polygon {p}"))
+        for c, node in enumerate(area.findall(_q("circle")), start=1):
+            shapes.append(circle_from_cap(node.text or "", f"{where}: area {a} '{desc}', circle {c}"))
+    if not shapes and msg_type in ("Alert", "Update"):
+        raise CapError(
+            f"{where}: no <polygon> or <circle> in any <area>; ews places warnings by geometry, "
+            "so geocode-only alerts cannot be located"
+        )
+    geometry = shapely.union_all(shapes) if shapes else shapely.Polygon()
+    notes = []
+    outside = _outside_note(geometry)
+    if outside:
+        log.warning("%s: %s", where, outside)
+        notes.append(outside)
+    description = _text(info, "description", where)
+    return Warning(
+        identifier=identifier,
+        sender=sender,
+        sent=sent,
+        status=status,
+        msg_type=msg_type,
+        references=references,
+        language=language,
+        event=event,
+        urgency=urgency,
+        severity=severity,
+        certainty=certainty,
+        effective=effective,
+        expires=expires,
+        headline=_text(info, "headline", where),
+        description=description,
+        web=_text(info, "web", where),
+        area_desc=", ".join(area_names),
+        geometry=geometry,
+        polygon_count=len(shapes),
+        source=source,
+        named_areas=named_areas(description),
+        notes=tuple(notes),
+    )
+
+
+def parse_rss(data: bytes, source: str) -> list[RssItem]:
+    """Parse BMKG's RSS 2.0 index into its items (title, CAP link, guid = CAP identifier, date).
+
+    Raises
+    ------
+    CapError
+        Unsafe or malformed XML, not RSS 2.0, or an item without a link.
+    """
+    root = _parse_xml(data, source)
+    if root.tag != "rss" or root.find("channel") is None:
+        raise CapError(f"{source}: not an RSS 2.0 index (root <{root.tag}>)")
+    items = []
+    for n, item in enumerate(root.iter("item"), start=1):
+        link = (item.findtext("link") or "").strip()
+        if not link:
+            raise CapError(f"{source}: item {n} has no <link> to its CAP file")
+        items.append(
+            RssItem(
+                title=(item.findtext("title") or "").strip(),
+                link=link,
+                guid=(item.findtext("guid") or "").strip(),
+                pub_date=(item.findtext("pubDate") or "").strip(),
+            )
+        )
+    return items
+
+
+def is_rss(data: bytes) -> bool:
+    """Cheap sniff: does this document look like an RSS index rather than a CAP alert?"""
+    head = data[:2048].lstrip()
+    return b"<rss" in head
+
+
+def rebase(link: str, base_url: str) -> str:
+    """Move a CAP link from the RSS onto ``base_url`` (keeps the path): for mirrors and test servers."""
+    path = urlparse(link).path
+    return urljoin(base_url.rstrip("/") + "/", path.lstrip("/"))
+
+
+Fetcher = Callable[[str], bytes]
+
+
+def _rank(warning: Warning, prefer_languages: tuple[str, ...]) -> int:
+    lang = warning.language.lower()
+    return next((i for i, p in enumerate(prefer_languages) if lang.startswith(p)), len(prefer_languages))
+
+
+def read_warnings(
+    source: str,
+    *,
+    base_url: str = DEFAULT_BASE_URL,
+    fetch: Fetcher | None = None,
+    prefer_languages: tuple[str, ...] = ("id", "en"),
+) -> CapBatch:
+    """Read every warning from a CAP file, an RSS index, a folder, a URL, or ``bmkg[:id|:en]``.
+
+    One bad file does not stop the batch: it is recorded in ``problems`` (with the file and the
+    reason) and logged; the rest are read. The same identifier read twice is kept once.
+
+    Parameters
+    ----------
+    source
+        A path to a CAP or RSS file, a folder of them, an http(s) URL, or ``bmkg`` / ``bmkg:en`` for
+        the live nowcast index under ``base_url``.
+    base_url
+        Where BMKG's files are served (``EWS_BMKG_BASE_URL``); links in an index are moved onto it.
+    fetch
+        Function that GETs a URL (default: :func:`ews.ingest.http.fetch_bytes`).
+    """
+    get = fetch or fetch_bytes
+    batch = CapBatch()
+    seen: set[str] = set()
+
+    def add(data: bytes, where: str) -> None:
+        try:
+            warning = parse_cap(data, where, prefer_languages=prefer_languages)
+        except CapError as exc:
+            log.error("%s", exc)
+            batch.problems.append(SourceProblem(where, str(exc)))
+            return
+        if warning.identifier in seen:
+            batch.duplicates += 1
+            # BMKG publishes one file per language under one identifier: keep the preferred language.
+            for i, kept in enumerate(batch.warnings):
+                if kept.identifier == warning.identifier and _rank(warning, prefer_languages) < _rank(
+                    kept, prefer_languages
+                ):
+                    batch.warnings[i] = warning
+            return
+        seen.add(warning.identifier)
+        batch.warnings.append(warning)
+
+    def from_index(data: bytes, where: str, local_dir: Path | None) -> None:
+        try:
+            items = parse_rss(data, where)
+        except CapError as exc:
+            log.error("%s", exc)
+            batch.problems.append(SourceProblem(where, str(exc)))
+            return
+        for item in items:
+            name = Path(urlparse(item.link).path).name
+            local = local_dir / name if local_dir is not None else None
+            if local is not None and local.is_file():
+                add(local.read_bytes(), str(local))
+                continue
+            url = rebase(item.link, base_url)
+            try:
+                add(get(url), url)
+            except FetchError as exc:
+                log.error("%s", exc)
+                batch.problems.append(SourceProblem(url, str(exc)))
+
+    def from_bytes(data: bytes, where: str, local_dir: Path | None) -> None:
+        if is_rss(data):
+            from_index(data, where, local_dir)
+        else:
+            add(data, where)
+
+    if source == "bmkg" or source.startswith("bmkg:"):
+        lang = source.partition(":")[2] or "id"
+        url = urljoin(base_url.rstrip("/") + "/", RSS_PATH.format(lang=lang).lstrip("/"))
+        from_index(get(url), url, None)
+    elif source.startswith(("http://", "https://")):
+        from_bytes(get(source), source, None)
+    else:
+        path = Path(source)
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".xml", ".cap"))
+            if not files:
+                raise CapError(f"{path}: folder holds no .xml/.cap files")
+            for file in files:
+                data = file.read_bytes()
+                if is_rss(data):
+                    continue  # the folder's CAP files are read directly; an index would read them twice
+                add(data, str(file))
+        elif path.is_file():
+            from_bytes(path.read_bytes(), str(path), path.parent)
+        else:
+            raise CapError(f"{source}: no such file or folder, and not a URL or 'bmkg'")
+    return batch
+
+
+def only_ok(batches: Iterable[CapBatch]) -> list[Warning]:
+    """All warnings of several batches, de-duplicated by identifier (first wins)."""
+    out: dict[str, Warning] = {}
+    for b in batches:
+        for w in b.warnings:
+            out.setdefault(w.identifier, w)
+    return list(out.values())
+
+
+__all__ = ["CapBatch", "EwsError", "RssItem", "SourceProblem", "parse_cap", "parse_rss", "read_warnings"]

@@ -70,7 +70,7 @@ class LevelRules(_Frozen):
     See README "Levels" for the full mapping.
     """
 
-    severity: dict[Literal["Extreme", "Severe", "Moderate", "Minor", "Unknown"], Level] = Field(
+    severity: dict[str, Level] = Field(
         default_factory=lambda: {
             "Extreme": Level.AWAS,
             "Severe": Level.SIAGA,
@@ -89,6 +89,18 @@ class LevelRules(_Frozen):
     def _labels(cls, value: object) -> object:
         if isinstance(value, Mapping):
             return {k: Level.from_label(v) if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+    @field_validator("severity", mode="after")
+    @classmethod
+    def _all_severities(cls, value: dict[str, Level]) -> dict[str, Level]:
+        allowed = ("Extreme", "Severe", "Moderate", "Minor", "Unknown")
+        unknown = sorted(set(value) - set(allowed))
+        if unknown:
+            raise ValueError(f"unknown CAP severity {', '.join(unknown)}; use {', '.join(allowed)}")
+        missing = [k for k in allowed if k not in value]
+        if missing:
+            raise ValueError(f"give a level for every CAP severity; missing {', '.join(missing)}")
         return value
 
     @field_validator("tagana_min_level", mode="before")
@@ -111,7 +123,11 @@ class MessageOptions(_Frozen):
 
 
 class RegionConfig(_Frozen):
-    """A validated region: its boundaries, population, thresholds, responders and subscribers."""
+    """A validated region: its boundaries, population, thresholds, responders and subscribers.
+
+    ``area_names`` are CSV files with ``code`` and ``name`` columns naming kecamatan and kab/kota
+    (used in messages and maps); ``tagana`` and ``subscribers`` are CSV files (see README).
+    """
 
     id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
     name: str
@@ -120,6 +136,7 @@ class RegionConfig(_Frozen):
     population: PopulationSource = PopulationSource()
     levels: LevelRules = LevelRules()
     messages: MessageOptions = MessageOptions()
+    area_names: tuple[Path, ...] = ()
     tagana: Path | None = None
     subscribers: Path | None = None
     source_file: Path | None = None
@@ -159,6 +176,7 @@ def _resolve_paths(config: RegionConfig, base: Path) -> RegionConfig:
         update={
             "boundaries": boundaries,
             "population": population,
+            "area_names": tuple(p for p in (fix(a) for a in config.area_names) if p is not None),
             "tagana": fix(config.tagana),
             "subscribers": fix(config.subscribers),
         }

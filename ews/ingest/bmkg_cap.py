@@ -81,7 +81,7 @@ def _parse_xml(data: bytes, source: str) -> ET.Element:
     if not data.strip():
         raise CapError(f"{source}: empty file; expected a CAP 1.2 <alert> or an RSS index")
     try:
-        return DET.fromstring(data, forbid_dtd=True)
+        root: ET.Element = DET.fromstring(data, forbid_dtd=True)
     except defusedxml.DTDForbidden:
         raise CapError(f"{source}: refused: contains a DTD (<!DOCTYPE>); CAP never needs one") from None
     except defusedxml.EntitiesForbidden:
@@ -90,6 +90,7 @@ def _parse_xml(data: bytes, source: str) -> ET.Element:
         raise CapError(f"{source}: refused unsafe XML ({type(exc).__name__})") from None
     except ET.ParseError as exc:
         raise CapError(f"{source}: not well-formed XML ({exc}); is it a CAP/RSS file?") from None
+    return root
 
 
 def _text(parent: ET.Element, tag: str, source: str, *, required: bool = False) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PathCollection
@@ -58,6 +59,8 @@ _MARGIN = 0.10
 _MIN_SPAN_DEG = 0.01  # about 1 km: a single point-like extent still gets a readable frame
 _SVG_SIZE = 1000.0  # the longer side of the initial viewBox, in SVG user units
 _SIMPLIFY_DIVISOR = 2000.0
+_FIGSIZE = (10.0, 8.0)  # inches
+_AXES = (0.08, 0.10, 0.64, 0.74)  # left, bottom, width, height as fractions of the figure
 _LEVELS_DESC = (Level.AWAS, Level.SIAGA, Level.WASPADA)
 
 Bounds = tuple[float, float, float, float]
@@ -137,7 +140,7 @@ def _villages(frame: Any) -> list[_Village]:
             raise DataValidationError(
                 f"village {code}: level {row.level!r} is not an integer 0..3 (none, Waspada, Siaga, Awas)"
             ) from None
-        fraction = float(row.fraction)
+        fraction = _float_or_nan(row.fraction)
         if not -1e-9 <= fraction <= 1.0 + 1e-9:  # NaN fails this too
             raise DataValidationError(f"village {code}: fraction {row.fraction!r} is not between 0 and 1")
         people = None if _is_missing(row.population_exposed) else float(row.population_exposed)
@@ -169,13 +172,15 @@ def _warnings(frame: Any) -> list[tuple[str, BaseGeometry]]:
     return out
 
 
-def _is_missing(value: object) -> bool:
-    if value is None:
-        return True
+def _float_or_nan(value: Any) -> float:
     try:
-        return bool(math.isnan(value))  # type: ignore[arg-type]
-    except TypeError:
-        return False
+        return math.nan if _is_missing(value) else float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _is_missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
 
 
 # ---------------------------------------------------------------------------------------- geometry
@@ -224,8 +229,21 @@ def _view_extent(villages: Sequence[_Village], warnings: Sequence[tuple[str, Bas
     return (cx - half_w, cy - half_h, cx + half_w, cy + half_h)
 
 
+def _fit(extent: Bounds, box_ratio: float) -> Bounds:
+    """Grow ``extent`` about its centre so its projected width/height equals ``box_ratio``."""
+    minx, miny, maxx, maxy = extent
+    kx = _lon_factor(extent)
+    width, height = (maxx - minx) * kx, maxy - miny
+    if width / height < box_ratio:
+        width = height * box_ratio
+    else:
+        height = width / box_ratio
+    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+    return (cx - width / kx / 2, cy - height / 2, cx + width / kx / 2, cy + height / 2)
+
+
 def _lon_factor(extent: Bounds) -> float:
-    """cos(latitude) at the middle of the extent: the length of a degree of longitude, in degrees of latitude."""
+    """cos(latitude) mid-extent: the length of a degree of longitude in degrees of latitude."""
     return max(math.cos(math.radians((extent[1] + extent[3]) / 2)), 0.01)
 
 
@@ -296,7 +314,7 @@ def _mpl_path(polygons: Sequence[Polygon]) -> Path | None:
         polygon = orient(polygon, sign=1.0)
         for ring in (polygon.exterior, *polygon.interiors):
             xy = np.asarray(ring.coords, dtype=float)[:, :2]
-            if len(xy) < 4:  # noqa: PLR2004 - a closed ring needs 3 distinct points + the closing one
+            if len(xy) < 4:  # a closed ring: 3 distinct points + the closing one
                 continue
             ring_codes = np.full(len(xy), Path.LINETO, dtype=np.uint8)
             ring_codes[0] = Path.MOVETO
@@ -342,9 +360,9 @@ def risk_map_png(
     extent = _view_extent(rows, polygons)
     counts = _counts(rows)
 
-    figure = Figure(figsize=(10, 8), dpi=dpi)
+    figure = Figure(figsize=_FIGSIZE, dpi=dpi)
     FigureCanvasAgg(figure)
-    axes = figure.add_axes((0.08, 0.10, 0.64, 0.74))
+    axes = figure.add_axes(_AXES)
 
     paths: list[Path] = []
     fills: list[str] = []
@@ -365,7 +383,8 @@ def risk_map_png(
             autolim=False,
         )
 
-    minx, miny, maxx, maxy = extent
+    # Widen the view to the shape of the axes box so the map fills it instead of shrinking it.
+    minx, miny, maxx, maxy = _fit(extent, box_ratio=(_AXES[2] * _FIGSIZE[0]) / (_AXES[3] * _FIGSIZE[1]))
     axes.set_xlim(minx, maxx)
     axes.set_ylim(miny, maxy)
     axes.set_aspect(1 / _lon_factor(extent))
@@ -380,9 +399,7 @@ def risk_map_png(
         for level, label in _legend_labels(counts)
     ]
     handles.append(Patch(facecolor="none", edgecolor=WARNING_COLOUR, linewidth=1.5, label=WARNING_LABEL))
-    axes.legend(
-        handles=handles, loc="upper left", bbox_to_anchor=(1.03, 1.0), borderaxespad=0.0, fontsize=9
-    )
+    axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.03, 1.0), borderaxespad=0.0, fontsize=9)
 
     # parse_math=False: names come from data files and a "$" must not switch to mathtext.
     heading = textwrap.fill(_heading(title), width=80)
@@ -417,7 +434,7 @@ class _Projection:
 
     def ring(self, coords: Any) -> str:
         xy = np.asarray(coords, dtype=float)[:, :2]
-        if len(xy) < 4:  # noqa: PLR2004 - a closed ring needs 3 distinct points + the closing one
+        if len(xy) < 4:  # a closed ring: 3 distinct points + the closing one
             return ""
         x = (xy[:-1, 0] - self.west) * self.kx * self.scale
         y = (self.north - xy[:-1, 1]) * self.scale
@@ -458,6 +475,7 @@ h1{font-size:1.3rem;margin:0 0 .2rem}
 .mapwrap{position:relative;flex:1 1 640px;border:1px solid #ccc;background:#f5f8fb}
 #map{display:block;width:100%;height:70vh;cursor:grab;touch-action:none;user-select:none}
 #map.dragging{cursor:grabbing}
+path{vector-effect:non-scaling-stroke}
 path.v{stroke:#fff;stroke-width:.6}
 path.v:hover,path.v.pinned{stroke:#000;stroke-width:2}
 path.w{fill:none;stroke:#1f3b8c;stroke-width:2;pointer-events:none}
@@ -633,8 +651,8 @@ def risk_map_html(villages: gpd.GeoDataFrame, warnings: gpd.GeoDataFrame, title:
     view_box = f"0 0 {_num(projection.width)} {_num(projection.height)}"
     svg = (
         f'<svg id="map" viewBox="{view_box}" fill-rule="evenodd" role="img" '
-        f'aria-label="{_attr("Peta risiko " + _heading(title))}" vector-effect="non-scaling-stroke">\n'
-        f'<g vector-effect="non-scaling-stroke">\n' + "\n".join(village_paths) + "\n</g>\n"
+        f'aria-label="{_attr("Peta risiko " + _heading(title))}">\n'
+        "<g>\n" + "\n".join(village_paths) + "\n</g>\n"
         "<g>\n" + "\n".join(warning_paths) + "\n</g>\n</svg>"
     )
 
@@ -675,9 +693,8 @@ def risk_map_html(villages: gpd.GeoDataFrame, warnings: gpd.GeoDataFrame, title:
         f"<script>{_SCRIPT}</script>",
         "</body>",
         "</html>",
-        "",
     ]
-    return "\n".join(p for p in parts if p != "" or p is parts[-1])
+    return "\n".join(p for p in parts if p) + "\n"
 
 
 def _table(rows: Sequence[_Village]) -> str:

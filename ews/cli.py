@@ -1,0 +1,217 @@
+"""The ``ews`` command: ``demo``, ``run`` and ``affected``.
+
+The front door: it reads the environment and the clock and hands them to :mod:`ews.pipeline`.
+Exit status: 0 success; 1 done, but some inputs were rejected (listed on stderr); 2 error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ews.errors import EwsError
+
+EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
+
+
+class _Progress:
+    """Timed progress lines on stderr, so long steps show they are alive."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.start = time.monotonic()
+        self.enabled = enabled
+
+    def __call__(self, message: str) -> None:
+        if self.enabled:
+            print(f"[{time.monotonic() - self.start:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def _base_url() -> str:
+    from ews.ingest.bmkg_cap import DEFAULT_BASE_URL
+
+    return os.environ.get("EWS_BMKG_BASE_URL", DEFAULT_BASE_URL)
+
+
+def _parse_time(text: str | None) -> datetime:
+    if not text:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise EwsError(f"--at {text!r}: use ISO 8601 with an offset, e.g. 2026-09-24T15:30+08:00") from None
+    if value.tzinfo is None:
+        raise EwsError(f"--at {text!r}: give a time zone offset (e.g. +07:00 for WIB)")
+    return value
+
+
+def _print_report(report: object) -> None:
+    from ews.pipeline import RunReport
+
+    assert isinstance(report, RunReport)  # noqa: S101
+    people = "unknown" if report.people_exposed is None else f"{report.people_exposed:,.0f}"
+    if report.population_estimated and report.people_exposed is not None:
+        people += " (ESTIMATE: kab/kota totals spread by area)"
+    lines = [
+        "",
+        f"ews run: region {report.region}, {report.warnings} warning(s)",
+        "  villages per level",
+        *(f"    {label:<8} {n:>6}" for label, n in report.levels.items()),
+        f"  people exposed      {people}",
+        "  messages rendered (dry run, outbox.jsonl)",
+        *(f"    {k:<18} {n:>6}" for k, n in sorted(report.messages.items())),
+    ]
+    if not report.messages:
+        lines.append("    (none)")
+    for p in report.problems:
+        lines.append(f"  REJECTED {p['source']}: {p['message']}")
+    for note in report.notes:
+        lines.append(f"  NOTE {note}")
+    lines.append(f"  outputs in {report.out_dir}")
+    for name in ("risk_map.png", "risk_map.html", "summary.csv", "villages.gpkg", "villages.geojson", "outbox.jsonl"):
+        if (report.out_dir / name).exists():
+            lines.append(f"    {report.out_dir / name}")
+    print("\n".join(lines))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Generate the synthetic region and warning, run once, print the summary."""
+    from ews.config import open_region
+    from ews.pipeline import run_slice
+    from ews.synthetic import write_synthetic_region, write_synthetic_warning
+
+    progress = _Progress(not args.quiet)
+    now = _parse_time(args.at)
+    work = Path(args.work)
+    progress(f"generating the synthetic demo region in {work}")
+    region_file = write_synthetic_region(work / "region")
+    warning = write_synthetic_warning(work / "warnings", now)
+    config = open_region(region_file, os.environ)
+    report = run_slice(config, str(warning), Path(args.out), now=now, progress=progress)
+    _print_report(report)
+    return EXIT_PARTIAL if report.problems else EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the slice for a configured region on real warnings."""
+    from ews.config import open_region
+    from ews.pipeline import run_slice
+
+    progress = _Progress(not args.quiet)
+    config = open_region(args.region, os.environ)
+    now = _parse_time(args.at)
+    out = Path(args.out) if args.out else Path("out") / config.id
+    exit_code = EXIT_OK
+    for n, source in enumerate(args.cap):
+        target = out if len(args.cap) == 1 else out / f"source-{n + 1}"
+        report = run_slice(config, source, target, now=now, base_url=_base_url(), progress=progress)
+        _print_report(report)
+        if report.problems:
+            exit_code = EXIT_PARTIAL
+    return exit_code
+
+
+def cmd_affected(args: argparse.Namespace) -> int:
+    """Print the areas of a boundary file that the warnings touch, largest fraction first."""
+    import pandas as pd
+
+    from ews.exposure.coverage import VillageLayer, village_coverage
+    from ews.ingest.bmkg_cap import read_warnings
+    from ews.ingest.boundaries import read_boundaries
+
+    keep = (args.population_field,) if args.population_field else ()
+    areas = read_boundaries(args.boundaries, id_field=args.id_field, name_field=args.name_field, keep=keep)
+    layer = VillageLayer.from_villages(areas)
+    batch = read_warnings(args.cap, base_url=_base_url())
+    for p in batch.problems:
+        print(f"ews affected: rejected {p.source}: {p.message}", file=sys.stderr)
+    for w in batch.warnings:
+        for note in w.notes:
+            print(f"ews affected: warning {w.identifier}: {note}", file=sys.stderr)
+    frames = []
+    for w in batch.warnings:
+        cover = village_coverage(layer, w.geometry)
+        cover = cover[cover["fraction"] >= args.min_fraction]
+        cover = cover.assign(warning_id=w.identifier)
+        if args.population_field:
+            population = pd.to_numeric(areas[args.population_field], errors="coerce").to_numpy(dtype=float)
+            cover = cover.assign(population_exposed=population[cover["index"].to_numpy()] * cover["fraction"])
+        frames.append(cover)
+    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["index", "code", "name"])
+    if len(rows):
+        rows = rows.sort_values(["fraction", "code"], ascending=[False, True], kind="stable")
+    rows = rows.rename(columns={"code": "id"})
+    columns = ["id", "name", "fraction", "area_km2", "covered_km2", "warning_id"]
+    if args.population_field:
+        columns.append("population_exposed")
+    if args.format == "geojson":
+        geo = areas.iloc[rows["index"].to_numpy(dtype=int)][["geometry"]].reset_index(drop=True)
+        out = geo.assign(**{c: rows[c].to_numpy() for c in columns}) if len(rows) else geo
+        out = out[[*columns, "geometry"]] if len(rows) else out
+        sys.stdout.write(out.to_json(drop_id=True) if len(rows) else json.dumps({"type": "FeatureCollection", "features": []}))
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(rows.reindex(columns=columns).to_csv(index=False, float_format="%.6g"))
+    if not batch.warnings:
+        print("ews affected: no usable warning in the input", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_PARTIAL if batch.problems else EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``ews``."""
+    parser = argparse.ArgumentParser(prog="ews", description="Impact-based early warning for Indonesia.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details (never phone numbers)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run once on the synthetic demo region and warning")
+    demo.add_argument("--out", default="out/demo", help="output folder (replaced atomically)")
+    demo.add_argument("--work", default=".ews/demo", help="where the synthetic inputs are generated")
+    demo.add_argument("--at", help="pretend the time is this ISO 8601 instant (default: now)")
+    demo.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    demo.set_defaults(func=cmd_demo)
+
+    run = sub.add_parser("run", help="run for a region on BMKG warnings")
+    run.add_argument("--region", required=True, help="regions/<id>.yaml")
+    run.add_argument(
+        "--cap", required=True, nargs="+", help="CAP file, RSS index, folder, URL, or 'bmkg' / 'bmkg:en' (live)"
+    )
+    run.add_argument("--out", help="output folder (default out/<region id>)")
+    run.add_argument("--at", help="evaluate as of this ISO 8601 instant (default: now); for replaying old alerts")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    run.set_defaults(func=cmd_run)
+
+    aff = sub.add_parser("affected", help="list the areas a warning touches")
+    aff.add_argument("--cap", required=True, help="CAP file, RSS index, folder or URL")
+    aff.add_argument("--boundaries", required=True, help="GeoJSON, GeoPackage, Shapefile, GeoParquet or a folder")
+    aff.add_argument("--id-field", default="kode")
+    aff.add_argument("--name-field", default="nama")
+    aff.add_argument("--population-field", help="field with people per area, to print population_exposed")
+    aff.add_argument("--min-fraction", type=float, default=0.0, help="hide areas covered less than this (0-1)")
+    aff.add_argument("--format", choices=("csv", "geojson"), default="csv")
+    aff.set_defaults(func=cmd_affected)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ews`` command."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        code: int = args.func(args)
+    except EwsError as exc:
+        print(f"ews {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

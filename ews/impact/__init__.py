@@ -1,0 +1,1 @@
+"""Pure: hazard at village x population x thresholds -> levels and people exposed."""

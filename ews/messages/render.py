@@ -1,0 +1,405 @@
+"""Render alert messages for residents and Tagana units from the Jinja2 templates in ``alert_templates/``.
+
+Pure apart from reading the templates. Template names are ``<audience>_<channel>.<language>.j2``
+(``resident_sms.id.j2``, ``tagana_whatsapp.id.j2``); the variables each one takes are listed in its header
+comment. SMS text is transliterated to GSM-7 and must fit :data:`SMS_MAX_SEGMENTS` parts: the renderer tries
+the ``full``, ``short`` and ``minimal`` variants in turn and, only if even ``minimal`` is too long, shortens
+the variable parts (names, event) at a word boundary, marking each cut with ``..``. WhatsApp text (Unicode,
+at most 1024 characters) goes through the same steps.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+
+import jinja2
+
+from ews.errors import TemplateError
+from ews.messages.gsm7 import SEPTETS_PER_PART, gsm7_length, sms_segments, to_gsm7
+from ews.types import Level, Recipient, RenderedMessage, TaganaUnit, VillageAlert
+
+__all__ = [
+    "CHANNELS",
+    "LANGUAGES",
+    "SMS_MAX_SEGMENTS",
+    "TAGANA_TOP_VILLAGES",
+    "VARIANTS",
+    "WHATSAPP_MAX_CHARS",
+    "MessageRenderer",
+]
+
+SMS_MAX_SEGMENTS = 2
+"""An SMS may use at most this many concatenated parts (2 x 153 = 306 septets)."""
+
+WHATSAPP_MAX_CHARS = 1024
+"""Upper bound for a WhatsApp message body, in characters (the limit of a template body)."""
+
+VARIANTS: tuple[str, ...] = ("full", "short", "minimal")
+"""Template variants, from the most to the least content; the renderer tries them in this order until the
+text fits (SMS: 2 parts; WhatsApp: 1024 characters). Resident WhatsApp templates ignore the variant."""
+
+LANGUAGES: tuple[str, ...] = ("id", "en")
+"""Languages with resident templates; any other language falls back to ``"id"``."""
+
+CHANNELS: tuple[str, ...] = ("sms", "whatsapp")
+"""Channels with templates."""
+
+TAGANA_TOP_VILLAGES = 10
+"""How many villages (highest level first) a Tagana notice may name."""
+
+_ELLIPSIS = ".."
+_SMS_BUDGET = SMS_MAX_SEGMENTS * SEPTETS_PER_PART
+
+_MONTHS: dict[str, tuple[str, ...]] = {
+    "id": ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des"),
+    "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+}
+
+_Context = dict[str, object]
+
+
+def _clock(moment: datetime | None, zone_name: str) -> str:
+    # The datetimes are already in the village's local zone; only the zone's name is added.
+    return "" if moment is None else f"{moment:%H:%M} {zone_name}".strip()
+
+
+def _date(moment: datetime | None, language: str) -> str:
+    if moment is None:
+        return ""
+    return f"{moment.day} {_MONTHS[language][moment.month - 1]} {moment.year}"
+
+
+def _population(value: float, language: str) -> str:
+    # Half up, not Python's half-to-even: 12.5 people reads as 13.
+    grouped = f"{math.floor(value + 0.5):,}"
+    return grouped.replace(",", ".") if language == "id" else grouped
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _normalise(text: str, *, keep_blank_lines: bool) -> str:
+    lines = [re.sub(r"[ \t]+", " ", line).strip() for line in text.splitlines()]
+    out: list[str] = []
+    for line in lines:
+        if line or (keep_blank_lines and out and out[-1]):
+            out.append(line)
+    while out and not out[-1]:
+        out.pop()
+    return "\n".join(out)
+
+
+def _language(requested: str) -> str:
+    # "en-GB", "EN" and "en_US" all mean English; anything without a template gets Bahasa Indonesia.
+    base = requested.strip().lower().replace("_", "-").split("-")[0]
+    return base if base in LANGUAGES else "id"
+
+
+def _shorten(prefix: str, need: int, measure: Callable[[str], int]) -> str:
+    """Cut at least ``need`` units off ``prefix``, preferring a word boundary."""
+    target = measure(prefix) - need
+    if target <= 0:
+        return ""
+    words = prefix.split(" ")
+    for count in range(len(words) - 1, 0, -1):
+        candidate = " ".join(words[:count])
+        if measure(candidate) <= target:
+            return candidate
+    if len(words) > 1:
+        # Not enough yet, but still a word boundary: the caller cuts again if the text does not fit.
+        return words[0]
+    # A single word longer than the whole budget allows (only seen with made-up names): cut inside it.
+    while prefix and measure(prefix) > target:
+        prefix = prefix[:-1]
+    return prefix
+
+
+class MessageRenderer:
+    """Renders :class:`~ews.types.RenderedMessage` objects from the templates in one folder.
+
+    Parameters
+    ----------
+    templates_dir : Path
+        The folder holding ``resident_{sms,whatsapp}.{id,en}.j2`` and ``tagana_{sms,whatsapp}.id.j2``,
+        normally the repository's ``alert_templates/``.
+
+    Raises
+    ------
+    TemplateError
+        If ``templates_dir`` is not a folder.
+    """
+
+    def __init__(self, templates_dir: Path) -> None:
+        if not templates_dir.is_dir():
+            raise TemplateError(
+                f"alert template folder {templates_dir} does not exist or is not a folder; "
+                "pass the path of the repository's alert_templates/ folder"
+            )
+        self._dir = templates_dir
+        self._env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(templates_dir),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,  # noqa: S701 - plain-text SMS/WhatsApp bodies, never HTML
+            keep_trailing_newline=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    def render_resident(self, alert: VillageAlert, recipient: Recipient) -> RenderedMessage:
+        """Render the message for one resident about their village.
+
+        Parameters
+        ----------
+        alert : VillageAlert
+            The village under the warning; its level must be Waspada or higher.
+        recipient : Recipient
+            The resident; gives the channel (``"sms"`` or ``"whatsapp"``) and the language (``"id"`` or
+            ``"en"``; any other language gets Bahasa Indonesia).
+
+        Returns
+        -------
+        RenderedMessage
+            ``audience="resident"``, ``to=recipient.phone``. SMS: GSM-7, at most 2 parts, ``segments`` the
+            number of parts. WhatsApp: at most 1024 characters, ``segments=1``.
+
+        Raises
+        ------
+        TemplateError
+            If the level is ``NONE``, the recipient is subscribed to another village, the channel has no
+            template, a template is missing or fails to render, or the text cannot be made to fit.
+        """
+        if alert.level is Level.NONE:
+            raise TemplateError(
+                f"village {alert.village_code} has level none under warning {alert.warning_id}: "
+                "there is no resident message for it; send messages only for Waspada and above"
+            )
+        if recipient.village_code != alert.village_code:
+            raise TemplateError(
+                f"recipient {recipient.recipient_id} is subscribed to village {recipient.village_code}, "
+                f"not {alert.village_code}; render each resident only with their own village's alert"
+            )
+        channel = self._channel(recipient.channel, f"recipient {recipient.recipient_id}")
+        language = _language(recipient.language)
+        fixed: _Context = {
+            "level": alert.level.name,
+            "until_time": _clock(alert.expires, alert.zone_name),
+            "until_date": _date(alert.expires, language),
+            "from_time": _clock(alert.effective, alert.zone_name),
+            "from_date": _date(alert.effective, language),
+            "web": alert.web.strip(),
+            "warning_id": alert.warning_id,
+        }
+        parts = {
+            "village": alert.village_name,
+            "kecamatan": alert.kecamatan_name,
+            "kabkota": alert.kabkota_name,
+            "event": alert.event,
+        }
+
+        def context(values: Mapping[str, str], variant: str) -> _Context:
+            return {**fixed, **values, "variant": variant}
+
+        text, shortened = self._fit(f"resident_{channel}.{language}.j2", channel, parts, context)
+        return RenderedMessage(
+            audience="resident",
+            channel=channel,
+            language=language,
+            to=recipient.phone,
+            village_code=alert.village_code,
+            level=alert.level,
+            warning_id=alert.warning_id,
+            text=text,
+            segments=sms_segments(text) if channel == "sms" else 1,
+            shortened=shortened,
+            recipient_id=recipient.recipient_id,
+        )
+
+    def render_tagana(self, unit: TaganaUnit, alerts: Sequence[VillageAlert]) -> RenderedMessage:
+        """Render the mobilisation notice for one Tagana unit's coordinator.
+
+        Villages are ranked by level, then by ``fraction`` (both descending), then by name; a village that
+        appears under several warnings counts once, at its highest level. The notice names the top villages,
+        counts villages per level and sums the exposed population. It asks for an acknowledgement by replying
+        ``SIAP <unit_id>`` on WhatsApp (Twilio has no two-way SMS in Indonesia).
+
+        Parameters
+        ----------
+        unit : TaganaUnit
+            The unit; gives the channel and the coordinator's phone (``to=""`` when none is configured).
+        alerts : Sequence[VillageAlert]
+            The alerts for villages in the unit's area; levels ``NONE`` are ignored.
+
+        Returns
+        -------
+        RenderedMessage
+            ``audience="tagana"``, ``language="id"``, ``recipient_id=unit.unit_id``, ``village_code`` and
+            ``warning_id`` of the top-ranked village, ``level`` the highest level.
+
+        Raises
+        ------
+        TemplateError
+            If no alert is Waspada or above, the channel has no template, a template is missing or fails to
+            render, or the text cannot be made to fit.
+        """
+        ranked: list[VillageAlert] = []
+        seen: set[str] = set()
+        for alert in sorted(
+            alerts, key=lambda a: (-a.level, -a.fraction, a.village_name, a.village_code, a.warning_id)
+        ):
+            if alert.level is not Level.NONE and alert.village_code not in seen:
+                seen.add(alert.village_code)
+                ranked.append(alert)
+        if not ranked:
+            raise TemplateError(
+                f"no alert of level Waspada or above for Tagana unit {unit.unit_id}; "
+                "do not send a mobilisation notice without one"
+            )
+        channel = self._channel(unit.channel, f"Tagana unit {unit.unit_id}")
+        top = ranked[0]
+        known = [a.population_exposed for a in ranked if a.population_exposed is not None]
+        # A sum over villages with unknown population is a lower bound: call it an estimate too.
+        estimated = any(a.population_estimated for a in ranked) or len(known) < len(ranked)
+        expiries = [a.expires for a in ranked]
+        until = None if any(e is None for e in expiries) else max(e for e in expiries if e is not None)
+        fixed: _Context = {
+            "unit_id": unit.unit_id,
+            "level": top.level.name,
+            "n_villages": len(ranked),
+            "counts": [
+                {"level": level.name, "n": n}
+                for level in (Level.AWAS, Level.SIAGA, Level.WASPADA)
+                if (n := sum(a.level is level for a in ranked))
+            ],
+            "people": _population(sum(known), "id") if known else "",
+            "people_estimated": estimated,
+            "until_time": _clock(until, top.zone_name),
+            "until_date": _date(until, "id"),
+            "warning_id": top.warning_id,
+            "web": top.web.strip(),
+        }
+        shown = ranked[:TAGANA_TOP_VILLAGES]
+        parts = {"unit_name": unit.name, "event": top.event}
+        for index, alert in enumerate(shown):
+            parts[f"name{index}"] = alert.village_name
+            parts[f"kecamatan{index}"] = alert.kecamatan_name
+
+        def context(values: Mapping[str, str], variant: str) -> _Context:
+            villages = [
+                {"name": values[f"name{i}"], "kecamatan": values[f"kecamatan{i}"], "level": a.level.name}
+                for i, a in enumerate(shown)
+            ]
+            return {
+                **fixed,
+                "unit_name": values["unit_name"],
+                "event": values["event"],
+                "villages": villages,
+                "variant": variant,
+            }
+
+        text, shortened = self._fit(f"tagana_{channel}.id.j2", channel, parts, context)
+        return RenderedMessage(
+            audience="tagana",
+            channel=channel,
+            language="id",
+            to=unit.phone or "",
+            village_code=top.village_code,
+            level=top.level,
+            warning_id=top.warning_id,
+            text=text,
+            segments=sms_segments(text) if channel == "sms" else 1,
+            shortened=shortened,
+            recipient_id=unit.unit_id,
+        )
+
+    def _channel(self, channel: str, who: str) -> str:
+        key = channel.strip().lower()
+        if key not in CHANNELS:
+            raise TemplateError(
+                f"{who} has channel {channel!r}, which has no alert template; "
+                f"use one of {', '.join(CHANNELS)}"
+            )
+        return key
+
+    def _render(self, name: str, context: _Context) -> str:
+        path = self._dir / name
+        try:
+            template = self._env.get_template(name)
+        except jinja2.TemplateNotFound:
+            raise TemplateError(
+                f"alert template {path} not found; add it (one file per audience, channel and language) "
+                "or point MessageRenderer at the repository's alert_templates/ folder"
+            ) from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(
+                f"alert template {path} line {exc.lineno}: {exc.message}; fix its syntax"
+            ) from exc
+        try:
+            return template.render(context)
+        except jinja2.UndefinedError as exc:
+            raise TemplateError(
+                f"alert template {path} uses an undefined variable: {exc.message}; "
+                f"it may use only {', '.join(sorted(context))} (see the comment at its top)"
+            ) from exc
+        except jinja2.TemplateError as exc:
+            raise TemplateError(f"alert template {path} does not render: {exc}") from exc
+
+    def _fit(
+        self,
+        name: str,
+        channel: str,
+        parts: Mapping[str, str],
+        context: Callable[[Mapping[str, str], str], _Context],
+    ) -> tuple[str, bool]:
+        """Render ``name`` so that it fits ``channel``; return the text and whether parts were shortened."""
+        sms = channel == "sms"
+        measure: Callable[[str], int] = gsm7_length if sms else len
+        budget = _SMS_BUDGET if sms else WHATSAPP_MAX_CHARS
+
+        def finish(values: Mapping[str, str], variant: str) -> str:
+            raw = self._render(name, context(values, variant))
+            return _normalise(to_gsm7(raw) if sms else raw, keep_blank_lines=not sms)
+
+        def fits(text: str) -> bool:
+            return sms_segments(text) <= SMS_MAX_SEGMENTS if sms else len(text) <= WHATSAPP_MAX_CHARS
+
+        # Variables become one line each (a name must not inject line breaks) and, for SMS, GSM-7 already,
+        # so that lengths are measured in septets and cuts fall on the words that will be sent.
+        originals = {key: _one_line(to_gsm7(value) if sms else value) for key, value in parts.items()}
+        for variant in VARIANTS:
+            text = finish(originals, variant)
+            if fits(text):
+                return text, False
+
+        kept = dict(originals)
+
+        def shown() -> dict[str, str]:
+            return {k: v if v == originals[k] else v + _ELLIPSIS for k, v in kept.items()}
+
+        while True:
+            values = shown()
+            candidates = [key for key, prefix in kept.items() if prefix]
+            if not candidates:
+                raise TemplateError(
+                    f"alert template {self._dir / name} (variant {VARIANTS[-1]!r}) does not fit {channel} "
+                    f"({budget} {'septets' if sms else 'characters'}) even with every name shortened; "
+                    "shorten the template's fixed text"
+                )
+            # Cut the longest part that shows in the text, but only down to the next longest one, so that
+            # the excess is shared out instead of wiping one name (the event, say) to "..".
+            ranked = sorted(candidates, key=lambda k: (values[k] in text, measure(values[k])), reverse=True)
+            key = ranked[0]
+            need = measure(text) - budget
+            if len(ranked) > 1 and values[ranked[1]] in text:
+                need = min(need, measure(values[key]) - measure(values[ranked[1]]) + 1)
+            need = max(need, 1)
+            if kept[key] == originals[key]:
+                need += len(_ELLIPSIS)  # the marker appended on the first cut costs room too
+            kept[key] = _shorten(kept[key], need, measure)
+            text = finish(shown(), VARIANTS[-1])
+            if fits(text):
+                return text, True

@@ -1,0 +1,70 @@
+"""Plain-JSON records of domain objects, for files passed between pipeline tasks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import shapely
+
+from ews.types import Warning
+
+
+def warning_to_record(w: Warning) -> dict[str, Any]:
+    """A JSON-safe dict of a warning (times ISO 8601 with offset, geometry as WKT)."""
+    return {
+        "identifier": w.identifier,
+        "sender": w.sender,
+        "sent": w.sent.isoformat(),
+        "status": w.status,
+        "msg_type": w.msg_type,
+        "references": list(w.references),
+        "language": w.language,
+        "event": w.event,
+        "urgency": w.urgency,
+        "severity": w.severity,
+        "certainty": w.certainty,
+        "effective": w.effective.isoformat() if w.effective else None,
+        "expires": w.expires.isoformat() if w.expires else None,
+        "headline": w.headline,
+        "description": w.description,
+        "web": w.web,
+        "area_desc": w.area_desc,
+        "geometry": shapely.to_wkt(w.geometry, rounding_precision=-1),
+        "polygon_count": w.polygon_count,
+        "source": w.source,
+        "named_areas": list(w.named_areas),
+        "notes": list(w.notes),
+    }
+
+
+def warning_from_record(r: dict[str, Any]) -> Warning:
+    """Inverse of :func:`warning_to_record`."""
+
+    def when(v: str | None) -> datetime | None:
+        return datetime.fromisoformat(v) if v else None
+
+    return Warning(
+        identifier=r["identifier"],
+        sender=r["sender"],
+        sent=datetime.fromisoformat(r["sent"]),
+        status=r["status"],
+        msg_type=r["msg_type"],
+        references=tuple(r["references"]),
+        language=r["language"],
+        event=r["event"],
+        urgency=r["urgency"],
+        severity=r["severity"],
+        certainty=r["certainty"],
+        effective=when(r["effective"]),
+        expires=when(r["expires"]),
+        headline=r["headline"],
+        description=r["description"],
+        web=r["web"],
+        area_desc=r["area_desc"],
+        geometry=shapely.from_wkt(r["geometry"]),
+        polygon_count=r["polygon_count"],
+        source=r["source"],
+        named_areas=tuple(r["named_areas"]),
+        notes=tuple(r["notes"]),
+    )

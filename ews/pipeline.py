@@ -318,9 +318,7 @@ def publish_outputs(
 
     progress("drawing risk maps and writing outputs")
     table = region.villages
-    result = table[["code", "geometry"]].merge(
-        per_village.drop(columns=["name"]) if len(per_village) else per_village, on="code", how="inner"
-    )
+    result = table[["code", "geometry"]].merge(per_village, on="code", how="inner")
     result = gpd.GeoDataFrame(result, geometry="geometry", crs=table.crs)
     tz, zone = local_zone(config.province_code)
     live_warnings = [w for w in warnings if not w.geometry.is_empty]

@@ -23,8 +23,8 @@ class Level(enum.IntEnum):
 
     @property
     def label(self) -> str:
-        """The level as people read it: ``"Waspada"``, ``"Siaga"``, ``"Awas"`` (or ``"-"``)."""
-        return "-" if self is Level.NONE else self.name.capitalize()
+        """The level as people read it: ``"Waspada"``, ``"Siaga"``, ``"Awas"`` (or ``"none"``)."""
+        return "none" if self is Level.NONE else self.name.capitalize()
 
     @classmethod
     def from_label(cls, text: str) -> Level:

@@ -131,6 +131,11 @@ def polygon_from_cap(text: str, where: str) -> Polygon:
             lat, lon = (float(p) for p in parts)
         except ValueError:
             raise CapError(f"{where}: point {n} {pair!r} is not 'lat,lon'") from None
+        if not -90 <= lat <= 90 and -90 <= lon <= 90:
+            raise CapError(
+                f"{where}: point {n} {pair!r} looks swapped: latitude {lat} is impossible; "
+                "CAP polygons are 'lat,lon' (Indonesia: lat -11..6, lon 95..141)"
+            )
         if not (-90 <= lat <= 90 and -180 <= lon <= 180):
             raise CapError(f"{where}: point {n} {pair!r} is out of range (lat -90..90, lon -180..180)")
         points.append((lon, lat))
@@ -180,11 +185,9 @@ def _outside_note(geometry: BaseGeometry) -> str | None:
     if geometry.is_empty or geometry.intersects(box):
         return None
     minx, miny, maxx, maxy = geometry.bounds
-    swapped = shapely.transform(geometry, lambda xy: xy[:, ::-1])
-    hint = " (with lat and lon swapped it would fall in Indonesia)" if swapped.intersects(box) else ""
     return (
-        f"warning area lies outside Indonesia (lon {minx:.2f}..{maxx:.2f}, lat {miny:.2f}..{maxy:.2f}){hint}; "
-        "CAP polygons are 'lat,lon': check the sender's coordinate order"
+        f"warning area lies outside Indonesia (lon {minx:.2f}..{maxx:.2f}, lat {miny:.2f}..{maxy:.2f}); "
+        "it matches no village. CAP polygons are 'lat,lon': check the sender's coordinate order"
     )
 
 

@@ -25,6 +25,8 @@ def _read_table(path: Path, id_field: str, value_field: str) -> dict[str, float]
                     raise DataValidationError(f"{path}: no column '{f}' (columns: {', '.join(fields)})")
             out: dict[str, float] = {}
             for row_no, row in enumerate(reader, start=2):
+                if row[id_field].strip() == "0":
+                    continue  # the national total (Kemendagri's "0"), not an area of a region
                 try:
                     code = normalize_code(row[id_field])
                     out[code] = float(row[value_field])

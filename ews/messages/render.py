@@ -114,6 +114,8 @@ def _shorten(prefix: str, need: int, measure: Callable[[str], int]) -> str:
         # Not enough yet, but still a word boundary: the caller cuts again if the text does not fit.
         return words[0]
     # A single word longer than the whole budget allows (only seen with made-up names): cut inside it.
+    # Every character costs at least one unit, so ``target`` characters are an upper bound.
+    prefix = prefix[:target]
     while prefix and measure(prefix) > target:
         prefix = prefix[:-1]
     return prefix
@@ -261,7 +263,11 @@ class MessageRenderer:
             )
         channel = self._channel(unit.channel, f"Tagana unit {unit.unit_id}")
         top = ranked[0]
-        known = [a.population_exposed for a in ranked if a.population_exposed is not None]
+        known = [
+            a.population_exposed
+            for a in ranked
+            if a.population_exposed is not None and math.isfinite(a.population_exposed)
+        ]
         # A sum over villages with unknown population is a lower bound: call it an estimate too.
         estimated = any(a.population_estimated for a in ranked) or len(known) < len(ranked)
         expiries = [a.expires for a in ranked]

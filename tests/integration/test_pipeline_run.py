@@ -1,0 +1,147 @@
+"""Whole runs: the demo region, Jawa Timur with estimated population, atomic outputs, no phone leaks."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from tests_support import minimal_cap
+
+from ews.cli import main
+from ews.config import open_region
+from ews.pipeline import run_slice
+from ews.synthetic import write_synthetic_region, write_synthetic_warning
+
+NOW = datetime.fromisoformat("2026-11-28T18:00:00+07:00")
+# An Indonesian mobile number in any of its written forms, not a run of digits inside a decimal.
+FULL_NUMBER = re.compile(r"(?<![\d.])(?:\+?62|0)8\d{7,11}(?![\d.])")
+OUTPUTS = {"villages.gpkg", "villages.geojson", "summary.csv", "risk_map.png", "risk_map.html", "outbox.jsonl"}
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> tuple[Path, Path]:
+    region = write_synthetic_region(tmp_path / "region")
+    warning = write_synthetic_warning(tmp_path / "warnings", NOW)
+    return region, warning
+
+
+def test_demo_command_writes_every_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code = main(["demo", "--out", str(out), "--work", str(tmp_path / "work"), "--at", NOW.isoformat()])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert OUTPUTS <= {p.name for p in out.iterdir()}
+    for label in ("Awas", "Siaga", "Waspada", "people exposed", "resident sms", "tagana", str(out)):
+        assert label in printed.out
+    assert "reading boundaries" in printed.err  # progress lines
+    summary = pd.read_csv(out / "summary.csv", dtype={"code": str})
+    # Touched but under min_fraction: listed for analysts with level "none".
+    assert set(summary["level_label"]) == {"Awas", "Siaga", "Waspada", "none"}
+    assert summary["population_exposed"].notna().all()
+
+
+def test_outbox_masks_every_number(demo: tuple[Path, Path], tmp_path: Path) -> None:
+    region, warning = demo
+    out = tmp_path / "out"
+    report = run_slice(open_region(region), str(warning), out, now=NOW)
+    lines = [json.loads(x) for x in (out / "outbox.jsonl").read_text().splitlines()]
+    assert sum(report.messages.values()) == len(lines) > 0
+    for line in lines:
+        assert line["to"] is None or "*" in line["to"]
+        assert not FULL_NUMBER.search(json.dumps(line)), line
+    # Nothing personal anywhere in the outputs.
+    for path in out.iterdir():
+        if path.suffix in (".csv", ".json", ".jsonl", ".html", ".geojson"):
+            assert not FULL_NUMBER.search(path.read_text()), path.name
+    residents = [x for x in lines if x["audience"] == "resident"]
+    assert {x["channel"] for x in residents} == {"sms", "whatsapp"} and {x["language"] for x in residents} == {"id", "en"}
+    assert all(x["segments"] <= 2 for x in residents if x["channel"] == "sms")
+    keys = [x["dedup_key"] for x in lines]
+    assert len(keys) == len(set(keys))  # one message per recipient, channel and warning
+
+
+def test_village_files_are_real_geodata(demo: tuple[Path, Path], tmp_path: Path) -> None:
+    region, warning = demo
+    run_slice(open_region(region), str(warning), tmp_path / "out", now=NOW)
+    gpkg = gpd.read_file(tmp_path / "out" / "villages.gpkg", layer="villages")
+    geojson = gpd.read_file(tmp_path / "out" / "villages.geojson")
+    assert len(gpkg) == len(geojson) > 0 and gpkg.crs.to_epsg() == 4326
+    assert {"code", "name", "level", "fraction", "population_exposed", "population_source"} <= set(gpkg.columns)
+
+
+def test_expired_warning_sends_nothing(demo: tuple[Path, Path], tmp_path: Path) -> None:
+    region, warning = demo
+    later = datetime.fromisoformat("2026-11-29T06:00:00+07:00")
+    report = run_slice(open_region(region), str(warning), tmp_path / "out", now=later)
+    assert report.messages == {}
+    assert any("expired" in n for n in report.notes)
+    assert sum(report.levels.values()) > 0  # still mapped for analysts
+
+
+def test_test_status_never_reaches_residents(tmp_path: Path) -> None:
+    region = write_synthetic_region(tmp_path / "region")
+    alert = tmp_path / "test.xml"
+    alert.write_bytes(minimal_cap("-8.90,110.15 -8.90,110.30 -8.85,110.30 -8.85,110.15 -8.90,110.15", status="Test"))
+    report = run_slice(open_region(region), str(alert), tmp_path / "out", now=NOW)
+    assert report.messages == {} and any("status Test" in n for n in report.notes)
+
+
+def test_failed_run_leaves_previous_outputs_untouched(demo: tuple[Path, Path], tmp_path: Path) -> None:
+    region, warning = demo
+    out = tmp_path / "out"
+    run_slice(open_region(region), str(warning), out, now=NOW)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    # Break the region: the boundary file loses its id field. The run must fail and write nothing.
+    villages = region.parent / "villages.geojson"
+    villages.write_text(villages.read_text().replace('"kode"', '"code_x"'))
+    with pytest.raises(Exception, match="has no field 'kode'"):
+        run_slice(open_region(region), str(warning), out, now=NOW)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no half-written folder
+
+
+def test_bad_input_through_the_command(demo: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    region, warning = demo
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    (batch / "1.xml").write_bytes(warning.read_bytes())
+    (batch / "2.xml").write_bytes(b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>')
+    code = main(["run", "--region", str(region), "--cap", str(batch), "--out", str(tmp_path / "o"), "--at", NOW.isoformat()])
+    printed = capsys.readouterr()
+    assert code == 1
+    assert "REJECTED" in printed.out and "2.xml" in printed.out and "refused" in printed.out
+    assert (tmp_path / "o" / "risk_map.png").exists()
+
+
+def test_generation_is_deterministic(tmp_path: Path) -> None:
+    a = write_synthetic_region(tmp_path / "a").parent
+    b = write_synthetic_region(tmp_path / "b").parent
+    for name in ("villages.geojson", "subscribers.csv", "tagana.csv", "areas.csv"):
+        assert (a / name).read_bytes() == (b / name).read_bytes()
+
+
+def test_jawa_timur_estimates_are_labelled(shared_data: Path, tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    config = open_region(repo / "regions" / "jawa-timur.yaml", {"EWS_SHARED_DATA": str(shared_data)})
+    alert = tmp_path / "surabaya.xml"
+    # A warning over south Surabaya (Wonocolo / Gayungan / Jambangan).
+    alert.write_bytes(minimal_cap("-7.34,112.70 -7.34,112.74 -7.31,112.74 -7.31,112.70 -7.34,112.70"))
+    report = run_slice(config, str(alert), tmp_path / "out", now=NOW)
+    assert report.population_estimated and report.people_exposed and report.people_exposed > 0
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv", dtype={"code": str, "kabkota": str})
+    assert summary["population_source"].str.startswith("estimate").all() and summary["population_estimated"].all()
+    # South Surabaya borders Sidoarjo (35.15): both kab/kota are touched.
+    assert set(summary["kabkota"]) <= {"35.78", "35.15"} and "35.78" in set(summary["kabkota"])
+    assert "ESTIMASI" in (tmp_path / "out" / "risk_map.html").read_text()
+    gpkg = gpd.read_file(tmp_path / "out" / "villages.gpkg")
+    assert gpkg["population_source"].str.startswith("estimate").all()
+    # No Tagana unit is configured for the real region: said loudly, and the notice is still rendered.
+    assert "35.78" in report.unreachable_tagana
+    assert any("NO TAGANA CONTACT" in n for n in report.notes)
+    tagana = [json.loads(x) for x in (tmp_path / "out" / "outbox.jsonl").read_text().splitlines() if '"tagana"' in x]
+    assert tagana and all(t["status"] == "no-contact" and "estimasi" in t["text"] for t in tagana)

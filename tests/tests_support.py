@@ -1,0 +1,38 @@
+"""Small builders shared by tests (import as ``tests_support``; tests/ is on sys.path via rootdir conftest)."""
+
+from __future__ import annotations
+
+
+def minimal_cap(
+    polygon: str,
+    *,
+    identifier: str = "2.49.0.1.360.0.2026.11.28.10.35.001",
+    severity: str = "Severe",
+    effective: str = "2026-11-28T17:00:00+07:00",
+    expires: str = "2026-11-28T20:00:00+07:00",
+    status: str = "Actual",
+) -> bytes:
+    """A BMKG-shaped CAP 1.2 alert with one polygon (``"lat,lon lat,lon ..."``)."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>{identifier}</identifier>
+  <sender>cuaca.ekstrem@bmkg.go.id</sender>
+  <sent>{effective}</sent>
+  <status>{status}</status>
+  <msgType>Alert</msgType>
+  <scope>Public</scope>
+  <info>
+    <language>id</language>
+    <category>Met</category>
+    <event>Hujan Lebat disertai Petir</event>
+    <urgency>Immediate</urgency>
+    <severity>{severity}</severity>
+    <certainty>Observed</certainty>
+    <effective>{effective}</effective>
+    <expires>{expires}</expires>
+    <headline>Hujan Lebat disertai Petir di Jawa Timur</headline>
+    <description>Hujan lebat disertai petir, khususnya di WONOCOLO.</description>
+    <web>https://nowcasting.bmkg.go.id/</web>
+    <area><areaDesc>Jawa Timur</areaDesc><polygon>{polygon}</polygon></area>
+  </info>
+</alert>""".encode()

@@ -1,0 +1,243 @@
+"""CAP 1.2 / RSS parsing: real BMKG files and every kind of bad input."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from ews.errors import CapError, FetchError
+from ews.ingest.bmkg_cap import named_areas, parse_cap, parse_rss, read_warnings, rebase
+
+GOOD_POLYGON = "-7.30,112.70 -7.30,112.80 -7.20,112.80 -7.20,112.70 -7.30,112.70"
+
+
+def cap(
+    polygons: tuple[str, ...] = (GOOD_POLYGON,),
+    *,
+    msg_type: str = "Alert",
+    status: str = "Actual",
+    identifier: str = "2.49.0.1.360.0.2026.11.28.10.35.001",
+    extra_alert: str = "",
+    severity: str = "Severe",
+    expires: str = "2026-11-28T20:00:00+07:00",
+) -> bytes:
+    """A minimal BMKG-shaped CAP 1.2 alert."""
+    polys = "".join(f"<polygon>{p}</polygon>" for p in polygons)
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>{identifier}</identifier>
+  <sender>cuaca.ekstrem@bmkg.go.id</sender>
+  <sent>2026-11-28T17:00:00+07:00</sent>
+  <status>{status}</status>
+  <msgType>{msg_type}</msgType>
+  <scope>Public</scope>{extra_alert}
+  <info>
+    <language>id</language>
+    <category>Met</category>
+    <event>Hujan Lebat</event>
+    <urgency>Immediate</urgency>
+    <severity>{severity}</severity>
+    <certainty>Observed</certainty>
+    <effective>2026-11-28T17:00:00+07:00</effective>
+    <expires>{expires}</expires>
+    <description>Hujan lebat di sebagian wilayah Jawa Timur, khususnya di WONOCOLO, GAYUNGAN.</description>
+    <area><areaDesc>Jawa Timur</areaDesc>{polys}</area>
+  </info>
+</alert>""".encode()
+
+
+def test_parses_real_gorontalo_alert(cap_dir: Path) -> None:
+    w = parse_cap((cap_dir / "siaga_cap-id-CGT20260924002_alert.xml").read_bytes(), "cgt.xml")
+    assert w.identifier == "2.49.0.1.360.0.2026.09.24.07.75.002"
+    assert (w.msg_type, w.status, w.language) == ("Alert", "Actual", "id")
+    assert (w.urgency, w.severity, w.certainty) == ("Immediate", "Moderate", "Observed")
+    assert w.polygon_count == 4
+    assert w.named_areas == ("DENGILO", "MANANGGU")
+    # BMKG's local offset is kept and instants compare correctly: 15:27 WITA is 07:27 UTC.
+    assert w.effective is not None and w.effective.utcoffset().total_seconds() == 8 * 3600  # type: ignore[union-attr]
+    assert w.effective.isoformat() == "2026-09-24T15:27:00+08:00"
+    assert w.expires is not None and (w.expires - w.effective).total_seconds() == 2 * 3600
+    # lat,lon in CAP -> lon,lat in the geometry: Gorontalo is at lon ~122, lat ~0.7
+    minx, miny, maxx, maxy = w.geometry.bounds
+    assert 121.9 < minx < maxx < 122.3 and 0.3 < miny < maxy < 1.0
+    assert w.web.startswith("https://nowcasting.bmkg.go.id/")
+    assert w.notes == ()
+
+
+def test_parses_english_alert_and_named_areas(cap_dir: Path) -> None:
+    w = parse_cap((cap_dir / "rallsix66_CKT20261010004_alert_en.xml").read_bytes(), "ckt.xml")
+    assert w.language == "en" and w.event == "Thunderstorm"
+    assert w.named_areas == (
+        "BUSANG", "GUNUNG TABUR", "LONG BAGUN", "MUARA MUNTAI", "MUARA WIS", "SEGAH", "TABALAR", "TABANG",
+    )  # fmt: skip
+    assert w.polygon_count == 9
+
+
+def test_named_areas_with_dan() -> None:
+    assert named_areas("… khususnya di Wiradesa, Kajen dan Karanganyar.\nKondisi …") == (
+        "WIRADESA", "KAJEN", "KARANGANYAR",
+    )  # fmt: skip
+    assert named_areas("no list here") == ()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "empty file"),
+        (b"   \n", "empty file"),
+        (b"this is not xml", "not well-formed XML"),
+        (b"<alert><unclosed></alert>", "not well-formed XML"),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE alert [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+            b'<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>&xxe;</identifier></alert>',
+            "refused",
+        ),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">'
+            b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;">]><alert>&lol3;</alert>',
+            "refused",
+        ),
+        (b"<alert xmlns='urn:oasis:names:tc:emergency:cap:1.1'/>", "expected CAP 1.2 <alert>"),
+        (b"<rss version='2.0'><channel/></rss>", "expected CAP 1.2 <alert>"),
+    ],
+    ids=["empty", "blank", "not-xml", "malformed", "xxe", "entity-bomb", "cap-1.1", "rss-as-cap"],
+)
+def test_unusable_documents_are_refused_with_the_file_named(data: bytes, message: str) -> None:
+    with pytest.raises(CapError, match=message) as info:
+        parse_cap(data, "incoming/bad.xml")
+    assert "incoming/bad.xml" in str(info.value)
+    assert "root:" not in str(info.value)  # nothing of /etc/passwd leaks into the message
+
+
+def test_cap_without_polygon_is_rejected() -> None:
+    with pytest.raises(CapError, match=r"no <polygon> or <circle>"):
+        parse_cap(cap(polygons=()), "nopoly.xml")
+
+
+def test_polygon_not_closed_is_rejected() -> None:
+    open_ring = "-7.30,112.70 -7.30,112.80 -7.20,112.80 -7.20,112.70"
+    with pytest.raises(CapError, match=r"polygon 1: not closed: first point -7.3,112.7 differs from last"):
+        parse_cap(cap(polygons=(open_ring,)), "open.xml")
+
+
+def test_self_crossing_polygon_is_rejected() -> None:
+    bowtie = "-7.30,112.70 -7.20,112.80 -7.30,112.80 -7.20,112.70 -7.30,112.70"
+    with pytest.raises(CapError, match=r"not a simple polygon \(Self-intersection"):
+        parse_cap(cap(polygons=(bowtie,)), "bowtie.xml")
+
+
+def test_degenerate_polygon_is_rejected(cap_dir: Path) -> None:
+    # The real Jawa Tengah fixture has one 3-point polygon on a straight line.
+    with pytest.raises(CapError, match=r"dhanyyudi_cap_jateng.xml .*polygon 1: encloses no area"):
+        parse_cap((cap_dir / "dhanyyudi_cap_jateng.xml").read_bytes(), str(cap_dir / "dhanyyudi_cap_jateng.xml"))
+
+
+@pytest.mark.parametrize(
+    ("polygon", "message"),
+    [
+        ("-7.3,112.7 -7.3,112.8 -7.3,112.7", "3 points; a CAP polygon needs at least 4"),
+        ("-7.3;112.7 -7.3,112.8 -7.2,112.8 -7.3;112.7", r"point 1 '-7.3;112.7' is not 'lat,lon'"),
+        ("-97.3,112.7 -7.3,112.8 -7.2,112.8 -97.3,112.7", "out of range"),
+    ],
+)
+def test_bad_points_are_named(polygon: str, message: str) -> None:
+    with pytest.raises(CapError, match=message):
+        parse_cap(cap(polygons=(polygon,)), "pts.xml")
+
+
+def test_swapped_indonesian_coordinates_are_named_as_swapped() -> None:
+    # Surabaya written lon,lat: latitude 112.7 is impossible, so the file is rejected with the reason.
+    swapped = "112.70,-7.30 112.80,-7.30 112.80,-7.20 112.70,-7.20 112.70,-7.30"
+    with pytest.raises(CapError, match=r"point 1 '112.70,-7.30' looks swapped: latitude 112.7 is impossible"):
+        parse_cap(cap(polygons=(swapped,)), "swapped.xml")
+
+
+def test_polygon_outside_indonesia_warns_and_is_kept(caplog: pytest.LogCaptureFixture) -> None:
+    # A valid polygon in the Gulf of Guinea (lat 5..6, lon 10..11): parsed, kept, and flagged loudly.
+    elsewhere = "5.0,10.0 5.0,11.0 6.0,11.0 6.0,10.0 5.0,10.0"
+    with caplog.at_level(logging.WARNING):
+        w = parse_cap(cap(polygons=(elsewhere,)), "elsewhere.xml")
+    assert w.polygon_count == 1 and not w.geometry.is_empty  # kept, not silently dropped
+    assert len(w.notes) == 1 and "outside Indonesia (lon 10.00..11.00, lat 5.00..6.00)" in w.notes[0]
+    assert "outside Indonesia" in caplog.text
+
+
+def test_expires_before_effective_is_rejected() -> None:
+    with pytest.raises(CapError, match=r"<expires> .* is not after <effective>"):
+        parse_cap(cap(expires="2026-11-28T16:00:00+07:00"), "times.xml")
+
+
+def test_bad_enumeration_is_named() -> None:
+    with pytest.raises(CapError, match=r"<severity> 'Huge' is not one of"):
+        parse_cap(cap(severity="Huge"), "enum.xml")
+
+
+def test_update_needs_references() -> None:
+    with pytest.raises(CapError, match="without <references>"):
+        parse_cap(cap(msg_type="Update"), "upd.xml")
+    refs = "<references>cuaca.ekstrem@bmkg.go.id,2.49.0.1.360.0.2026.11.28.10.35.001,2026-11-28T17:00:00+07:00</references>"
+    w = parse_cap(cap(msg_type="Update", identifier="x.2", extra_alert=refs), "upd.xml")
+    assert w.references == ("cuaca.ekstrem@bmkg.go.id,2.49.0.1.360.0.2026.11.28.10.35.001,2026-11-28T17:00:00+07:00",)
+
+
+def test_circle_becomes_a_polygon_of_the_right_size() -> None:
+    body = cap().replace(
+        f"<polygon>{GOOD_POLYGON}</polygon>".encode(), b"<circle>-7.25,112.75 10</circle>"
+    )
+    w = parse_cap(body, "circle.xml")
+    # A 10 km radius spans ~0.18 degrees of latitude (2 * 10 / 110.6).
+    minx, miny, maxx, maxy = w.geometry.bounds
+    assert maxy - miny == pytest.approx(20 / 110.6, rel=0.01)
+
+
+def test_batch_keeps_going_past_a_bad_file(tmp_path: Path, cap_dir: Path) -> None:
+    (tmp_path / "a_good.xml").write_bytes((cap_dir / "siaga_cap-id-CGT20260924002_alert.xml").read_bytes())
+    (tmp_path / "b_broken.xml").write_bytes(b"<alert")
+    (tmp_path / "c_empty.xml").write_bytes(b"")
+    (tmp_path / "d_good.xml").write_bytes(cap())
+    batch = read_warnings(str(tmp_path))
+    assert [w.identifier for w in batch.warnings] == [
+        "2.49.0.1.360.0.2026.09.24.07.75.002",
+        "2.49.0.1.360.0.2026.11.28.10.35.001",
+    ]
+    assert [Path(p.source).name for p in batch.problems] == ["b_broken.xml", "c_empty.xml"]
+    assert "not well-formed" in batch.problems[0].message and "empty file" in batch.problems[1].message
+
+
+def test_same_identifier_twice_is_kept_once_in_the_preferred_language(cap_dir: Path) -> None:
+    batch = read_warnings(str(cap_dir))
+    ids = [w.identifier for w in batch.warnings]
+    assert len(ids) == len(set(ids))
+    gorontalo = next(w for w in batch.warnings if w.identifier.endswith(".75.002"))
+    assert gorontalo.language == "id"  # id and en files share the identifier; id is preferred
+    assert batch.duplicates == 1
+
+
+def test_rss_index_links_are_followed_on_the_base_url(shared_data: Path) -> None:
+    rss = (shared_data / "bmkg" / "rss" / "siaga_nowcast-rss-id_2026-09-24.xml").read_bytes()
+    items = parse_rss(rss, "rss.xml")
+    assert len(items) == 11
+    assert items[0].guid == "2.49.0.1.360.0.2026.09.24.07.75.002"
+    assert rebase(items[0].link, "http://127.0.0.1:9/") == "http://127.0.0.1:9/alerts/nowcast/id/CGT20260924002_alert.xml"
+
+
+def test_live_index_over_loopback_records_missing_files(bmkg_site: str) -> None:
+    batch = read_warnings("bmkg", base_url=bmkg_site, fetch=None)
+    assert [w.identifier for w in batch.warnings] == ["2.49.0.1.360.0.2026.09.24.07.75.002"]
+    assert len(batch.problems) == 10
+    assert all("HTTP 404" in p.message for p in batch.problems)
+
+
+def test_unreachable_index_is_a_fetch_error() -> None:
+    def down(url: str) -> bytes:
+        raise FetchError(f"{url}: connection refused")
+
+    with pytest.raises(FetchError, match="rss.xml: connection refused"):
+        read_warnings("bmkg", base_url="http://127.0.0.1:9", fetch=down)
+
+
+def test_missing_source_is_named() -> None:
+    with pytest.raises(CapError, match="no/such/file.xml: no such file or folder"):
+        read_warnings("no/such/file.xml")

@@ -1,0 +1,346 @@
+"""Risk map renderers: PNG bytes and the offline HTML page, on five hand-made villages near 112.0E 7.5S."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pytest
+from matplotlib.image import imread
+from shapely.geometry import MultiPolygon, Point, Polygon, box
+
+from ews.errors import DataValidationError
+from ews.review.riskmap import LEVEL_COLOURS, MapTitle, risk_map_html, risk_map_png
+from ews.types import Level
+
+WITA = timezone(timedelta(hours=8))
+XSS = "<script>alert(1)</script>"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+# A 2 x 2 block of 0.01-degree squares plus a two-part village to the east:
+#
+#   -7.48 +--------+--------+
+#         |   C    |   D    |      D has a square hole in the middle
+#   -7.49 +--------+--------+
+#         |   A  [=warning=]|  B   the warning box overlaps A and B only
+#   -7.50 +--------+--------+      E (MultiPolygon) sits at 112.03..112.04
+#       112.00   112.01   112.02
+A, B, C, D, E = "35.01.01.2001", "35.01.01.2002", "35.01.02.2003", "35.01.02.2004", "35.01.03.2005"
+HOLED = Polygon(
+    box(112.01, -7.49, 112.02, -7.48).exterior.coords,
+    [box(112.013, -7.487, 112.017, -7.483).exterior.coords],
+)
+TWO_PARTS = MultiPolygon([box(112.03, -7.50, 112.035, -7.495), box(112.036, -7.49, 112.04, -7.485)])
+DEFAULT_ROWS: dict[str, dict[str, Any]] = {
+    A: {"name": "Alpha", "level": 2, "fraction": 0.4, "population_exposed": 1234.4, "kecamatan": "Satu"},
+    B: {"name": XSS, "level": 3, "fraction": 0.3, "population_exposed": 50.0, "kecamatan": "Satu"},
+    C: {"name": "Gamma", "level": 2, "fraction": 0.7, "population_exposed": 10.0, "kecamatan": "Dua"},
+    D: {"name": "Delta", "level": 0, "fraction": 0.0, "population_exposed": 0.0, "kecamatan": "Dua"},
+    E: {"name": "Epsilon", "level": 1, "fraction": 0.2, "population_exposed": np.nan, "kecamatan": "Tiga"},
+}
+GEOMETRY = {
+    A: box(112.00, -7.50, 112.01, -7.49),
+    B: box(112.01, -7.50, 112.02, -7.49),
+    C: box(112.00, -7.49, 112.01, -7.48),
+    D: HOLED,
+    E: TWO_PARTS,
+}
+
+
+@pytest.fixture
+def make_villages() -> Callable[..., gpd.GeoDataFrame]:
+    def make(levels: dict[str, int] | None = None, crs: str | None = "EPSG:4326") -> gpd.GeoDataFrame:
+        rows = []
+        for code, row in DEFAULT_ROWS.items():
+            level = row["level"] if levels is None else levels.get(code, 0)
+            rows.append({"code": code, **row, "level": level, "geometry": GEOMETRY[code]})
+        return gpd.GeoDataFrame(rows, geometry="geometry", crs=crs)
+
+    return make
+
+
+@pytest.fixture
+def warnings_frame() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"identifier": ["CBT20260924001"], "event": ["Hujan Lebat dan Petir"]},
+        geometry=[box(112.005, -7.499, 112.015, -7.495)],
+        crs="EPSG:4326",
+    )
+
+
+@pytest.fixture
+def no_warnings() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"identifier": [], "event": []}, geometry=[], crs="EPSG:4326")
+
+
+def make_title(**changes: Any) -> MapTitle:
+    fields: dict[str, Any] = {
+        "event": "Hujan Lebat dan Petir",
+        "area_desc": "Gorontalo",
+        "warning_ids": ("CBT20260924001",),
+        "valid_from": datetime(2026, 9, 24, 15, 27, tzinfo=WITA),
+        "valid_until": datetime(2026, 9, 24, 17, 27, tzinfo=WITA),
+        "zone_name": "WITA",
+        "population_note": "Penduduk: estimasi dari total kab/kota (proporsional luas)",
+    }
+    fields.update(changes)
+    return MapTitle(**fields)
+
+
+def decode(png: bytes) -> np.ndarray:
+    return np.asarray(imread(io.BytesIO(png), format="png"))
+
+
+def pixels_of(image: np.ndarray, colour: str) -> int:
+    rgb = np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)]) / 255
+    return int((np.abs(image[:, :, :3] - rgb).max(axis=2) < 2 / 255).sum())
+
+
+def village_fills(page: str) -> dict[str, str]:
+    return dict(
+        (code, fill)
+        for fill, code in re.findall(
+            r'<path class="v" fill="(#[0-9a-f]{6})" d="[^"]*" data-code="([^"]+)"', page
+        )
+    )
+
+
+# ----------------------------------------------------------------------------------------------- PNG
+
+
+def test_png_is_a_png_of_the_requested_size(make_villages, warnings_frame):
+    png = risk_map_png(make_villages(), warnings_frame, make_title(), dpi=50)
+    assert png.startswith(PNG_SIGNATURE)
+    # a 10 x 8 inch figure at 50 dpi
+    assert decode(png).shape == (400, 500, 4)
+
+
+def test_png_shows_awas_red_only_when_a_village_is_awas(make_villages, warnings_frame):
+    awas = decode(risk_map_png(make_villages({B: 3}), warnings_frame, make_title(), dpi=60))
+    quiet = decode(risk_map_png(make_villages({}), warnings_frame, make_title(), dpi=60))
+    red = LEVEL_COLOURS[Level.AWAS]
+    # The legend swatch is red in both (a few dozen pixels); the Awas village fills a large part of the map.
+    assert pixels_of(awas, red) > pixels_of(quiet, red) + 2000
+    assert pixels_of(quiet, red) < 500
+    assert pixels_of(quiet, LEVEL_COLOURS[Level.NONE]) > 2000
+
+
+def test_png_is_deterministic_and_changes_with_levels(make_villages, warnings_frame):
+    first = risk_map_png(make_villages(), warnings_frame, make_title(), dpi=40)
+    assert risk_map_png(make_villages(), warnings_frame, make_title(), dpi=40) == first
+    assert risk_map_png(make_villages({A: 1}), warnings_frame, make_title(), dpi=40) != first
+    assert b"Software" not in first
+    assert b"matplotlib" not in first.lower()
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        make_title(valid_from=None, valid_until=None, warning_ids=(), population_note=None),
+        make_title(warning_ids=tuple(f"ID{i}" for i in range(7)), area_desc="$x$ Kota " * 30),
+    ],
+    ids=["bare-title", "long-title"],
+)
+def test_png_renders_edge_cases(make_villages, no_warnings, title):
+    png = risk_map_png(make_villages({}), no_warnings, title, dpi=30)
+    assert png.startswith(PNG_SIGNATURE)
+
+
+def test_png_renders_a_frame_without_villages(make_villages, warnings_frame):
+    png = risk_map_png(make_villages().iloc[0:0], warnings_frame, make_title(), dpi=30)
+    assert png.startswith(PNG_SIGNATURE)
+
+
+# ---------------------------------------------------------------------------------------------- HTML
+
+
+def test_html_is_offline(make_villages, warnings_frame):
+    page = risk_map_html(make_villages(), warnings_frame, make_title())
+    for forbidden in ("http://", "https://", "//cdn", " src=", "fetch(", "@import"):
+        assert forbidden not in page
+    assert '<meta charset="utf-8">' in page
+    assert "<title>Peta risiko: Hujan Lebat dan Petir – Gorontalo</title>" in page
+
+
+def test_html_has_one_path_per_village_filled_by_level(make_villages, warnings_frame):
+    page = risk_map_html(make_villages(), warnings_frame, make_title())
+    assert page.count('<path class="v"') == 5
+    assert village_fills(page) == {
+        A: "#f28c28",  # Siaga
+        B: "#d7301f",  # Awas
+        C: "#f28c28",  # Siaga
+        D: "#e0e0e0",  # none
+        E: "#f7d038",  # Waspada
+    }
+    assert page.count('<path class="w"') == 1
+    assert 'fill-rule="evenodd"' in page
+
+
+def test_html_keeps_holes_and_all_parts(make_villages, warnings_frame):
+    page = risk_map_html(make_villages(), warnings_frame, make_title())
+    paths = dict(re.findall(r'<path class="v" fill="#[0-9a-f]{6}" d="([^"]*)" data-code="([^"]+)"', page))
+    by_code = {code: d for d, code in paths.items()}
+    assert by_code[D].count("M") == 2  # exterior + hole
+    assert by_code[E].count("M") == 2  # two parts
+    assert by_code[A].count("M") == 1
+
+
+def test_html_escapes_names_from_data(make_villages, warnings_frame):
+    page = risk_map_html(make_villages(), warnings_frame, make_title(event='Banjir "<b>"'))
+    assert XSS not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<b>" not in page
+    # the only script element is the page's own
+    assert page.count("<script>") == 1
+
+
+def test_html_title_block(make_villages, warnings_frame):
+    ids = tuple(f"CBT2026092400{i}" for i in range(5))
+    page = risk_map_html(make_villages(), warnings_frame, make_title(warning_ids=ids))
+    assert "<h1>Hujan Lebat dan Petir – Gorontalo</h1>" in page
+    assert "Berlaku 24 Sep 2026 15:27–17:27 WITA" in page
+    # three ids, then the count of the rest
+    assert "Peringatan: CBT20260924000, CBT20260924001, CBT20260924002 +2" in page
+    assert "CBT20260924003" not in page
+    assert "proporsional luas" in page
+
+
+@pytest.mark.parametrize(
+    ("valid_from", "valid_until", "expected"),
+    [
+        (datetime(2026, 9, 24, 15, 27, tzinfo=WITA), None, "Berlaku mulai 24 Sep 2026 15:27 WITA"),
+        (None, datetime(2026, 9, 24, 17, 27, tzinfo=WITA), "Berlaku sampai 24 Sep 2026 17:27 WITA"),
+        (None, None, "Waktu berlaku tidak diketahui"),
+        (
+            datetime(2026, 12, 31, 23, 0, tzinfo=WITA),
+            datetime(2027, 1, 1, 2, 0, tzinfo=WITA),
+            "Berlaku 31 Des 2026 23:00 – 1 Jan 2027 02:00 WITA",
+        ),
+    ],
+)
+def test_html_validity_line(make_villages, warnings_frame, valid_from, valid_until, expected):
+    title = make_title(valid_from=valid_from, valid_until=valid_until)
+    assert expected in risk_map_html(make_villages(), warnings_frame, title)
+
+
+def test_html_legend_counts(make_villages, warnings_frame):
+    page = risk_map_html(make_villages(), warnings_frame, make_title())
+    for label in ("Awas (1 desa)", "Siaga (2 desa)", "Waspada (1 desa)", "tidak terdampak (1 desa)"):
+        assert label in page
+    assert "area peringatan BMKG (1)" in page
+
+
+def test_html_table_lists_affected_villages_by_level_then_fraction(make_villages, warnings_frame):
+    page = risk_map_html(make_villages(), warnings_frame, make_title())
+    # B Awas; C Siaga 0.7 before A Siaga 0.4; E Waspada; D (level 0) is left out.
+    assert re.findall(r'<tr data-code="([^"]+)">', page) == [B, C, A, E]
+    row_a = re.search(rf'<tr data-code="{A}">.*?</tr>', page)
+    assert row_a is not None
+    assert "<td>Siaga</td>" in row_a.group()
+    assert ">40%<" in row_a.group()
+    assert ">1.234<" in row_a.group()  # 1234.4 people, Indonesian thousands separator
+    row_e = re.search(rf'<tr data-code="{E}">.*?</tr>', page)
+    assert row_e is not None
+    assert "tidak diketahui" in row_e.group()
+
+
+def test_html_tooltip_data(make_villages, warnings_frame):
+    page = risk_map_html(make_villages(), warnings_frame, make_title())
+    path_e = re.search(rf'<path class="v"[^>]*data-code="{E}"[^>]*/>', page)
+    assert path_e is not None
+    for attribute in (
+        'data-name="Epsilon"',
+        'data-kecamatan="Tiga"',
+        'data-level="1"',
+        'data-level-label="Waspada"',
+        'data-fraction="0.2"',
+        'data-people=""',  # NaN: the tooltip says "tidak diketahui"
+    ):
+        assert attribute in path_e.group()
+    assert "tidak diketahui" in page
+    assert 'addEventListener("wheel"' in page
+    assert "pointerdown" in page
+
+
+def test_html_renders_without_warnings_or_levels(make_villages, no_warnings):
+    page = risk_map_html(make_villages({}), no_warnings, make_title())
+    assert page.count('<path class="v"') == 5
+    assert '<path class="w"' not in page
+    assert set(village_fills(page).values()) == {LEVEL_COLOURS[Level.NONE]}
+    assert "<table" not in page
+    assert "Tidak ada desa dengan tingkat peringatan." in page
+    assert "tidak terdampak (5 desa)" in page
+
+
+def test_html_accepts_an_empty_warnings_frame_without_crs(make_villages):
+    empty = gpd.GeoDataFrame({"identifier": [], "event": []}, geometry=[])
+    assert "<svg" in risk_map_html(make_villages(), empty, make_title())
+
+
+def test_html_is_deterministic(make_villages, warnings_frame):
+    first = risk_map_html(make_villages(), warnings_frame, make_title())
+    assert risk_map_html(make_villages(), warnings_frame, make_title()) == first
+    shuffled = make_villages().iloc[::-1]
+    assert risk_map_html(shuffled, warnings_frame, make_title()) == first
+
+
+def test_html_simplifies_dense_geometries(make_villages, warnings_frame):
+    villages = make_villages()
+    # a circle with ~8000 vertices; simplified at 1/2000 of the view it needs far fewer
+    villages.loc[villages["code"] == A, "geometry"] = Point(112.005, -7.495).buffer(0.005, quad_segs=2000)
+    page = risk_map_html(villages, warnings_frame, make_title())
+    d = re.search(rf'd="([^"]*)" data-code="{A}"', page)
+    assert d is not None
+    assert 8 < len(d.group(1).split()) / 2 < 1000
+    # coordinates are rounded to at most two decimals of a 1000-unit view box
+    assert not re.search(r"\d\.\d{3}", d.group(1))
+
+
+# -------------------------------------------------------------------------------------------- errors
+
+RENDERERS = [
+    pytest.param(lambda v, w: risk_map_png(v, w, make_title(), dpi=20), id="png"),
+    pytest.param(lambda v, w: risk_map_html(v, w, make_title()), id="html"),
+]
+
+
+@pytest.mark.parametrize("render", RENDERERS)
+def test_missing_level_column_is_named(make_villages, warnings_frame, render):
+    with pytest.raises(ValueError, match=r"villages GeoDataFrame is missing column\(s\) 'level'"):
+        render(make_villages().drop(columns="level"), warnings_frame)
+
+
+@pytest.mark.parametrize("render", RENDERERS)
+def test_projected_crs_says_to_reproject(make_villages, warnings_frame, render):
+    with pytest.raises(DataValidationError, match=r"not EPSG:4326.*reproject.*to_crs"):
+        render(make_villages().to_crs("EPSG:32749"), warnings_frame)
+    with pytest.raises(ValueError, match=r"warnings GeoDataFrame .* reproject"):
+        render(make_villages(), warnings_frame.to_crs("EPSG:3857"))
+
+
+@pytest.mark.parametrize("render", RENDERERS)
+def test_missing_crs_says_to_set_it(make_villages, warnings_frame, render):
+    with pytest.raises(ValueError, match=r"villages GeoDataFrame has no CRS.*set_crs"):
+        render(make_villages(crs=None), warnings_frame)
+
+
+def test_bad_level_names_the_village(make_villages, warnings_frame):
+    with pytest.raises(ValueError, match=rf"village {re.escape(B)}: level 5 is not an integer 0..3"):
+        risk_map_html(make_villages({B: 5}), warnings_frame, make_title())
+
+
+def test_bad_fraction_names_the_village(make_villages, warnings_frame):
+    villages = make_villages()
+    villages.loc[villages["code"] == C, "fraction"] = 1.5
+    with pytest.raises(ValueError, match=rf"village {re.escape(C)}: fraction 1.5 is not between 0 and 1"):
+        risk_map_html(villages, warnings_frame, make_title())
+
+
+def test_not_a_geodataframe(warnings_frame):
+    with pytest.raises(ValueError, match="villages must be a geopandas GeoDataFrame"):
+        risk_map_html([], warnings_frame, make_title())  # type: ignore[arg-type]

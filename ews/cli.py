@@ -74,7 +74,14 @@ def _print_report(report: object) -> None:
     for note in report.notes:
         lines.append(f"  NOTE {note}")
     lines.append(f"  outputs in {report.out_dir}")
-    for name in ("risk_map.png", "risk_map.html", "summary.csv", "villages.gpkg", "villages.geojson", "outbox.jsonl"):
+    for name in (
+        "risk_map.png",
+        "risk_map.html",
+        "summary.csv",
+        "villages.gpkg",
+        "villages.geojson",
+        "outbox.jsonl",
+    ):
         if (report.out_dir / name).exists():
             lines.append(f"    {report.out_dir / name}")
     print("\n".join(lines))
@@ -154,7 +161,9 @@ def cmd_affected(args: argparse.Namespace) -> int:
         geo = areas.iloc[rows["index"].to_numpy(dtype=int)][["geometry"]].reset_index(drop=True)
         out = geo.assign(**{c: rows[c].to_numpy() for c in columns}) if len(rows) else geo
         out = out[[*columns, "geometry"]] if len(rows) else out
-        sys.stdout.write(out.to_json(drop_id=True) if len(rows) else json.dumps({"type": "FeatureCollection", "features": []}))
+        sys.stdout.write(
+            out.to_json(drop_id=True) if len(rows) else json.dumps({"type": "FeatureCollection", "features": []})
+        )
         sys.stdout.write("\n")
     else:
         sys.stdout.write(rows.reindex(columns=columns).to_csv(index=False, float_format="%.6g"))
@@ -180,7 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run for a region on BMKG warnings")
     run.add_argument("--region", required=True, help="regions/<id>.yaml")
     run.add_argument(
-        "--cap", required=True, nargs="+", help="CAP file, RSS index, folder, URL, or 'bmkg' / 'bmkg:en' (live)"
+        "--cap",
+        required=True,
+        nargs="+",
+        help="CAP file, RSS index, folder, URL, or 'bmkg' / 'bmkg:en' (live)",
     )
     run.add_argument("--out", help="output folder (default out/<region id>)")
     run.add_argument("--at", help="evaluate as of this ISO 8601 instant (default: now); for replaying old alerts")

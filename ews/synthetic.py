@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import xml.etree.ElementTree as ET  # noqa: S405 - used to *write* XML only
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -29,8 +29,34 @@ CELL = 0.03  # degrees: villages of roughly 3 x 3 km
 COLUMNS, ROWS = 9, 4
 KECAMATAN = ("Sumberjaya", "Karangrejo", "Wonoasri")
 KECAMATAN_NAMES = {f"{KABKOTA}.{i + 1:02d}": name for i, name in enumerate(KECAMATAN)}
-_PREFIX = ("Sumber", "Karang", "Tanjung", "Kali", "Banyu", "Wono", "Sido", "Gunung", "Tegal", "Pandan", "Jati", "Ngadi")
-_SUFFIX = ("rejo", "mulyo", "sari", "agung", "wangi", "harjo", "asri", "jaya", "makmur", "kidul", "lor", "wetan")
+_PREFIX = (
+    "Sumber",
+    "Karang",
+    "Tanjung",
+    "Kali",
+    "Banyu",
+    "Wono",
+    "Sido",
+    "Gunung",
+    "Tegal",
+    "Pandan",
+    "Jati",
+    "Ngadi",
+)
+_SUFFIX = (
+    "rejo",
+    "mulyo",
+    "sari",
+    "agung",
+    "wangi",
+    "harjo",
+    "asri",
+    "jaya",
+    "makmur",
+    "kidul",
+    "lor",
+    "wetan",
+)
 WIB = timezone(timedelta(hours=7), "WIB")
 
 
@@ -242,4 +268,3 @@ def write_synthetic_warning(folder: Path, now: datetime, *, seed: int = 2026) ->
     folder.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(path, synthetic_warning_xml(now, synthetic_villages(seed)))
     return path
-

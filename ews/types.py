@@ -39,7 +39,7 @@ class Level(enum.IntEnum):
 
 
 @dataclass(frozen=True)
-class Warning:  # noqa: A001 - the domain word; never used next to builtins.Warning
+class Warning:
     """One CAP 1.2 ``<alert>`` with its first ``<info>`` block, as BMKG publishes it.
 
     Times are timezone-aware and keep BMKG's local offsets; compare them as instants.

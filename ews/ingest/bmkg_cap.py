@@ -9,21 +9,21 @@ from __future__ import annotations
 
 import logging
 import re
-import xml.etree.ElementTree as ET  # noqa: S405 - only for types and ParseError; parsing uses defusedxml
-from collections.abc import Callable, Iterable
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
 import defusedxml
-import defusedxml.ElementTree as DET
+import defusedxml.ElementTree as SafeET
 import shapely
 from pyproj import Geod
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
-from ews.errors import CapError, EwsError, FetchError
+from ews.errors import CapError, FetchError
 from ews.ingest.http import fetch_bytes
 from ews.types import Warning
 
@@ -81,7 +81,7 @@ def _parse_xml(data: bytes, source: str) -> ET.Element:
     if not data.strip():
         raise CapError(f"{source}: empty file; expected a CAP 1.2 <alert> or an RSS index")
     try:
-        root: ET.Element = DET.fromstring(data, forbid_dtd=True)
+        root: ET.Element = SafeET.fromstring(data, forbid_dtd=True)
     except defusedxml.DTDForbidden:
         raise CapError(f"{source}: refused: contains a DTD (<!DOCTYPE>); CAP never needs one") from None
     except defusedxml.EntitiesForbidden:
@@ -191,9 +191,7 @@ def _outside_note(geometry: BaseGeometry) -> str | None:
     )
 
 
-def parse_cap(
-    data: bytes, source: str, *, prefer_languages: tuple[str, ...] = ("id", "en")
-) -> Warning:
+def parse_cap(data: bytes, source: str, *, prefer_languages: tuple[str, ...] = ("id", "en")) -> Warning:
     """Parse and validate one CAP 1.2 alert.
 
     Parameters
@@ -328,7 +326,7 @@ def parse_rss(data: bytes, source: str) -> list[RssItem]:
 
 
 def is_rss(data: bytes) -> bool:
-    """Cheap sniff: does this document look like an RSS index rather than a CAP alert?"""
+    """Tell an RSS index from a CAP alert by a cheap look at the document's start."""
     head = data[:2048].lstrip()
     return b"<rss" in head
 
@@ -368,6 +366,8 @@ def read_warnings(
         Where BMKG's files are served (``EWS_BMKG_BASE_URL``); links in an index are moved onto it.
     fetch
         Function that GETs a URL (default: :func:`ews.ingest.http.fetch_bytes`).
+    prefer_languages
+        When BMKG publishes one identifier in several languages, keep the first of these.
     """
     get = fetch or fetch_bytes
     batch = CapBatch()
@@ -440,15 +440,3 @@ def read_warnings(
         else:
             raise CapError(f"{source}: no such file or folder, and not a URL or 'bmkg'")
     return batch
-
-
-def only_ok(batches: Iterable[CapBatch]) -> list[Warning]:
-    """All warnings of several batches, de-duplicated by identifier (first wins)."""
-    out: dict[str, Warning] = {}
-    for b in batches:
-        for w in b.warnings:
-            out.setdefault(w.identifier, w)
-    return list(out.values())
-
-
-__all__ = ["CapBatch", "EwsError", "RssItem", "SourceProblem", "parse_cap", "parse_rss", "read_warnings"]

@@ -37,9 +37,7 @@ def _read_table(path: Path, id_field: str, value_field: str) -> dict[str, float]
         raise DataValidationError(f"{path}: cannot read population file ({exc.strerror})") from None
 
 
-def attach_population(
-    villages: gpd.GeoDataFrame, area_km2: np.ndarray, source: PopulationSource
-) -> gpd.GeoDataFrame:
+def attach_population(villages: gpd.GeoDataFrame, area_km2: np.ndarray, source: PopulationSource) -> gpd.GeoDataFrame:
     """Return ``villages`` with ``population`` (float, NaN = unknown) and ``population_source`` columns.
 
     Raises

@@ -326,8 +326,7 @@ class MessageRenderer:
         key = channel.strip().lower()
         if key not in CHANNELS:
             raise TemplateError(
-                f"{who} has channel {channel!r}, which has no alert template; "
-                f"use one of {', '.join(CHANNELS)}"
+                f"{who} has channel {channel!r}, which has no alert template; use one of {', '.join(CHANNELS)}"
             )
         return key
 
@@ -341,9 +340,7 @@ class MessageRenderer:
                 "or point MessageRenderer at the repository's alert_templates/ folder"
             ) from None
         except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(
-                f"alert template {path} line {exc.lineno}: {exc.message}; fix its syntax"
-            ) from exc
+            raise TemplateError(f"alert template {path} line {exc.lineno}: {exc.message}; fix its syntax") from exc
         try:
             return template.render(context)
         except jinja2.UndefinedError as exc:

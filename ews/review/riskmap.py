@@ -326,9 +326,7 @@ def _mpl_path(polygons: Sequence[Polygon]) -> Path | None:
     return Path(np.concatenate(vertices), np.concatenate(codes))
 
 
-def risk_map_png(
-    villages: gpd.GeoDataFrame, warnings: gpd.GeoDataFrame, title: MapTitle, *, dpi: int = 120
-) -> bytes:
+def risk_map_png(villages: gpd.GeoDataFrame, warnings: gpd.GeoDataFrame, title: MapTitle, *, dpi: int = 120) -> bytes:
     """Render a static risk map: villages filled by level, BMKG warning polygons outlined.
 
     Parameters
@@ -698,9 +696,7 @@ def risk_map_html(villages: gpd.GeoDataFrame, warnings: gpd.GeoDataFrame, title:
 
 
 def _table(rows: Sequence[_Village]) -> str:
-    affected = sorted(
-        (v for v in rows if v.level > Level.NONE), key=lambda v: (-int(v.level), -v.fraction, v.code)
-    )
+    affected = sorted((v for v in rows if v.level > Level.NONE), key=lambda v: (-int(v.level), -v.fraction, v.code))
     if not affected:
         return '<p class="empty">Tidak ada desa dengan tingkat peringatan.</p>'
     body = "\n".join(

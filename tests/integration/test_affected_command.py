@@ -88,16 +88,26 @@ def test_population_exposed_column(tmp_path: Path, capsys: pytest.CaptureFixture
     assert rows["population_exposed"].tolist() == pytest.approx([1000.0])
 
 
-def test_bad_inputs_exit_nonzero_and_say_why(tmp_path: Path, cap_dir: Path, kec_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_inputs_exit_nonzero_and_say_why(
+    tmp_path: Path, cap_dir: Path, kec_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     boundaries = str(kec_dir / "wilayah_boundaries_kec_75.geojson")
     # A batch with one bad file: the good alert is still processed, the bad one named, exit 1.
     (tmp_path / "good.xml").write_bytes((cap_dir / "siaga_cap-id-CGT20260924002_alert.xml").read_bytes())
     (tmp_path / "bad.xml").write_bytes(b"<<<")
     code, out, err = affected(capsys, "--cap", str(tmp_path), "--boundaries", boundaries)
-    assert code == 1 and "Dengilo" in out and "bad.xml" in err and "not well-formed" in err
+    assert code == 1
+    assert "Dengilo" in out
+    assert "bad.xml" in err
+    assert "not well-formed" in err
     # Missing id field: error naming the file and the field, exit 2, nothing on stdout.
-    code, out, err = affected(capsys, "--cap", str(tmp_path / "good.xml"), "--boundaries", boundaries, "--id-field", "id")
-    assert code == 2 and out == "" and "has no field 'id'" in err and "wilayah_boundaries_kec_75.geojson" in err
+    code, out, err = affected(
+        capsys, "--cap", str(tmp_path / "good.xml"), "--boundaries", boundaries, "--id-field", "id"
+    )
+    assert code == 2
+    assert out == ""
+    assert "has no field 'id'" in err
+    assert "wilayah_boundaries_kec_75.geojson" in err
 
 
 def test_the_installed_command(cap_dir: Path, kec_dir: Path) -> None:

@@ -20,7 +20,14 @@ from ews.synthetic import write_synthetic_region, write_synthetic_warning
 NOW = datetime.fromisoformat("2026-11-28T18:00:00+07:00")
 # An Indonesian mobile number in any of its written forms, not a run of digits inside a decimal.
 FULL_NUMBER = re.compile(r"(?<![\d.])(?:\+?62|0)8\d{7,11}(?![\d.])")
-OUTPUTS = {"villages.gpkg", "villages.geojson", "summary.csv", "risk_map.png", "risk_map.html", "outbox.jsonl"}
+OUTPUTS = {
+    "villages.gpkg",
+    "villages.geojson",
+    "summary.csv",
+    "risk_map.png",
+    "risk_map.html",
+    "outbox.jsonl",
+}
 
 
 @pytest.fixture
@@ -59,7 +66,8 @@ def test_outbox_masks_every_number(demo: tuple[Path, Path], tmp_path: Path) -> N
         if path.suffix in (".csv", ".json", ".jsonl", ".html", ".geojson"):
             assert not FULL_NUMBER.search(path.read_text()), path.name
     residents = [x for x in lines if x["audience"] == "resident"]
-    assert {x["channel"] for x in residents} == {"sms", "whatsapp"} and {x["language"] for x in residents} == {"id", "en"}
+    assert {x["channel"] for x in residents} == {"sms", "whatsapp"}
+    assert {x["language"] for x in residents} == {"id", "en"}
     assert all(x["segments"] <= 2 for x in residents if x["channel"] == "sms")
     keys = [x["dedup_key"] for x in lines]
     assert len(keys) == len(set(keys))  # one message per recipient, channel and warning
@@ -70,7 +78,8 @@ def test_village_files_are_real_geodata(demo: tuple[Path, Path], tmp_path: Path)
     run_slice(open_region(region), str(warning), tmp_path / "out", now=NOW)
     gpkg = gpd.read_file(tmp_path / "out" / "villages.gpkg", layer="villages")
     geojson = gpd.read_file(tmp_path / "out" / "villages.geojson")
-    assert len(gpkg) == len(geojson) > 0 and gpkg.crs.to_epsg() == 4326
+    assert len(gpkg) == len(geojson) > 0
+    assert gpkg.crs.to_epsg() == 4326
     assert {"code", "name", "level", "fraction", "population_exposed", "population_source"} <= set(gpkg.columns)
 
 
@@ -88,7 +97,8 @@ def test_test_status_never_reaches_residents(tmp_path: Path) -> None:
     alert = tmp_path / "test.xml"
     alert.write_bytes(minimal_cap("-8.90,110.15 -8.90,110.30 -8.85,110.30 -8.85,110.15 -8.90,110.15", status="Test"))
     report = run_slice(open_region(region), str(alert), tmp_path / "out", now=NOW)
-    assert report.messages == {} and any("status Test" in n for n in report.notes)
+    assert report.messages == {}
+    assert any("status Test" in n for n in report.notes)
 
 
 def test_failed_run_leaves_previous_outputs_untouched(demo: tuple[Path, Path], tmp_path: Path) -> None:
@@ -105,16 +115,32 @@ def test_failed_run_leaves_previous_outputs_untouched(demo: tuple[Path, Path], t
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no half-written folder
 
 
-def test_bad_input_through_the_command(demo: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_through_the_command(
+    demo: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     region, warning = demo
     batch = tmp_path / "batch"
     batch.mkdir()
     (batch / "1.xml").write_bytes(warning.read_bytes())
     (batch / "2.xml").write_bytes(b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>')
-    code = main(["run", "--region", str(region), "--cap", str(batch), "--out", str(tmp_path / "o"), "--at", NOW.isoformat()])
+    code = main(
+        [
+            "run",
+            "--region",
+            str(region),
+            "--cap",
+            str(batch),
+            "--out",
+            str(tmp_path / "o"),
+            "--at",
+            NOW.isoformat(),
+        ]
+    )
     printed = capsys.readouterr()
     assert code == 1
-    assert "REJECTED" in printed.out and "2.xml" in printed.out and "refused" in printed.out
+    assert "REJECTED" in printed.out
+    assert "2.xml" in printed.out
+    assert "refused" in printed.out
     assert (tmp_path / "o" / "risk_map.png").exists()
 
 
@@ -132,11 +158,15 @@ def test_jawa_timur_estimates_are_labelled(shared_data: Path, tmp_path: Path) ->
     # A warning over south Surabaya (Wonocolo / Gayungan / Jambangan).
     alert.write_bytes(minimal_cap("-7.34,112.70 -7.34,112.74 -7.31,112.74 -7.31,112.70 -7.34,112.70"))
     report = run_slice(config, str(alert), tmp_path / "out", now=NOW)
-    assert report.population_estimated and report.people_exposed and report.people_exposed > 0
+    assert report.population_estimated
+    assert report.people_exposed
+    assert report.people_exposed > 0
     summary = pd.read_csv(tmp_path / "out" / "summary.csv", dtype={"code": str, "kabkota": str})
-    assert summary["population_source"].str.startswith("estimate").all() and summary["population_estimated"].all()
+    assert summary["population_source"].str.startswith("estimate").all()
+    assert summary["population_estimated"].all()
     # South Surabaya borders Sidoarjo (35.15): both kab/kota are touched.
-    assert set(summary["kabkota"]) <= {"35.78", "35.15"} and "35.78" in set(summary["kabkota"])
+    assert set(summary["kabkota"]) <= {"35.78", "35.15"}
+    assert "35.78" in set(summary["kabkota"])
     assert "ESTIMASI" in (tmp_path / "out" / "risk_map.html").read_text()
     gpkg = gpd.read_file(tmp_path / "out" / "villages.gpkg")
     assert gpkg["population_source"].str.startswith("estimate").all()
@@ -144,4 +174,5 @@ def test_jawa_timur_estimates_are_labelled(shared_data: Path, tmp_path: Path) ->
     assert "35.78" in report.unreachable_tagana
     assert any("NO TAGANA CONTACT" in n for n in report.notes)
     tagana = [json.loads(x) for x in (tmp_path / "out" / "outbox.jsonl").read_text().splitlines() if '"tagana"' in x]
-    assert tagana and all(t["status"] == "no-contact" and "estimasi" in t["text"] for t in tagana)
+    assert tagana
+    assert all(t["status"] == "no-contact" and "estimasi" in t["text"] for t in tagana)

@@ -36,6 +36,7 @@ def test_more_severe_never_lowers_the_level(a: int, b: int, urgency: str, certai
 @given(cap_values, fractions)
 def test_level_is_in_range_and_deterministic(cap: tuple[str, str, str], f: float) -> None:
     level = village_level(*cap, f, RULES)
-    assert level in Level and level == village_level(*cap, f, RULES)
+    assert level in Level
+    assert level == village_level(*cap, f, RULES)
     if f < RULES.min_fraction:
         assert level is Level.NONE

@@ -114,17 +114,13 @@ def test_resident_messages_fit_with_arbitrary_parts(
     sms = renderer.render_resident(alert, Recipient("r-1", "+62811", "35.07.01.2001", language, "sms"))
     assert is_gsm7(sms.text)
     assert sms.segments <= 2
-    whatsapp = renderer.render_resident(
-        alert, Recipient("r-1", "+62811", "35.07.01.2001", language, "whatsapp")
-    )
+    whatsapp = renderer.render_resident(alert, Recipient("r-1", "+62811", "35.07.01.2001", language, "whatsapp"))
     assert len(whatsapp.text) <= WHATSAPP_MAX_CHARS
 
 
 @settings(deadline=None)
 @given(unit_name=names, villages=st.lists(st.tuples(names, levels), min_size=1, max_size=15))
-def test_tagana_sms_always_fits(
-    renderer: MessageRenderer, unit_name: str, villages: list[tuple[str, Level]]
-) -> None:
+def test_tagana_sms_always_fits(renderer: MessageRenderer, unit_name: str, villages: list[tuple[str, Level]]) -> None:
     alerts = [
         VillageAlert(
             f"35.07.01.{i:04d}",

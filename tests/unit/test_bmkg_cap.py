@@ -56,19 +56,23 @@ def test_parses_real_gorontalo_alert(cap_dir: Path) -> None:
     assert w.polygon_count == 4
     assert w.named_areas == ("DENGILO", "MANANGGU")
     # BMKG's local offset is kept and instants compare correctly: 15:27 WITA is 07:27 UTC.
-    assert w.effective is not None and w.effective.utcoffset().total_seconds() == 8 * 3600  # type: ignore[union-attr]
+    assert w.effective is not None
+    assert w.effective.utcoffset().total_seconds() == 8 * 3600
     assert w.effective.isoformat() == "2026-09-24T15:27:00+08:00"
-    assert w.expires is not None and (w.expires - w.effective).total_seconds() == 2 * 3600
+    assert w.expires is not None
+    assert (w.expires - w.effective).total_seconds() == 2 * 3600
     # lat,lon in CAP -> lon,lat in the geometry: Gorontalo is at lon ~122, lat ~0.7
     minx, miny, maxx, maxy = w.geometry.bounds
-    assert 121.9 < minx < maxx < 122.3 and 0.3 < miny < maxy < 1.0
+    assert 121.9 < minx < maxx < 122.3
+    assert 0.3 < miny < maxy < 1.0
     assert w.web.startswith("https://nowcasting.bmkg.go.id/")
     assert w.notes == ()
 
 
 def test_parses_english_alert_and_named_areas(cap_dir: Path) -> None:
     w = parse_cap((cap_dir / "rallsix66_CKT20261010004_alert_en.xml").read_bytes(), "ckt.xml")
-    assert w.language == "en" and w.event == "Thunderstorm"
+    assert w.language == "en"
+    assert w.event == "Thunderstorm"
     assert w.named_areas == (
         "BUSANG", "GUNUNG TABUR", "LONG BAGUN", "MUARA MUNTAI", "MUARA WIS", "SEGAH", "TABALAR", "TABANG",
     )  # fmt: skip
@@ -159,8 +163,10 @@ def test_polygon_outside_indonesia_warns_and_is_kept(caplog: pytest.LogCaptureFi
     elsewhere = "5.0,10.0 5.0,11.0 6.0,11.0 6.0,10.0 5.0,10.0"
     with caplog.at_level(logging.WARNING):
         w = parse_cap(cap(polygons=(elsewhere,)), "elsewhere.xml")
-    assert w.polygon_count == 1 and not w.geometry.is_empty  # kept, not silently dropped
-    assert len(w.notes) == 1 and "outside Indonesia (lon 10.00..11.00, lat 5.00..6.00)" in w.notes[0]
+    assert w.polygon_count == 1
+    assert not w.geometry.is_empty
+    assert len(w.notes) == 1
+    assert "outside Indonesia (lon 10.00..11.00, lat 5.00..6.00)" in w.notes[0]
     assert "outside Indonesia" in caplog.text
 
 
@@ -177,18 +183,16 @@ def test_bad_enumeration_is_named() -> None:
 def test_update_needs_references() -> None:
     with pytest.raises(CapError, match="without <references>"):
         parse_cap(cap(msg_type="Update"), "upd.xml")
-    refs = "<references>cuaca.ekstrem@bmkg.go.id,2.49.0.1.360.0.2026.11.28.10.35.001,2026-11-28T17:00:00+07:00</references>"
-    w = parse_cap(cap(msg_type="Update", identifier="x.2", extra_alert=refs), "upd.xml")
-    assert w.references == ("cuaca.ekstrem@bmkg.go.id,2.49.0.1.360.0.2026.11.28.10.35.001,2026-11-28T17:00:00+07:00",)
+    ref = "cuaca.ekstrem@bmkg.go.id,2.49.0.1.360.0.2026.11.28.10.35.001,2026-11-28T17:00:00+07:00"
+    w = parse_cap(cap(msg_type="Update", identifier="x.2", extra_alert=f"<references>{ref}</references>"), "upd.xml")
+    assert w.references == (ref,)
 
 
 def test_circle_becomes_a_polygon_of_the_right_size() -> None:
-    body = cap().replace(
-        f"<polygon>{GOOD_POLYGON}</polygon>".encode(), b"<circle>-7.25,112.75 10</circle>"
-    )
+    body = cap().replace(f"<polygon>{GOOD_POLYGON}</polygon>".encode(), b"<circle>-7.25,112.75 10</circle>")
     w = parse_cap(body, "circle.xml")
     # A 10 km radius spans ~0.18 degrees of latitude (2 * 10 / 110.6).
-    minx, miny, maxx, maxy = w.geometry.bounds
+    _minx, miny, _maxx, maxy = w.geometry.bounds
     assert maxy - miny == pytest.approx(20 / 110.6, rel=0.01)
 
 
@@ -203,7 +207,8 @@ def test_batch_keeps_going_past_a_bad_file(tmp_path: Path, cap_dir: Path) -> Non
         "2.49.0.1.360.0.2026.11.28.10.35.001",
     ]
     assert [Path(p.source).name for p in batch.problems] == ["b_broken.xml", "c_empty.xml"]
-    assert "not well-formed" in batch.problems[0].message and "empty file" in batch.problems[1].message
+    assert "not well-formed" in batch.problems[0].message
+    assert "empty file" in batch.problems[1].message
 
 
 def test_same_identifier_twice_is_kept_once_in_the_preferred_language(cap_dir: Path) -> None:
@@ -220,7 +225,9 @@ def test_rss_index_links_are_followed_on_the_base_url(shared_data: Path) -> None
     items = parse_rss(rss, "rss.xml")
     assert len(items) == 11
     assert items[0].guid == "2.49.0.1.360.0.2026.09.24.07.75.002"
-    assert rebase(items[0].link, "http://127.0.0.1:9/") == "http://127.0.0.1:9/alerts/nowcast/id/CGT20260924002_alert.xml"
+    assert (
+        rebase(items[0].link, "http://127.0.0.1:9/") == "http://127.0.0.1:9/alerts/nowcast/id/CGT20260924002_alert.xml"
+    )
 
 
 def test_live_index_over_loopback_records_missing_files(bmkg_site: str) -> None:
@@ -234,10 +241,10 @@ def test_unreachable_index_is_a_fetch_error() -> None:
     def down(url: str) -> bytes:
         raise FetchError(f"{url}: connection refused")
 
-    with pytest.raises(FetchError, match="rss.xml: connection refused"):
+    with pytest.raises(FetchError, match=r"rss\.xml: connection refused"):
         read_warnings("bmkg", base_url="http://127.0.0.1:9", fetch=down)
 
 
 def test_missing_source_is_named() -> None:
-    with pytest.raises(CapError, match="no/such/file.xml: no such file or folder"):
+    with pytest.raises(CapError, match=r"no/such/file\.xml: no such file or folder"):
         read_warnings("no/such/file.xml")

@@ -16,7 +16,11 @@ from ews.ingest.boundaries import read_boundaries
 def frame() -> gpd.GeoDataFrame:
     bowtie = Polygon([(112.0, -7.0), (112.1, -7.1), (112.1, -7.0), (112.0, -7.1), (112.0, -7.0)])
     return gpd.GeoDataFrame(
-        {"kode": ["35.78.01.1001", "35.78.01.1002"], "nama": ["Karang Pilang", "Kebraon"], "jiwa": [100, 200]},
+        {
+            "kode": ["35.78.01.1001", "35.78.01.1002"],
+            "nama": ["Karang Pilang", "Kebraon"],
+            "jiwa": [100, 200],
+        },
         geometry=[box(112.6, -7.35, 112.7, -7.3), bowtie],
         crs="EPSG:4326",
     )
@@ -32,7 +36,11 @@ def test_every_format_reads_the_same(tmp_path: Path, suffix: str) -> None:
     villages = read_boundaries(path, keep=("jiwa",))
     assert villages["code"].tolist() == ["35.78.01.1001", "35.78.01.1002"]
     assert villages["kecamatan"].tolist() == ["35.78.01", "35.78.01"]
-    assert villages["kabkota"].tolist() == ["35.78", "35.78"] and villages["province"].tolist() == ["35", "35"]
+    assert villages["kabkota"].tolist() == ["35.78", "35.78"]
+    assert villages["province"].tolist() == [
+        "35",
+        "35",
+    ]
     assert villages["jiwa"].tolist() == [100, 200]
     # The bow-tie was repaired into a valid polygon and reported by its code.
     assert villages.geometry.is_valid.all()
@@ -41,7 +49,11 @@ def test_every_format_reads_the_same(tmp_path: Path, suffix: str) -> None:
 
 def test_level2_numeric_codes(tmp_path: Path) -> None:
     features = [
-        {"type": "Feature", "properties": {"kode": k, "nama": n}, "geometry": box(i, 0, i + 1, 1).__geo_interface__}
+        {
+            "type": "Feature",
+            "properties": {"kode": k, "nama": n},
+            "geometry": box(i, 0, i + 1, 1).__geo_interface__,
+        }
         for i, (k, n) in enumerate([(35.1, "Kabupaten Malang"), (35.78, "Kota Surabaya")])
     ]
     path = tmp_path / "kab.geojson"
@@ -62,7 +74,7 @@ def test_duplicate_and_bad_codes(tmp_path: Path) -> None:
     path = tmp_path / "dup.geojson"
     dup = frame().assign(kode=["35.78.01.1001", "35.78.01.1001"])
     dup.to_file(path, engine="pyogrio")
-    with pytest.raises(BoundaryError, match="duplicate codes 35.78.01.1001"):
+    with pytest.raises(BoundaryError, match=r"duplicate codes 35\.78\.01\.1001"):
         read_boundaries(path)
     bad = frame().assign(kode=["35.78.01.1001", "Surabaya"])
     bad.to_file(tmp_path / "bad.geojson", engine="pyogrio")
@@ -80,7 +92,7 @@ def test_missing_file_and_empty_folder(tmp_path: Path) -> None:
 def test_not_a_geo_file(tmp_path: Path) -> None:
     path = tmp_path / "x.geojson"
     path.write_text("{not json")
-    with pytest.raises(BoundaryError, match="x.geojson: cannot read as a boundary file"):
+    with pytest.raises(BoundaryError, match=r"x\.geojson: cannot read as a boundary file"):
         read_boundaries(path)
 
 

@@ -43,7 +43,9 @@ def test_bad_codes(raw: object) -> None:
 def test_parents_and_kind() -> None:
     code = "35.78.01.1001"
     assert [parent_code(code, n) for n in (1, 2, 3, 4)] == ["35", "35.78", "35.78.01", code]
-    assert code_level(code) == 4 and is_kelurahan(code) and not is_kelurahan("35.01.01.2001")
+    assert code_level(code) == 4
+    assert is_kelurahan(code)
+    assert not is_kelurahan("35.01.01.2001")
     with pytest.raises(ValueError, match="no level-4 parent"):
         parent_code("35.78", 4)
 
@@ -51,7 +53,8 @@ def test_parents_and_kind() -> None:
 @pytest.mark.parametrize(("code", "zone", "hours"), [("35.78", "WIB", 7), ("75.04", "WITA", 8), ("94.01", "WIT", 9)])
 def test_zones(code: str, zone: str, hours: int) -> None:
     tz, name = local_zone(code)
-    assert name == zone and tz.utcoffset(None) == timedelta(hours=hours)
+    assert name == zone
+    assert tz.utcoffset(None) == timedelta(hours=hours)
 
 
 def test_unknown_province_zone() -> None:

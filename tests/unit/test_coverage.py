@@ -84,6 +84,7 @@ def test_area_share_estimate_by_hand() -> None:
     population, missing = area_share_estimate(
         pd.Series(["35.01", "35.01", "35.02"]), np.array([1.0, 3.0, 2.0]), {"35.01": 400.0}
     )
-    assert population[:2].tolist() == [100.0, 300.0] and np.isnan(population[2])
+    assert population[:2].tolist() == [100.0, 300.0]
+    assert np.isnan(population[2])
     assert missing == ["35.02"]
     assert people_exposed(np.array([100.0, 300.0]), np.array([0.5, 0.1])).tolist() == pytest.approx([50.0, 30.0])

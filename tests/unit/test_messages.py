@@ -137,9 +137,7 @@ def test_gsm7_length(text: str, septets: int) -> None:
 
 
 def test_gsm7_length_rejects_non_gsm7() -> None:
-    with pytest.raises(
-        ValueError, match=r"'ê' \(U\+00EA\) at position 2 is not GSM-7; pass the text through to_gsm7"
-    ):
+    with pytest.raises(ValueError, match=r"'ê' \(U\+00EA\) at position 2 is not GSM-7; pass the text through to_gsm7"):
         gsm7_length("abê")
 
 
@@ -195,9 +193,7 @@ def test_to_gsm7(text: str, expected: str) -> None:
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("language", ["id", "en"])
 @pytest.mark.parametrize("channel", ["sms", "whatsapp"])
-def test_resident_templates_render(
-    renderer: MessageRenderer, level: Level, language: str, channel: str
-) -> None:
+def test_resident_templates_render(renderer: MessageRenderer, level: Level, language: str, channel: str) -> None:
     alert = make_alert(level=level)
     message = renderer.render_resident(alert, make_recipient(language=language, channel=channel))
 
@@ -259,13 +255,9 @@ def test_resident_sms_full_text(renderer: MessageRenderer) -> None:
         (Level.AWAS, "en", "EVACUATE NOW"),
     ],
 )
-def test_resident_advice_per_level(
-    renderer: MessageRenderer, level: Level, language: str, advice: str
-) -> None:
+def test_resident_advice_per_level(renderer: MessageRenderer, level: Level, language: str, advice: str) -> None:
     for channel in ("sms", "whatsapp"):
-        message = renderer.render_resident(
-            make_alert(level=level), make_recipient(language=language, channel=channel)
-        )
+        message = renderer.render_resident(make_alert(level=level), make_recipient(language=language, channel=channel))
         assert advice.lower() in message.text.lower()  # WhatsApp bullets start with a capital
 
 
@@ -279,9 +271,7 @@ def test_resident_advice_per_level(
     ],
 )
 def test_missing_expiry(renderer: MessageRenderer, language: str, channel: str, phrase: str) -> None:
-    message = renderer.render_resident(
-        make_alert(expires=None), make_recipient(language=language, channel=channel)
-    )
+    message = renderer.render_resident(make_alert(expires=None), make_recipient(language=language, channel=channel))
     assert phrase in message.text
     assert "17:27" not in message.text
 
@@ -323,9 +313,7 @@ def test_long_kecamatan_and_event_fall_back_to_a_shorter_variant(renderer: Messa
 
 
 @pytest.mark.parametrize("language", ["id", "en"])
-def test_absurd_village_name_is_shortened_at_a_word_boundary(
-    renderer: MessageRenderer, language: str
-) -> None:
+def test_absurd_village_name_is_shortened_at_a_word_boundary(renderer: MessageRenderer, language: str) -> None:
     words = [f"Kampung{i:02d}" for i in range(20)]
     name = " ".join(words) + "X"  # 20 x 9 + 19 spaces + 1 = 200 characters; the last word is "Kampung19X"
     assert len(name) == 200
@@ -355,9 +343,7 @@ def test_single_huge_word_is_cut_as_a_last_resort(renderer: MessageRenderer) -> 
 
 
 def test_whatsapp_is_not_transliterated(renderer: MessageRenderer) -> None:
-    message = renderer.render_resident(
-        make_alert(village_name="Kêbon “Lama”"), make_recipient(channel="whatsapp")
-    )
+    message = renderer.render_resident(make_alert(village_name="Kêbon “Lama”"), make_recipient(channel="whatsapp"))
     assert "Kêbon “Lama”" in message.text
     sms = renderer.render_resident(make_alert(village_name="Kêbon “Lama”"), make_recipient())
     assert 'Kebon "Lama"' in sms.text
@@ -427,9 +413,7 @@ def test_template_that_cannot_fit(tmp_path: Path) -> None:
 def tagana_alerts(*, estimated: bool = False) -> list[VillageAlert]:
     # Ranked by level, then fraction: Tinggi (AWAS 0.8), Rendah (AWAS 0.2), Tengah (SIAGA 0.9), Jauh.
     return [
-        make_alert(
-            village_code="1", village_name="Rendah", level=Level.AWAS, fraction=0.2, population_exposed=5.3
-        ),
+        make_alert(village_code="1", village_name="Rendah", level=Level.AWAS, fraction=0.2, population_exposed=5.3),
         make_alert(
             village_code="2",
             village_name="Tengah",
@@ -445,14 +429,10 @@ def tagana_alerts(*, estimated: bool = False) -> list[VillageAlert]:
             fraction=0.8,
             population_exposed=10000.4,
         ),
-        make_alert(
-            village_code="4", village_name="Jauh", level=Level.WASPADA, fraction=1.0, population_exposed=0.0
-        ),
+        make_alert(village_code="4", village_name="Jauh", level=Level.WASPADA, fraction=1.0, population_exposed=0.0),
         make_alert(village_code="5", village_name="Aman", level=Level.NONE, population_exposed=99999.0),
         # The same village under a second, weaker warning counts once, at its highest level.
-        make_alert(
-            village_code="3", village_name="Tinggi", level=Level.WASPADA, fraction=0.1, warning_id="other"
-        ),
+        make_alert(village_code="3", village_name="Tinggi", level=Level.WASPADA, fraction=0.1, warning_id="other"),
     ]
 
 
@@ -511,10 +491,7 @@ def test_tagana_many_villages_and_long_names_fit(renderer: MessageRenderer) -> N
         assert "Sumbermanjing Wetan Nomor 11" in message.text  # the first AWAS village by name
         if channel == "sms":
             # Only the minimal variant fits: the count and one village ("a.l." = "among others").
-            assert (
-                "40 desa/kel.\n(AWAS 13, SIAGA 13, WASPADA 14) a.l. Sumbermanjing Wetan Nomor 11,"
-                in message.text
-            )
+            assert "40 desa/kel.\n(AWAS 13, SIAGA 13, WASPADA 14) a.l. Sumbermanjing Wetan Nomor 11," in message.text
             assert is_gsm7(message.text)
             assert message.segments <= 2
         else:
@@ -561,9 +538,7 @@ def test_longest_real_village_name_fits(renderer: MessageRenderer, jatim_village
 
 
 @pytest.mark.shared_data
-def test_twenty_longest_real_village_names_fit(
-    renderer: MessageRenderer, jatim_village_names: list[str]
-) -> None:
+def test_twenty_longest_real_village_names_fit(renderer: MessageRenderer, jatim_village_names: list[str]) -> None:
     for name in jatim_village_names[:20]:
         for case, text, shortened, segments in real_name_messages(renderer, name):
             assert is_gsm7(text), (name, case)

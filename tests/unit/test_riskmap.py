@@ -104,9 +104,7 @@ def pixels_of(image: np.ndarray, colour: str) -> int:
 def village_fills(page: str) -> dict[str, str]:
     return dict(
         (code, fill)
-        for fill, code in re.findall(
-            r'<path class="v" fill="(#[0-9a-f]{6})" d="[^"]*" data-code="([^"]+)"', page
-        )
+        for fill, code in re.findall(r'<path class="v" fill="(#[0-9a-f]{6})" d="[^"]*" data-code="([^"]+)"', page)
     )
 
 

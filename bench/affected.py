@@ -66,7 +66,8 @@ def main() -> int:
         return 2
     villages = read_boundaries(folder)
     warning = bmkg_like_warning(shared)
-    print(f"inputs: {len(villages):,} villages of Jawa Timur; one warning of {shapely.get_num_coordinates(warning):,} points")
+    points = shapely.get_num_coordinates(warning)
+    print(f"inputs: {len(villages):,} villages of Jawa Timur; one warning of {points:,} points")
 
     prep, query, ovl = [], [], []
     for _ in range(args.repeat):

@@ -134,9 +134,14 @@ def _load_warnings(run_dir: Path) -> tuple[list[Warning], list[dict[str, str]]]:
 # -- step 2 ---------------------------------------------------------------------------------------
 
 
-def assess_villages(config: RegionConfig, run_dir: Path, progress: Progress = _quiet) -> dict[str, object]:
-    """Intersect this run's warnings with the region's villages; write ``run_dir/impacts.csv``."""
-    region = open_region_data(config, progress)
+def assess_villages(
+    config: RegionConfig, run_dir: Path, progress: Progress = _quiet, *, region: RegionData | None = None
+) -> dict[str, object]:
+    """Intersect this run's warnings with the region's villages; write ``run_dir/impacts.csv``.
+
+    ``region`` may be passed when the caller has already read it (one process running every step).
+    """
+    region = region or open_region_data(config, progress)
     warnings, _ = _load_warnings(run_dir)
     located = [w for w in warnings if not w.geometry.is_empty]
     progress(f"intersecting {len(located)} warning(s) with {len(region.villages):,} villages")
@@ -276,6 +281,7 @@ def publish_outputs(
     now: datetime,
     templates_dir: Path = TEMPLATES_DIR,
     progress: Progress = _quiet,
+    region: RegionData | None = None,
 ) -> RunReport:
     """Render messages and write every review output of a run into ``out_dir``, atomically.
 
@@ -284,7 +290,7 @@ def publish_outputs(
     """
     from ews.review.riskmap import MapTitle, risk_map_html, risk_map_png  # matplotlib only when publishing
 
-    region = open_region_data(config, progress)
+    region = region or open_region_data(config, progress)
     warnings, problems = _load_warnings(run_dir)
     rows = pd.read_csv(run_dir / "impacts.csv", dtype={"code": str, "kecamatan": str, "kabkota": str})
     by_id = {w.identifier: w for w in warnings}
@@ -410,6 +416,9 @@ def run_slice(
         run_dir = Path(tmp)
         progress(f"reading warnings from {source}")
         fetch_warnings(source, run_dir, base_url=base_url)
-        assess_villages(config, run_dir, progress)
-        report = publish_outputs(config, run_dir, out_dir, now=now, templates_dir=templates_dir, progress=progress)
+        region = open_region_data(config, progress)
+        assess_villages(config, run_dir, progress, region=region)
+        report = publish_outputs(
+            config, run_dir, out_dir, now=now, templates_dir=templates_dir, progress=progress, region=region
+        )
     return report

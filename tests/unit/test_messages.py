@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -31,18 +30,6 @@ LEVELS = (Level.WASPADA, Level.SIAGA, Level.AWAS)
 GLOSS = {Level.WASPADA: "WASPADA (be alert)", Level.SIAGA: "SIAGA (be ready)", Level.AWAS: "AWAS (danger)"}
 LONG_EVENT = "Hujan Lebat disertai Petir dan Angin Kencang"
 KECAMATAN_40 = "Kecamatan Dengan Nama Yang Panjang Sekal"  # exactly 40 characters
-
-
-def shared_data_dir(*parts: str) -> Path:
-    """The folder ``parts`` under the shared data root; skip when absent, fail if services are required."""
-    root = Path(os.environ.get("EWS_SHARED_DATA", "../shared/data"))
-    path = (root if root.is_absolute() else REPO_ROOT / root).joinpath(*parts)
-    if not path.is_dir():
-        message = f"shared data not found at {path}: set EWS_SHARED_DATA"
-        if os.environ.get("EWS_REQUIRE_SERVICES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 def make_alert(**overrides: object) -> VillageAlert:
@@ -509,8 +496,8 @@ def test_tagana_without_alerts(renderer: MessageRenderer) -> None:
 
 
 @pytest.fixture(scope="module")
-def jatim_village_names() -> list[str]:
-    folder = shared_data_dir("boundaries", "wilayah_boundaries_geojson", "kel", "35")
+def jatim_village_names(jatim_villages_dir: Path) -> list[str]:
+    folder = jatim_villages_dir
     names: set[str] = set()
     for path in sorted(folder.glob("*.geojson")):
         collection = json.loads(path.read_text(encoding="utf-8"))

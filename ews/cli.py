@@ -40,15 +40,9 @@ def _base_url() -> str:
 
 
 def _parse_time(text: str | None) -> datetime:
-    if not text:
-        return datetime.now(UTC)
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise EwsError(f"--at {text!r}: use ISO 8601 with an offset, e.g. 2026-09-24T15:30+08:00") from None
-    if value.tzinfo is None:
-        raise EwsError(f"--at {text!r}: give a time zone offset (e.g. +07:00 for WIB)")
-    return value
+    from ews.config import parse_instant
+
+    return parse_instant(text, "--at") if text else datetime.now(UTC)
 
 
 def _print_report(report: object) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -140,6 +141,24 @@ class RegionConfig(_Frozen):
     tagana: Path | None = None
     subscribers: Path | None = None
     source_file: Path | None = None
+
+
+def parse_instant(text: str, what: str) -> datetime:
+    """Parse an ISO 8601 instant that must carry its offset (``2026-09-24T15:30+08:00``).
+
+    Raises
+    ------
+    ConfigError
+        Not ISO 8601, or no offset (a local time without a zone is ambiguous across WIB/WITA/WIT);
+        ``what`` names the option or param in the message.
+    """
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{what} {text!r}: use ISO 8601 with an offset, e.g. 2026-09-24T15:30+08:00") from None
+    if value.tzinfo is None:
+        raise ConfigError(f"{what} {text!r}: give a time zone offset (e.g. +07:00 for WIB)")
+    return value
 
 
 def _expand(value: object, env: Mapping[str, str], where: str) -> object:

@@ -92,8 +92,10 @@ def open_region_data(config: RegionConfig, progress: Progress = _quiet) -> Regio
     if missing:
         notes.append(f"no population total for kab/kota {', '.join(missing)}: people exposed unknown there")
     names = _area_names(config.area_names)
-    villages["kecamatan_name"] = villages["kecamatan"].map(lambda c: names.get(c, c))
-    villages["kabkota_name"] = villages["kabkota"].map(lambda c: names.get(c, c))
+    # An area names itself when it is at that level (a kecamatan-level region needs no names file).
+    own = dict(zip(villages["code"], villages["name"], strict=True))
+    villages["kecamatan_name"] = villages["kecamatan"].map(lambda c: names.get(c) or own.get(c, c))
+    villages["kabkota_name"] = villages["kabkota"].map(lambda c: names.get(c) or own.get(c, c))
     villages["area_km2"] = layer.area_km2
     estimated = bool(villages.attrs.get("population_estimated", False))
     layer = VillageLayer(villages, layer.projected, layer.area_km2, layer.tree)
@@ -307,7 +309,8 @@ def publish_outputs(
         else:
             live.add(w.identifier)
         if w.named_areas and not rows.empty:
-            touched = {str(n).upper() for n in rows.loc[rows["warning_id"] == w.identifier, "kecamatan_name"]}
+            mine = rows.loc[rows["warning_id"] == w.identifier]
+            touched = {str(n).upper() for n in (*mine["kecamatan_name"], *mine["name"])}
             not_found = [a for a in w.named_areas if a not in touched]
             if not_found:
                 notes.append(f"{w.identifier}: named area(s) not among touched villages: {', '.join(not_found)}")

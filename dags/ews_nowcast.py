@@ -1,0 +1,220 @@
+"""Airflow DAG ``ews_nowcast``: BMKG nowcast warnings -> affected villages -> risk map and outbox.
+
+Top level holds declarations only: ``ews`` (and with it geopandas, matplotlib, twilio) is imported inside
+the task bodies, and the environment is read there too, so parsing this file stays cheap and does not
+depend on the scheduler's environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk.exceptions import AirflowFailException
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_REGION = REPO / "regions" / "jawa-timur.yaml"
+
+# Downstream DAGs schedule on this asset; each event's ``extra`` names the region, the output folder and
+# the BMKG identifiers it was made from (asset-triggered runs have no logical date, so consumers key their
+# idempotency on those). The ``x-`` scheme is Airflow's convention for a custom URI: it is kept as is,
+# with no provider needed to normalise it, and it names the product, not one machine's folder.
+RISK_OUTPUTS = Asset(name="ews_risk_outputs", uri="x-ews://risk-outputs", group="ews")
+
+DOC_MD = """
+### ews_nowcast
+
+Every 10 minutes: read the BMKG nowcast warnings, find the villages of a region they cover, and write the
+review outputs (risk_map.png/html, summary.csv, villages.gpkg, outbox.jsonl with **dry-run** messages,
+report.json). Same steps as `ews run`.
+
+| task | calls | writes |
+|---|---|---|
+| `fetch` | `ews.pipeline.fetch_warnings` | `<work>/<region>/<run>/warnings.json` |
+| `assess` | `ews.pipeline.assess_villages` | `<work>/<region>/<run>/impacts.csv` |
+| `publish` | `ews.pipeline.publish_outputs` | `<out>/<region>/` (atomically); asset `ews_risk_outputs` |
+
+**Params** (empty = take the environment variable, read when the task runs):
+
+- `region`: region file; env `EWS_REGION`, default `regions/jawa-timur.yaml` of this repository.
+- `source`: CAP file, RSS index, folder, URL, or `bmkg` / `bmkg:en` (the live index under
+  `EWS_BMKG_BASE_URL`, default https://www.bmkg.go.id); env `EWS_CAP_SOURCE`, default `bmkg`.
+- `at`: evaluate as of this ISO 8601 instant with an offset (for replaying recorded alerts);
+  default: the time `fetch` read the warnings.
+
+**Environment**: `EWS_WORK_DIR` (per-run intermediate files, default `<tmp>/ews-airflow`),
+`EWS_OUT_DIR` (outputs, default `./out`; each region writes `<EWS_OUT_DIR>/<region id>`),
+`EWS_SHARED_DATA` (data used by region files, default `../shared/data` next to this repository),
+`EWS_BMKG_BASE_URL`.
+
+A run whose inputs were partly rejected (e.g. a CAP file listed in the index but not published yet)
+still succeeds with the rest of the batch; the rejected inputs are logged as warnings by `publish`.
+A bad region file or `at` fails `fetch` at once (no retries); other errors are retried 3 times, 30 s apart.
+"""
+
+
+def _text(value: object) -> str | None:
+    """A param's text, or None when it is unset or blank."""
+    text = "" if value is None else str(value).strip()
+    return text or None
+
+
+def _run_dir(region_id: str, run_id: str) -> Path:
+    """``<EWS_WORK_DIR>/<region id>/<run id made safe for a file name>-<hash of the run id>``.
+
+    Run ids hold ':' and '+' (``scheduled__2026-09-24T07:30:00+00:00``); the hash keeps two run ids that
+    sanitise alike apart.
+    """
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", run_id).strip("._")[:80] or "run"
+    digest = hashlib.sha256(run_id.encode()).hexdigest()[:8]
+    work = os.environ.get("EWS_WORK_DIR") or str(Path(tempfile.gettempdir()) / "ews-airflow")
+    return Path(work).resolve() / region_id / f"{safe}-{digest}"
+
+
+def _as_of(at: str | None) -> datetime:
+    """The instant warnings are judged at (expired or in force): ``at`` if given, else now.
+
+    "Now" is taken when ``fetch`` reads the warnings, not from the run's dates: in Airflow 3 a manual or
+    asset-triggered run has no logical date (and the latter no data interval), and a cleared old run still
+    reads today's live feed, so only the fetch time matches the data. It travels to ``publish`` through
+    XCom, so a retried ``publish`` judges expiry exactly as the first try did.
+    """
+    if at is None:
+        return datetime.now(UTC)
+    from ews.config import parse_instant
+
+    return parse_instant(at, "param 'at'")
+
+
+@contextmanager
+def _config_errors_fail_fast() -> Iterator[None]:
+    """A bad region file or param will not fix itself: fail the task at once instead of retrying 3 times."""
+    from ews.errors import ConfigError
+
+    try:
+        yield
+    except ConfigError as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
+def _region_env() -> dict[str, str]:
+    """The environment for ``${NAME}`` in region files; data next to this repository by default.
+
+    The CLI resolves a relative ``EWS_SHARED_DATA`` against the folder it is run from; a worker's folder
+    is arbitrary, so the DAG anchors the default on the repository instead.
+    """
+    env = dict(os.environ)
+    env.setdefault("EWS_SHARED_DATA", str((REPO.parent / "shared" / "data").resolve()))
+    return env
+
+
+@dag(
+    dag_id="ews_nowcast",
+    schedule="*/10 * * * *",  # BMKG nowcasts are valid for a few hours at most
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(minutes=30),
+    tags=["ews", "bmkg", "nowcast"],
+    doc_md=DOC_MD,
+    default_args={
+        "owner": "ews",
+        "retries": 3,
+        "retry_delay": timedelta(seconds=30),  # the 300 s default is too slow for warnings
+        "execution_timeout": timedelta(minutes=10),
+    },
+    params={
+        "region": Param(None, type=["null", "string"], description="regions/<id>.yaml; empty: EWS_REGION"),
+        "source": Param(None, type=["null", "string"], description="CAP source; empty: EWS_CAP_SOURCE"),
+        "at": Param(
+            None,
+            type=["null", "string"],
+            description="ISO 8601 instant with offset; empty: time of the fetch",
+        ),
+    },
+)
+def ews_nowcast() -> None:
+    # A dict return annotation would make TaskFlow push every key as its own XCom too; pass the dict whole.
+    @task(multiple_outputs=False)
+    def fetch(*, params: dict[str, Any] | None = None, run_id: str | None = None) -> dict[str, object]:
+        from ews.config import open_region
+        from ews.ingest.bmkg_cap import DEFAULT_BASE_URL
+        from ews.pipeline import fetch_warnings
+
+        p = params or {}
+        region = str(Path(_text(p.get("region")) or os.environ.get("EWS_REGION") or DEFAULT_REGION).resolve())
+        source = _text(p.get("source")) or os.environ.get("EWS_CAP_SOURCE") or "bmkg"
+        with _config_errors_fail_fast():
+            now = _as_of(_text(p.get("at")))
+            config = open_region(region, _region_env())
+        run_dir = _run_dir(config.id, run_id or "manual")
+        base_url = os.environ.get("EWS_BMKG_BASE_URL") or DEFAULT_BASE_URL
+        fetched = fetch_warnings(source, run_dir, base_url=base_url)
+        return {
+            **fetched,
+            "region": region,
+            "region_id": config.id,
+            "run_dir": str(run_dir),
+            "now": now.isoformat(),
+        }
+
+    @task(multiple_outputs=False)
+    def assess(fetched: dict[str, Any]) -> dict[str, object]:
+        from ews.config import open_region
+        from ews.pipeline import assess_villages
+
+        config = open_region(fetched["region"], _region_env())
+        assessed = assess_villages(config, Path(fetched["run_dir"]))
+        keep = ("region", "region_id", "run_dir", "now")
+        return {**assessed, **{k: fetched[k] for k in keep}}
+
+    @task(outlets=[RISK_OUTPUTS], multiple_outputs=False)
+    def publish(assessed: dict[str, Any], *, outlet_events: Any = None) -> dict[str, object]:
+        import json
+        import logging
+
+        from ews.config import open_region
+        from ews.pipeline import publish_outputs
+
+        config = open_region(assessed["region"], _region_env())
+        out_dir = Path(os.environ.get("EWS_OUT_DIR") or "out").resolve() / config.id
+        now = datetime.fromisoformat(assessed["now"])
+        report = publish_outputs(config, Path(assessed["run_dir"]), out_dir, now=now)
+        log = logging.getLogger(__name__)
+        for problem in report.problems:
+            log.warning(
+                "REJECTED input %s: %s (the rest of the batch was processed)",
+                problem["source"],
+                problem["message"],
+            )
+        warnings = json.loads((Path(assessed["run_dir"]) / "warnings.json").read_text(encoding="utf-8"))
+        ids = sorted({w["identifier"] for w in warnings["warnings"]})
+        if outlet_events is not None:
+            outlet_events[RISK_OUTPUTS].extra = {
+                "region": config.id,
+                "out_dir": str(out_dir),
+                "at": now.isoformat(),
+                "warning_ids": ids,
+            }
+        return {
+            "region": config.id,
+            "out_dir": str(out_dir),
+            "warnings": report.warnings,
+            "problems": len(report.problems),
+            "levels": report.levels,
+            "messages": report.messages,
+            "people_exposed": report.people_exposed,
+        }
+
+    publish(assess(fetch()))
+
+
+ews_nowcast()

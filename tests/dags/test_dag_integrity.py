@@ -1,0 +1,188 @@
+"""The DAG folder parses cleanly, ``ews_nowcast`` has the expected shape, and parsing it stays light.
+
+Airflow reads its configuration once, at import, so everything Airflow runs in a subprocess with its own
+AIRFLOW_HOME; the test process never imports airflow. Parsing needs no metadata database.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO, require
+
+pytestmark = pytest.mark.airflow
+
+DAGS = REPO / "dags"
+DAG_FILE = DAGS / "ews_nowcast.py"
+MARK = "@@ews-test@@"
+EXPECTED_EDGES = {"fetch": ["assess"], "assess": ["publish"], "publish": []}
+# Parsing the DAG must not pull in the geodata, plotting or messaging stacks (nor the pipeline).
+HEAVY_ROOTS = {"xarray", "rasterio", "twilio", "geopandas", "matplotlib", "shapely", "pyogrio"}
+HEAVY_MODULES = {"ews.pipeline"}
+
+DESCRIBE = f"""
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+
+bag = DagBag(dag_folder=sys.argv[1])
+dags = {{}}
+for dag_id, dag in bag.dags.items():
+    dags[dag_id] = {{
+        "fileloc": dag.fileloc,
+        "schedule": str(dag.schedule),
+        "catchup": dag.catchup,
+        "max_active_runs": dag.max_active_runs,
+        "tags": sorted(dag.tags),
+        "doc_md": dag.doc_md or "",
+        "start_date": dag.start_date.isoformat() if dag.start_date else None,
+        "start_tz": dag.start_date.utcoffset().total_seconds() if dag.start_date else None,
+        "params": {{k: dag.params[k] for k in dag.params}},
+        "tasks": {{
+            t.task_id: {{
+                "downstream": sorted(t.downstream_task_ids),
+                "retries": t.retries,
+                "retry_delay_s": t.retry_delay.total_seconds(),
+                "outlets": [{{"name": a.name, "uri": a.uri}} for a in t.outlets],
+            }}
+            for t in dag.tasks
+        }},
+    }}
+result = {{"import_errors": bag.import_errors, "warnings": bag.captured_warnings, "dags": dags}}
+print("{MARK}" + json.dumps(result))
+"""
+
+PARSE = f"""
+import json, runpy, sys
+ns = runpy.run_path(sys.argv[1])
+roots, exact = set(json.loads(sys.argv[2])), set(json.loads(sys.argv[3]))
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in roots or m in exact)
+run_ids = ["scheduled__2026-09-24T07:30:00+00:00", "a:b", "a+b", "../../etc"]
+dirs = [str(ns["_run_dir"]("gorontalo-kec", r)) for r in run_ids]
+print("{MARK}" + json.dumps({{"heavy": heavy, "run_dirs": dirs}}))
+"""
+
+
+def airflow_env(home: Path) -> dict[str, str]:
+    """An environment for Airflow subprocesses: own home, this repo's dags, no examples, no stray EWS_*."""
+    keep = {"EWS_SHARED_DATA"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "EWS_")) or k in keep}
+    env.update(
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__DAGS_FOLDER=str(DAGS),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__LOGGING__COLORED_CONSOLE_LOG="False",
+    )
+    return env
+
+
+def run_python(script: str, *args: str, env: dict[str, str]) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    lines = [line for line in done.stdout.splitlines() if line.startswith(MARK)]
+    assert lines, f"no result line in the output:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    result: dict[str, Any] = json.loads(lines[-1][len(MARK) :])
+    return result
+
+
+@pytest.fixture(scope="module")
+def parse_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    require(
+        importlib.util.find_spec("airflow") is not None,
+        "apache-airflow is not installed: pip install '.[airflow]'",
+    )
+    env = airflow_env(tmp_path_factory.mktemp("airflow-home"))
+    # Parsing must not read these: they are read when a task runs, so a bad value cannot break parsing.
+    env.update(
+        EWS_REGION="/nonexistent/region.yaml",
+        EWS_WORK_DIR="/nonexistent/work",
+        EWS_OUT_DIR="/nonexistent",
+    )
+    return env
+
+
+@pytest.fixture(scope="module")
+def bag(parse_env: dict[str, str]) -> dict[str, Any]:
+    return run_python(DESCRIBE, str(DAGS), env=parse_env)
+
+
+@pytest.fixture(scope="module")
+def nowcast(bag: dict[str, Any]) -> dict[str, Any]:
+    assert "ews_nowcast" in bag["dags"], sorted(bag["dags"])
+    dag: dict[str, Any] = bag["dags"]["ews_nowcast"]
+    return dag
+
+
+def test_dag_folder_has_no_import_errors_or_warnings(bag: dict[str, Any]) -> None:
+    assert bag["import_errors"] == {}
+    assert bag["warnings"] == {}
+
+
+def test_nowcast_comes_from_its_own_file(nowcast: dict[str, Any]) -> None:
+    assert Path(nowcast["fileloc"]).resolve() == DAG_FILE.resolve()
+
+
+def test_nowcast_edges_match_the_expected_map(nowcast: dict[str, Any]) -> None:
+    edges = {task_id: task["downstream"] for task_id, task in nowcast["tasks"].items()}
+    assert edges == EXPECTED_EDGES
+
+
+def test_nowcast_schedule(nowcast: dict[str, Any]) -> None:
+    assert nowcast["schedule"] == "*/10 * * * *"
+    assert nowcast["catchup"] is False
+    assert nowcast["max_active_runs"] == 1
+    assert nowcast["start_tz"] == 0.0, f"start_date must be UTC: {nowcast['start_date']}"
+
+
+def test_nowcast_retries_quickly(nowcast: dict[str, Any]) -> None:
+    for task_id, task in nowcast["tasks"].items():
+        assert task["retries"] >= 1, task_id
+        assert 0 < task["retry_delay_s"] <= 60, task_id
+
+
+def test_nowcast_is_tagged_and_documented(nowcast: dict[str, Any]) -> None:
+    assert {"ews", "bmkg", "nowcast"} <= set(nowcast["tags"])
+    for env_var in ("EWS_REGION", "EWS_CAP_SOURCE", "EWS_WORK_DIR", "EWS_OUT_DIR", "EWS_BMKG_BASE_URL"):
+        assert env_var in nowcast["doc_md"], env_var
+
+
+def test_nowcast_params_default_to_the_environment_at_run_time(nowcast: dict[str, Any]) -> None:
+    # None = "read the environment when the task runs" (the parse env points them at /nonexistent).
+    assert nowcast["params"] == {"region": None, "source": None, "at": None}
+
+
+def test_publish_produces_the_risk_outputs_asset(nowcast: dict[str, Any]) -> None:
+    outlets = {task_id: task["outlets"] for task_id, task in nowcast["tasks"].items() if task["outlets"]}
+    assert outlets == {"publish": [{"name": "ews_risk_outputs", "uri": "x-ews://risk-outputs"}]}
+
+
+@pytest.fixture(scope="module")
+def parsed(parse_env: dict[str, str]) -> dict[str, Any]:
+    return run_python(
+        PARSE,
+        str(DAG_FILE),
+        json.dumps(sorted(HEAVY_ROOTS)),
+        json.dumps(sorted(HEAVY_MODULES)),
+        env=parse_env,
+    )
+
+
+def test_parsing_the_dag_imports_no_heavy_module(parsed: dict[str, Any]) -> None:
+    assert parsed["heavy"] == []
+
+
+def test_run_folders_are_safe_and_distinct(parsed: dict[str, Any]) -> None:
+    dirs = [Path(d) for d in parsed["run_dirs"]]
+    assert len(set(dirs)) == len(dirs)
+    for d in dirs:
+        assert d.parent == Path("/nonexistent/work/gorontalo-kec")
+        assert not set(d.name) & set(":+/\\"), d.name
+        assert not d.name.startswith("."), d.name

@@ -1,0 +1,202 @@
+"""``airflow dags test ews_nowcast`` end to end on the recorded BMKG feed served on loopback.
+
+The recorded index (2026-09-24) lists 11 alerts and only the Gorontalo one was recorded; the other 10
+answer 404, so the run must succeed with 10 rejected inputs listed in report.json. Airflow runs in
+subprocesses with one sqlite metadata database, migrated once per session.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO, require
+
+pytestmark = [pytest.mark.airflow, pytest.mark.slow]
+
+# While CGT20260924002 (Gorontalo, 2026-09-24 14:27-17:27 WITA) is in force.
+AT = "2026-09-24T15:30:00+08:00"
+OUTPUTS = ("risk_map.png", "risk_map.html", "summary.csv", "villages.gpkg", "outbox.jsonl", "report.json")
+MARK = "@@ews-test@@"
+
+ASSET_EVENTS = """
+import json, sys
+from sqlalchemy import select
+from airflow.models.asset import AssetEvent, AssetModel
+from airflow.utils.session import create_session
+
+with create_session() as session:
+    rows = session.execute(
+        select(AssetModel.name, AssetEvent.source_task_id, AssetEvent.extra).join(
+            AssetModel, AssetModel.id == AssetEvent.asset_id
+        )
+    ).all()
+print(sys.argv[1] + json.dumps([list(r) for r in rows]))
+"""
+
+
+def airflow_env(home: Path) -> dict[str, str]:
+    """An environment for Airflow subprocesses: own home, this repo's dags, no examples, no stray EWS_*."""
+    keep = {"EWS_SHARED_DATA"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "EWS_")) or k in keep}
+    env.update(
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__LOGGING__COLORED_CONSOLE_LOG="False",
+    )
+    return env
+
+
+def airflow(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "airflow", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def last_json(stdout: str) -> Any:
+    """The JSON document an ``-o json`` command printed (Airflow may log lines before it)."""
+    lines = [line for line in stdout.splitlines() if line.startswith(("[", "{"))]
+    assert lines, stdout[-4000:]
+    return json.loads(lines[-1])
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One AIRFLOW_HOME with a migrated sqlite metadata database for the session."""
+    require(
+        importlib.util.find_spec("airflow") is not None,
+        "apache-airflow is not installed: pip install '.[airflow]'",
+    )
+    home = tmp_path_factory.mktemp("airflow-home")
+    done = airflow("db", "migrate", env=airflow_env(home))
+    assert done.returncode == 0, done.stderr[-4000:]
+    return home
+
+
+@pytest.fixture
+def gorontalo_region(tmp_path: Path, kec_dir: Path) -> Path:
+    path = tmp_path / "gorontalo-kec.yaml"
+    boundaries = kec_dir / "wilayah_boundaries_kec_75.geojson"
+    path.write_text(
+        "id: gorontalo-kec\n"
+        "name: Gorontalo\n"
+        'province_code: "75"\n'
+        f"boundaries: {{path: {json.dumps(str(boundaries))}, id_field: kode, name_field: nama}}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def asset_events(env: dict[str, str]) -> list[list[Any]]:
+    """(asset name, producing task, extra) of every asset event in the metadata database."""
+    done = subprocess.run(
+        [sys.executable, "-c", ASSET_EVENTS, MARK],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    lines = [line for line in done.stdout.splitlines() if line.startswith(MARK)]
+    assert lines, done.stdout[-4000:]
+    events: list[list[Any]] = json.loads(lines[-1][len(MARK) :])
+    return events
+
+
+def test_nowcast_dag_runs_end_to_end_on_the_recorded_feed(
+    bmkg_site: str, gorontalo_region: Path, airflow_home: Path, tmp_path: Path
+) -> None:
+    env = airflow_env(airflow_home)
+    env.update(
+        EWS_BMKG_BASE_URL=bmkg_site,
+        EWS_WORK_DIR=str(tmp_path / "work"),
+        EWS_OUT_DIR=str(tmp_path / "out"),
+    )
+    conf = {"region": str(gorontalo_region), "source": "bmkg", "at": AT}
+    done = airflow("dags", "test", "ews_nowcast", "--conf", json.dumps(conf), env=env)
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log[-6000:]
+
+    runs = last_json(airflow("dags", "list-runs", "ews_nowcast", "-o", "json", env=env).stdout)
+    run = max(runs, key=lambda r: r["run_after"])
+    assert run["state"] == "success", runs
+    states = last_json(
+        airflow("tasks", "states-for-dag-run", "ews_nowcast", run["run_id"], "-o", "json", env=env).stdout
+    )
+    assert {s["task_id"]: s["state"] for s in states} == {
+        "fetch": "success",
+        "assess": "success",
+        "publish": "success",
+    }
+
+    out = tmp_path / "out" / "gorontalo-kec"
+    for name in OUTPUTS:
+        assert (out / name).is_file(), f"{name} missing from {sorted(p.name for p in out.iterdir())}"
+
+    with (out / "summary.csv").open(newline="", encoding="utf-8") as handle:
+        levels = {row["name"].upper(): row["level_label"] for row in csv.DictReader(handle)}
+    # Moderate / Immediate / Observed and >= 50 % of the kecamatan covered => Siaga (README "Levels").
+    assert levels["DENGILO"] == "Siaga"
+    assert levels["MANANGGU"] == "Siaga"
+
+    # The 10 alerts of the index that the site does not have are rejected; the batch still went through.
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["warnings"] == 1
+    assert len(report["problems"]) == 10
+    assert all("404" in p["message"] for p in report["problems"])
+    assert all(p["source"].startswith(bmkg_site) for p in report["problems"])
+    assert log.count("REJECTED input") == 10  # publish logs each rejected input as a warning
+
+    # Dry run: no phone number leaves the run (the region has no subscribers and no Tagana contacts).
+    for line in (out / "outbox.jsonl").read_text(encoding="utf-8").splitlines():
+        assert json.loads(line)["to"] is None
+
+    # Downstream DAGs chain on the asset event; its extra carries the keys they need.
+    mine = [e for e in asset_events(env) if e[0] == "ews_risk_outputs" and e[2].get("out_dir") == str(out)]
+    assert len(mine) == 1, mine
+    _, task_id, extra = mine[0]
+    assert task_id == "publish"
+    assert extra == {
+        "region": "gorontalo-kec",
+        "out_dir": str(out),
+        "at": AT,
+        "warning_ids": ["2.49.0.1.360.0.2026.09.24.07.75.002"],
+    }
+
+
+def test_nowcast_dag_fails_at_once_on_a_bad_region_file(airflow_home: Path, tmp_path: Path) -> None:
+    # A config error is permanent: `fetch` fails without using its 3 retries, and nothing downstream runs.
+    env = airflow_env(airflow_home)
+    env.update(EWS_WORK_DIR=str(tmp_path / "work"), EWS_OUT_DIR=str(tmp_path / "out"))
+    conf = {"region": str(tmp_path / "missing.yaml"), "source": str(tmp_path / "no-feed"), "at": AT}
+    done = airflow("dags", "test", "ews_nowcast", "--conf", json.dumps(conf), env=env)
+    log = done.stdout + done.stderr
+    assert done.returncode != 0, log[-6000:]
+    assert "missing.yaml: cannot read region file" in log
+
+    runs = last_json(airflow("dags", "list-runs", "ews_nowcast", "-o", "json", env=env).stdout)
+    run = max(runs, key=lambda r: r["run_after"])
+    assert run["state"] == "failed", runs
+    states = last_json(
+        airflow("tasks", "states-for-dag-run", "ews_nowcast", run["run_id"], "-o", "json", env=env).stdout
+    )
+    assert {s["task_id"]: s["state"] for s in states} == {
+        "fetch": "failed",
+        "assess": "upstream_failed",
+        "publish": "upstream_failed",
+    }
+    assert not (tmp_path / "out").exists()

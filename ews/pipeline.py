@@ -367,7 +367,7 @@ def publish_outputs(
     exposed = exposed_total(per_village)
     by_audience: dict[str, int] = {}
     for m in messages:
-        key = f"{m.audience} {m.channel}"
+        key = f"{m.audience} {m.channel}" + ("" if m.to else " NO CONTACT")
         by_audience[key] = by_audience.get(key, 0) + 1
     report = RunReport(
         out_dir=out_dir,

@@ -172,6 +172,7 @@ def test_jawa_timur_estimates_are_labelled(shared_data: Path, tmp_path: Path) ->
     assert gpkg["population_source"].str.startswith("estimate").all()
     # No Tagana unit is configured for the real region: said loudly, and the notice is still rendered.
     assert "35.78" in report.unreachable_tagana
+    assert [k for k in report.messages if k.startswith("tagana")] == ["tagana sms NO CONTACT"]
     assert any("NO TAGANA CONTACT" in n for n in report.notes)
     tagana = [json.loads(x) for x in (tmp_path / "out" / "outbox.jsonl").read_text().splitlines() if '"tagana"' in x]
     assert tagana

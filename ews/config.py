@@ -116,6 +116,29 @@ class LevelRules(_Frozen):
         return self
 
 
+class AlertRules(_Frozen):
+    """How alerts live between cycles, and which need an analyst's approval before they go out.
+
+    ``hysteresis`` is added to a village's covered fraction before a level may go *down*, so a warning
+    whose edge wobbles between runs does not flap a village between levels. An Update with the same
+    level is announced only when it moves the expiry by at least ``update_min_minutes``.
+    ``review_levels``: decisions at these levels wait as pending until approved; so does any decision
+    that would message more than ``max_recipients`` people (``None``: no limit).
+    """
+
+    hysteresis: Annotated[float, Field(ge=0.0, le=0.5)] = 0.1
+    update_min_minutes: Annotated[int, Field(ge=0)] = 30
+    review_levels: tuple[Level, ...] = ()
+    max_recipients: Annotated[int, Field(ge=1)] | None = None
+
+    @field_validator("review_levels", mode="before")
+    @classmethod
+    def _labels(cls, value: object) -> object:
+        if isinstance(value, list | tuple):
+            return tuple(Level.from_label(v) if isinstance(v, str) else v for v in value)
+        return value
+
+
 class MessageOptions(_Frozen):
     """Which resident channels and languages a region renders."""
 
@@ -136,6 +159,7 @@ class RegionConfig(_Frozen):
     boundaries: BoundarySource
     population: PopulationSource = PopulationSource()
     levels: LevelRules = LevelRules()
+    alerts: AlertRules = AlertRules()
     messages: MessageOptions = MessageOptions()
     area_names: tuple[Path, ...] = ()
     tagana: Path | None = None

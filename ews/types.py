@@ -110,6 +110,7 @@ class VillageAlert:
     fraction: float
     population_exposed: float | None
     population_estimated: bool
+    transition: str = "new"  # ews.alerts.model.Transition value; endings carry the level that ends
 
 
 @dataclass(frozen=True)

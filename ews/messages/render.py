@@ -51,6 +51,14 @@ CHANNELS: tuple[str, ...] = ("sms", "whatsapp")
 TAGANA_TOP_VILLAGES = 10
 """How many villages (highest level first) a Tagana notice may name."""
 
+ENDINGS = frozenset({"cancel", "all-clear", "expire"})
+"""Transitions that end an alert: they use the ``*_end_*`` templates, naming the level that ends."""
+
+_CHANGE: dict[str, dict[str, str]] = {
+    "id": {"escalate": "(naik)", "update": "(pembaruan)", "de-escalate": "(turun)"},
+    "en": {"escalate": "(raised)", "update": "(update)", "de-escalate": "(lowered)"},
+}
+
 _ELLIPSIS = ".."
 _SMS_BUDGET = SMS_MAX_SEGMENTS * SEPTETS_PER_PART
 
@@ -187,8 +195,11 @@ class MessageRenderer:
             )
         channel = self._channel(recipient.channel, f"recipient {recipient.recipient_id}")
         language = _language(recipient.language)
+        ending = alert.transition in ENDINGS
         fixed: _Context = {
             "level": alert.level.name,
+            "transition": alert.transition,
+            "change": _CHANGE[language].get(alert.transition, ""),
             "until_time": _clock(alert.expires, alert.zone_name),
             "until_date": _date(alert.expires, language),
             "from_time": _clock(alert.effective, alert.zone_name),
@@ -206,7 +217,8 @@ class MessageRenderer:
         def context(values: Mapping[str, str], variant: str) -> _Context:
             return {**fixed, **values, "variant": variant}
 
-        text, shortened = self._fit(f"resident_{channel}.{language}.j2", channel, parts, context)
+        template = f"resident_end_{channel}.{language}.j2" if ending else f"resident_{channel}.{language}.j2"
+        text, shortened = self._fit(template, channel, parts, context)
         return RenderedMessage(
             audience="resident",
             channel=channel,
@@ -272,8 +284,10 @@ class MessageRenderer:
         estimated = any(a.population_estimated for a in ranked) or len(known) < len(ranked)
         expiries = [a.expires for a in ranked]
         until = None if any(e is None for e in expiries) else max(e for e in expiries if e is not None)
+        ending = all(a.transition in ENDINGS for a in ranked)
         fixed: _Context = {
             "unit_id": unit.unit_id,
+            "transition": top.transition,
             "level": top.level.name,
             "n_villages": len(ranked),
             "counts": [
@@ -307,7 +321,8 @@ class MessageRenderer:
                 "variant": variant,
             }
 
-        text, shortened = self._fit(f"tagana_{channel}.id.j2", channel, parts, context)
+        template = f"tagana_end_{channel}.id.j2" if ending else f"tagana_{channel}.id.j2"
+        text, shortened = self._fit(template, channel, parts, context)
         return RenderedMessage(
             audience="tagana",
             channel=channel,

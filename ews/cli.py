@@ -167,6 +167,51 @@ def cmd_affected(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if batch.problems else EXIT_OK
 
 
+def _database_url(args: argparse.Namespace) -> str:
+    from ews.store.db import DEFAULT_URL
+
+    return str(args.database or os.environ.get("EWS_DATABASE_URL") or DEFAULT_URL)
+
+
+def cmd_subscribers_import(args: argparse.Namespace) -> int:
+    """Validate a subscribers CSV and import it all or nothing; the report never shows a phone number."""
+    from ews.store.repository import Store
+    from ews.subscribers import format_import_report, import_subscriber_file, region_village_codes
+
+    path = Path(args.file)
+    codes, region_name = None, "?"
+    if args.region:
+        region_name, codes = region_village_codes(Path(args.region), dict(os.environ))
+    store = Store.from_url(_database_url(args))
+    try:
+        report = import_subscriber_file(store, path, codes, region_name)
+    finally:
+        store.close()
+    text = format_import_report(path, report)
+    if not report.ok:
+        print(text, file=sys.stderr)
+        return EXIT_ERROR
+    print(text)
+    return EXIT_OK
+
+
+def cmd_subscribers_export(args: argparse.Namespace) -> int:
+    """Write every subscription with its consent and opt-out state as CSV, for the data owner."""
+    from ews.store.repository import Store
+    from ews.subscribers import export_subscriber_file, subscribers_csv
+
+    store = Store.from_url(_database_url(args))
+    try:
+        if args.out:
+            n = export_subscriber_file(store, Path(args.out))
+            print(f"ews subscribers export: {n} subscription(s) written to {args.out}", file=sys.stderr)
+        else:
+            sys.stdout.write(subscribers_csv(store))
+    finally:
+        store.close()
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``ews``."""
     parser = argparse.ArgumentParser(prog="ews", description="Impact-based early warning for Indonesia.")
@@ -202,6 +247,19 @@ def build_parser() -> argparse.ArgumentParser:
     aff.add_argument("--min-fraction", type=float, default=0.0, help="hide areas covered less than this (0-1)")
     aff.add_argument("--format", choices=("csv", "geojson"), default="csv")
     aff.set_defaults(func=cmd_affected)
+
+    subs = sub.add_parser("subscribers", help="import or export residents' subscriptions (personal data)")
+    subs_sub = subs.add_subparsers(dest="action", required=True)
+    database_help = "SQLAlchemy URL of the ews database (default: $EWS_DATABASE_URL or sqlite:///.ews/ews.db)"
+    imp = subs_sub.add_parser("import", help="import a subscribers CSV, all rows or none")
+    imp.add_argument("file", metavar="FILE.csv", help="columns phone, village_code, language, channel, consent_*")
+    imp.add_argument("--region", help="regions/<id>.yaml: reject villages outside its boundaries")
+    imp.add_argument("--database", help=database_help)
+    imp.set_defaults(func=cmd_subscribers_import)
+    exp = subs_sub.add_parser("export", help="write every subscription with its opt-out state as CSV")
+    exp.add_argument("--out", help="CSV file to write (atomically); default: standard output")
+    exp.add_argument("--database", help=database_help)
+    exp.set_defaults(func=cmd_subscribers_export)
     return parser
 
 

@@ -150,7 +150,8 @@ class RegionConfig(_Frozen):
     """A validated region: its boundaries, population, thresholds, responders and subscribers.
 
     ``area_names`` are CSV files with ``code`` and ``name`` columns naming kecamatan and kab/kota
-    (used in messages and maps); ``tagana`` and ``subscribers`` are CSV files (see README).
+    (used in messages and maps); ``tagana`` and ``subscribers`` are CSV files (see README);
+    ``exercise_list`` (subscribers' columns) receives CAP status Test/Exercise alerts instead of residents.
     """
 
     id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
@@ -164,6 +165,7 @@ class RegionConfig(_Frozen):
     area_names: tuple[Path, ...] = ()
     tagana: Path | None = None
     subscribers: Path | None = None
+    exercise_list: Path | None = None
     source_file: Path | None = None
 
 
@@ -222,6 +224,7 @@ def _resolve_paths(config: RegionConfig, base: Path) -> RegionConfig:
             "area_names": tuple(p for p in (fix(a) for a in config.area_names) if p is not None),
             "tagana": fix(config.tagana),
             "subscribers": fix(config.subscribers),
+            "exercise_list": fix(config.exercise_list),
         }
     )
 

@@ -29,3 +29,7 @@ class FetchError(EwsError):
 
 class TemplateError(EwsError):
     """An alert template is missing, does not render, or cannot be made to fit its channel."""
+
+
+class StoreError(EwsError):
+    """The database cannot be opened or refused an operation; the message names it (never its password)."""

@@ -22,7 +22,7 @@ TAGANA_COLUMNS = ("unit_id", "name", "kabkota_code", "kecamatan_codes", "coordin
 
 def _rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:  # -sig: a BOM from spreadsheets is fine
             reader = csv.DictReader(handle)
             missing = [c for c in columns if c not in (reader.fieldnames or [])]
             if missing:
@@ -30,6 +30,8 @@ def _rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str
             return [(n, {k: (v or "").strip() for k, v in row.items()}) for n, row in enumerate(reader, start=2)]
     except OSError as exc:
         raise DataValidationError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise DataValidationError(f"{path}: not UTF-8 (byte {exc.start}); save the file as UTF-8") from None
 
 
 def _choice(value: str, allowed: tuple[str, ...], where: str, column: str) -> str:

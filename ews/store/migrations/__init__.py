@@ -1,0 +1,1 @@
+"""Alembic migrations of the ews database (run by :func:`ews.store.db.open_store`)."""

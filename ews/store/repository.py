@@ -1,0 +1,968 @@
+"""The ews database behind small transactional methods: one call, one transaction.
+
+:class:`Store` returns ews dataclasses (:class:`~ews.alerts.model.VillageState`, :class:`~ews.types.Recipient`)
+or the frozen records defined here, never ORM objects. Upserts and the send-ledger claim use
+``INSERT … ON CONFLICT`` on SQLite and PostgreSQL alike, so that two tasks racing for the same row cannot
+both win and neither fails.
+
+Phone numbers are personal data (UU 27/2022): only subscriber and coordinator methods see them, the send
+ledger stores :func:`ews.contacts.recipient_id`, and no message or log line here contains a number.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import shapely
+from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
+
+from ews.alerts.model import Decision, Transition, VillageState
+from ews.contacts import normalize_phone, recipient_id
+from ews.errors import StoreError
+from ews.store.db import open_store, safe_url
+from ews.store.models import (
+    AUDIENCES,
+    CHANNELS,
+    LANGUAGES,
+    LEDGER_STATUSES,
+    VERSION_STATUSES,
+    AlertVersion,
+    Base,
+    Delivery,
+    LedgerEntry,
+    RunLog,
+    SourceDocument,
+    Subscriber,
+    TaganaCoordinator,
+    TaganaUnitRow,
+    VillageStateRow,
+    WarningRow,
+)
+from ews.types import Level, Recipient, TaganaUnit, Warning
+
+log = logging.getLogger(__name__)
+
+EXPORT_COLUMNS = (
+    "phone",
+    "village_code",
+    "language",
+    "channel",
+    "consent_source",
+    "consent_time",
+    "opted_out_at",
+    "opt_out_source",
+    "created_at",
+)
+"""Columns of :meth:`Store.export_subscribers` (the import columns, then the opt-out state)."""
+
+_RECIPIENT_ID = re.compile(r"r-[0-9a-f]{16}")
+_CHUNK = 500  # bound parameters per IN (...): well under SQLite's and PostgreSQL's limits
+_M = TypeVar("_M", bound=Base)
+
+
+@dataclass(frozen=True)
+class WarningHeader:
+    """A stored BMKG warning without its area (see :meth:`Store.warning_headers`)."""
+
+    identifier: str
+    thread_id: str
+    sender: str
+    sent: datetime
+    msg_type: str
+    status: str
+    references: tuple[str, ...]
+    event: str
+    severity: str
+    urgency: str
+    certainty: str
+    effective: datetime | None
+    expires: datetime | None
+    source: str
+
+
+@dataclass(frozen=True)
+class AlertVersionRecord:
+    """One stored alert version (see :meth:`Store.add_alert_version`)."""
+
+    id: int
+    region: str
+    thread_id: str
+    village_code: str
+    seq: int
+    transition: Transition
+    level: Level
+    level_before: Level
+    warning_id: str
+    cap_identifier: str
+    status: str  # "auto" | "pending" | "approved" | "rejected"
+    exercise: bool
+    reason: str
+    created_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SubscriberRecord:
+    """One validated subscription to import. ``phone`` is E.164 (personal data); times are aware.
+
+    ``opted_out_at``/``opt_out_source`` carry an opt-out recorded elsewhere (a re-imported export).
+    """
+
+    phone: str
+    village_code: str
+    language: str
+    channel: str
+    consent_source: str
+    consent_time: datetime
+    opted_out_at: datetime | None = None
+    opt_out_source: str | None = None
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What a subscriber import did, or why it wrote nothing (``problems``, one line per rejected row).
+
+    ``opted_out`` counts imported subscriptions that stay opted out: an opt-out is never undone by an import.
+    """
+
+    rows_read: int
+    imported: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    merged_duplicates: int = 0
+    opted_out: int = 0
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Whether the import was written (no row was rejected)."""
+        return not self.problems
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _first_line(exc: IntegrityError) -> str:
+    text = str(exc.orig).strip().splitlines()
+    return text[0] if text else "constraint violated"
+
+
+class Store:
+    """The ews database: warnings, village states, alert versions, the send ledger, subscribers and runs.
+
+    Parameters
+    ----------
+    engine
+        An engine from :func:`ews.store.db.open_store` (schema at the latest revision). SQLite and
+        PostgreSQL are supported. A :class:`Store` is safe to share between threads.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._postgres = engine.dialect.name == "postgresql"
+
+    @classmethod
+    def from_url(cls, url: str) -> Store:
+        """Open (and migrate) the database at ``url``; see :func:`ews.store.db.open_store`."""
+        return cls(open_store(url))
+
+    def close(self) -> None:
+        """Release the engine's connections."""
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Store({safe_url(self.engine.url)})"
+
+    # -- plumbing ---------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _tx(self, what: str) -> Iterator[Connection]:
+        """One transaction; a constraint violation becomes a :class:`StoreError` naming ``what``."""
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        except IntegrityError as exc:
+            raise StoreError(f"{what}: the database refused it ({_first_line(exc)})") from None
+        except StatementError as exc:
+            # A value refused before it reached the database (e.g. a naive datetime, see UtcDateTime).
+            if isinstance(exc, DBAPIError) or not isinstance(exc.orig, ValueError):
+                raise
+            raise StoreError(f"{what}: {exc.orig}") from None
+
+    def _insert(self, model: type[_M]) -> postgresql.Insert | sqlite.Insert:
+        return postgresql.insert(model) if self._postgres else sqlite.insert(model)
+
+    # -- source documents and warnings ------------------------------------------------------------------
+
+    def record_source(self, identifier: str, source: str, content_hash: str, received_at: datetime) -> bool:
+        """Remember a fetched document; ``True`` if this (identifier, content hash) is new, ``False`` if a replay.
+
+        Parameters
+        ----------
+        identifier
+            The document's identifier (a CAP identifier, an RSS index name).
+        source
+            Where it came from (URL or path).
+        content_hash
+            A hash of its bytes (e.g. SHA-256 hex).
+        received_at
+            When it was fetched (aware).
+        """
+        stmt = (
+            self._insert(SourceDocument)
+            .values(identifier=identifier, source=source, content_hash=content_hash, received_at=received_at)
+            .on_conflict_do_nothing(index_elements=["identifier", "content_hash"])
+            .returning(SourceDocument.id)
+        )
+        with self._tx(f"source document {identifier}") as connection:
+            return connection.execute(stmt).scalar_one_or_none() is not None
+
+    def save_warning(self, warning: Warning, thread_id: str) -> None:
+        """Insert or replace a warning (by CAP identifier) as a member of the thread ``thread_id``."""
+        values: dict[str, Any] = {
+            "identifier": warning.identifier,
+            "thread_id": thread_id,
+            "sender": warning.sender,
+            "sent": warning.sent,
+            "msg_type": warning.msg_type,
+            "status": warning.status,
+            "references": list(warning.references),
+            "event": warning.event,
+            "severity": warning.severity,
+            "urgency": warning.urgency,
+            "certainty": warning.certainty,
+            "effective": warning.effective,
+            "expires": warning.expires,
+            "geometry_wkt": shapely.to_wkt(warning.geometry, rounding_precision=-1),
+            "source": warning.source,
+        }
+        stmt = self._insert(WarningRow).values(values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["identifier"], set_={k: stmt.excluded[k] for k in values if k != "identifier"}
+        )
+        with self._tx(f"warning {warning.identifier}") as connection:
+            connection.execute(stmt)
+
+    def warning_threads(self) -> dict[str, str]:
+        """Every known warning identifier and the thread it belongs to."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(WarningRow.identifier, WarningRow.thread_id))
+            return {identifier: thread for identifier, thread in rows}
+
+    def warning_headers(self, thread_id: str) -> list[WarningHeader]:
+        """The warnings of a thread, oldest ``sent`` first (without their areas)."""
+        w = WarningRow
+        stmt = (
+            select(
+                w.identifier,
+                w.thread_id,
+                w.sender,
+                w.sent,
+                w.msg_type,
+                w.status,
+                w.references,
+                w.event,
+                w.severity,
+                w.urgency,
+                w.certainty,
+                w.effective,
+                w.expires,
+                w.source,
+            )
+            .where(w.thread_id == thread_id)
+            .order_by(w.sent, w.identifier)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(stmt).all()
+        return [
+            WarningHeader(
+                identifier=r.identifier,
+                thread_id=r.thread_id,
+                sender=r.sender,
+                sent=r.sent,
+                msg_type=r.msg_type,
+                status=r.status,
+                references=tuple(r.references),
+                event=r.event,
+                severity=r.severity,
+                urgency=r.urgency,
+                certainty=r.certainty,
+                effective=r.effective,
+                expires=r.expires,
+                source=r.source,
+            )
+            for r in rows
+        ]
+
+    # -- village states ---------------------------------------------------------------------------------
+
+    def village_states(self, region: str) -> list[VillageState]:
+        """Every village state of a region, active and inactive, by thread then village."""
+        s = VillageStateRow
+        stmt = select(s).where(s.region == region).order_by(s.thread_id, s.village_code)
+        with self.engine.connect() as connection:
+            return [self._state(r) for r in connection.execute(stmt).mappings()]
+
+    def active_alerts(self, region: str) -> list[VillageState]:
+        """The region's villages under an active alert (level above none), highest level first."""
+        s = VillageStateRow
+        stmt = (
+            select(s)
+            .where(s.region == region, s.active.is_(True), s.level > int(Level.NONE))
+            .order_by(s.level.desc(), s.village_code, s.thread_id)
+        )
+        with self.engine.connect() as connection:
+            return [self._state(r) for r in connection.execute(stmt).mappings()]
+
+    @staticmethod
+    def _state(r: Any) -> VillageState:
+        return VillageState(
+            region=r["region"],
+            village_code=r["village_code"],
+            thread_id=r["thread_id"],
+            level=Level(r["level"]),
+            seq=r["seq"],
+            warning_id=r["warning_id"],
+            warning_sent=r["warning_sent"],
+            expires=r["expires"],
+            fraction=r["fraction"],
+            active=bool(r["active"]),
+        )
+
+    def save_states(self, region: str, states: Sequence[VillageState], *, at: datetime | None = None) -> None:
+        """Insert or replace village states (by region, village, thread) in one transaction.
+
+        Raises
+        ------
+        StoreError
+            A state belongs to another region.
+        """
+        wrong = sorted({s.region for s in states} - {region})
+        if wrong:
+            raise StoreError(f"save_states for region {region!r} was given states of region(s) {', '.join(wrong)}")
+        if not states:
+            return
+        updated_at = at or _now()
+        rows = [
+            {
+                "region": s.region,
+                "village_code": s.village_code,
+                "thread_id": s.thread_id,
+                "level": int(s.level),
+                "seq": s.seq,
+                "warning_id": s.warning_id,
+                "warning_sent": s.warning_sent,
+                "expires": s.expires,
+                "fraction": float(s.fraction),
+                "active": s.active,
+                "updated_at": updated_at,
+            }
+            for s in states
+        ]
+        keys = ("region", "village_code", "thread_id")
+        stmt = self._insert(VillageStateRow)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(keys), set_={k: stmt.excluded[k] for k in rows[0] if k not in keys}
+        )
+        with self._tx(f"village states of region {region}") as connection:
+            connection.execute(stmt, rows)
+
+    # -- alert versions ---------------------------------------------------------------------------------
+
+    def add_alert_version(
+        self, decision: Decision, cap_identifier: str, status: str, *, at: datetime | None = None
+    ) -> int:
+        """Record the alert version a decision announces and return its id.
+
+        Idempotent: the same (region, thread, village, seq) returns the id stored first and changes nothing.
+
+        Parameters
+        ----------
+        decision
+            The decision; its ``seq`` numbers the version.
+        cap_identifier
+            The identifier of the CAP message ews publishes for it (unique).
+        status
+            ``"auto"`` (sent without review), ``"pending"`` (waits for a reviewer), ``"approved"`` or ``"rejected"``.
+        at
+            When it was recorded (aware; default now).
+
+        Raises
+        ------
+        StoreError
+            Unknown status, or ``cap_identifier`` already used by another version.
+        """
+        if status not in VERSION_STATUSES:
+            raise StoreError(f"alert version status {status!r} is unknown; use one of {', '.join(VERSION_STATUSES)}")
+        d = decision
+        stmt = (
+            self._insert(AlertVersion)
+            .values(
+                region=d.region,
+                thread_id=d.thread_id,
+                village_code=d.village_code,
+                seq=d.seq,
+                transition=str(d.transition),
+                level=int(d.level),
+                level_before=int(d.level_before),
+                warning_id=d.warning_id,
+                cap_identifier=cap_identifier,
+                status=status,
+                exercise=d.exercise,
+                reason=d.reason,
+                created_at=at or _now(),
+            )
+            .on_conflict_do_nothing(index_elements=["region", "thread_id", "village_code", "seq"])
+        )
+        a = AlertVersion
+        where = (a.region == d.region, a.thread_id == d.thread_id, a.village_code == d.village_code, a.seq == d.seq)
+        what = f"alert version {d.region}/{d.thread_id}/{d.village_code}#{d.seq} (CAP {cap_identifier})"
+        with self._tx(what) as connection:
+            connection.execute(stmt)
+            found = connection.execute(select(a.id).where(*where)).scalar_one()
+        return int(found)
+
+    def alert_version(self, version_id: int) -> AlertVersionRecord:
+        """One alert version by id.
+
+        Raises
+        ------
+        StoreError
+            No such version.
+        """
+        with self.engine.connect() as connection:
+            row = connection.execute(select(AlertVersion).where(AlertVersion.id == version_id)).mappings().first()
+        if row is None:
+            raise StoreError(f"there is no alert version {version_id}")
+        return self._version(row)
+
+    def versions_of(self, region: str, thread_id: str, village_code: str) -> list[AlertVersionRecord]:
+        """Every stored version of one village's alert in one thread, by ``seq`` (for CAP references)."""
+        a = AlertVersion
+        stmt = (
+            select(a)
+            .where(a.region == region, a.thread_id == thread_id, a.village_code == village_code)
+            .order_by(a.seq)
+        )
+        with self.engine.connect() as connection:
+            return [self._version(r) for r in connection.execute(stmt).mappings()]
+
+    def pending_versions(self, region: str | None = None) -> list[AlertVersionRecord]:
+        """Alert versions waiting for review (of one region, or all), oldest first."""
+        stmt = select(AlertVersion).where(AlertVersion.status == "pending").order_by(AlertVersion.id)
+        if region is not None:
+            stmt = stmt.where(AlertVersion.region == region)
+        with self.engine.connect() as connection:
+            return [self._version(r) for r in connection.execute(stmt).mappings()]
+
+    @staticmethod
+    def _version(r: Any) -> AlertVersionRecord:
+        return AlertVersionRecord(
+            id=r["id"],
+            region=r["region"],
+            thread_id=r["thread_id"],
+            village_code=r["village_code"],
+            seq=r["seq"],
+            transition=Transition(r["transition"]),
+            level=Level(r["level"]),
+            level_before=Level(r["level_before"]),
+            warning_id=r["warning_id"],
+            cap_identifier=r["cap_identifier"],
+            status=r["status"],
+            exercise=bool(r["exercise"]),
+            reason=r["reason"],
+            created_at=r["created_at"],
+            decided_by=r["decided_by"],
+            decided_at=r["decided_at"],
+        )
+
+    def set_version_status(self, version_id: int, status: str, by: str, *, at: datetime | None = None) -> None:
+        """Approve or reject a pending alert version, recording who decided and when.
+
+        Raises
+        ------
+        StoreError
+            ``status`` is not ``"approved"``/``"rejected"``, the version does not exist, or it is not pending
+            (a decision is final: the message says its current status).
+        """
+        if status not in ("approved", "rejected"):
+            raise StoreError(f"a reviewer can set an alert version to 'approved' or 'rejected', not {status!r}")
+        if not by.strip():
+            raise StoreError(f"approving or rejecting alert version {version_id} needs the reviewer's name (by)")
+        a = AlertVersion
+        stmt = (
+            update(a)
+            .where(a.id == version_id, a.status == "pending")
+            .values(status=status, decided_by=by, decided_at=at or _now())
+        )
+        with self._tx(f"alert version {version_id}") as connection:
+            if connection.execute(stmt).rowcount == 1:
+                return
+            current = connection.execute(select(a.status).where(a.id == version_id)).scalar_one_or_none()
+        if current is None:
+            raise StoreError(f"there is no alert version {version_id}")
+        raise StoreError(
+            f"alert version {version_id} is {current!r}, not 'pending': only pending versions can be approved "
+            "or rejected; a decided version stays decided (issue a new version to change what was sent)"
+        )
+
+    # -- send ledger ------------------------------------------------------------------------------------
+
+    def claim(
+        self,
+        alert_version_id: int,
+        recipient_id: str,
+        audience: str,
+        channel: str,
+        *,
+        status: str = "queued",
+        at: datetime | None = None,
+    ) -> bool:
+        """Claim the right to send an alert version to a recipient on a channel, once.
+
+        Returns ``True`` if this call created the ledger row (go ahead and send), ``False`` if it already
+        existed (someone sent or is sending it: do not). Safe against concurrent callers on both databases.
+
+        Parameters
+        ----------
+        alert_version_id
+            The version being sent.
+        recipient_id
+            :func:`ews.contacts.recipient_id` of the number, never the number itself.
+        audience
+            ``"resident"``, ``"tagana"`` or ``"exercise"``.
+        channel
+            ``"sms"`` or ``"whatsapp"``.
+        status
+            ``"queued"`` (default) or ``"dry-run"`` for runs that do not send.
+        at
+            When it was claimed (aware; default now).
+
+        Raises
+        ------
+        StoreError
+            A phone number (or anything but a recipient id) as ``recipient_id``, an unknown audience or
+            status, or an unknown alert version.
+        """
+        if not _RECIPIENT_ID.fullmatch(recipient_id):
+            raise StoreError(
+                "claim: recipient_id must be the pseudonymous id from ews.contacts.recipient_id ('r-' and 16 hex "
+                "digits), never a phone number"
+            )
+        if audience not in AUDIENCES:
+            raise StoreError(f"claim: audience {audience!r} is unknown; use one of {', '.join(AUDIENCES)}")
+        if status not in LEDGER_STATUSES:
+            raise StoreError(f"claim: status {status!r} is unknown; use one of {', '.join(LEDGER_STATUSES)}")
+        stmt = (
+            self._insert(LedgerEntry)
+            .values(
+                alert_version_id=alert_version_id,
+                recipient_id=recipient_id,
+                audience=audience,
+                channel=channel,
+                created_at=at or _now(),
+                status=status,
+            )
+            .on_conflict_do_nothing(index_elements=["alert_version_id", "recipient_id", "channel"])
+            .returning(LedgerEntry.id)
+        )
+        # RETURNING, not rowcount: with a skipped row both drivers report no row, which is unambiguous.
+        with self._tx(f"claim on alert version {alert_version_id} (does it exist?)") as connection:
+            return connection.execute(stmt).scalar_one_or_none() is not None
+
+    def mark_sent(
+        self,
+        alert_version_id: int,
+        recipient_id: str,
+        channel: str,
+        status: str,
+        *,
+        provider_id: str | None = None,
+        detail: str = "",
+        at: datetime | None = None,
+    ) -> int:
+        """Record the outcome of a claimed send (``"sent"`` or ``"failed"``) and the provider's answer.
+
+        Returns the id of the new ``deliveries`` row. ``detail`` must not contain the phone number.
+
+        Raises
+        ------
+        StoreError
+            Unknown status, or nothing was claimed for this version, recipient and channel.
+        """
+        if status not in ("sent", "failed", "dry-run"):
+            raise StoreError(f"mark_sent: status {status!r} is unknown; use 'sent', 'failed' or 'dry-run'")
+        when = at or _now()
+        e = LedgerEntry
+        key = (e.alert_version_id == alert_version_id, e.recipient_id == recipient_id, e.channel == channel)
+        with self._tx(f"delivery of alert version {alert_version_id} to {recipient_id}") as connection:
+            ledger_id = connection.execute(select(e.id).where(*key)).scalar_one_or_none()
+            if ledger_id is None:
+                raise StoreError(
+                    f"alert version {alert_version_id} was not claimed for {recipient_id} on {channel}: call claim() "
+                    "before sending"
+                )
+            connection.execute(update(e).where(e.id == ledger_id).values(status=status))
+            new = connection.execute(
+                self._insert(Delivery)
+                .values(ledger_id=ledger_id, provider_id=provider_id, status=status, detail=detail, updated_at=when)
+                .returning(Delivery.id)
+            ).scalar_one()
+        return int(new)
+
+    def record_delivery(self, provider_id: str, status: str, detail: str = "", *, at: datetime | None = None) -> bool:
+        """Append a provider status report (e.g. a Twilio callback) to the send it belongs to.
+
+        Returns ``False`` when no send carries ``provider_id`` (a callback for another system).
+        """
+        with self._tx(f"delivery report {provider_id}") as connection:
+            ledger_id = connection.execute(
+                select(Delivery.ledger_id).where(Delivery.provider_id == provider_id).limit(1)
+            ).scalar_one_or_none()
+            if ledger_id is None:
+                return False
+            connection.execute(
+                self._insert(Delivery).values(
+                    ledger_id=ledger_id, provider_id=provider_id, status=status, detail=detail, updated_at=at or _now()
+                )
+            )
+        return True
+
+    def thread_recipients(self, region: str, thread_id: str) -> list[tuple[str, str, str]]:
+        """Everyone in the ledger for any version of a thread: ``(recipient_id, audience, channel)``, sorted.
+
+        This is who must hear a cancel or an all-clear (every ledger status is included).
+        """
+        e, a = LedgerEntry, AlertVersion
+        stmt = (
+            select(e.recipient_id, e.audience, e.channel)
+            .join(a, a.id == e.alert_version_id)
+            .where(a.region == region, a.thread_id == thread_id)
+            .distinct()
+            .order_by(e.recipient_id, e.audience, e.channel)
+        )
+        with self.engine.connect() as connection:
+            return [(r, aud, ch) for r, aud, ch in connection.execute(stmt)]
+
+    def version_recipients(self, region: str, thread_id: str, village_code: str) -> list[tuple[str, str, str]]:
+        """Like :meth:`thread_recipients`, for one village: who heard any version of its alert in the thread."""
+        e, a = LedgerEntry, AlertVersion
+        stmt = (
+            select(e.recipient_id, e.audience, e.channel)
+            .join(a, a.id == e.alert_version_id)
+            .where(a.region == region, a.thread_id == thread_id, a.village_code == village_code)
+            .distinct()
+            .order_by(e.recipient_id, e.audience, e.channel)
+        )
+        with self.engine.connect() as connection:
+            return [(r, aud, ch) for r, aud, ch in connection.execute(stmt)]
+
+    # -- counts and runs --------------------------------------------------------------------------------
+
+    def counts(self, region: str) -> dict[str, int]:
+        """Numbers for dashboards and the run log.
+
+        Keys: ``active_villages`` (level above none), ``villages_<level label>``, ``versions_<status>`` and
+        ``ledger_<status>`` (0 when none) for the region's alert versions, plus ``subscribers`` and
+        ``opted_out`` (all regions: subscriptions have no region).
+        """
+        s, a, e = VillageStateRow, AlertVersion, LedgerEntry
+        out: dict[str, int] = {"active_villages": 0}
+        out.update({f"villages_{lvl.label.lower()}": 0 for lvl in Level if lvl is not Level.NONE})
+        out.update({f"versions_{st}": 0 for st in VERSION_STATUSES})
+        out.update({f"ledger_{st}": 0 for st in LEDGER_STATUSES})
+        with self.engine.connect() as connection:
+            levels = connection.execute(
+                select(s.level, func.count())
+                .where(s.region == region, s.active.is_(True), s.level > int(Level.NONE))
+                .group_by(s.level)
+            )
+            for level, n in levels:
+                out[f"villages_{Level(level).label.lower()}"] = int(n)
+                out["active_villages"] += int(n)
+            versions = connection.execute(select(a.status, func.count()).where(a.region == region).group_by(a.status))
+            out.update({f"versions_{st}": int(n) for st, n in versions})
+            ledger = connection.execute(
+                select(e.status, func.count())
+                .join(a, a.id == e.alert_version_id)
+                .where(a.region == region)
+                .group_by(e.status)
+            )
+            out.update({f"ledger_{st}": int(n) for st, n in ledger})
+            total = connection.execute(select(func.count()).select_from(Subscriber)).scalar_one()
+            opted = connection.execute(
+                select(func.count()).select_from(Subscriber).where(Subscriber.opted_out_at.is_not(None))
+            ).scalar_one()
+        out["subscribers"] = int(total) - int(opted)
+        out["opted_out"] = int(opted)
+        return out
+
+    def start_run(self, region: str, source: str, at: datetime) -> int:
+        """Open a run-log entry (status ``"running"``) and return its id."""
+        stmt = (
+            self._insert(RunLog)
+            .values(region=region, started_at=at, source=source, status="running", counts={}, problems=[])
+            .returning(RunLog.id)
+        )
+        with self._tx(f"run of region {region}") as connection:
+            return int(connection.execute(stmt).scalar_one())
+
+    def finish_run(
+        self,
+        run_id: int,
+        status: str,
+        counts: dict[str, Any],
+        problems: Sequence[Any],
+        *,
+        at: datetime | None = None,
+    ) -> None:
+        """Close a run-log entry with its outcome; ``counts`` and ``problems`` must be JSON-serialisable.
+
+        Raises
+        ------
+        StoreError
+            No such run.
+        """
+        stmt = (
+            update(RunLog)
+            .where(RunLog.id == run_id)
+            .values(status=status, counts=dict(counts), problems=list(problems), finished_at=at or _now())
+        )
+        with self._tx(f"run {run_id}") as connection:
+            if connection.execute(stmt).rowcount != 1:
+                raise StoreError(f"there is no run {run_id} to finish (start_run returns the id)")
+
+    # -- Tagana -----------------------------------------------------------------------------------------
+
+    def save_tagana(self, units: Sequence[TaganaUnit]) -> None:
+        """Replace every Tagana unit and coordinator with ``units`` (one row per unit and coordinator)."""
+        with self._tx("Tagana units") as connection:
+            connection.execute(delete(TaganaCoordinator))
+            connection.execute(delete(TaganaUnitRow))
+            seen: set[str] = set()
+            for u in units:
+                if u.unit_id not in seen:
+                    seen.add(u.unit_id)
+                    connection.execute(
+                        self._insert(TaganaUnitRow).values(
+                            unit_id=u.unit_id,
+                            name=u.name,
+                            kabkota_code=u.kabkota_code,
+                            kecamatan_codes=list(u.kecamatan_codes),
+                        )
+                    )
+                if u.coordinator or u.phone:
+                    connection.execute(
+                        self._insert(TaganaCoordinator).values(
+                            unit_id=u.unit_id, name=u.coordinator, phone_e164=u.phone, channel=u.channel
+                        )
+                    )
+
+    def tagana_units(self) -> list[TaganaUnit]:
+        """Tagana units, one entry per coordinator (a unit without one has ``coordinator=""``, ``phone=None``)."""
+        u, c = TaganaUnitRow, TaganaCoordinator
+        stmt = (
+            select(u.unit_id, u.name, u.kabkota_code, u.kecamatan_codes, c.name, c.phone_e164, c.channel)
+            .outerjoin(c, c.unit_id == u.unit_id)
+            .order_by(u.unit_id, c.id)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(stmt).all()
+        return [
+            TaganaUnit(unit, name, kab, tuple(kec), coord or "", phone, channel or "whatsapp")
+            for unit, name, kab, kec, coord, phone, channel in rows
+        ]
+
+    # -- subscribers (personal data) --------------------------------------------------------------------
+
+    def import_subscribers(self, rows: Sequence[SubscriberRecord], *, at: datetime | None = None) -> ImportReport:
+        """Insert or update subscriptions in one transaction; an opt-out already recorded is always kept.
+
+        Rows with the same (phone, village, channel) are merged, the first one winning. An existing
+        subscription gets the row's language and consent; if it was opted out it stays opted out, and a
+        new subscription of a number that opted out anywhere is stored opted out too (re-subscribing
+        needs an explicit step, not a re-import).
+
+        Raises
+        ------
+        StoreError
+            A row has an unknown language or channel, or a naive consent time.
+        """
+        for n, r in enumerate(rows, start=1):
+            if r.language not in LANGUAGES or r.channel not in CHANNELS:
+                raise StoreError(f"subscriber row {n}: language must be id|en and channel sms|whatsapp")
+            if r.consent_time.tzinfo is None:
+                raise StoreError(f"subscriber row {n}: consent_time needs a time zone offset")
+        merged: dict[tuple[str, str, str], SubscriberRecord] = {}
+        for r in rows:
+            merged.setdefault((r.phone, r.village_code, r.channel), r)
+        created = at or _now()
+        imported = updated = unchanged = opted_out = 0
+        s = Subscriber
+        with self._tx("subscriber import") as connection:
+            existing: dict[tuple[str, str, str], Any] = {}
+            phone_opt_out: dict[str, tuple[datetime, str | None]] = {}
+            for chunk in _chunks(sorted({r.phone for r in merged.values()})):
+                for row in connection.execute(select(s).where(s.phone_e164.in_(chunk))).mappings():
+                    existing[(row["phone_e164"], row["village_code"], row["channel"])] = row
+                    if row["opted_out_at"] is not None:
+                        phone_opt_out.setdefault(row["phone_e164"], (row["opted_out_at"], row["opt_out_source"]))
+            new_rows: list[dict[str, Any]] = []
+            for key, r in merged.items():
+                old = existing.get(key)
+                if old is None:
+                    kept = phone_opt_out.get(r.phone)
+                    out_at, out_source = kept if kept else (r.opted_out_at, r.opt_out_source)
+                    new_rows.append(
+                        {
+                            "phone_e164": r.phone,
+                            "village_code": r.village_code,
+                            "language": r.language,
+                            "channel": r.channel,
+                            "consent_source": r.consent_source,
+                            "consent_time": r.consent_time,
+                            "opted_out_at": out_at,
+                            "opt_out_source": out_source,
+                            "created_at": created,
+                        }
+                    )
+                    imported += 1
+                    opted_out += out_at is not None
+                    continue
+                changes: dict[str, Any] = {}
+                for column, value in (
+                    ("language", r.language),
+                    ("consent_source", r.consent_source),
+                    ("consent_time", r.consent_time),
+                ):
+                    if old[column] != value:
+                        changes[column] = value
+                if old["opted_out_at"] is None and r.opted_out_at is not None:
+                    changes.update(opted_out_at=r.opted_out_at, opt_out_source=r.opt_out_source)
+                if changes:
+                    connection.execute(update(s).where(s.id == old["id"]).values(**changes))
+                    updated += 1
+                else:
+                    unchanged += 1
+                opted_out += old["opted_out_at"] is not None or r.opted_out_at is not None
+            if new_rows:
+                connection.execute(self._insert(Subscriber), new_rows)
+        report = ImportReport(
+            rows_read=len(rows),
+            imported=imported,
+            updated=updated,
+            unchanged=unchanged,
+            merged_duplicates=len(rows) - len(merged),
+            opted_out=opted_out,
+        )
+        log.info(
+            "subscribers: %d imported, %d updated, %d unchanged, %d duplicates merged, %d stay opted out",
+            imported,
+            updated,
+            unchanged,
+            report.merged_duplicates,
+            opted_out,
+        )
+        return report
+
+    def subscribers(
+        self, village_codes: Iterable[str] | None = None, include_opted_out: bool = False
+    ) -> list[Recipient]:
+        """Subscribed residents (of some villages, or all), opted-out ones only if asked; by village, channel.
+
+        The result holds phone numbers (personal data): use them to send and nowhere else.
+        """
+        s = Subscriber
+        base = select(s.phone_e164, s.village_code, s.language, s.channel).order_by(s.village_code, s.channel, s.id)
+        if not include_opted_out:
+            base = base.where(s.opted_out_at.is_(None))
+        statements = (
+            [base]
+            if village_codes is None
+            else [base.where(s.village_code.in_(c)) for c in _chunks(sorted(set(village_codes)))]
+        )
+        out: list[Recipient] = []
+        with self.engine.connect() as connection:
+            for stmt in statements:
+                out.extend(
+                    Recipient(recipient_id(phone), phone, village, language, channel)
+                    for phone, village, language, channel in connection.execute(stmt)
+                )
+        if village_codes is not None:
+            out.sort(key=lambda r: r.village_code)  # chunks are each sorted; keep the documented order
+        return out
+
+    def opt_out(self, phone: str, source: str, at: datetime) -> bool:
+        """Opt a number out of every subscription; ``True`` if anything changed (``False``: unknown or already out).
+
+        Parameters
+        ----------
+        phone
+            The number (E.164, or a form :func:`ews.contacts.normalize_phone` accepts).
+        source
+            How the person opted out (``"sms STOP"``, ``"call to BPBD"``…), kept as evidence.
+        at
+            When (aware).
+
+        Raises
+        ------
+        StoreError
+            ``phone`` is not a valid number (the message does not repeat it).
+        """
+        try:
+            e164 = normalize_phone(phone)
+        except ValueError as exc:
+            raise StoreError(f"opt_out: {exc}") from None
+        s = Subscriber
+        stmt = (
+            update(s)
+            .where(s.phone_e164 == e164, s.opted_out_at.is_(None))
+            .values(opted_out_at=at, opt_out_source=source)
+        )
+        with self._tx(f"opt-out of {recipient_id(e164)}") as connection:
+            changed = connection.execute(stmt).rowcount
+        log.info("opt-out of %s: %d subscription(s) changed", recipient_id(e164), changed)
+        return changed > 0
+
+    def export_subscribers(self) -> list[dict[str, str]]:
+        """Every subscription with its consent and opt-out state, as text (:data:`EXPORT_COLUMNS`), for the data owner.
+
+        Times are ISO 8601 in UTC; empty strings where there is no opt-out.
+        """
+        s = Subscriber
+        stmt = select(s).order_by(s.village_code, s.phone_e164, s.channel)
+
+        def iso(value: datetime | None) -> str:
+            return value.isoformat() if value is not None else ""
+
+        with self.engine.connect() as connection:
+            rows = connection.execute(stmt).mappings().all()
+        return [
+            {
+                "phone": r["phone_e164"],
+                "village_code": r["village_code"],
+                "language": r["language"],
+                "channel": r["channel"],
+                "consent_source": r["consent_source"],
+                "consent_time": iso(r["consent_time"]),
+                "opted_out_at": iso(r["opted_out_at"]),
+                "opt_out_source": r["opt_out_source"] or "",
+                "created_at": iso(r["created_at"]),
+            }
+            for r in rows
+        ]

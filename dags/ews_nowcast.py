@@ -50,7 +50,9 @@ report.json). Same steps as `ews run`.
 - `at`: evaluate as of this ISO 8601 instant with an offset (for replaying recorded alerts);
   default: the time `fetch` read the warnings.
 
-**Environment**: `EWS_WORK_DIR` (per-run intermediate files, default `<tmp>/ews-airflow`),
+**Environment**: `EWS_DATABASE_URL` (the ews store: alert states, send ledger; default SQLite under the
+work dir; use PostgreSQL with several workers), `EWS_OUTBOX` (the dry-run channel file, default
+`<work>/<region>/outbox.jsonl`), `EWS_WORK_DIR` (per-run intermediate files, default `<tmp>/ews-airflow`),
 `EWS_OUT_DIR` (outputs, default `./out`; each region writes `<EWS_OUT_DIR>/<region id>`),
 `EWS_SHARED_DATA` (data used by region files, default `../shared/data` next to this repository),
 `EWS_BMKG_BASE_URL`.
@@ -181,13 +183,21 @@ def ews_nowcast() -> None:
         import json
         import logging
 
+        from ews.channels.outbox import FileOutbox
         from ews.config import open_region
         from ews.pipeline import publish_outputs
+        from ews.store.repository import Store
 
         config = open_region(assessed["region"], _region_env())
         out_dir = Path(os.environ.get("EWS_OUT_DIR") or "out").resolve() / config.id
         now = datetime.fromisoformat(assessed["now"])
-        report = publish_outputs(config, Path(assessed["run_dir"]), out_dir, now=now)
+        work = Path(assessed["run_dir"]).parent
+        store = Store.from_url(os.environ.get("EWS_DATABASE_URL") or f"sqlite:///{work / 'ews.db'}")
+        outbox = FileOutbox(Path(os.environ.get("EWS_OUTBOX") or work / "outbox.jsonl"))
+        try:
+            report = publish_outputs(config, Path(assessed["run_dir"]), out_dir, now=now, store=store, channel=outbox)
+        finally:
+            store.close()
         log = logging.getLogger(__name__)
         for problem in report.problems:
             log.warning(

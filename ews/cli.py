@@ -15,8 +15,14 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ews.errors import EwsError
+
+if TYPE_CHECKING:
+    from ews.channels.outbox import FileOutbox
+    from ews.config import RegionConfig
+    from ews.store.repository import Store
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
 
@@ -63,6 +69,13 @@ def _print_report(report: object) -> None:
     ]
     if not report.messages:
         lines.append("    (none)")
+    if report.transitions:
+        lines.append("  decisions: " + ", ".join(f"{k} {n}" for k, n in sorted(report.transitions.items())))
+    if report.pending:
+        lines.append(
+            f"  PENDING REVIEW: {len(report.pending)} alert version(s): ews alerts list / ews alerts approve ID"
+        )
+    lines.append(f"  CAP 1.2 files written: {report.cap_files} (cap/, index.atom)")
     for p in report.problems:
         lines.append(f"  REJECTED {p['source']}: {p['message']}")
     for note in report.notes:
@@ -81,8 +94,21 @@ def _print_report(report: object) -> None:
     print("\n".join(lines))
 
 
+def _open_store(url: str, config: RegionConfig) -> Store:
+    """Open (and migrate) the store."""
+    from ews.store.repository import Store
+
+    return Store.from_url(url)
+
+
+def _outbox(args: argparse.Namespace, region_id: str) -> FileOutbox:
+    from ews.channels.outbox import FileOutbox
+
+    return FileOutbox(Path(args.outbox) if args.outbox else Path(".ews") / "outbox" / f"{region_id}.jsonl")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Generate the synthetic region and warning, run once, print the summary."""
+    """Generate the synthetic region and warning, run once on a fresh store, print the summary."""
     from ews.config import open_region
     from ews.pipeline import run_slice
     from ews.synthetic import write_synthetic_region, write_synthetic_warning
@@ -94,7 +120,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     region_file = write_synthetic_region(work / "region")
     warning = write_synthetic_warning(work / "warnings", now)
     config = open_region(region_file, os.environ)
-    report = run_slice(config, str(warning), Path(args.out), now=now, progress=progress)
+    # The demo shows the whole path every time: a fresh store, so its alerts are new again.
+    for stale in (work / "ews.db", work / "ews.db-wal", work / "ews.db-shm", work / "outbox.jsonl"):
+        stale.unlink(missing_ok=True)
+    store = _open_store(f"sqlite:///{work / 'ews.db'}", config)
+    try:
+        report = run_slice(
+            config, str(warning), Path(args.out), now=now, store=store,
+            channel=_outbox(argparse.Namespace(outbox=str(work / "outbox.jsonl")), config.id), progress=progress,
+        )  # fmt: skip
+    finally:
+        store.close()
     _print_report(report)
     return EXIT_PARTIAL if report.problems else EXIT_OK
 
@@ -109,13 +145,79 @@ def cmd_run(args: argparse.Namespace) -> int:
     now = _parse_time(args.at)
     out = Path(args.out) if args.out else Path("out") / config.id
     exit_code = EXIT_OK
-    for n, source in enumerate(args.cap):
-        target = out if len(args.cap) == 1 else out / f"source-{n + 1}"
-        report = run_slice(config, source, target, now=now, base_url=_base_url(), progress=progress)
-        _print_report(report)
-        if report.problems:
-            exit_code = EXIT_PARTIAL
+    store = _open_store(_database_url(args), config)
+    try:
+        for n, source in enumerate(args.cap):
+            target = out if len(args.cap) == 1 else out / f"source-{n + 1}"
+            report = run_slice(
+                config, source, target, now=now, base_url=_base_url(), store=store,
+                channel=_outbox(args, config.id), progress=progress,
+            )  # fmt: skip
+            _print_report(report)
+            if report.problems:
+                exit_code = EXIT_PARTIAL
+    finally:
+        store.close()
     return exit_code
+
+
+def cmd_alerts_list(args: argparse.Namespace) -> int:
+    """Active alerts, versions waiting for review, and counts."""
+    from ews.store.repository import Store
+
+    store = Store.from_url(_database_url(args))
+    try:
+        pending = store.pending_versions(args.region)
+        regions = [args.region] if args.region else sorted({v.region for v in pending}) or []
+        print(f"pending review: {len(pending)}")
+        for v in pending:
+            print(f"  #{v.id:<6} {v.region} {v.village_code} {v.transition.value:<11} {v.level.label:<8} "
+                  f"warning {v.warning_id}  ({v.reason})")  # fmt: skip
+        for region in regions:
+            active = store.active_alerts(region)
+            print(f"active alerts in {region}: {len(active)}")
+            for s in sorted(active, key=lambda s: (-int(s.level), s.village_code)):
+                until = s.expires.isoformat() if s.expires else "until further notice"
+                print(f"  {s.village_code} {s.level.label:<8} v{s.seq} warning {s.warning_id} until {until}")
+            for key, n in sorted(store.counts(region).items()):
+                print(f"  {key:<24} {n}")
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def cmd_alerts_decide(args: argparse.Namespace) -> int:
+    """Approve (and send at once) or reject an alert version held for review."""
+    from ews.alerting import dispatch_approved
+    from ews.config import open_region
+    from ews.messages.render import MessageRenderer
+    from ews.pipeline import TEMPLATES_DIR, open_region_data, placeholder_units
+    from ews.store.repository import Store
+
+    status = "approved" if args.action == "approve" else "rejected"
+    config = open_region(args.region, os.environ) if args.region else None
+    store = Store.from_url(_database_url(args))
+    try:
+        version = store.alert_version(args.id)
+        if config is not None and version.region != config.id:
+            raise EwsError(f"alert version {args.id} belongs to region {version.region}, not {config.id}")
+        if status == "approved" and config is None:
+            raise EwsError("approve needs --region regions/<id>.yaml to send the approved alert")
+        store.set_version_status(args.id, status, args.by)
+        print(f"alert version {args.id} {status} by {args.by}")
+        if config is not None and status == "approved":
+            region = open_region_data(config)
+            report = dispatch_approved(
+                store, config, region.villages, args.id,
+                units=[*region.tagana, *placeholder_units(region.villages, region.tagana)],
+                exercise_list=region.exercise_list, estimated=region.population_estimated,
+                renderer=MessageRenderer(TEMPLATES_DIR), channel=_outbox(args, config.id),
+            )  # fmt: skip
+            for name, n in sorted(report.sent.items()):
+                print(f"  sent {n:>5} {name}")
+    finally:
+        store.close()
+    return EXIT_OK
 
 
 def cmd_affected(args: argparse.Namespace) -> int:
@@ -236,7 +338,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="output folder (default out/<region id>)")
     run.add_argument("--at", help="evaluate as of this ISO 8601 instant (default: now); for replaying old alerts")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    run.add_argument("--database", help="SQLAlchemy URL (default: $EWS_DATABASE_URL or sqlite:///.ews/ews.db)")
+    run.add_argument("--outbox", help="dry-run channel file (default .ews/outbox/<region>.jsonl)")
     run.set_defaults(func=cmd_run)
+
+    alerts = sub.add_parser("alerts", help="list alerts; approve or reject those held for review")
+    alerts_sub = alerts.add_subparsers(dest="action", required=True)
+    lst = alerts_sub.add_parser("list", help="active alerts, pending reviews and counts")
+    lst.add_argument("--region", help="region id (default: the regions with pending reviews)")
+    lst.add_argument("--database", help="SQLAlchemy URL (default: $EWS_DATABASE_URL or sqlite:///.ews/ews.db)")
+    lst.set_defaults(func=cmd_alerts_list)
+    for action in ("approve", "reject"):
+        dec = alerts_sub.add_parser(action, help=f"{action} an alert version held for review")
+        dec.add_argument("id", type=int, help="alert version id (see ews alerts list)")
+        dec.add_argument("--region", help="regions/<id>.yaml (required to approve: the alert is sent at once)")
+        dec.add_argument("--by", default=os.environ.get("USER", "analyst"), help="who decides (kept in the store)")
+        dec.add_argument("--database", help="SQLAlchemy URL (default: $EWS_DATABASE_URL or sqlite:///.ews/ews.db)")
+        dec.add_argument("--outbox", help="dry-run channel file (default .ews/outbox/<region>.jsonl)")
+        dec.set_defaults(func=cmd_alerts_decide)
 
     aff = sub.add_parser("affected", help="list the areas a warning touches")
     aff.add_argument("--cap", required=True, help="CAP file, RSS index, folder or URL")

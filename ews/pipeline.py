@@ -8,7 +8,6 @@ renders messages and writes the review outputs atomically. :func:`run_slice` run
 from __future__ import annotations
 
 import csv
-import io
 import json
 import logging
 import tempfile
@@ -18,12 +17,12 @@ from datetime import datetime
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 
-from ews.codes import local_zone, parent_code
+from ews.channels.base import Channel, SendResult
+from ews.channels.outbox import FileOutbox
+from ews.codes import local_zone
 from ews.config import RegionConfig
-from ews.contacts import mask_phone
 from ews.errors import DataValidationError
 from ews.exposure.coverage import VillageLayer
 from ews.impact.assess import exposed_total, impacts, level_counts, village_levels
@@ -34,7 +33,8 @@ from ews.ingest.population import attach_population
 from ews.messages.render import MessageRenderer
 from ews.store.artifacts import atomic_folder, write_bytes_atomic, write_text_atomic
 from ews.store.records import warning_from_record, warning_to_record
-from ews.types import Level, Recipient, RenderedMessage, TaganaUnit, VillageAlert, Warning
+from ews.store.repository import Store
+from ews.types import Recipient, RenderedMessage, TaganaUnit, Warning
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -56,6 +56,7 @@ class RegionData:
     tagana: list[TaganaUnit]
     population_estimated: bool
     notes: list[str] = field(default_factory=list)
+    exercise_list: list[Recipient] = field(default_factory=list)
 
 
 def _area_names(paths: Sequence[Path]) -> dict[str, str]:
@@ -101,7 +102,8 @@ def open_region_data(config: RegionConfig, progress: Progress = _quiet) -> Regio
     layer = VillageLayer(villages, layer.projected, layer.area_km2, layer.tree)
     subscribers = read_subscribers(config.subscribers) if config.subscribers else []
     tagana = read_tagana(config.tagana) if config.tagana else []
-    return RegionData(config, villages, layer, subscribers, tagana, estimated, notes)
+    exercise = read_subscribers(config.exercise_list) if config.exercise_list else []
+    return RegionData(config, villages, layer, subscribers, tagana, estimated, notes, exercise)
 
 
 # -- step 1 ---------------------------------------------------------------------------------------
@@ -170,6 +172,9 @@ class RunReport:
     population_estimated: bool
     messages: dict[str, int]
     unreachable_tagana: list[str]
+    transitions: dict[str, int] = field(default_factory=dict)
+    pending: list[int] = field(default_factory=list)
+    cap_files: int = 0
 
     def to_json(self) -> dict[str, object]:
         """A JSON-safe dict."""
@@ -184,95 +189,60 @@ class RunReport:
             "population_estimated": self.population_estimated,
             "messages": self.messages,
             "unreachable_tagana": self.unreachable_tagana,
+            "transitions": self.transitions,
+            "pending": self.pending,
+            "cap_files": self.cap_files,
         }
 
 
-def village_alerts(per_village: pd.DataFrame, warnings: dict[str, Warning], estimated: bool) -> list[VillageAlert]:
-    """One :class:`VillageAlert` per village with a level, times in the village's local zone."""
-    alerts = []
-    for row in per_village[per_village["level"] > 0].itertuples(index=False):
-        w = warnings[str(row.warning_id)]
-        tz, zone = local_zone(str(row.code))
-        exposed = float(row.population_exposed)
-        alerts.append(
-            VillageAlert(
-                village_code=str(row.code),
-                village_name=str(row.name),
-                kecamatan_name=str(row.kecamatan_name),
-                kabkota_name=str(row.kabkota_name),
-                level=Level(int(row.level)),
-                event=w.event,
-                headline=w.headline,
-                effective=w.effective.astimezone(tz) if w.effective else None,
-                expires=w.expires.astimezone(tz) if w.expires else None,
-                zone_name=zone,
-                warning_id=w.identifier,
-                web=w.web,
-                fraction=float(row.fraction),
-                population_exposed=None if np.isnan(exposed) else exposed,
-                population_estimated=estimated,
-            )
-        )
-    return alerts
+def placeholder_units(villages: pd.DataFrame, units: Sequence[TaganaUnit]) -> list[TaganaUnit]:
+    """A contact-less Tagana unit for every kab/kota of the region that no configured unit covers.
 
-
-def render_messages(
-    renderer: MessageRenderer,
-    alerts: Sequence[VillageAlert],
-    subscribers: Sequence[Recipient],
-    units: Sequence[TaganaUnit],
-    tagana_min_level: Level,
-) -> tuple[list[RenderedMessage], list[str]]:
-    """Messages for residents of villages with a level and for the Tagana units covering them.
-
-    Returns the messages and the kab/kota codes whose villages need Tagana but have no unit with a
-    contact (those notices are still rendered, with an empty recipient, so nobody is silently skipped).
+    Their notices are still rendered and recorded (status ``no-contact``), so a village is never left
+    without a responder silently: the run names those kab/kota loudly.
     """
-    by_village: dict[str, list[Recipient]] = {}
-    for r in subscribers:
-        by_village.setdefault(r.village_code, []).append(r)
-    messages = [renderer.render_resident(a, r) for a in alerts for r in by_village.get(a.village_code, [])]
-    needing = [a for a in alerts if a.level >= tagana_min_level]
-    unreachable: list[str] = []
-    covered: set[str] = set()
-    for unit in units:
-        mine = [
-            a
-            for a in needing
-            if parent_code(a.village_code, 2) == unit.kabkota_code
-            and (not unit.kecamatan_codes or parent_code(a.village_code, 3) in unit.kecamatan_codes)
-        ]
-        if mine:
-            messages.append(renderer.render_tagana(unit, mine))
-            if unit.phone:
-                covered.update(a.village_code for a in mine)
-    orphans: dict[str, list[VillageAlert]] = {}
-    for a in needing:
-        if a.village_code not in covered:
-            orphans.setdefault(parent_code(a.village_code, 2), []).append(a)
-    for kabkota, mine in sorted(orphans.items()):
-        unreachable.append(kabkota)
-        placeholder = TaganaUnit(f"TAGANA-{kabkota}", f"Tagana {mine[0].kabkota_name}", kabkota, (), "", None, "sms")
-        messages.append(renderer.render_tagana(placeholder, mine))
-    return messages, unreachable
+    covered = {u.kabkota_code for u in units if not u.kecamatan_codes}
+    names = dict(zip(villages["kabkota"], villages["kabkota_name"], strict=True))
+    return [
+        TaganaUnit(f"TAGANA-{k}", f"Tagana {names[k]}", k, (), "", None, "sms")
+        for k in sorted(set(villages["kabkota"]) - covered)
+        if k and not any(u.kabkota_code == k for u in units)
+    ]
 
 
-def _outbox_line(m: RenderedMessage) -> dict[str, object]:
-    return {
-        "audience": m.audience,
-        "channel": m.channel,
-        "language": m.language,
-        "to": mask_phone(m.to) if m.to else None,
-        "recipient_id": m.recipient_id,
-        "village_code": m.village_code,
-        "level": m.level.label,
-        "warning_id": m.warning_id,
-        "segments": m.segments,
-        "shortened": m.shortened,
-        "dedup_key": f"{m.warning_id}|{m.audience}|{m.recipient_id}|{m.channel}|{m.level.label}",
-        "text": m.text,
-        "status": "dry-run" if m.to else "no-contact",
-    }
+def sync_region_contacts(store: Store, config: RegionConfig, region: RegionData) -> None:
+    """Bring the region's subscribers file (if any) into the store, all or nothing; record its Tagana units.
+
+    Opt-outs recorded in the store are kept: a file never re-subscribes someone who opted out.
+
+    Raises
+    ------
+    DataValidationError
+        A row of the subscribers file is invalid; nothing was imported (the report names the lines).
+    """
+    from ews.subscribers import format_import_report, import_subscriber_file
+
+    if config.subscribers is not None:
+        report = import_subscriber_file(store, config.subscribers, None, config.id)
+        if not report.ok:
+            raise DataValidationError(format_import_report(config.subscribers, report))
+    if region.tagana:
+        store.save_tagana(region.tagana)
+
+
+def _warning_notes(warnings: Sequence[Warning], rows: pd.DataFrame) -> list[str]:
+    notes: list[str] = []
+    for w in warnings:
+        notes.extend(f"{w.identifier}: {n}" for n in w.notes)
+        if w.status != "Actual":
+            notes.append(f"{w.identifier}: status {w.status}: to the exercise list only, never to residents")
+        if w.named_areas and not rows.empty:
+            mine = rows.loc[rows["warning_id"] == w.identifier]
+            touched = {str(n).upper() for n in (*mine["kecamatan_name"], *mine["name"])}
+            not_found = [a for a in w.named_areas if a not in touched]
+            if not_found:
+                notes.append(f"{w.identifier}: named area(s) not among touched villages: {', '.join(not_found)}")
+    return notes
 
 
 def publish_outputs(
@@ -281,59 +251,104 @@ def publish_outputs(
     out_dir: Path,
     *,
     now: datetime,
+    store: Store,
+    channel: Channel,
     templates_dir: Path = TEMPLATES_DIR,
     progress: Progress = _quiet,
     region: RegionData | None = None,
 ) -> RunReport:
-    """Render messages and write every review output of a run into ``out_dir``, atomically.
+    """Decide the alert lifecycle, send what it says, and write every review output into ``out_dir``.
 
-    ``now`` decides which warnings are still in force: nothing is rendered for an expired warning,
-    for a Test/Exercise/Draft one, or for a Cancel (reported in ``notes``).
+    ``now`` decides which warnings are in force. Sends go through ``channel`` after the store's send
+    ledger allowed them (so running a cycle twice sends nothing twice). ``out_dir`` is replaced atomically:
+    maps, village files, ``summary.csv``, ``outbox.jsonl`` (this run's messages), ``cap/`` and ``report.json``.
     """
+    from ews.alerting import alert_step
     from ews.review.riskmap import MapTitle, risk_map_html, risk_map_png  # matplotlib only when publishing
 
     region = region or open_region_data(config, progress)
     warnings, problems = _load_warnings(run_dir)
     rows = pd.read_csv(run_dir / "impacts.csv", dtype={"code": str, "kecamatan": str, "kabkota": str})
-    by_id = {w.identifier: w for w in warnings}
-    notes = list(region.notes)
-    live: set[str] = set()
-    for w in warnings:
-        notes.extend(f"{w.identifier}: {n}" for n in w.notes)
-        if w.status != "Actual":
-            notes.append(f"{w.identifier}: status {w.status}, shown on the map, not sent to residents")
-        elif w.msg_type == "Cancel":
-            notes.append(f"{w.identifier}: Cancel of {' '.join(w.references)}; cancels are sent from the ledger")
-        elif w.expires is not None and w.expires <= now:
-            notes.append(f"{w.identifier}: expired at {w.expires.isoformat()}, nothing sent")
-        else:
-            live.add(w.identifier)
-        if w.named_areas and not rows.empty:
-            mine = rows.loc[rows["warning_id"] == w.identifier]
-            touched = {str(n).upper() for n in (*mine["kecamatan_name"], *mine["name"])}
-            not_found = [a for a in w.named_areas if a not in touched]
-            if not_found:
-                notes.append(f"{w.identifier}: named area(s) not among touched villages: {', '.join(not_found)}")
+    notes = list(region.notes) + _warning_notes(warnings, rows)
     per_village = village_levels(rows)
-    progress("rendering messages")
-    renderer = MessageRenderer(templates_dir)
-    sending = per_village[per_village["warning_id"].isin(live)] if len(per_village) else per_village
-    alerts = village_alerts(sending, by_id, region.population_estimated)
-    messages, unreachable = render_messages(
-        renderer, alerts, region.subscribers, region.tagana, config.levels.tagana_min_level
-    )
-    if unreachable:
-        notes.append(f"NO TAGANA CONTACT for kab/kota {', '.join(unreachable)}: configure 'tagana' in the region")
+    table = region.villages
+    extra_units = placeholder_units(table, region.tagana)
+    sync_region_contacts(store, config, region)
+    run_id = store.start_run(config.id, ",".join(sorted({w.source for w in warnings})) or "-", now)
+    with atomic_folder(out_dir) as staging:
+        progress("deciding alerts and sending (dry run)")
+        outbox = FileOutbox(staging / "outbox.jsonl")
+        both = _Tee(channel, outbox)
+        alerts = alert_step(
+            store, config, table, warnings, rows, now=now, units=[*region.tagana, *extra_units],
+            exercise_list=region.exercise_list, estimated=region.population_estimated,
+            renderer=MessageRenderer(templates_dir), channel=both, cap_dir=staging / "cap",
+        )  # fmt: skip
+        notes.extend(alerts.notes)
+        unreachable = sorted({m.village_code[:5] for m in both.sent if m.audience == "tagana" and not m.to})
+        if unreachable:
+            notes.append(f"NO TAGANA CONTACT for kab/kota {', '.join(unreachable)}: configure 'tagana' in the region")
+        progress("drawing risk maps and writing outputs")
+        _write_review(staging, config, region, warnings, per_village, MapTitle, risk_map_png, risk_map_html)
+        report = RunReport(
+            out_dir=out_dir,
+            region=config.id,
+            warnings=len(warnings),
+            problems=problems,
+            notes=notes,
+            levels=level_counts(per_village),
+            people_exposed=exposed_total(per_village),
+            population_estimated=region.population_estimated,
+            messages=alerts.sent,
+            unreachable_tagana=unreachable,
+            transitions=alerts.transitions,
+            pending=alerts.pending,
+            cap_files=alerts.cap_files,
+        )
+        if not (staging / "outbox.jsonl").exists():
+            write_text_atomic(staging / "outbox.jsonl", "")
+        write_text_atomic(staging / "report.json", json.dumps(report.to_json(), ensure_ascii=False, indent=1))
+    store.finish_run(run_id, "partial" if problems else "ok", {**alerts.transitions, **alerts.sent}, problems)
+    for note in notes:
+        log.warning("%s", note)
+    return report
 
-    progress("drawing risk maps and writing outputs")
+
+class _Tee:
+    """Send through the real channel and copy each message into the run's own outbox file."""
+
+    name = "tee"
+
+    def __init__(self, channel: Channel, copy: FileOutbox) -> None:
+        self.channel, self.copy = channel, copy
+        self.sent: list[RenderedMessage] = []
+
+    def send(self, message: RenderedMessage, ledger_key: str) -> SendResult:
+        result = self.channel.send(message, ledger_key)
+        self.copy.send(message, ledger_key)
+        self.sent.append(message)
+        return result
+
+
+def _write_review(
+    staging: Path,
+    config: RegionConfig,
+    region: RegionData,
+    warnings: Sequence[Warning],
+    per_village: pd.DataFrame,
+    map_title: type,
+    risk_map_png: Callable[..., bytes],
+    risk_map_html: Callable[..., str],
+) -> None:
+    """Maps, village files and summary.csv for analysts."""
     table = region.villages
     result = table[["code", "geometry"]].merge(per_village, on="code", how="inner")
     result = gpd.GeoDataFrame(result, geometry="geometry", crs=table.crs)
     tz, zone = local_zone(config.province_code)
-    live_warnings = [w for w in warnings if not w.geometry.is_empty]
+    located = [w for w in warnings if not w.geometry.is_empty]
     warn_frame = gpd.GeoDataFrame(
-        {"identifier": [w.identifier for w in live_warnings], "event": [w.event for w in live_warnings]},
-        geometry=[w.geometry for w in live_warnings],
+        {"identifier": [w.identifier for w in located], "event": [w.event for w in located]},
+        geometry=[w.geometry for w in located],
         crs="EPSG:4326",
     )
     # Draw touched villages and their neighbours in the warnings' extent.
@@ -350,11 +365,11 @@ def publish_outputs(
         fraction=drawn["code"].map(lv["fraction"] if len(lv) else {}).fillna(0.0).astype(float),
         population_exposed=drawn["code"].map(lv["population_exposed"] if len(lv) else {}).astype(float),
     )
-    first = min(live_warnings, key=lambda w: w.sent) if live_warnings else None
-    title = MapTitle(
+    first = min(located, key=lambda w: w.sent) if located else None
+    title = map_title(
         event=first.event if first else "Tidak ada peringatan",
         area_desc=first.area_desc if first else config.name,
-        warning_ids=tuple(w.identifier for w in live_warnings),
+        warning_ids=tuple(w.identifier for w in located),
         valid_from=first.effective.astimezone(tz) if first and first.effective else None,
         valid_until=first.expires.astimezone(tz) if first and first.expires else None,
         zone_name=zone,
@@ -363,45 +378,16 @@ def publish_outputs(
             else None
         ),
     )  # fmt: skip
-    counts = level_counts(per_village)
-    exposed = exposed_total(per_village)
-    by_audience: dict[str, int] = {}
-    for m in messages:
-        key = f"{m.audience} {m.channel}" + ("" if m.to else " NO CONTACT")
-        by_audience[key] = by_audience.get(key, 0) + 1
-    report = RunReport(
-        out_dir=out_dir,
-        region=config.id,
-        warnings=len(warnings),
-        problems=problems,
-        notes=notes,
-        levels=counts,
-        people_exposed=exposed,
-        population_estimated=region.population_estimated,
-        messages=by_audience,
-        unreachable_tagana=unreachable,
-    )
-    with atomic_folder(out_dir) as staging:
-        if len(result):
-            result.to_file(staging / "villages.gpkg", layer="villages", driver="GPKG", engine="pyogrio")
-            result.to_file(staging / "villages.geojson", driver="GeoJSON", engine="pyogrio")
-        else:
-            notes.append("no village is touched by any warning: no village files written")
-        summary = per_village.drop(columns=["kecamatan_name", "kabkota_name"], errors="ignore")
-        summary = summary.assign(population_estimated=region.population_estimated)
-        write_text_atomic(staging / "summary.csv", summary.to_csv(index=False, float_format="%.4f"))
-        if len(warn_frame):
-            warn_frame.to_file(staging / "warnings.geojson", driver="GeoJSON", engine="pyogrio")
-        write_bytes_atomic(staging / "risk_map.png", risk_map_png(drawn, warn_frame, title))
-        write_text_atomic(staging / "risk_map.html", risk_map_html(drawn, warn_frame, title))
-        outbox = io.StringIO()
-        for m in messages:
-            outbox.write(json.dumps(_outbox_line(m), ensure_ascii=False) + "\n")
-        write_text_atomic(staging / "outbox.jsonl", outbox.getvalue())
-        write_text_atomic(staging / "report.json", json.dumps(report.to_json(), ensure_ascii=False, indent=1))
-    for note in notes:
-        log.warning("%s", note)
-    return report
+    if len(result):
+        result.to_file(staging / "villages.gpkg", layer="villages", driver="GPKG", engine="pyogrio")
+        result.to_file(staging / "villages.geojson", driver="GeoJSON", engine="pyogrio")
+    summary = per_village.drop(columns=["kecamatan_name", "kabkota_name"], errors="ignore")
+    summary = summary.assign(population_estimated=region.population_estimated)
+    write_text_atomic(staging / "summary.csv", summary.to_csv(index=False, float_format="%.4f"))
+    if len(warn_frame):
+        warn_frame.to_file(staging / "warnings.geojson", driver="GeoJSON", engine="pyogrio")
+    write_bytes_atomic(staging / "risk_map.png", risk_map_png(drawn, warn_frame, title))
+    write_text_atomic(staging / "risk_map.html", risk_map_html(drawn, warn_frame, title))
 
 
 def run_slice(
@@ -411,6 +397,8 @@ def run_slice(
     *,
     now: datetime,
     base_url: str = DEFAULT_BASE_URL,
+    store: Store,
+    channel: Channel,
     templates_dir: Path = TEMPLATES_DIR,
     progress: Progress = _quiet,
 ) -> RunReport:
@@ -422,6 +410,7 @@ def run_slice(
         region = open_region_data(config, progress)
         assess_villages(config, run_dir, progress, region=region)
         report = publish_outputs(
-            config, run_dir, out_dir, now=now, templates_dir=templates_dir, progress=progress, region=region
-        )
+            config, run_dir, out_dir, now=now, store=store, channel=channel, templates_dir=templates_dir,
+            progress=progress, region=region,
+        )  # fmt: skip
     return report

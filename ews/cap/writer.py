@@ -114,7 +114,8 @@ _LEVEL_CAP: dict[Level, tuple[str, str, str]] = {
 }
 _RESPONSE = {Level.WASPADA: "Monitor", Level.SIAGA: "Prepare", Level.AWAS: "Evacuate"}
 _REGION_ID = re.compile(r"[a-z0-9][a-z0-9_-]*")
-_VILLAGE_CODE = re.compile(r"[0-9]{2}\.[0-9]{2}\.[0-9]{2}\.[0-9]{4}")
+# Areas are usually desa/kelurahan; a region may also be drawn at kecamatan or kab/kota level.
+_VILLAGE_CODE = re.compile(r"[0-9]{2}\.[0-9]{2}(\.[0-9]{2}(\.[0-9]{4})?)?")
 # CAP and Google Public Alerts forbid whitespace, commas and the XML-restricted '<' and '&' in
 # <identifier> and <sender>, since <references> joins them with commas and spaces.
 _CAP_TOKEN_FORBIDDEN = re.compile(r"[\s,<&]")
@@ -274,7 +275,7 @@ def cap_identifier(region_id: str, thread_id: str, village_code: str, seq: int) 
     if not _REGION_ID.fullmatch(region_id):
         raise CapError(f"region id {region_id!r} cannot go into a CAP identifier; use [a-z0-9][a-z0-9_-]*")
     if not _VILLAGE_CODE.fullmatch(village_code):
-        raise CapError(f"village code {village_code!r} is not a Kemendagri desa code like '35.78.01.1001'")
+        raise CapError(f"area code {village_code!r} is not a Kemendagri code like '35.78.01.1001' or '35.78.01'")
     if not thread_id:
         raise CapError("empty thread id: pass the identifier of the thread's first BMKG message")
     if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:

@@ -12,9 +12,11 @@ import pandas as pd
 import pytest
 from tests_support import minimal_cap
 
+from ews.channels.outbox import FileOutbox
 from ews.cli import main
-from ews.config import open_region
-from ews.pipeline import run_slice
+from ews.config import RegionConfig, open_region
+from ews.pipeline import RunReport, run_slice
+from ews.store.repository import Store
 from ews.synthetic import write_synthetic_region, write_synthetic_warning
 
 NOW = datetime.fromisoformat("2026-11-28T18:00:00+07:00")
@@ -28,6 +30,15 @@ OUTPUTS = {
     "risk_map.html",
     "outbox.jsonl",
 }
+
+
+def run(config: RegionConfig, source: str, out: Path, *, now: datetime, db: Path | None = None) -> RunReport:
+    """One run with its own SQLite store beside ``out`` (or ``db``) and a dry-run outbox."""
+    store = Store.from_url(f"sqlite:///{db or out.parent / 'ews.db'}")
+    try:
+        return run_slice(config, source, out, now=now, store=store, channel=FileOutbox(out.parent / "outbox.jsonl"))
+    finally:
+        store.close()
 
 
 @pytest.fixture
@@ -55,7 +66,7 @@ def test_demo_command_writes_every_output(tmp_path: Path, capsys: pytest.Capture
 def test_outbox_masks_every_number(demo: tuple[Path, Path], tmp_path: Path) -> None:
     region, warning = demo
     out = tmp_path / "out"
-    report = run_slice(open_region(region), str(warning), out, now=NOW)
+    report = run(open_region(region), str(warning), out, now=NOW)
     lines = [json.loads(x) for x in (out / "outbox.jsonl").read_text().splitlines()]
     assert sum(report.messages.values()) == len(lines) > 0
     for line in lines:
@@ -75,7 +86,7 @@ def test_outbox_masks_every_number(demo: tuple[Path, Path], tmp_path: Path) -> N
 
 def test_village_files_are_real_geodata(demo: tuple[Path, Path], tmp_path: Path) -> None:
     region, warning = demo
-    run_slice(open_region(region), str(warning), tmp_path / "out", now=NOW)
+    run(open_region(region), str(warning), tmp_path / "out", now=NOW)
     gpkg = gpd.read_file(tmp_path / "out" / "villages.gpkg", layer="villages")
     geojson = gpd.read_file(tmp_path / "out" / "villages.geojson")
     assert len(gpkg) == len(geojson) > 0
@@ -86,7 +97,7 @@ def test_village_files_are_real_geodata(demo: tuple[Path, Path], tmp_path: Path)
 def test_expired_warning_sends_nothing(demo: tuple[Path, Path], tmp_path: Path) -> None:
     region, warning = demo
     later = datetime.fromisoformat("2026-11-29T06:00:00+07:00")
-    report = run_slice(open_region(region), str(warning), tmp_path / "out", now=later)
+    report = run(open_region(region), str(warning), tmp_path / "out", now=later)
     assert report.messages == {}
     assert any("expired" in n for n in report.notes)
     assert sum(report.levels.values()) > 0  # still mapped for analysts
@@ -96,7 +107,7 @@ def test_test_status_never_reaches_residents(tmp_path: Path) -> None:
     region = write_synthetic_region(tmp_path / "region")
     alert = tmp_path / "test.xml"
     alert.write_bytes(minimal_cap("-8.90,110.15 -8.90,110.30 -8.85,110.30 -8.85,110.15 -8.90,110.15", status="Test"))
-    report = run_slice(open_region(region), str(alert), tmp_path / "out", now=NOW)
+    report = run(open_region(region), str(alert), tmp_path / "out", now=NOW)
     assert report.messages == {}
     assert any("status Test" in n for n in report.notes)
 
@@ -104,14 +115,14 @@ def test_test_status_never_reaches_residents(tmp_path: Path) -> None:
 def test_failed_run_leaves_previous_outputs_untouched(demo: tuple[Path, Path], tmp_path: Path) -> None:
     region, warning = demo
     out = tmp_path / "out"
-    run_slice(open_region(region), str(warning), out, now=NOW)
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    run(open_region(region), str(warning), out, now=NOW)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     # Break the region: the boundary file loses its id field. The run must fail and write nothing.
     villages = region.parent / "villages.geojson"
     villages.write_text(villages.read_text().replace('"kode"', '"code_x"'))
     with pytest.raises(Exception, match="has no field 'kode'"):
-        run_slice(open_region(region), str(warning), out, now=NOW)
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+        run(open_region(region), str(warning), out, now=NOW)
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no half-written folder
 
 
@@ -157,7 +168,7 @@ def test_jawa_timur_estimates_are_labelled(shared_data: Path, tmp_path: Path) ->
     alert = tmp_path / "surabaya.xml"
     # A warning over south Surabaya (Wonocolo / Gayungan / Jambangan).
     alert.write_bytes(minimal_cap("-7.34,112.70 -7.34,112.74 -7.31,112.74 -7.31,112.70 -7.34,112.70"))
-    report = run_slice(config, str(alert), tmp_path / "out", now=NOW)
+    report = run(config, str(alert), tmp_path / "out", now=NOW)
     assert report.population_estimated
     assert report.people_exposed
     assert report.people_exposed > 0

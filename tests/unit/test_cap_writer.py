@@ -359,9 +359,9 @@ def test_cap_identifier_shape() -> None:
     ("args", "match"),
     [
         (("Jawa Timur", BMKG_ID, "35.78.01.1001", 1), "region id"),
-        (("jawa-timur", BMKG_ID, "3578011001", 1), "not a Kemendagri desa code"),
-        (("jawa-timur", BMKG_ID, "35.78.01.100\u0660", 1), "not a Kemendagri desa code"),  # Arabic-Indic zero
-        (("jawa-timur", BMKG_ID, "35.78.01.1001\n", 1), "not a Kemendagri desa code"),
+        (("jawa-timur", BMKG_ID, "3578011001", 1), "is not a Kemendagri code"),
+        (("jawa-timur", BMKG_ID, "35.78.01.100\u0660", 1), "is not a Kemendagri code"),  # Arabic-Indic zero
+        (("jawa-timur", BMKG_ID, "35.78.01.1001\n", 1), "is not a Kemendagri code"),
         (("jawa-timur\n", BMKG_ID, "35.78.01.1001", 1), "region id"),
         (("jawa-timur", "", "35.78.01.1001", 1), "empty thread id"),
         (("jawa-timur", BMKG_ID, "35.78.01.1001", -1), "non-negative"),

@@ -1,0 +1,431 @@
+"""The alert step of a run: warnings and impacts -> lifecycle decisions -> review gate -> sends and CAP files.
+
+Edge composition (it uses the store and a channel); every rule lives in a pure module:
+:mod:`ews.alerts.lifecycle` decides, :mod:`ews.messages` renders, :mod:`ews.cap` writes CAP.
+
+Exactly-once per recipient comes from the send ledger: a message is rendered and handed to the channel only
+after :meth:`ews.store.repository.Store.claim` created its ledger row, so a cycle run twice (or two
+workers racing) sends nothing twice. Ending messages (cancel, all-clear, expiry) go to whoever the ledger
+says heard that village's alert in that thread, never to whoever the geometry happens to cover now, and
+they are never held for review.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ews.alerts.lifecycle import Outcome, ThreadMessage, decide, latest_per_thread, thread_of
+from ews.alerts.model import Decision, Transition
+from ews.cap.writer import CapArea, CapMessage, CapReference, atom_feed, cap_identifier, msg_types_for, to_cap_xml
+from ews.channels.base import Channel
+from ews.codes import local_zone, parent_code
+from ews.config import RegionConfig
+from ews.contacts import recipient_id
+from ews.errors import StoreError
+from ews.messages.render import MessageRenderer
+from ews.store.records import warning_to_record
+from ews.store.repository import AlertVersionRecord, Store, WarningHeader
+from ews.types import Recipient, RenderedMessage, TaganaUnit, VillageAlert, Warning
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AlertReport:
+    """What the alert step did (no personal data): transitions, versions held for review, sends."""
+
+    transitions: dict[str, int] = field(default_factory=dict)
+    pending: list[int] = field(default_factory=list)
+    sent: dict[str, int] = field(default_factory=dict)
+    skipped_duplicates: int = 0
+    cap_files: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def tagana_recipient_id(unit: TaganaUnit) -> str:
+    """The ledger id of a Tagana unit's coordinator (pseudonymous; a unit without a contact gets its own)."""
+    return recipient_id(unit.phone or f"tagana-unit:{unit.unit_id}")
+
+
+def record_warnings(store: Store, warnings: Sequence[Warning], received_at: datetime) -> dict[str, str]:
+    """Store the source documents and warnings of a cycle; return identifier -> thread for all of them.
+
+    Messages are threaded oldest first, so an Update and its Alert land in one thread whatever order
+    they were fetched in.
+    """
+    known = store.warning_threads()
+    threads: dict[str, str] = {}
+    for w in sorted(warnings, key=lambda w: (w.sent, w.identifier)):
+        thread = thread_of(w.identifier, w.msg_type, w.references, known)
+        known[w.identifier] = thread
+        threads[w.identifier] = thread
+        digest = hashlib.sha256(json.dumps(warning_to_record(w), sort_keys=True).encode()).hexdigest()
+        store.record_source(w.identifier, w.source, digest, received_at)
+        store.save_warning(w, thread)
+    return threads
+
+
+def lifecycle_step(
+    store: Store,
+    config: RegionConfig,
+    warnings: Sequence[Warning],
+    rows: pd.DataFrame,
+    threads: dict[str, str],
+    now: datetime,
+) -> Outcome:
+    """Decide this cycle's transitions from the stored states, the warnings and their impact rows."""
+    messages = [
+        ThreadMessage(threads[w.identifier], w.identifier, w.sent, w.msg_type, w.status, w.severity, w.urgency,
+                      w.certainty, w.expires)
+        for w in warnings
+    ]  # fmt: skip
+    coverage: dict[str, dict[str, float]] = {}
+    for thread, message in latest_per_thread(messages).items():
+        mine = rows[rows["warning_id"] == message.identifier] if len(rows) else rows
+        coverage[thread] = {
+            str(c): float(f) for c, f in zip(mine.get("code", []), mine.get("fraction", []), strict=True)
+        }
+    states = store.village_states(config.id)
+    return decide(config.id, states, messages, coverage, now, config.levels, config.alerts)
+
+
+def _village_alert(d: Decision, village: pd.Series, warning: Warning | None, estimated: bool) -> VillageAlert:
+    tz, zone = local_zone(d.village_code)
+    ending = d.transition.ends
+    exposed = float(village.get("population", np.nan)) * (d.fraction if not ending else 0.0)
+    return VillageAlert(
+        village_code=d.village_code,
+        village_name=str(village["name"]),
+        kecamatan_name=str(village["kecamatan_name"]),
+        kabkota_name=str(village["kabkota_name"]),
+        level=d.level_before if ending else d.level,
+        event=warning.event if warning else "",
+        headline=warning.headline if warning else "",
+        effective=warning.effective.astimezone(tz) if warning and warning.effective else None,
+        expires=d.expires.astimezone(tz) if d.expires else None,
+        zone_name=zone,
+        warning_id=d.warning_id,
+        web=warning.web if warning else "",
+        fraction=d.fraction,
+        population_exposed=None if np.isnan(exposed) else exposed,
+        population_estimated=estimated,
+        transition=d.transition.value,
+    )
+
+
+def _units_for(units: Sequence[TaganaUnit], village_code: str) -> list[TaganaUnit]:
+    return [
+        u
+        for u in units
+        if parent_code(village_code, 2) == u.kabkota_code
+        and (not u.kecamatan_codes or parent_code(village_code, 3) in u.kecamatan_codes)
+    ]
+
+
+@dataclass
+class _Plan:
+    decision: Decision
+    alert: VillageAlert
+    residents: list[Recipient]
+    units: list[TaganaUnit]
+    audience: str
+
+
+def plan_recipients(
+    store: Store,
+    config: RegionConfig,
+    decisions: Sequence[Decision],
+    villages: pd.DataFrame,
+    warnings: dict[str, Warning],
+    units: Sequence[TaganaUnit],
+    exercise_list: Sequence[Recipient],
+    estimated: bool,
+) -> list[_Plan]:
+    """Who each sending decision goes to. Endings: whoever the ledger says heard that village's alert."""
+    by_code = villages.set_index("code")
+    plans: list[_Plan] = []
+    codes = {d.village_code for d in decisions if d.send}
+    residents_by_village: dict[str, list[Recipient]] = {}
+    everyone = {r.recipient_id: r for r in store.subscribers()}
+    for r in store.subscribers(village_codes=codes):
+        residents_by_village.setdefault(r.village_code, []).append(r)
+    unit_by_id = {tagana_recipient_id(u): u for u in units}
+    exercise_by_id = {r.recipient_id: r for r in exercise_list}
+    for d in decisions:
+        if not d.send:
+            continue
+        alert = _village_alert(d, by_code.loc[d.village_code], warnings.get(d.warning_id), estimated)
+        if d.transition.ends:
+            heard = store.version_recipients(config.id, d.thread_id, d.village_code)
+            residents = [everyone[r] for r, aud, _ in heard if aud == "resident" and r in everyone]
+            residents += [exercise_by_id[r] for r, aud, _ in heard if aud == "exercise" and r in exercise_by_id]
+            mine = [unit_by_id[r] for r, aud, _ in heard if aud == "tagana" and r in unit_by_id]
+            plans.append(_Plan(d, alert, residents, mine, "exercise" if d.exercise else "resident"))
+        elif d.exercise:
+            plans.append(
+                _Plan(d, alert, [replace(r, village_code=d.village_code) for r in exercise_list], [], "exercise")
+            )
+        else:
+            mine = _units_for(units, d.village_code) if d.level >= config.levels.tagana_min_level else []
+            plans.append(_Plan(d, alert, residents_by_village.get(d.village_code, []), mine, "resident"))
+    return plans
+
+
+def review_status(plans: Sequence[_Plan], config: RegionConfig) -> dict[tuple[str, str], str]:
+    """``auto`` or ``pending`` per (thread, village): the region's review levels and volume limit.
+
+    Endings always go out: a cancel or an all-clear is never held back.
+    """
+    rules = config.alerts
+    volume: dict[str, int] = {}
+    for p in plans:
+        if not p.decision.transition.ends:
+            volume[p.decision.thread_id] = volume.get(p.decision.thread_id, 0) + len(p.residents) + len(p.units)
+    status = {}
+    for p in plans:
+        d = p.decision
+        held = not d.transition.ends and (
+            d.level in rules.review_levels
+            or (rules.max_recipients is not None and volume.get(d.thread_id, 0) > rules.max_recipients)
+        )
+        status[(d.thread_id, d.village_code)] = "pending" if held else "auto"
+    return status
+
+
+def send_plans(
+    store: Store,
+    plans: Iterable[_Plan],
+    version_ids: dict[tuple[str, str], int],
+    renderer: MessageRenderer,
+    channel: Channel,
+    report: AlertReport,
+) -> list[RenderedMessage]:
+    """Claim, render and send; Tagana notices are grouped per unit and thread (one notice, many villages)."""
+    sent: list[RenderedMessage] = []
+    tagana: dict[tuple[str, str, bool], list[tuple[int, VillageAlert, TaganaUnit]]] = {}
+
+    def deliver(message: RenderedMessage, version_id: int, rid: str, key: str) -> None:
+        result = channel.send(message, key)
+        store.mark_sent(version_id, rid, message.channel, "dry-run" if result.status == "dry-run" else "failed"
+                        if result.status in ("failed", "no-contact") else "sent", provider_id=result.provider_id,
+                        detail=result.detail)  # fmt: skip
+        name = f"{message.audience} {message.channel}" + ("" if message.to else " NO CONTACT")
+        report.sent[name] = report.sent.get(name, 0) + 1
+        sent.append(message)
+
+    for p in plans:
+        version_id = version_ids[(p.decision.thread_id, p.decision.village_code)]
+        for r in p.residents:
+            if not store.claim(version_id, r.recipient_id, p.audience, r.channel):
+                report.skipped_duplicates += 1
+                continue
+            message = renderer.render_resident(p.alert, r)
+            deliver(message, version_id, r.recipient_id, f"{version_id}|{r.recipient_id}|{r.channel}")
+        for unit in p.units:
+            tagana.setdefault((unit.unit_id, p.decision.thread_id, p.decision.transition.ends), []).append(
+                (version_id, p.alert, unit)
+            )
+    for (_, _, _), items in sorted(tagana.items()):
+        unit = items[0][2]
+        rid = tagana_recipient_id(unit)
+        claimed = [(v, a) for v, a, _ in items if store.claim(v, rid, "tagana", unit.channel)]
+        report.skipped_duplicates += len(items) - len(claimed)
+        if not claimed:
+            continue
+        message = renderer.render_tagana(unit, [a for _, a in claimed])
+        for v, _ in claimed:
+            if v == claimed[0][0]:
+                deliver(message, v, rid, f"{v}|{rid}|{unit.channel}")
+            else:  # the one notice covers these villages too
+                store.mark_sent(v, rid, unit.channel, "dry-run" if message.to else "failed", detail="grouped notice")
+    return sent
+
+
+def cap_for(
+    store: Store,
+    config: RegionConfig,
+    version: AlertVersionRecord,
+    village: pd.Series,
+    warning: Warning | WarningHeader | None,
+) -> CapMessage:
+    """The CAP message of one alert version (references: the earlier versions of that village's alert)."""
+    tz, zone = local_zone(version.village_code)
+    earlier = [v for v in store.versions_of(config.id, version.thread_id, version.village_code) if v.seq < version.seq]
+    sender = f"ews.{config.id}"
+    references = tuple(CapReference(sender, v.cap_identifier, v.created_at.astimezone(tz)) for v in earlier)
+    allowed = msg_types_for(version.transition)
+    msg_type = "Update" if version.transition is Transition.NEW and references and "Update" in allowed else allowed[0]
+    sent = version.created_at.astimezone(tz)
+    effective = warning.effective.astimezone(tz) if warning and warning.effective else sent
+    return CapMessage(
+        identifier=version.cap_identifier,
+        sender=sender,
+        sent=sent,
+        status="Exercise" if version.exercise else "Actual",
+        msg_type=msg_type,
+        references=references,
+        level=version.level_before if version.transition.ends else version.level,
+        transition=version.transition,
+        event=warning.event if warning else "Peringatan cuaca",
+        effective=min(effective, sent) if version.transition.ends else effective,
+        expires=warning.expires.astimezone(tz) if warning and warning.expires else None,
+        source_warning_id=version.warning_id,
+        source_web=warning.web if isinstance(warning, Warning) else "",
+        area=CapArea(version.village_code, str(village["name"]), str(village["kecamatan_name"]),
+                     str(village["kabkota_name"]), village["geometry"]),
+        zone_name=zone,
+    )  # fmt: skip
+
+
+def write_cap_files(
+    folder: Path, messages: Sequence[CapMessage], active: Sequence[CapMessage], updated: datetime
+) -> int:
+    """Write each CAP message as ``<identifier>.xml`` and ``index.atom`` listing the active ones."""
+    from ews.store.artifacts import write_bytes_atomic
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for m in {m.identifier: m for m in (*messages, *active)}.values():
+        write_bytes_atomic(folder / f"{m.identifier}.xml", to_cap_xml(m))
+    feed = atom_feed(
+        active,
+        feed_id=f"urn:ews:feed:{folder.name}",
+        title="ews: peringatan aktif",
+        updated=updated,
+        link_for=lambda m: f"{m.identifier}.xml",
+    )
+    write_bytes_atomic(folder / "index.atom", feed)
+    return len(messages)
+
+
+def alert_step(
+    store: Store,
+    config: RegionConfig,
+    villages: pd.DataFrame,
+    warnings: Sequence[Warning],
+    rows: pd.DataFrame,
+    *,
+    now: datetime,
+    units: Sequence[TaganaUnit],
+    exercise_list: Sequence[Recipient],
+    estimated: bool,
+    renderer: MessageRenderer,
+    channel: Channel,
+    cap_dir: Path,
+) -> AlertReport:
+    """Run the whole alert step of one cycle; see the module docstring.
+
+    ``villages`` is the region's table (``code``, ``name``, ``kecamatan_name``, ``kabkota_name``,
+    ``population``, ``geometry``); ``rows`` the impact rows of this cycle (:func:`ews.impact.assess.impacts`).
+    """
+    report = AlertReport()
+    threads = record_warnings(store, warnings, now)
+    outcome = lifecycle_step(store, config, warnings, rows, threads, now)
+    report.notes.extend(outcome.notes)
+    ignored: dict[tuple[str, str], int] = {}
+    for d in outcome.decisions:
+        report.transitions[d.transition.value] = report.transitions.get(d.transition.value, 0) + 1
+        if d.transition is Transition.IGNORED:
+            ignored[(d.warning_id, d.reason)] = ignored.get((d.warning_id, d.reason), 0) + 1
+    report.notes.extend(f"{w}: {why}: nothing sent ({n} villages)" for (w, why), n in sorted(ignored.items()))
+    by_id = {w.identifier: w for w in warnings}
+    for header_id in {d.warning_id for d in outcome.decisions} - set(by_id):
+        log.info("decision refers to stored warning %s not fetched this cycle", header_id)
+    plans = plan_recipients(store, config, outcome.decisions, villages, by_id, units, exercise_list, estimated)
+    status = review_status(plans, config)
+    version_ids: dict[tuple[str, str], int] = {}
+    for p in plans:
+        d = p.decision
+        key = (d.thread_id, d.village_code)
+        ident = cap_identifier(config.id, d.thread_id, d.village_code, d.seq)
+        version_ids[key] = store.add_alert_version(d, ident, status[key], at=now)
+        if status[key] == "pending":
+            report.pending.append(version_ids[key])
+    # States first: a crash after this point re-sends nothing (the ledger) and loses nothing (versions are
+    # stored; unsent claims stay 'queued' for the delivery step to pick up).
+    store.save_states(config.id, outcome.states, at=now)
+    go = [p for p in plans if status[(p.decision.thread_id, p.decision.village_code)] == "auto"]
+    send_plans(store, go, version_ids, renderer, channel, report)
+    if report.pending:
+        report.notes.append(
+            f"PENDING APPROVAL: {len(report.pending)} alert version(s) wait for review "
+            f"(ews alerts list / ews alerts approve ID): {', '.join(map(str, report.pending[:10]))}"
+        )
+    # CAP: every version that went out this cycle, plus the latest version of every active alert.
+    by_code = villages.set_index("code")
+    written = [store.alert_version(version_ids[(p.decision.thread_id, p.decision.village_code)]) for p in go]
+    active_versions: list[AlertVersionRecord] = []
+    headers: dict[str, WarningHeader] = {}
+    for state in store.active_alerts(config.id):
+        found = [v for v in store.versions_of(config.id, state.thread_id, state.village_code) if v.seq == state.seq]
+        active_versions.extend(v for v in found if v.status in ("auto", "approved"))
+        if state.thread_id not in {h.thread_id for h in headers.values()}:
+            headers.update({h.identifier: h for h in store.warning_headers(state.thread_id)})
+
+    def message(v: AlertVersionRecord) -> CapMessage:
+        source: Warning | WarningHeader | None = by_id.get(v.warning_id) or headers.get(v.warning_id)
+        return cap_for(store, config, v, by_code.loc[v.village_code], source)
+
+    report.cap_files = write_cap_files(
+        cap_dir, [message(v) for v in written], [message(v) for v in active_versions], now
+    )
+    return report
+
+
+def dispatch_approved(
+    store: Store,
+    config: RegionConfig,
+    villages: pd.DataFrame,
+    version_id: int,
+    *,
+    units: Sequence[TaganaUnit],
+    exercise_list: Sequence[Recipient],
+    estimated: bool,
+    renderer: MessageRenderer,
+    channel: Channel,
+) -> AlertReport:
+    """Send an alert version an analyst has just approved (the ledger still guards against repeats)."""
+    version = store.alert_version(version_id)
+    if version.status != "approved":
+        raise StoreError(f"alert version {version_id} is {version.status}, not approved: nothing to send")
+    headers = {h.identifier: h for h in store.warning_headers(version.thread_id)}
+    header = headers.get(version.warning_id)
+    state = next(
+        (
+            s
+            for s in store.village_states(config.id)
+            if (s.thread_id, s.village_code) == (version.thread_id, version.village_code)
+        ),
+        None,
+    )
+    decision = Decision(
+        region=config.id,
+        village_code=version.village_code,
+        thread_id=version.thread_id,
+        transition=version.transition,
+        level_before=version.level_before,
+        level=version.level,
+        seq=version.seq,
+        warning_id=version.warning_id,
+        warning_sent=header.sent if header else version.created_at,
+        expires=header.expires if header else None,
+        fraction=state.fraction if state else 1.0,
+        send=True,
+        exercise=version.exercise,
+        reason=f"approved: {version.reason}",
+    )
+    report = AlertReport()
+    plans = plan_recipients(store, config, [decision], villages, {}, units, exercise_list, estimated)
+    for p in plans:  # the stored header stands in for the warning: event and times for the message
+        if header is not None:
+            p.alert = replace(p.alert, event=header.event)
+    send_plans(store, plans, {(version.thread_id, version.village_code): version_id}, renderer, channel, report)
+    return report

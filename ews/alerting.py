@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ews.alerts.lifecycle import Outcome, ThreadMessage, decide, latest_per_thread, thread_of
+from ews.alerts.lifecycle import Outcome, ThreadMessage, decide, latest_per_thread, reference_ids, thread_of
 from ews.alerts.model import Decision, Transition
 from ews.cap.writer import CapArea, CapMessage, CapReference, atom_feed, cap_identifier, msg_types_for, to_cap_xml
 from ews.channels.base import Channel
@@ -51,20 +51,34 @@ class AlertReport:
     notes: list[str] = field(default_factory=list)
 
 
+def _segments(text: str, channel: str) -> int:
+    from ews.messages.gsm7 import sms_segments
+
+    return sms_segments(text) if channel == "sms" else 1
+
+
 def tagana_recipient_id(unit: TaganaUnit) -> str:
     """The ledger id of a Tagana unit's coordinator (pseudonymous; a unit without a contact gets its own)."""
     return recipient_id(unit.phone or f"tagana-unit:{unit.unit_id}")
 
 
-def record_warnings(store: Store, warnings: Sequence[Warning], received_at: datetime) -> dict[str, str]:
+def record_warnings(
+    store: Store, warnings: Sequence[Warning], received_at: datetime, notes: list[str] | None = None
+) -> dict[str, str]:
     """Store the source documents and warnings of a cycle; return identifier -> thread for all of them.
 
     Messages are threaded oldest first, so an Update and its Alert land in one thread whatever order
-    they were fetched in.
+    they were fetched in. An Update or Cancel whose references are all unknown is noted in ``notes``.
     """
     known = store.warning_threads()
     threads: dict[str, str] = {}
     for w in sorted(warnings, key=lambda w: (w.sent, w.identifier)):
+        refs = reference_ids(w.references)
+        if notes is not None and w.msg_type in ("Update", "Cancel") and not any(r in known for r in refs):
+            notes.append(
+                f"{w.identifier}: {w.msg_type} of unknown warning {', '.join(refs)}: "
+                f"taken as thread {refs[0] if refs else w.identifier} (its Alert may arrive later)"
+            )
         thread = thread_of(w.identifier, w.msg_type, w.references, known)
         known[w.identifier] = thread
         threads[w.identifier] = thread
@@ -229,6 +243,9 @@ def send_plans(
                 report.skipped_duplicates += 1
                 continue
             message = renderer.render_resident(p.alert, r)
+            if p.audience == "exercise":  # staff on the exercise list must never mistake it for a real alert
+                text = "LATIHAN/EXERCISE: " + message.text
+                message = replace(message, audience="exercise", text=text, segments=_segments(text, message.channel))
             deliver(message, version_id, r.recipient_id, f"{version_id}|{r.recipient_id}|{r.channel}")
         for unit in p.units:
             tagana.setdefault((unit.unit_id, p.decision.thread_id, p.decision.transition.ends), []).append(
@@ -327,7 +344,7 @@ def alert_step(
     ``population``, ``geometry``); ``rows`` the impact rows of this cycle (:func:`ews.impact.assess.impacts`).
     """
     report = AlertReport()
-    threads = record_warnings(store, warnings, now)
+    threads = record_warnings(store, warnings, now, report.notes)
     outcome = lifecycle_step(store, config, warnings, rows, threads, now)
     report.notes.extend(outcome.notes)
     ignored: dict[tuple[str, str], int] = {}

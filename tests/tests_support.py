@@ -11,28 +11,34 @@ def minimal_cap(
     effective: str = "2026-11-28T17:00:00+07:00",
     expires: str = "2026-11-28T20:00:00+07:00",
     status: str = "Actual",
+    msg_type: str = "Alert",
+    references: str = "",
+    certainty: str = "Observed",
+    urgency: str = "Immediate",
 ) -> bytes:
-    """A BMKG-shaped CAP 1.2 alert with one polygon (``"lat,lon lat,lon ..."``)."""
+    """A BMKG-shaped CAP 1.2 alert with one polygon (``"lat,lon lat,lon ..."``; empty: no area, for a Cancel)."""
+    refs = f"\n  <references>{references}</references>" if references else ""
+    area = f"<area><areaDesc>Jawa Timur</areaDesc><polygon>{polygon}</polygon></area>" if polygon else ""
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
   <identifier>{identifier}</identifier>
   <sender>cuaca.ekstrem@bmkg.go.id</sender>
   <sent>{effective}</sent>
   <status>{status}</status>
-  <msgType>Alert</msgType>
-  <scope>Public</scope>
+  <msgType>{msg_type}</msgType>
+  <scope>Public</scope>{refs}
   <info>
     <language>id</language>
     <category>Met</category>
     <event>Hujan Lebat disertai Petir</event>
-    <urgency>Immediate</urgency>
+    <urgency>{urgency}</urgency>
     <severity>{severity}</severity>
-    <certainty>Observed</certainty>
+    <certainty>{certainty}</certainty>
     <effective>{effective}</effective>
     <expires>{expires}</expires>
     <headline>Hujan Lebat disertai Petir di Jawa Timur</headline>
     <description>Hujan lebat disertai petir, khususnya di WONOCOLO.</description>
     <web>https://nowcasting.bmkg.go.id/</web>
-    <area><areaDesc>Jawa Timur</areaDesc><polygon>{polygon}</polygon></area>
+    {area}
   </info>
 </alert>""".encode()

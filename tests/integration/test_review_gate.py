@@ -1,0 +1,115 @@
+"""Review gate, volume guard, `ews alerts list/approve/reject`, and CAP Exercise kept from residents."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from tests_support import minimal_cap
+
+from ews.channels.outbox import FileOutbox
+from ews.cli import main
+from ews.config import open_region
+from ews.pipeline import RunReport, run_slice
+from ews.store.repository import Store
+from ews.synthetic import write_synthetic_region, write_synthetic_warning
+
+NOW = datetime.fromisoformat("2026-11-28T18:00:00+07:00")
+
+
+def region_with(tmp_path: Path, extra: str) -> Path:
+    region = write_synthetic_region(tmp_path / "region")
+    region.write_text(region.read_text() + extra)
+    return region
+
+
+def run(region: Path, source: Path, tmp_path: Path, db: str) -> RunReport:
+    store = Store.from_url(db)
+    try:
+        return run_slice(
+            open_region(region),
+            str(source),
+            tmp_path / "out",
+            now=NOW,
+            store=store,
+            channel=FileOutbox(tmp_path / "outbox.jsonl"),
+        )
+    finally:
+        store.close()
+
+
+def lines(path: Path) -> list[dict[str, object]]:
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_awas_waits_for_approval_then_goes_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    region = region_with(tmp_path, "alerts: {review_levels: [Awas]}\n")
+    warning = write_synthetic_warning(tmp_path / "w", NOW)
+    db = f"sqlite:///{tmp_path / 'ews.db'}"
+    report = run(region, warning, tmp_path, db)
+    assert report.pending
+    assert any("PENDING APPROVAL" in n for n in report.notes)
+    sent = lines(tmp_path / "outbox.jsonl")
+    assert sent
+    assert all(m["level"] != "Awas" for m in sent)  # Siaga and Waspada went out, Awas waits
+
+    assert main(["alerts", "list", "--database", db, "--region", "demo"]) == 0
+    listed = capsys.readouterr().out
+    assert f"pending review: {len(report.pending)}" in listed
+    assert f"#{report.pending[0]}" in listed
+
+    first, second = report.pending[0], report.pending[1]
+    outbox = tmp_path / "approved.jsonl"
+    args = ["--region", str(region), "--database", db, "--outbox", str(outbox), "--by", "analyst-1"]
+    assert main(["alerts", "approve", str(first), *args]) == 0
+    approved = lines(outbox)
+    assert approved
+    assert {m["level"] for m in approved} == {"Awas"}
+    assert "approved by analyst-1" in capsys.readouterr().out
+    # A decided version stays decided: approving again is refused and sends nothing more.
+    assert main(["alerts", "approve", str(first), *args]) == 2
+    assert "approved" in capsys.readouterr().err
+    assert len(lines(outbox)) == len(approved)
+    assert main(["alerts", "reject", str(second), "--database", db]) == 0
+    assert len(lines(outbox)) == len(approved)
+
+    # The next cycle does not resend what was approved, nor what was sent already.
+    again = run(region, warning, tmp_path, db)
+    assert again.messages == {}
+
+
+def test_volume_guard_holds_a_large_send(tmp_path: Path) -> None:
+    region = region_with(tmp_path, "alerts: {max_recipients: 5}\n")
+    warning = write_synthetic_warning(tmp_path / "w", NOW)
+    report = run(region, warning, tmp_path, f"sqlite:///{tmp_path / 'ews.db'}")
+    assert report.messages == {}
+    assert len(report.pending) == sum(report.levels.values())
+
+
+def test_exercise_goes_to_the_exercise_list_only(tmp_path: Path) -> None:
+    (tmp_path / "exercise.csv").write_text(
+        "phone,village_code,language,channel,consent_source,consent_time\n"
+        "+6289990008001,35.99.01.1001,id,sms,staff list,2026-01-01T00:00:00+07:00\n"
+    )
+    region = region_with(tmp_path, f"exercise_list: {tmp_path / 'exercise.csv'}\n")
+    alert = tmp_path / "exercise.xml"
+    alert.write_bytes(
+        minimal_cap(
+            "-8.90,110.15 -8.90,110.30 -8.85,110.30 -8.85,110.15 -8.90,110.15",
+            status="Exercise",
+            effective="2026-11-28T17:00:00+07:00",
+            expires="2026-11-28T20:00:00+07:00",
+        )
+    )
+    report = run(region, alert, tmp_path, f"sqlite:///{tmp_path / 'ews.db'}")
+    sent = lines(tmp_path / "outbox.jsonl")
+    assert sent
+    assert {m["audience"] for m in sent} == {"exercise"}
+    assert {m["recipient_id"] for m in sent} == {sent[0]["recipient_id"]}  # the one staff member
+    assert all(str(m["text"]).startswith("LATIHAN/EXERCISE: ") for m in sent)
+    assert any("exercise list only" in n for n in report.notes)
+    caps = list((tmp_path / "out" / "cap").glob("*.xml"))
+    assert caps
+    assert all(b"<status>Exercise</status>" in p.read_bytes() for p in caps)

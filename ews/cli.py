@@ -314,6 +314,42 @@ def cmd_subscribers_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_subscribers_opt_out(args: argparse.Namespace) -> int:
+    """Record opt-outs for the numbers in a file (one per line; ``-`` reads standard input).
+
+    Numbers are read from a file, not the command line, so they stay out of shell history and process
+    lists. Lines that are not valid numbers are reported by line number only.
+    """
+    from datetime import UTC, datetime
+
+    from ews.store.repository import Store
+
+    source = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8-sig")
+    now = datetime.now(UTC)
+    changed = unknown = 0
+    bad: list[int] = []
+    store = Store.from_url(_database_url(args))
+    try:
+        for line_no, line in enumerate(source.splitlines(), start=1):
+            number = line.strip()
+            if not number or number.startswith("#"):
+                continue
+            try:
+                if store.opt_out(number, args.source, now):
+                    changed += 1
+                else:
+                    unknown += 1
+            except EwsError:
+                bad.append(line_no)
+    finally:
+        store.close()
+    print(f"ews subscribers opt-out: {changed} number(s) opted out, {unknown} unknown or already out")
+    if bad:
+        print(f"  not a valid number on line(s) {', '.join(map(str, bad))}: nothing recorded for them", file=sys.stderr)
+        return EXIT_PARTIAL
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``ews``."""
     parser = argparse.ArgumentParser(prog="ews", description="Impact-based early warning for Indonesia.")
@@ -379,6 +415,11 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", help="CSV file to write (atomically); default: standard output")
     exp.add_argument("--database", help=database_help)
     exp.set_defaults(func=cmd_subscribers_export)
+    out = subs_sub.add_parser("opt-out", help="record opt-outs (numbers read from a file, one per line)")
+    out.add_argument("file", help="file with one number per line, or - for standard input")
+    out.add_argument("--source", required=True, help="how they opted out, kept as evidence (e.g. 'call to BPBD')")
+    out.add_argument("--database", help=database_help)
+    out.set_defaults(func=cmd_subscribers_opt_out)
     return parser
 
 

@@ -169,8 +169,11 @@ def plan_recipients(
     plans: list[_Plan] = []
     codes = {d.village_code for d in decisions if d.send}
     residents_by_village: dict[str, list[Recipient]] = {}
-    everyone = {r.recipient_id: r for r in store.subscribers()}
-    for r in store.subscribers(village_codes=codes):
+    # Whoever heard a village's alert subscribed to that village; opted-out numbers are left out here,
+    # so an opt-out is honoured even for a cancel or an all-clear.
+    subscribed = store.subscribers(village_codes=codes)
+    everyone = {(r.recipient_id, r.village_code, r.channel): r for r in subscribed}
+    for r in subscribed:
         residents_by_village.setdefault(r.village_code, []).append(r)
     unit_by_id = {tagana_recipient_id(u): u for u in units}
     exercise_by_id = {r.recipient_id: r for r in exercise_list}
@@ -180,7 +183,11 @@ def plan_recipients(
         alert = _village_alert(d, by_code.loc[d.village_code], warnings.get(d.warning_id), estimated)
         if d.transition.ends:
             heard = store.version_recipients(config.id, d.thread_id, d.village_code)
-            residents = [everyone[r] for r, aud, _ in heard if aud == "resident" and r in everyone]
+            residents = [
+                everyone[(r, d.village_code, ch)]
+                for r, aud, ch in heard
+                if aud == "resident" and (r, d.village_code, ch) in everyone
+            ]
             residents += [exercise_by_id[r] for r, aud, _ in heard if aud == "exercise" and r in exercise_by_id]
             mine = [unit_by_id[r] for r, aud, _ in heard if aud == "tagana" and r in unit_by_id]
             plans.append(_Plan(d, alert, residents, mine, "exercise" if d.exercise else "resident"))

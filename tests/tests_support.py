@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def minimal_cap(
-    polygon: str,
+    polygon: str | tuple[str, ...],
     *,
     identifier: str = "2.49.0.1.360.0.2026.11.28.10.35.001",
     severity: str = "Severe",
@@ -15,10 +15,13 @@ def minimal_cap(
     references: str = "",
     certainty: str = "Observed",
     urgency: str = "Immediate",
+    extra_alert: str = "",
 ) -> bytes:
     """A BMKG-shaped CAP 1.2 alert with one polygon (``"lat,lon lat,lon ..."``; empty: no area, for a Cancel)."""
     refs = f"\n  <references>{references}</references>" if references else ""
-    area = f"<area><areaDesc>Jawa Timur</areaDesc><polygon>{polygon}</polygon></area>" if polygon else ""
+    polygons = (polygon,) if isinstance(polygon, str) else polygon
+    shapes = "".join(f"<polygon>{p}</polygon>" for p in polygons if p)
+    area = f"<area><areaDesc>Jawa Timur</areaDesc>{shapes}</area>" if shapes else ""
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
   <identifier>{identifier}</identifier>
@@ -26,7 +29,7 @@ def minimal_cap(
   <sent>{effective}</sent>
   <status>{status}</status>
   <msgType>{msg_type}</msgType>
-  <scope>Public</scope>{refs}
+  <scope>Public</scope>{refs}{extra_alert}
   <info>
     <language>id</language>
     <category>Met</category>

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from tests_support import minimal_cap
 
 from ews.errors import CapError, FetchError
 from ews.ingest.bmkg_cap import named_areas, parse_cap, parse_rss, read_warnings, rebase
@@ -17,35 +18,15 @@ def cap(
     polygons: tuple[str, ...] = (GOOD_POLYGON,),
     *,
     msg_type: str = "Alert",
-    status: str = "Actual",
     identifier: str = "2.49.0.1.360.0.2026.11.28.10.35.001",
     extra_alert: str = "",
     severity: str = "Severe",
     expires: str = "2026-11-28T20:00:00+07:00",
 ) -> bytes:
-    """A minimal BMKG-shaped CAP 1.2 alert."""
-    polys = "".join(f"<polygon>{p}</polygon>" for p in polygons)
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
-  <identifier>{identifier}</identifier>
-  <sender>cuaca.ekstrem@bmkg.go.id</sender>
-  <sent>2026-11-28T17:00:00+07:00</sent>
-  <status>{status}</status>
-  <msgType>{msg_type}</msgType>
-  <scope>Public</scope>{extra_alert}
-  <info>
-    <language>id</language>
-    <category>Met</category>
-    <event>Hujan Lebat</event>
-    <urgency>Immediate</urgency>
-    <severity>{severity}</severity>
-    <certainty>Observed</certainty>
-    <effective>2026-11-28T17:00:00+07:00</effective>
-    <expires>{expires}</expires>
-    <description>Hujan lebat di sebagian wilayah Jawa Timur, khususnya di WONOCOLO, GAYUNGAN.</description>
-    <area><areaDesc>Jawa Timur</areaDesc>{polys}</area>
-  </info>
-</alert>""".encode()
+    """A minimal BMKG-shaped CAP 1.2 alert (see tests_support.minimal_cap)."""
+    return minimal_cap(
+        polygons, msg_type=msg_type, identifier=identifier, extra_alert=extra_alert, severity=severity, expires=expires
+    )
 
 
 def test_parses_real_gorontalo_alert(cap_dir: Path) -> None:
@@ -74,15 +55,24 @@ def test_parses_english_alert_and_named_areas(cap_dir: Path) -> None:
     assert w.language == "en"
     assert w.event == "Thunderstorm"
     assert w.named_areas == (
-        "BUSANG", "GUNUNG TABUR", "LONG BAGUN", "MUARA MUNTAI", "MUARA WIS", "SEGAH", "TABALAR", "TABANG",
-    )  # fmt: skip
+        "BUSANG",
+        "GUNUNG TABUR",
+        "LONG BAGUN",
+        "MUARA MUNTAI",
+        "MUARA WIS",
+        "SEGAH",
+        "TABALAR",
+        "TABANG",
+    )
     assert w.polygon_count == 9
 
 
 def test_named_areas_with_dan() -> None:
     assert named_areas("… khususnya di Wiradesa, Kajen dan Karanganyar.\nKondisi …") == (
-        "WIRADESA", "KAJEN", "KARANGANYAR",
-    )  # fmt: skip
+        "WIRADESA",
+        "KAJEN",
+        "KARANGANYAR",
+    )
     assert named_areas("no list here") == ()
 
 

@@ -350,6 +350,27 @@ def cmd_subscribers_opt_out(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the Twilio webhooks (status callbacks, inbound WhatsApp) until interrupted."""
+    import uvicorn
+
+    from ews.store.repository import Store
+    from ews.web.app import create_app
+
+    token = os.environ.get("TWILIO_AUTH_TOKEN", "")
+    public = os.environ.get("EWS_PUBLIC_URL", "")
+    if not token or not public:
+        raise EwsError(
+            "ews serve needs TWILIO_AUTH_TOKEN (to verify signatures) and EWS_PUBLIC_URL (the URL Twilio calls)"
+        )
+    store = Store.from_url(_database_url(args))
+    try:
+        uvicorn.run(create_app(store, token, public), host=args.host, port=args.port, log_level="info")
+    finally:
+        store.close()
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``ews``."""
     parser = argparse.ArgumentParser(prog="ews", description="Impact-based early warning for Indonesia.")
@@ -420,6 +441,12 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--source", required=True, help="how they opted out, kept as evidence (e.g. 'call to BPBD')")
     out.add_argument("--database", help=database_help)
     out.set_defaults(func=cmd_subscribers_opt_out)
+
+    serve = sub.add_parser("serve", help="serve Twilio status callbacks and inbound WhatsApp replies")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--database", help=database_help)
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -256,3 +256,27 @@ class RunLog(Base):
     status: Mapped[str] = mapped_column(String(32))
     counts: Mapped[dict[str, Any]]
     problems: Mapped[list[Any]]
+
+
+INBOUND_KINDS = ("opt-out", "ack", "report")
+
+
+class InboundMessage(Base):
+    """A message a person sent us (WhatsApp replies): an opt-out, a Tagana acknowledgement, or a report.
+
+    ``provider_sid`` is unique, so a webhook delivered twice is stored once. ``sender_id`` is the
+    pseudonymous :func:`ews.contacts.recipient_id` of the number, never the number.
+    """
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (CheckConstraint(_in("kind", INBOUND_KINDS), name="kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    provider_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    sender_id: Mapped[str] = mapped_column(String(40), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str] = mapped_column(Text)
+    unit_id: Mapped[str | None] = mapped_column(String(64))
+    alert_version_id: Mapped[int | None] = mapped_column(ForeignKey("alert_versions.id"))
+    received_at: Mapped[datetime]

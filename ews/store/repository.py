@@ -37,6 +37,7 @@ from ews.store.models import (
     AlertVersion,
     Base,
     Delivery,
+    InboundMessage,
     LedgerEntry,
     RunLog,
     SourceDocument,
@@ -64,6 +65,11 @@ EXPORT_COLUMNS = (
 """Columns of :meth:`Store.export_subscribers` (the import columns, then the opt-out state)."""
 
 _RECIPIENT_ID = re.compile(r"r-[0-9a-f]{16}")
+# How far a delivery has gone, per Twilio status: reports only ever move it forward.
+STATUS_RANK = {
+    "accepted": 1, "scheduled": 1, "queued": 1, "sending": 2, "sent": 3, "canceled": 4, "failed": 4,
+    "undelivered": 4, "delivered": 5, "read": 6,
+}  # fmt: skip
 _CHUNK = 500  # bound parameters per IN (...): well under SQLite's and PostgreSQL's limits
 _M = TypeVar("_M", bound=Base)
 
@@ -642,6 +648,99 @@ class Store:
                 )
             )
         return True
+
+    def record_status(self, provider_id: str, status: str, detail: str = "", *, at: datetime | None = None) -> bool:
+        """A provider's status report, kept only if it moves that delivery forward.
+
+        Status callbacks arrive late, twice or out of order; a delivery never goes backwards (a late "sent"
+        after "delivered" changes nothing) and a repeated one is not stored twice. Returns ``False`` for
+        those and for a ``provider_id`` no send carries.
+        """
+        rank = STATUS_RANK.get(status.lower())
+        if rank is None:
+            raise StoreError(f"record_status: unknown provider status {status!r}; one of {', '.join(STATUS_RANK)}")
+        with self._tx(f"status report {provider_id}") as connection:
+            ledger_id = connection.execute(
+                select(Delivery.ledger_id).where(Delivery.provider_id == provider_id).limit(1)
+            ).scalar_one_or_none()
+            if ledger_id is None:
+                return False
+            seen = connection.execute(select(Delivery.status).where(Delivery.ledger_id == ledger_id)).scalars().all()
+            if any(STATUS_RANK.get(s.lower(), 0) >= rank for s in seen):
+                return False
+            connection.execute(
+                self._insert(Delivery).values(
+                    ledger_id=ledger_id, provider_id=provider_id, status=status.lower(), detail=detail,
+                    updated_at=at or _now(),
+                )
+            )  # fmt: skip
+        return True
+
+    def delivery_status(self, provider_id: str) -> str | None:
+        """The furthest status reached by the send with this provider id (``None``: unknown)."""
+        with self.engine.connect() as connection:
+            ledger_id = connection.execute(
+                select(Delivery.ledger_id).where(Delivery.provider_id == provider_id).limit(1)
+            ).scalar_one_or_none()
+            if ledger_id is None:
+                return None
+            seen = connection.execute(select(Delivery.status).where(Delivery.ledger_id == ledger_id)).scalars().all()
+        return max(seen, key=lambda s: STATUS_RANK.get(s.lower(), 0)) if seen else None
+
+    # -- inbound ----------------------------------------------------------------------------------------
+
+    def record_inbound(
+        self,
+        provider_sid: str,
+        channel: str,
+        sender_id: str,
+        kind: str,
+        body: str,
+        *,
+        unit_id: str | None = None,
+        alert_version_id: int | None = None,
+        at: datetime | None = None,
+    ) -> bool:
+        """Store a message someone sent us; ``False`` if this provider sid was stored already (a replay)."""
+        if not _RECIPIENT_ID.fullmatch(sender_id):
+            raise StoreError("record_inbound: sender_id must be a pseudonymous recipient id, never a phone number")
+        stmt = (
+            self._insert(InboundMessage)
+            .values(
+                provider_sid=provider_sid, channel=channel, sender_id=sender_id, kind=kind, body=body,
+                unit_id=unit_id, alert_version_id=alert_version_id, received_at=at or _now(),
+            )
+            .on_conflict_do_nothing(index_elements=["provider_sid"])
+            .returning(InboundMessage.id)
+        )  # fmt: skip
+        with self._tx(f"inbound message {provider_sid}") as connection:
+            return connection.execute(stmt).scalar_one_or_none() is not None
+
+    def inbound(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """Stored inbound messages (newest first), optionally of one kind, for the command center."""
+        stmt = select(InboundMessage).order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
+        if kind is not None:
+            stmt = stmt.where(InboundMessage.kind == kind)
+        with self.engine.connect() as connection:
+            return [dict(r) for r in connection.execute(stmt).mappings()]
+
+    def coordinator_units(self, sender_id: str) -> list[str]:
+        """Tagana units whose coordinator has this (pseudonymous) number."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(TaganaCoordinator.unit_id, TaganaCoordinator.phone_e164).where(
+                    TaganaCoordinator.phone_e164.is_not(None)
+                )
+            ).all()
+        return sorted({unit for unit, phone in rows if phone and recipient_id(phone) == sender_id})
+
+    def latest_tagana_version(self, sender_id: str) -> int | None:
+        """The newest alert version sent to this Tagana coordinator (what a 'SIAP' acknowledges)."""
+        e = LedgerEntry
+        stmt = select(func.max(e.alert_version_id)).where(e.recipient_id == sender_id, e.audience == "tagana")
+        with self.engine.connect() as connection:
+            found = connection.execute(stmt).scalar_one_or_none()
+        return int(found) if found is not None else None
 
     def thread_recipients(self, region: str, thread_id: str) -> list[tuple[str, str, str]]:
         """Everyone in the ledger for any version of a thread: ``(recipient_id, audience, channel)``, sorted.

@@ -29,6 +29,7 @@ TABLES = {
     "send_ledger",
     "deliveries",
     "run_log",
+    "inbound_messages",
 }
 
 
@@ -36,7 +37,7 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (MIGRATIONS / "env.py").is_file()
     assert (MIGRATIONS / "script.py.mako").is_file()
     heads = ScriptDirectory.from_config(alembic_config()).get_heads()
-    assert heads == ["0001"]
+    assert heads == ["0002"]
 
 
 def test_models_declare_exactly_the_tables() -> None:
@@ -48,7 +49,7 @@ def test_open_store_creates_every_table(database_url: str) -> None:
     try:
         assert set(inspect(engine).get_table_names()) == TABLES | {"alembic_version"}
         with engine.connect() as connection:
-            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
     finally:
         engine.dispose()
 

@@ -1,0 +1,1 @@
+"""Front door for the network: Twilio status callbacks and inbound WhatsApp messages (``ews serve``)."""

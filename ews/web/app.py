@@ -1,0 +1,122 @@
+"""``ews serve``: Twilio status callbacks and inbound WhatsApp replies, each with a verified signature.
+
+Every request must carry a valid ``X-Twilio-Signature`` (HMAC-SHA1 of the public URL and the sorted form
+parameters with the auth token); a forged or missing one gets 403 and changes nothing. Twilio signs the
+URL it called, so behind a proxy set ``EWS_PUBLIC_URL`` to the public base URL.
+
+- ``POST /twilio/status``: a message status; stored only if it moves the delivery forward, so duplicated
+  or out-of-order callbacks never move a delivery backwards.
+- ``POST /twilio/inbound``: ``STOP``/``BERHENTI``/``UNSUBSCRIBE`` opt the number out (confirmed to the
+  sender, honoured by the next send); ``SIAP <code>``/``YA <code>`` from a coordinator of Tagana unit
+  ``<code>`` acknowledges its latest mobilisation; anything else is stored as a report. A replayed
+  webhook (same MessageSid) is stored once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from urllib.parse import parse_qsl
+from xml.sax.saxutils import escape
+
+from fastapi import FastAPI, Request, Response
+from twilio.request_validator import RequestValidator
+
+from ews.contacts import normalize_phone, recipient_id
+from ews.errors import StoreError
+from ews.store.repository import Store
+from ews.web.inbound import classify
+
+log = logging.getLogger(__name__)
+
+CONFIRM_OPT_OUT = (
+    "Anda telah berhenti menerima peringatan dini dari ews. Untuk berlangganan lagi, hubungi BPBD setempat. "
+    "/ You will no longer receive ews warnings."
+)
+CONFIRM_ACK = "Terima kasih, kesiapan {unit} tercatat."
+CONFIRM_REPORT = "Terima kasih, laporan Anda diterima oleh pusat komando."
+
+
+def _twiml(text: str | None) -> Response:
+    body = f"<Message>{escape(text)}</Message>" if text else ""
+    return Response(f'<?xml version="1.0" encoding="UTF-8"?><Response>{body}</Response>', media_type="application/xml")
+
+
+def create_app(
+    store: Store, auth_token: str, public_url: str, *, clock: Callable[[], datetime] | None = None
+) -> FastAPI:
+    """The webhook application.
+
+    Parameters
+    ----------
+    store
+        Where statuses, opt-outs, acknowledgements and reports are recorded.
+    auth_token
+        The Twilio auth token that signs requests (from ``TWILIO_AUTH_TOKEN``; never logged).
+    public_url
+        The base URL Twilio calls (``https://ews.example.go.id``); signatures are checked against it.
+    clock
+        Source of "now" (tests pass a fixed one).
+    """
+    validator = RequestValidator(auth_token)
+    base = public_url.rstrip("/")
+    now = clock or (lambda: datetime.now(UTC))
+    app = FastAPI(title="ews webhooks", docs_url=None, redoc_url=None, openapi_url=None)
+
+    async def verified(request: Request) -> dict[str, str] | None:
+        raw = (await request.body()).decode("utf-8", errors="replace")
+        params = dict(parse_qsl(raw, keep_blank_values=True))
+        url = base + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        signature = request.headers.get("X-Twilio-Signature", "")
+        if not signature or not validator.validate(url, params, signature):
+            log.warning("rejected %s: missing or invalid X-Twilio-Signature", request.url.path)
+            return None
+        return params
+
+    @app.post("/twilio/status")
+    async def status(request: Request) -> Response:
+        params = await verified(request)
+        if params is None:
+            return Response("invalid signature", status_code=403)
+        sid, state = params.get("MessageSid", ""), params.get("MessageStatus", "")
+        code = params.get("ErrorCode", "")
+        try:
+            moved = store.record_status(sid, state, f"twilio {code}" if code else "", at=now())
+        except StoreError as exc:
+            return Response(str(exc), status_code=400)
+        log.info("status %s -> %s (%s)", sid, state, "recorded" if moved else "not newer, ignored")
+        return Response(status_code=204)
+
+    @app.post("/twilio/inbound")
+    async def inbound(request: Request) -> Response:
+        params = await verified(request)
+        if params is None:
+            return Response("invalid signature", status_code=403)
+        sender = params.get("From", "")
+        channel = "whatsapp" if sender.startswith("whatsapp:") else "sms"
+        try:
+            phone = normalize_phone(sender.removeprefix("whatsapp:"))
+        except ValueError:
+            return Response("unreadable sender number", status_code=400)
+        who, sid, body = recipient_id(phone), params.get("MessageSid", ""), params.get("Body", "")
+        meaning = classify(body)
+        at = now()
+        if meaning.kind == "opt-out":
+            store.record_inbound(sid, channel, who, "opt-out", body, at=at)
+            store.opt_out(phone, f"{channel} {body.strip().upper()[:20]}", at)
+            log.info("opt-out from %s", who)
+            return _twiml(CONFIRM_OPT_OUT)
+        if meaning.kind == "ack" and meaning.code in {u.upper() for u in store.coordinator_units(who)}:
+            version = store.latest_tagana_version(who)
+            store.record_inbound(sid, channel, who, "ack", body, unit_id=meaning.code, alert_version_id=version, at=at)
+            log.info("Tagana %s acknowledged (version %s) by %s", meaning.code, version, who)
+            return _twiml(CONFIRM_ACK.format(unit=meaning.code))
+        store.record_inbound(sid, channel, who, "report", body, at=at)
+        return _twiml(CONFIRM_REPORT)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

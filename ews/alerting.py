@@ -26,7 +26,6 @@ import pandas as pd
 from ews.alerts.lifecycle import Outcome, ThreadMessage, decide, latest_per_thread, reference_ids, thread_of
 from ews.alerts.model import Decision, Transition
 from ews.cap.writer import CapArea, CapMessage, CapReference, atom_feed, cap_identifier, msg_types_for, to_cap_xml
-from ews.channels.base import Channel
 from ews.codes import local_zone, parent_code
 from ews.config import RegionConfig
 from ews.contacts import recipient_id
@@ -34,7 +33,7 @@ from ews.errors import StoreError
 from ews.messages.render import MessageRenderer
 from ews.store.records import warning_to_record
 from ews.store.repository import AlertVersionRecord, Store, WarningHeader
-from ews.types import Recipient, RenderedMessage, TaganaUnit, VillageAlert, Warning
+from ews.types import Recipient, TaganaUnit, VillageAlert, Warning
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +44,7 @@ class AlertReport:
 
     transitions: dict[str, int] = field(default_factory=dict)
     pending: list[int] = field(default_factory=list)
+    queued: int = 0
     sent: dict[str, int] = field(default_factory=dict)
     skipped_duplicates: int = 0
     cap_files: int = 0
@@ -98,10 +98,19 @@ def lifecycle_step(
 ) -> Outcome:
     """Decide this cycle's transitions from the stored states, the warnings and their impact rows."""
     messages = [
-        ThreadMessage(threads[w.identifier], w.identifier, w.sent, w.msg_type, w.status, w.severity, w.urgency,
-                      w.certainty, w.expires)
+        ThreadMessage(
+            threads[w.identifier],
+            w.identifier,
+            w.sent,
+            w.msg_type,
+            w.status,
+            w.severity,
+            w.urgency,
+            w.certainty,
+            w.expires,
+        )
         for w in warnings
-    ]  # fmt: skip
+    ]
     coverage: dict[str, dict[str, float]] = {}
     for thread, message in latest_per_thread(messages).items():
         mine = rows[rows["warning_id"] == message.identifier] if len(rows) else rows
@@ -222,56 +231,70 @@ def review_status(plans: Sequence[_Plan], config: RegionConfig) -> dict[tuple[st
     return status
 
 
-def send_plans(
+def queue_plans(
     store: Store,
     plans: Iterable[_Plan],
     version_ids: dict[tuple[str, str], int],
     renderer: MessageRenderer,
-    channel: Channel,
     report: AlertReport,
-) -> list[RenderedMessage]:
-    """Claim, render and send; Tagana notices are grouped per unit and thread (one notice, many villages)."""
-    sent: list[RenderedMessage] = []
-    tagana: dict[tuple[str, str, bool], list[tuple[int, VillageAlert, TaganaUnit]]] = {}
+) -> int:
+    """Render and queue every message of the plans in the send ledger; return how many were queued.
 
-    def deliver(message: RenderedMessage, version_id: int, rid: str, key: str) -> None:
-        result = channel.send(message, key)
-        store.mark_sent(version_id, rid, message.channel, "dry-run" if result.status == "dry-run" else "failed"
-                        if result.status in ("failed", "no-contact") else "sent", provider_id=result.provider_id,
-                        detail=result.detail)  # fmt: skip
-        name = f"{message.audience} {message.channel}" + ("" if message.to else " NO CONTACT")
-        report.sent[name] = report.sent.get(name, 0) + 1
-        sent.append(message)
-
+    Each claim carries its rendered text, so the dispatcher can deliver (and re-deliver after a crash)
+    without rendering again. Tagana notices are grouped per unit and thread: one notice, many villages.
+    Endings get priority 0 (sent first) and no expiry (a cancel or all-clear always goes out).
+    """
+    queued = 0
+    tagana: dict[tuple[str, str, bool], list[tuple[int, VillageAlert, TaganaUnit, _Plan]]] = {}
     for p in plans:
-        version_id = version_ids[(p.decision.thread_id, p.decision.village_code)]
+        d = p.decision
+        version_id = version_ids[(d.thread_id, d.village_code)]
+        priority, valid_until = (0, None) if d.transition.ends else (1, d.expires)
         for r in p.residents:
-            if not store.claim(version_id, r.recipient_id, p.audience, r.channel):
-                report.skipped_duplicates += 1
-                continue
             message = renderer.render_resident(p.alert, r)
-            if p.audience == "exercise":  # staff on the exercise list must never mistake it for a real alert
-                text = "LATIHAN/EXERCISE: " + message.text
-                message = replace(message, audience="exercise", text=text, segments=_segments(text, message.channel))
-            deliver(message, version_id, r.recipient_id, f"{version_id}|{r.recipient_id}|{r.channel}")
-        for unit in p.units:
-            tagana.setdefault((unit.unit_id, p.decision.thread_id, p.decision.transition.ends), []).append(
-                (version_id, p.alert, unit)
+            text = ("LATIHAN/EXERCISE: " + message.text) if p.audience == "exercise" else message.text
+            lid = store.enqueue(
+                version_id,
+                r.recipient_id,
+                p.audience,
+                r.channel,
+                address=r.phone,
+                body=text,
+                language=message.language,
+                priority=priority,
+                valid_until=valid_until,
             )
-    for (_, _, _), items in sorted(tagana.items()):
-        unit = items[0][2]
-        rid = tagana_recipient_id(unit)
-        claimed = [(v, a) for v, a, _ in items if store.claim(v, rid, "tagana", unit.channel)]
-        report.skipped_duplicates += len(items) - len(claimed)
-        if not claimed:
-            continue
-        message = renderer.render_tagana(unit, [a for _, a in claimed])
-        for v, _ in claimed:
-            if v == claimed[0][0]:
-                deliver(message, v, rid, f"{v}|{rid}|{unit.channel}")
-            else:  # the one notice covers these villages too
-                store.mark_sent(v, rid, unit.channel, "dry-run" if message.to else "failed", detail="grouped notice")
-    return sent
+            if lid is None:
+                report.skipped_duplicates += 1
+            else:
+                queued += 1
+        for unit in p.units:
+            tagana.setdefault((unit.unit_id, d.thread_id, d.transition.ends), []).append((version_id, p.alert, unit, p))
+    for _, items in sorted(tagana.items(), key=lambda kv: kv[0]):
+        unit, first = items[0][2], items[0][3].decision
+        by_version = {v: a for v, a, _, _ in items}
+
+        def notice(
+            new: Sequence[int], unit: TaganaUnit = unit, by_version: dict[int, VillageAlert] = by_version
+        ) -> str:
+            return renderer.render_tagana(unit, [by_version[v] for v in new]).text
+
+        lid = store.enqueue_group(
+            list(by_version),
+            tagana_recipient_id(unit),
+            "tagana",
+            unit.channel,
+            address=unit.phone or "",
+            render=notice,
+            language="id",
+            priority=0 if first.transition.ends else 1,
+            valid_until=None if first.transition.ends else first.expires,
+        )
+        if lid is None:
+            report.skipped_duplicates += len(items)
+        else:
+            queued += 1
+    return queued
 
 
 def cap_for(
@@ -304,10 +327,15 @@ def cap_for(
         expires=warning.expires.astimezone(tz) if warning and warning.expires else None,
         source_warning_id=version.warning_id,
         source_web=warning.web if isinstance(warning, Warning) else "",
-        area=CapArea(version.village_code, str(village["name"]), str(village["kecamatan_name"]),
-                     str(village["kabkota_name"]), village["geometry"]),
+        area=CapArea(
+            version.village_code,
+            str(village["name"]),
+            str(village["kecamatan_name"]),
+            str(village["kabkota_name"]),
+            village["geometry"],
+        ),
         zone_name=zone,
-    )  # fmt: skip
+    )
 
 
 def write_cap_files(
@@ -342,7 +370,6 @@ def alert_step(
     exercise_list: Sequence[Recipient],
     estimated: bool,
     renderer: MessageRenderer,
-    channel: Channel,
     cap_dir: Path,
 ) -> AlertReport:
     """Run the whole alert step of one cycle; see the module docstring.
@@ -377,7 +404,7 @@ def alert_step(
     # stored; unsent claims stay 'queued' for the delivery step to pick up).
     store.save_states(config.id, outcome.states, at=now)
     go = [p for p in plans if status[(p.decision.thread_id, p.decision.village_code)] == "auto"]
-    send_plans(store, go, version_ids, renderer, channel, report)
+    report.queued = queue_plans(store, go, version_ids, renderer, report)
     if report.pending:
         report.notes.append(
             f"PENDING APPROVAL: {len(report.pending)} alert version(s) wait for review "
@@ -414,9 +441,8 @@ def dispatch_approved(
     exercise_list: Sequence[Recipient],
     estimated: bool,
     renderer: MessageRenderer,
-    channel: Channel,
 ) -> AlertReport:
-    """Send an alert version an analyst has just approved (the ledger still guards against repeats)."""
+    """Queue an alert version an analyst has just approved (the ledger still guards against repeats)."""
     version = store.alert_version(version_id)
     if version.status != "approved":
         raise StoreError(f"alert version {version_id} is {version.status}, not approved: nothing to send")
@@ -451,5 +477,5 @@ def dispatch_approved(
     for p in plans:  # the stored header stands in for the warning: event and times for the message
         if header is not None:
             p.alert = replace(p.alert, event=header.event)
-    send_plans(store, plans, {(version.thread_id, version.village_code): version_id}, renderer, channel, report)
+    report.queued = queue_plans(store, plans, {(version.thread_id, version.village_code): version_id}, renderer, report)
     return report

@@ -190,6 +190,7 @@ def cmd_alerts_decide(args: argparse.Namespace) -> int:
     """Approve (and send at once) or reject an alert version held for review."""
     from ews.alerting import dispatch_approved
     from ews.config import open_region
+    from ews.dispatch import Dispatcher
     from ews.messages.render import MessageRenderer
     from ews.pipeline import TEMPLATES_DIR, open_region_data, placeholder_units
     from ews.store.repository import Store
@@ -211,10 +212,15 @@ def cmd_alerts_decide(args: argparse.Namespace) -> int:
                 store, config, region.villages, args.id,
                 units=[*region.tagana, *placeholder_units(region.villages, region.tagana)],
                 exercise_list=region.exercise_list, estimated=region.population_estimated,
-                renderer=MessageRenderer(TEMPLATES_DIR), channel=_outbox(args, config.id),
+                renderer=MessageRenderer(TEMPLATES_DIR),
             )  # fmt: skip
-            for name, n in sorted(report.sent.items()):
-                print(f"  sent {n:>5} {name}")
+            print(f"  queued {report.queued} message(s)")
+            if not args.queue_only:
+                outbox = _outbox(args, config.id)
+                sent = Dispatcher(store, {"sms": outbox, "whatsapp": outbox}, worker="ews-approve").run()
+                print(
+                    f"  sent {sent.sent} (dry-run outbox {outbox.path}); failed {sent.failed}, expired {sent.expired}"
+                )
     finally:
         store.close()
     return EXIT_OK
@@ -412,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
         dec.add_argument("--by", default=os.environ.get("USER", "analyst"), help="who decides (kept in the store)")
         dec.add_argument("--database", help="SQLAlchemy URL (default: $EWS_DATABASE_URL or sqlite:///.ews/ews.db)")
         dec.add_argument("--outbox", help="dry-run channel file (default .ews/outbox/<region>.jsonl)")
+        dec.add_argument("--queue-only", action="store_true", help="queue for `ews send` instead of the outbox")
         dec.set_defaults(func=cmd_alerts_decide)
 
     aff = sub.add_parser("affected", help="list the areas a warning touches")

@@ -19,10 +19,11 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from ews.channels.base import Channel, SendResult
+from ews.channels.base import SendResult
 from ews.channels.outbox import FileOutbox
 from ews.codes import local_zone
 from ews.config import RegionConfig
+from ews.dispatch import DispatchChannel, Dispatcher
 from ews.errors import DataValidationError
 from ews.exposure.coverage import VillageLayer
 from ews.impact.assess import exposed_total, impacts, level_counts, village_levels
@@ -252,7 +253,7 @@ def publish_outputs(
     *,
     now: datetime,
     store: Store,
-    channel: Channel,
+    channel: DispatchChannel | None,
     templates_dir: Path = TEMPLATES_DIR,
     progress: Progress = _quiet,
     region: RegionData | None = None,
@@ -277,15 +278,22 @@ def publish_outputs(
     run_id = store.start_run(config.id, ",".join(sorted({w.source for w in warnings})) or "-", now)
     with atomic_folder(out_dir) as staging:
         progress("deciding alerts and sending (dry run)")
-        outbox = FileOutbox(staging / "outbox.jsonl")
-        both = _Tee(channel, outbox)
         alerts = alert_step(
             store, config, table, warnings, rows, now=now, units=[*region.tagana, *extra_units],
             exercise_list=region.exercise_list, estimated=region.population_estimated,
-            renderer=MessageRenderer(templates_dir), channel=both, cap_dir=staging / "cap",
+            renderer=MessageRenderer(templates_dir), cap_dir=staging / "cap",
         )  # fmt: skip
         notes.extend(alerts.notes)
-        unreachable = sorted({m.village_code[:5] for m in both.sent if m.audience == "tagana" and not m.to})
+        both = _Tee(channel, FileOutbox(staging / "outbox.jsonl")) if channel is not None else None
+        if both is not None:  # the dry-run outbox (or a channel given by the caller) delivers at once
+            dispatcher = Dispatcher(
+                store, {"sms": both, "whatsapp": both}, worker=f"run-{config.id}", clock=lambda: now
+            )
+            dispatcher.run()
+        else:
+            notes.append(f"{alerts.queued} message(s) queued for `ews send`")
+        sent = both.sent if both is not None else []
+        unreachable = sorted({m.village_code[:5] for m in sent if m.audience == "tagana" and not m.to})
         if unreachable:
             notes.append(f"NO TAGANA CONTACT for kab/kota {', '.join(unreachable)}: configure 'tagana' in the region")
         progress("drawing risk maps and writing outputs")
@@ -299,7 +307,7 @@ def publish_outputs(
             levels=level_counts(per_village),
             people_exposed=exposed_total(per_village),
             population_estimated=region.population_estimated,
-            messages=alerts.sent,
+            messages=_counts(sent),
             unreachable_tagana=unreachable,
             transitions=alerts.transitions,
             pending=alerts.pending,
@@ -314,20 +322,31 @@ def publish_outputs(
     return report
 
 
+def _counts(sent: Sequence[RenderedMessage]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for m in sent:
+        name = f"{m.audience} {m.channel}" + ("" if m.to else " NO CONTACT")
+        out[name] = out.get(name, 0) + 1
+    return out
+
+
 class _Tee:
     """Send through the real channel and copy each message into the run's own outbox file."""
 
     name = "tee"
 
-    def __init__(self, channel: Channel, copy: FileOutbox) -> None:
+    def __init__(self, channel: DispatchChannel, copy: FileOutbox) -> None:
         self.channel, self.copy = channel, copy
         self.sent: list[RenderedMessage] = []
 
-    def send(self, message: RenderedMessage, ledger_key: str) -> SendResult:
-        result = self.channel.send(message, ledger_key)
+    def send(self, message: RenderedMessage, ledger_key: str, *, valid_until: datetime | None = None) -> SendResult:
+        result = self.channel.send(message, ledger_key, valid_until=valid_until)
         self.copy.send(message, ledger_key)
         self.sent.append(message)
         return result
+
+    def find_sent(self, message: RenderedMessage, ledger_key: str, since: datetime) -> str | None:
+        return self.channel.find_sent(message, ledger_key, since)
 
 
 def _write_review(
@@ -398,7 +417,7 @@ def run_slice(
     now: datetime,
     base_url: str = DEFAULT_BASE_URL,
     store: Store,
-    channel: Channel,
+    channel: DispatchChannel | None,
     templates_dir: Path = TEMPLATES_DIR,
     progress: Progress = _quiet,
 ) -> RunReport:

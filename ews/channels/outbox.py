@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime
 from pathlib import Path
 
 from ews.channels.base import SendResult
@@ -42,7 +43,7 @@ class FileOutbox:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
 
-    def send(self, message: RenderedMessage, ledger_key: str) -> SendResult:
+    def send(self, message: RenderedMessage, ledger_key: str, *, valid_until: datetime | None = None) -> SendResult:
         """Append one line; a message without a number is recorded as ``no-contact``."""
         status = "dry-run" if message.to else "no-contact"
         line = json.dumps(outbox_record(message, ledger_key, status), ensure_ascii=False) + "\n"
@@ -50,4 +51,14 @@ class FileOutbox:
             handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
-        return SendResult(status)
+        return SendResult(status, provider_id=f"outbox:{ledger_key}")
+
+    def find_sent(self, message: RenderedMessage, ledger_key: str, since: datetime) -> str | None:
+        """Whether a line for ``ledger_key`` is in the file already (a crash after writing it)."""
+        if not self.path.exists():
+            return None
+        with self.path.open(encoding="utf-8") as handle:
+            for line in handle:
+                if f'"dedup_key": {json.dumps(ledger_key)}' in line:
+                    return f"outbox:{ledger_key}"
+        return None

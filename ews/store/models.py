@@ -33,7 +33,7 @@ from sqlalchemy.types import TypeDecorator
 
 VERSION_STATUSES = ("auto", "pending", "approved", "rejected")
 AUDIENCES = ("resident", "tagana", "exercise")
-LEDGER_STATUSES = ("queued", "sent", "failed", "dry-run")
+LEDGER_STATUSES = ("queued", "sending", "sent", "failed", "expired", "dry-run")
 CHANNELS = ("sms", "whatsapp")
 LANGUAGES = ("id", "en")
 
@@ -228,6 +228,19 @@ class LedgerEntry(Base):
     channel: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(16))
+    # The message to deliver (filled when a message is queued for the dispatcher; empty for old claims).
+    # ``address`` is the E.164 number: personal data, like subscribers.phone_e164, never logged.
+    address: Mapped[str | None] = mapped_column(String(32))
+    body: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(8))
+    priority: Mapped[int] = mapped_column(Integer, default=1)  # 0: cancels and all-clears go first
+    valid_until: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    claimed_at: Mapped[datetime | None]  # when a worker marked it 'sending' (its lease)
+    worker: Mapped[str | None] = mapped_column(String(64))
+    provider_id: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 class Delivery(Base):

@@ -14,9 +14,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import shapely
@@ -114,6 +114,27 @@ class AlertVersionRecord:
     created_at: datetime
     decided_by: str | None
     decided_at: datetime | None
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """A ledger row the dispatcher delivers: the rendered text and where it goes (``address`` is personal data)."""
+
+    ledger_id: int
+    alert_version_id: int
+    recipient_id: str
+    audience: str
+    channel: str
+    address: str
+    body: str
+    language: str
+    priority: int
+    valid_until: datetime | None
+    attempts: int
+    claimed_at: datetime | None
+    village_code: str
+    level: Level
+    warning_id: str
 
 
 @dataclass(frozen=True)
@@ -648,6 +669,196 @@ class Store:
                 )
             )
         return True
+
+    # -- the delivery queue (the send ledger's rows that carry a message) ---------------------------------
+
+    def enqueue(
+        self,
+        alert_version_id: int,
+        recipient_id: str,
+        audience: str,
+        channel: str,
+        *,
+        address: str,
+        body: str,
+        language: str,
+        priority: int,
+        valid_until: datetime | None,
+        at: datetime | None = None,
+    ) -> int | None:
+        """Claim one send (as :meth:`claim`) and queue its message; the new ledger id, or ``None`` if claimed before."""
+        return self.enqueue_group(
+            [alert_version_id], recipient_id, audience, channel, address=address, render=lambda _: body,
+            language=language, priority=priority, valid_until=valid_until, at=at,
+        )  # fmt: skip
+
+    def enqueue_group(
+        self,
+        alert_version_ids: Sequence[int],
+        recipient_id: str,
+        audience: str,
+        channel: str,
+        *,
+        address: str,
+        render: Callable[[Sequence[int]], str],
+        language: str,
+        priority: int,
+        valid_until: datetime | None,
+        at: datetime | None = None,
+    ) -> int | None:
+        """Claim several alert versions for one recipient and queue ONE message covering the new ones.
+
+        In one transaction: each version not yet claimed for this recipient and channel gets a ledger row;
+        ``render`` receives those versions' ids and returns the message text, stored on the first row; the
+        others are grouped into it (they settle with it). Returns that row's id, or ``None`` when every
+        version was claimed before (nothing new to say). A crash can leave no claim without its message.
+        """
+        if not _RECIPIENT_ID.fullmatch(recipient_id):
+            raise StoreError("enqueue: recipient_id must be the pseudonymous id from ews.contacts.recipient_id")
+        when = at or _now()
+        e = LedgerEntry
+        with self._tx(f"queue {len(alert_version_ids)} alert version(s) for {recipient_id}") as connection:
+            new: list[tuple[int, int]] = []
+            for version_id in alert_version_ids:
+                stmt = (
+                    self._insert(LedgerEntry)
+                    .values(
+                        alert_version_id=version_id, recipient_id=recipient_id, audience=audience, channel=channel,
+                        created_at=when, status="queued", address=address, body=None, language=language,
+                        priority=priority, valid_until=valid_until, attempts=0,
+                    )
+                    .on_conflict_do_nothing(index_elements=["alert_version_id", "recipient_id", "channel"])
+                    .returning(LedgerEntry.id)
+                )  # fmt: skip
+                found = connection.execute(stmt).scalar_one_or_none()
+                if found is not None:
+                    new.append((version_id, int(found)))
+            if not new:
+                return None
+            lead = new[0][1]
+            connection.execute(update(e).where(e.id == lead).values(body=render([v for v, _ in new])))
+            others = [lid for _, lid in new[1:]]
+            if others:
+                connection.execute(update(e).where(e.id.in_(others)).values(error=f"grouped:{lead}"))
+        return lead
+
+    def _queued_rows(self, connection: Connection, ids: Sequence[int]) -> list[QueuedMessage]:
+        e, a = LedgerEntry, AlertVersion
+        stmt = (
+            select(e, a.village_code, a.level, a.warning_id)
+            .join(a, a.id == e.alert_version_id)
+            .where(e.id.in_(ids))
+            .order_by(e.priority, e.id)
+        )
+        return self._queued(connection.execute(stmt).all())
+
+    def _queued(self, rows: Iterable[Any]) -> list[QueuedMessage]:
+        return [
+            QueuedMessage(
+                r.id, r.alert_version_id, r.recipient_id, r.audience, r.channel, r.address or "", r.body or "",
+                r.language or "id", r.priority, r.valid_until, r.attempts, r.claimed_at, r.village_code,
+                Level(r.level), r.warning_id,
+            )
+            for r in rows
+        ]  # fmt: skip
+
+    def lease(self, worker: str, now: datetime, limit: int = 50) -> list[QueuedMessage]:
+        """Take up to ``limit`` queued messages that are due, mark them 'sending' for ``worker``, return them.
+
+        Endings (priority 0) come first, then oldest first. On PostgreSQL the rows are locked with
+        ``FOR UPDATE SKIP LOCKED``, so several workers take disjoint batches; SQLite serialises writers.
+        """
+        e = LedgerEntry
+        due = (
+            select(e.id)
+            .where(
+                e.status == "queued", e.body.is_not(None), (e.next_attempt_at.is_(None)) | (e.next_attempt_at <= now)
+            )
+            .order_by(e.priority, e.id)
+            .limit(limit)
+        )
+        if self.engine.dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        with self._tx(f"lease for {worker}") as connection:
+            ids = list(connection.execute(due).scalars())
+            if not ids:
+                return []
+            connection.execute(
+                update(e)
+                .where(e.id.in_(ids))
+                .values(status="sending", claimed_at=now, worker=worker, attempts=e.attempts + 1)
+            )
+            return self._queued_rows(connection, ids)
+
+    def take_abandoned(self, worker: str, now: datetime, lease_seconds: float, limit: int = 50) -> list[QueuedMessage]:
+        """Take over 'sending' rows whose worker's lease ran out (it died mid-send): they need reconciling.
+
+        The rows stay 'sending' under the new worker (with a fresh lease) until :meth:`finish` or
+        :meth:`retry_later` settles them.
+        """
+        e = LedgerEntry
+        stale = select(e.id).where(e.status == "sending", e.claimed_at < now - timedelta(seconds=lease_seconds))
+        stale = stale.order_by(e.priority, e.id).limit(limit)
+        if self.engine.dialect.name == "postgresql":
+            stale = stale.with_for_update(skip_locked=True)
+        with self._tx(f"take abandoned sends for {worker}") as connection:
+            ids = list(connection.execute(stale).scalars())
+            if not ids:
+                return []
+            connection.execute(update(e).where(e.id.in_(ids)).values(claimed_at=now, worker=worker))
+            return self._queued_rows(connection, ids)
+
+    def finish(
+        self,
+        ledger_id: int,
+        status: str,
+        *,
+        provider_id: str | None = None,
+        error: str | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Settle a send: 'sent', 'dry-run', 'failed' (permanent) or 'expired'; rows grouped into it follow."""
+        if status not in ("sent", "dry-run", "failed", "expired"):
+            raise StoreError(f"finish: status {status!r} is not final; use sent, dry-run, failed or expired")
+        e, when = LedgerEntry, at or _now()
+        with self._tx(f"settle ledger row {ledger_id}") as connection:
+            connection.execute(
+                update(e).where(e.id == ledger_id).values(status=status, provider_id=provider_id, error=error)
+            )
+            connection.execute(
+                update(e)
+                .where(e.error == f"grouped:{ledger_id}", e.status == "queued")
+                .values(status=status, provider_id=provider_id)
+            )
+            connection.execute(
+                self._insert(Delivery).values(
+                    ledger_id=ledger_id, provider_id=provider_id, status=status, detail=error or "", updated_at=when
+                )
+            )
+
+    def retry_later(self, ledger_id: int, when: datetime, error: str) -> None:
+        """Put a 'sending' row back in the queue, due at ``when`` (a transient failure, nothing delivered)."""
+        e = LedgerEntry
+        with self._tx(f"requeue ledger row {ledger_id}") as connection:
+            connection.execute(
+                update(e)
+                .where(e.id == ledger_id)
+                .values(status="queued", next_attempt_at=when, error=error, claimed_at=None, worker=None)
+            )
+
+    def queue_counts(self) -> dict[str, int]:
+        """Ledger rows that carry a message, per status."""
+        e = LedgerEntry
+        stmt = select(e.status, func.count()).where(e.body.is_not(None)).group_by(e.status)
+        with self.engine.connect() as connection:
+            return {status: int(n) for status, n in connection.execute(stmt)}
+
+    def is_opted_out(self, address: str) -> bool:
+        """Whether this number opted out (of any subscription): it is then sent nothing more, endings included."""
+        s = Subscriber
+        stmt = select(func.count()).where(s.phone_e164 == address, s.opted_out_at.is_not(None))
+        with self.engine.connect() as connection:
+            return bool(connection.execute(stmt).scalar_one())
 
     def record_status(self, provider_id: str, status: str, detail: str = "", *, at: datetime | None = None) -> bool:
         """A provider's status report, kept only if it moves that delivery forward.

@@ -145,6 +145,10 @@ def test_bad_input_through_the_command(
             str(tmp_path / "o"),
             "--at",
             NOW.isoformat(),
+            "--database",
+            f"sqlite:///{tmp_path / 'cli.db'}",
+            "--outbox",
+            str(tmp_path / "cli-outbox.jsonl"),
         ]
     )
     printed = capsys.readouterr()

@@ -152,8 +152,21 @@ def upgrade() -> None:
         sa.Column("channel", sa.String(16), nullable=False),
         _time("created_at"),
         sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("address", sa.String(32), nullable=True),
+        sa.Column("body", sa.Text(), nullable=True),
+        sa.Column("language", sa.String(8), nullable=True),
+        sa.Column("priority", sa.Integer(), nullable=False),
+        _time("valid_until", nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        _time("next_attempt_at", nullable=True),
+        _time("claimed_at", nullable=True),
+        sa.Column("worker", sa.String(64), nullable=True),
+        sa.Column("provider_id", sa.String(64), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
         sa.CheckConstraint("audience IN ('resident', 'tagana', 'exercise')", name="ck_send_ledger_audience"),
-        sa.CheckConstraint("status IN ('queued', 'sent', 'failed', 'dry-run')", name="ck_send_ledger_status"),
+        sa.CheckConstraint(
+            "status IN ('queued', 'sending', 'sent', 'failed', 'expired', 'dry-run')", name="ck_send_ledger_status"
+        ),
         sa.ForeignKeyConstraint(
             ["alert_version_id"], ["alert_versions.id"], name="fk_send_ledger_alert_version_id_alert_versions"
         ),

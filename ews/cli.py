@@ -22,6 +22,7 @@ from ews.errors import EwsError
 if TYPE_CHECKING:
     from ews.channels.outbox import FileOutbox
     from ews.config import RegionConfig
+    from ews.dispatch import DispatchChannel
     from ews.store.repository import Store
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
@@ -151,7 +152,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             target = out if len(args.cap) == 1 else out / f"source-{n + 1}"
             report = run_slice(
                 config, source, target, now=now, base_url=_base_url(), store=store,
-                channel=_outbox(args, config.id), progress=progress,
+                channel=None if args.queue_only else _outbox(args, config.id), progress=progress,
             )  # fmt: skip
             _print_report(report)
             if report.problems:
@@ -356,6 +357,67 @@ def cmd_subscribers_opt_out(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def send_channels(args: argparse.Namespace) -> tuple[dict[str, DispatchChannel], str]:
+    """Twilio SMS/WhatsApp when TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN are set, else the dry-run outbox."""
+    import json
+
+    from ews.channels.outbox import FileOutbox
+    from ews.channels.twilio import TwilioSms, TwilioWhatsApp, twilio_client
+
+    sid, token = os.environ.get("TWILIO_ACCOUNT_SID", ""), os.environ.get("TWILIO_AUTH_TOKEN", "")
+    if not sid or not token:
+        outbox = FileOutbox(Path(args.outbox) if args.outbox else Path(".ews") / "outbox" / "send.jsonl")
+        return {"sms": outbox, "whatsapp": outbox}, f"dry-run outbox {outbox.path} (no TWILIO_ACCOUNT_SID/AUTH_TOKEN)"
+    base = os.environ.get("EWS_TWILIO_BASE_URL") or None
+    client = twilio_client(sid, token, base_url=base, timeout=args.timeout)
+    public = os.environ.get("EWS_PUBLIC_URL", "").rstrip("/")
+    callback = f"{public}/twilio/status" if public else None
+    channels: dict[str, DispatchChannel] = {
+        "sms": TwilioSms(
+            client, from_number=os.environ.get("EWS_TWILIO_SMS_FROM") or None,
+            messaging_service_sid=os.environ.get("EWS_TWILIO_MESSAGING_SERVICE_SID") or None, status_callback=callback,
+        ),
+    }  # fmt: skip
+    whatsapp_from = os.environ.get("EWS_TWILIO_WHATSAPP_FROM")
+    if whatsapp_from:
+        content = json.loads(os.environ.get("EWS_TWILIO_CONTENT_SIDS") or "{}")
+        channels["whatsapp"] = TwilioWhatsApp(
+            client, from_number=whatsapp_from, content_sids=content, status_callback=callback
+        )
+    return channels, f"Twilio ({'EWS_TWILIO_BASE_URL ' + base if base else 'api.twilio.com'})"
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    """Deliver queued messages: once until the queue is empty (``--once``), or keep polling."""
+    import time
+
+    from ews.dispatch import Dispatcher
+    from ews.store.repository import Store
+
+    channels, where = send_channels(args)
+    rates = {"sms": args.rate_sms, "whatsapp": args.rate_whatsapp}
+    store = Store.from_url(_database_url(args))
+    try:
+        dispatcher = Dispatcher(
+            store, channels, worker=args.worker, lease_seconds=args.lease, batch=args.batch, rates=rates
+        )
+        print(f"ews send: worker {args.worker} -> {where}", file=sys.stderr)
+        while True:
+            report = dispatcher.run(until_empty=args.once)
+            if report.sent or report.failed or report.expired or report.opted_out or args.once:
+                print(
+                    f"ews send: sent {report.sent}, failed {report.failed}, expired {report.expired}, "
+                    f"opted out {report.opted_out}, retried {report.retried}, reconciled "
+                    f"{report.reconciled_sent} sent / {report.reconciled_requeued} requeued",
+                    file=sys.stderr,
+                )
+            if args.once:
+                return EXIT_OK
+            time.sleep(args.poll)
+    finally:
+        store.close()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the Twilio webhooks (status callbacks, inbound WhatsApp) until interrupted."""
     import uvicorn
@@ -403,6 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     run.add_argument("--database", help="SQLAlchemy URL (default: $EWS_DATABASE_URL or sqlite:///.ews/ews.db)")
     run.add_argument("--outbox", help="dry-run channel file (default .ews/outbox/<region>.jsonl)")
+    run.add_argument("--queue-only", action="store_true", help="queue messages for `ews send` instead of the outbox")
     run.set_defaults(func=cmd_run)
 
     alerts = sub.add_parser("alerts", help="list alerts; approve or reject those held for review")
@@ -448,6 +511,19 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--source", required=True, help="how they opted out, kept as evidence (e.g. 'call to BPBD')")
     out.add_argument("--database", help=database_help)
     out.set_defaults(func=cmd_subscribers_opt_out)
+
+    send = sub.add_parser("send", help="deliver queued messages (Twilio when configured, else the dry-run outbox)")
+    send.add_argument("--once", action="store_true", help="stop when the queue is empty (default: keep polling)")
+    send.add_argument("--worker", default=f"ews-send-{os.getpid()}", help="this worker's name (kept on its leases)")
+    send.add_argument("--lease", type=float, default=120.0, help="seconds before a dead worker's sends are reconciled")
+    send.add_argument("--batch", type=int, default=50, help="rows leased per transaction")
+    send.add_argument("--timeout", type=float, default=15.0, help="seconds per Twilio request")
+    send.add_argument("--rate-sms", type=float, default=None, help="SMS per second (default: no limit)")
+    send.add_argument("--rate-whatsapp", type=float, default=None, help="WhatsApp messages per second")
+    send.add_argument("--poll", type=float, default=2.0, help="seconds between polls without --once")
+    send.add_argument("--outbox", help="dry-run outbox file when Twilio is not configured")
+    send.add_argument("--database", help=database_help)
+    send.set_defaults(func=cmd_send)
 
     serve = sub.add_parser("serve", help="serve Twilio status callbacks and inbound WhatsApp replies")
     serve.add_argument("--host", default="127.0.0.1")

@@ -85,7 +85,7 @@ class TokenBucket:
             self.sleep((1 - self.tokens) / self.rate)
 
 
-def _message(q: QueuedMessage) -> RenderedMessage:
+def to_message(q: QueuedMessage) -> RenderedMessage:
     segments = sms_segments(q.body) if q.channel == "sms" else 1
     return RenderedMessage(
         audience=q.audience, channel=q.channel, language=q.language, to=q.address, village_code=q.village_code,
@@ -136,7 +136,7 @@ class Dispatcher:
     def _settle_ambiguous(self, q: QueuedMessage, report: DispatchReport, why: str) -> None:
         since = (q.claimed_at or self.clock()) - timedelta(seconds=self.lease_seconds + 60)
         try:
-            found = self._channel(q).find_sent(_message(q), ledger_key(q), since)
+            found = self._channel(q).find_sent(to_message(q), ledger_key(q), since)
         except TransientChannelError as exc:
             # The provider cannot tell us now: leave the row 'sending'; its lease runs out and it is retried.
             log.warning("cannot reconcile ledger row %s yet: %s", q.ledger_id, exc)
@@ -162,7 +162,7 @@ class Dispatcher:
         channel = self._channel(q)
         self.buckets[q.channel].take()
         try:
-            result = channel.send(_message(q), ledger_key(q), valid_until=q.valid_until)
+            result = channel.send(to_message(q), ledger_key(q), valid_until=q.valid_until)
         except TransientChannelError as exc:
             if exc.ambiguous:
                 self._settle_ambiguous(q, report, str(exc))

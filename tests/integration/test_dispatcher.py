@@ -1,0 +1,144 @@
+"""The dispatcher's rules on both databases, through the dry-run outbox (fast; no network)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ews.alerts.model import Decision, Transition
+from ews.channels.outbox import FileOutbox
+from ews.contacts import recipient_id
+from ews.dispatch import Dispatcher, to_message
+from ews.store.repository import Store, SubscriberRecord
+from ews.types import Level
+
+T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    s = Store.from_url(database_url)
+    yield s
+    s.close()
+
+
+def version(store: Store, village: str, transition: Transition = Transition.NEW, seq: int = 1) -> int:
+    d = Decision("r", village, "A1", transition, Level.NONE, Level.SIAGA, seq, "A1", T0, None, 0.9, True, False, "t")
+    return store.add_alert_version(d, f"ews.r.x.{village}.{seq}", "auto", at=T0)
+
+
+def phone(n: int) -> str:
+    return f"+628999{n:08d}"
+
+
+def queue(store: Store, v: int, n: int, *, priority: int = 1, valid_until: datetime | None = None) -> int | None:
+    return store.enqueue(
+        v,
+        recipient_id(phone(n)),
+        "resident",
+        "sms",
+        address=phone(n),
+        body=f"pesan {n}",
+        language="id",
+        priority=priority,
+        valid_until=valid_until,
+    )
+
+
+def lines(path: Path) -> list[dict[str, object]]:
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+def dispatcher(store: Store, outbox: FileOutbox, now: datetime = T0, **kw: object) -> Dispatcher:
+    return Dispatcher(store, {"sms": outbox, "whatsapp": outbox}, clock=lambda: now, sleep=lambda _: None, **kw)  # type: ignore[arg-type]
+
+
+def test_each_message_once_and_endings_first(store: Store, tmp_path: Path) -> None:
+    outbox = FileOutbox(tmp_path / "out.jsonl")
+    new, cancel = version(store, "35.78.01.1001"), version(store, "35.78.01.1002", Transition.CANCEL, 2)
+    for n in range(5):
+        queue(store, new, n)
+    queue(store, cancel, 9, priority=0)
+    assert queue(store, new, 0) is None  # the same version to the same person: claimed already
+    report = dispatcher(store, outbox).run()
+    sent = lines(outbox.path)
+    assert report.sent == 6
+    assert sent[0]["text"] == "pesan 9"  # the cancel went first
+    assert sorted(str(m["dedup_key"]) for m in sent) == sorted({str(m["dedup_key"]) for m in sent})
+    assert dispatcher(store, outbox).run().sent == 0  # nothing left, nothing twice
+    assert store.queue_counts() == {"dry-run": 6}
+
+
+def test_expired_and_opted_out_are_not_sent(store: Store, tmp_path: Path) -> None:
+    outbox = FileOutbox(tmp_path / "out.jsonl")
+    v = version(store, "35.78.01.1001")
+    queue(store, v, 1, valid_until=T0 - timedelta(minutes=1))
+    queue(store, v, 2, valid_until=T0 + timedelta(hours=1))
+    queue(store, v, 3)
+    store.import_subscribers([SubscriberRecord(phone(3), "35.78.01.1001", "id", "sms", "test", T0)])
+    store.opt_out(phone(3), "whatsapp STOP", T0)
+    report = dispatcher(store, outbox).run()
+    assert (report.sent, report.expired, report.opted_out) == (1, 1, 1)
+    assert [m["text"] for m in lines(outbox.path)] == ["pesan 2"]
+    assert store.queue_counts() == {"dry-run": 1, "expired": 1, "failed": 1}
+
+
+def test_grouped_tagana_notice_settles_all_its_villages(store: Store, tmp_path: Path) -> None:
+    outbox = FileOutbox(tmp_path / "out.jsonl")
+    versions = [version(store, f"35.78.01.100{i}") for i in range(1, 4)]
+    coordinator = phone(900)
+    lead = store.enqueue_group(
+        versions,
+        recipient_id(coordinator),
+        "tagana",
+        "whatsapp",
+        address=coordinator,
+        render=lambda new: f"notice for {len(new)} villages",
+        language="id",
+        priority=1,
+        valid_until=None,
+    )
+    assert lead is not None
+    # Asking again for the same villages claims nothing new and renders nothing.
+    again = store.enqueue_group(
+        versions,
+        recipient_id(coordinator),
+        "tagana",
+        "whatsapp",
+        address=coordinator,
+        render=lambda new: pytest.fail("rendered twice"),
+        language="id",
+        priority=1,
+        valid_until=None,
+    )
+    assert again is None
+    dispatcher(store, outbox).run()
+    assert [m["text"] for m in lines(outbox.path)] == ["notice for 3 villages"]
+    assert store.counts("r")["ledger_dry-run"] == 3
+
+
+def test_a_send_abandoned_mid_flight_is_reconciled_not_repeated(store: Store, tmp_path: Path) -> None:
+    outbox = FileOutbox(tmp_path / "out.jsonl")
+    v = version(store, "35.78.01.1001")
+    queue(store, v, 1)
+    queue(store, v, 2)
+    # A worker leased both, delivered the first, and died before recording anything.
+    leased = store.lease("dead-worker", T0, limit=10)
+    outbox.send(to_message(leased[0]), f"{v}|{recipient_id(phone(1))}|sms")
+    later = T0 + timedelta(minutes=5)
+    report = dispatcher(store, outbox, now=later, lease_seconds=60).run()
+    assert report.reconciled_sent == 1  # found in the outbox: recorded as sent, not sent again
+    assert report.reconciled_requeued == 1  # not found: queued again and sent once
+    assert sorted(m["text"] for m in lines(outbox.path)) == ["pesan 1", "pesan 2"]
+
+
+def test_a_live_lease_is_not_taken_over(store: Store, tmp_path: Path) -> None:
+    v = version(store, "35.78.01.1001")
+    queue(store, v, 1)
+    store.lease("busy-worker", T0, limit=10)
+    assert store.take_abandoned("other", T0 + timedelta(seconds=30), lease_seconds=60) == []
+    assert len(store.take_abandoned("other", T0 + timedelta(seconds=61), lease_seconds=60)) == 1

@@ -86,6 +86,7 @@ class TokenBucket:
 
 
 def to_message(q: QueuedMessage) -> RenderedMessage:
+    """The message a queued ledger row carries, as channels take it."""
     segments = sms_segments(q.body) if q.channel == "sms" else 1
     return RenderedMessage(
         audience=q.audience, channel=q.channel, language=q.language, to=q.address, village_code=q.village_code,

@@ -237,8 +237,13 @@ def queue_plans(
     version_ids: dict[tuple[str, str], int],
     renderer: MessageRenderer,
     report: AlertReport,
+    *,
+    whatsapp_fallback_sms: bool = False,
 ) -> int:
     """Render and queue every message of the plans in the send ledger; return how many were queued.
+
+    With ``whatsapp_fallback_sms`` a resident's WhatsApp message also carries its SMS rendering, which the
+    dispatcher sends instead if WhatsApp fails for good (no template, outside the 24-hour window...).
 
     Each claim carries its rendered text, so the dispatcher can deliver (and re-deliver after a crash)
     without rendering again. Tagana notices are grouped per unit and thread: one notice, many villages.
@@ -253,6 +258,10 @@ def queue_plans(
         for r in p.residents:
             message = renderer.render_resident(p.alert, r)
             text = ("LATIHAN/EXERCISE: " + message.text) if p.audience == "exercise" else message.text
+            fallback = None
+            if whatsapp_fallback_sms and r.channel == "whatsapp":
+                sms = renderer.render_resident(p.alert, replace(r, channel="sms")).text
+                fallback = ("LATIHAN/EXERCISE: " + sms) if p.audience == "exercise" else sms
             lid = store.enqueue(
                 version_id,
                 r.recipient_id,
@@ -263,6 +272,7 @@ def queue_plans(
                 language=message.language,
                 priority=priority,
                 valid_until=valid_until,
+                fallback_body=fallback,
             )
             if lid is None:
                 report.skipped_duplicates += 1
@@ -404,7 +414,9 @@ def alert_step(
     # stored; unsent claims stay 'queued' for the delivery step to pick up).
     store.save_states(config.id, outcome.states, at=now)
     go = [p for p in plans if status[(p.decision.thread_id, p.decision.village_code)] == "auto"]
-    report.queued = queue_plans(store, go, version_ids, renderer, report)
+    report.queued = queue_plans(
+        store, go, version_ids, renderer, report, whatsapp_fallback_sms=config.messages.whatsapp_fallback_sms
+    )
     if report.pending:
         report.notes.append(
             f"PENDING APPROVAL: {len(report.pending)} alert version(s) wait for review "
@@ -477,5 +489,8 @@ def dispatch_approved(
     for p in plans:  # the stored header stands in for the warning: event and times for the message
         if header is not None:
             p.alert = replace(p.alert, event=header.event)
-    report.queued = queue_plans(store, plans, {(version.thread_id, version.village_code): version_id}, renderer, report)
+    report.queued = queue_plans(
+        store, plans, {(version.thread_id, version.village_code): version_id}, renderer, report,
+        whatsapp_fallback_sms=config.messages.whatsapp_fallback_sms,
+    )  # fmt: skip
     return report

@@ -144,6 +144,7 @@ class MessageOptions(_Frozen):
 
     languages: tuple[Literal["id", "en"], ...] = ("id", "en")
     channels: tuple[Literal["sms", "whatsapp"], ...] = ("sms", "whatsapp")
+    whatsapp_fallback_sms: bool = False  # a WhatsApp message that fails for good goes again by SMS
 
 
 class RegionConfig(_Frozen):

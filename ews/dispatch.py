@@ -59,6 +59,7 @@ class DispatchReport:
     retried: int = 0
     reconciled_sent: int = 0
     reconciled_requeued: int = 0
+    failovers: int = 0
     errors: dict[str, int] = field(default_factory=dict)
 
 
@@ -187,6 +188,18 @@ class Dispatcher:
             report.expired += 1
         else:
             report.failed += 1
+            if q.channel == "whatsapp" and q.fallback_body and result.status == "failed":
+                self._fail_over(q, result.detail, report)
+
+    def _fail_over(self, q: QueuedMessage, why: str, report: DispatchReport) -> None:
+        """Queue the stored SMS text for a WhatsApp message that failed for good (the ledger allows it once)."""
+        queued = self.store.enqueue(
+            q.alert_version_id, q.recipient_id, q.audience, "sms", address=q.address, body=q.fallback_body or "",
+            language=q.language, priority=q.priority, valid_until=q.valid_until,
+        )  # fmt: skip
+        if queued is not None:
+            report.failovers += 1
+            log.info("ledger row %s: WhatsApp failed (%s), SMS queued as row %s", q.ledger_id, why, queued)
 
     def run(self, *, until_empty: bool = True, idle_sleep: float = 0.5) -> DispatchReport:
         """Reconcile, then send due rows until none is due (and none waits for a retry, if ``until_empty``)."""

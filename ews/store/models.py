@@ -232,6 +232,7 @@ class LedgerEntry(Base):
     # ``address`` is the E.164 number: personal data, like subscribers.phone_e164, never logged.
     address: Mapped[str | None] = mapped_column(String(32))
     body: Mapped[str | None] = mapped_column(Text)
+    fallback_body: Mapped[str | None] = mapped_column(Text)  # the SMS text if WhatsApp fails for good
     language: Mapped[str | None] = mapped_column(String(8))
     priority: Mapped[int] = mapped_column(Integer, default=1)  # 0: cancels and all-clears go first
     valid_until: Mapped[datetime | None]

@@ -132,6 +132,7 @@ class QueuedMessage:
     valid_until: datetime | None
     attempts: int
     claimed_at: datetime | None
+    fallback_body: str | None
     village_code: str
     level: Level
     warning_id: str
@@ -684,12 +685,16 @@ class Store:
         language: str,
         priority: int,
         valid_until: datetime | None,
+        fallback_body: str | None = None,
         at: datetime | None = None,
     ) -> int | None:
-        """Claim one send (as :meth:`claim`) and queue its message; the new ledger id, or ``None`` if claimed before."""
+        """Claim one send (as :meth:`claim`) and queue its message; the new ledger id, or ``None`` if claimed before.
+
+        ``fallback_body`` (WhatsApp rows) is the SMS text to send instead if WhatsApp fails for good.
+        """
         return self.enqueue_group(
             [alert_version_id], recipient_id, audience, channel, address=address, render=lambda _: body,
-            language=language, priority=priority, valid_until=valid_until, at=at,
+            language=language, priority=priority, valid_until=valid_until, fallback_body=fallback_body, at=at,
         )  # fmt: skip
 
     def enqueue_group(
@@ -704,6 +709,7 @@ class Store:
         language: str,
         priority: int,
         valid_until: datetime | None,
+        fallback_body: str | None = None,
         at: datetime | None = None,
     ) -> int | None:
         """Claim several alert versions for one recipient and queue ONE message covering the new ones.
@@ -736,7 +742,8 @@ class Store:
             if not new:
                 return None
             lead = new[0][1]
-            connection.execute(update(e).where(e.id == lead).values(body=render([v for v, _ in new])))
+            body = render([v for v, _ in new])
+            connection.execute(update(e).where(e.id == lead).values(body=body, fallback_body=fallback_body))
             others = [lid for _, lid in new[1:]]
             if others:
                 connection.execute(update(e).where(e.id.in_(others)).values(error=f"grouped:{lead}"))
@@ -756,8 +763,8 @@ class Store:
         return [
             QueuedMessage(
                 r.id, r.alert_version_id, r.recipient_id, r.audience, r.channel, r.address or "", r.body or "",
-                r.language or "id", r.priority, r.valid_until, r.attempts, r.claimed_at, r.village_code,
-                Level(r.level), r.warning_id,
+                r.language or "id", r.priority, r.valid_until, r.attempts, r.claimed_at, r.fallback_body,
+                r.village_code, Level(r.level), r.warning_id,
             )
             for r in rows
         ]  # fmt: skip

@@ -142,3 +142,56 @@ def test_a_live_lease_is_not_taken_over(store: Store, tmp_path: Path) -> None:
     store.lease("busy-worker", T0, limit=10)
     assert store.take_abandoned("other", T0 + timedelta(seconds=30), lease_seconds=60) == []
     assert len(store.take_abandoned("other", T0 + timedelta(seconds=61), lease_seconds=60)) == 1
+
+
+class _WhatsAppClosed:
+    """A WhatsApp channel whose every send fails for good (no template, window closed)."""
+
+    name = "whatsapp-closed"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def send(self, message, ledger_key, *, valid_until=None):
+        from ews.channels.base import SendResult
+
+        self.calls += 1
+        return SendResult("failed", detail="twilio 63016: outside the WhatsApp 24-hour session window")
+
+    def find_sent(self, message, ledger_key, since):
+        return None
+
+
+def test_whatsapp_that_fails_for_good_goes_again_by_sms_once(store: Store, tmp_path: Path) -> None:
+    sms = FileOutbox(tmp_path / "sms.jsonl")
+    whatsapp = _WhatsAppClosed()
+    v = version(store, "35.78.01.1001")
+    store.enqueue(
+        v,
+        recipient_id(phone(1)),
+        "resident",
+        "whatsapp",
+        address=phone(1),
+        body="long whatsapp text",
+        language="id",
+        priority=1,
+        valid_until=None,
+        fallback_body="short sms text",
+    )
+    store.enqueue(
+        v,
+        recipient_id(phone(2)),
+        "resident",
+        "whatsapp",
+        address=phone(2),
+        body="no fallback",
+        language="id",
+        priority=1,
+        valid_until=None,
+    )
+    d = Dispatcher(store, {"sms": sms, "whatsapp": whatsapp}, clock=lambda: T0, sleep=lambda _: None)  # type: ignore[dict-item]
+    report = d.run()
+    assert (report.failed, report.failovers, report.sent) == (2, 1, 1)
+    assert [m["text"] for m in lines(sms.path)] == ["short sms text"]
+    assert d.run().sent == 0  # the fallback is queued once, whatever happens later
+    assert whatsapp.calls == 2

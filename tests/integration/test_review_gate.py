@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -25,14 +25,14 @@ def region_with(tmp_path: Path, extra: str) -> Path:
     return region
 
 
-def run(region: Path, source: Path, tmp_path: Path, db: str) -> RunReport:
+def run(region: Path, source: Path, tmp_path: Path, db: str, now: datetime = NOW) -> RunReport:
     store = Store.from_url(db)
     try:
         return run_slice(
             open_region(region),
             str(source),
             tmp_path / "out",
-            now=NOW,
+            now=now,
             store=store,
             channel=FileOutbox(tmp_path / "outbox.jsonl"),
         )
@@ -46,9 +46,11 @@ def lines(path: Path) -> list[dict[str, object]]:
 
 def test_awas_waits_for_approval_then_goes_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     region = region_with(tmp_path, "alerts: {review_levels: [Awas]}\n")
-    warning = write_synthetic_warning(tmp_path / "w", NOW)
+    # `alerts approve` sends on the real clock: the warning must be in force now, not at a fixed time.
+    now = datetime.now(UTC).replace(microsecond=0)
+    warning = write_synthetic_warning(tmp_path / "w", now)
     db = f"sqlite:///{tmp_path / 'ews.db'}"
-    report = run(region, warning, tmp_path, db)
+    report = run(region, warning, tmp_path, db, now)
     assert report.pending
     assert any("PENDING APPROVAL" in n for n in report.notes)
     sent = lines(tmp_path / "outbox.jsonl")
@@ -76,7 +78,7 @@ def test_awas_waits_for_approval_then_goes_out(tmp_path: Path, capsys: pytest.Ca
     assert len(lines(outbox)) == len(approved)
 
     # The next cycle does not resend what was approved, nor what was sent already.
-    again = run(region, warning, tmp_path, db)
+    again = run(region, warning, tmp_path, db, now)
     assert again.messages == {}
 
 
@@ -113,3 +115,19 @@ def test_exercise_goes_to_the_exercise_list_only(tmp_path: Path) -> None:
     caps = list((tmp_path / "out" / "cap").glob("*.xml"))
     assert caps
     assert all(b"<status>Exercise</status>" in p.read_bytes() for p in caps)
+
+
+def test_whatsapp_messages_carry_their_sms_fallback_when_the_region_asks(tmp_path: Path) -> None:
+    region = region_with(tmp_path, "messages: {whatsapp_fallback_sms: true}\n")
+    warning = write_synthetic_warning(tmp_path / "w", NOW)
+    db = f"sqlite:///{tmp_path / 'ews.db'}"
+    store = Store.from_url(db)
+    try:
+        run_slice(open_region(region), str(warning), tmp_path / "out", now=NOW, store=store, channel=None)
+        queued = store.lease("inspect", NOW, limit=500)
+    finally:
+        store.close()
+    whatsapp = [q for q in queued if q.channel == "whatsapp" and q.audience == "resident"]
+    assert whatsapp
+    assert all(q.fallback_body and len(q.fallback_body) < len(q.body) for q in whatsapp)
+    assert all(q.fallback_body is None for q in queued if q.channel == "sms")

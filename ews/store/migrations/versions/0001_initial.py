@@ -154,6 +154,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("address", sa.String(32), nullable=True),
         sa.Column("body", sa.Text(), nullable=True),
+        sa.Column("fallback_body", sa.Text(), nullable=True),
         sa.Column("language", sa.String(8), nullable=True),
         sa.Column("priority", sa.Integer(), nullable=False),
         _time("valid_until", nullable=True),

@@ -394,6 +394,11 @@ def cmd_send(args: argparse.Namespace) -> int:
     from ews.dispatch import Dispatcher
     from ews.store.repository import Store
 
+    if args.lease < 2 * args.timeout:
+        raise EwsError(
+            f"--lease {args.lease} must be at least twice --timeout {args.timeout}: a send must finish inside its "
+            "lease, or another worker could take the row over and send it again"
+        )
     channels, where = send_channels(args)
     rates = {"sms": args.rate_sms, "whatsapp": args.rate_whatsapp}
     store = Store.from_url(_database_url(args))

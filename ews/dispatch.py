@@ -28,7 +28,7 @@ from typing import Protocol
 from ews.channels.base import SendResult, TransientChannelError
 from ews.errors import EwsError
 from ews.messages.gsm7 import sms_segments
-from ews.store.repository import QueuedMessage, Store
+from ews.store.repository import Outcome, QueuedMessage, Store
 from ews.types import RenderedMessage
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,8 @@ class Dispatcher:
         self.store, self.channels, self.worker = store, dict(channels), worker
         self.lease_seconds, self.batch, self.max_attempts, self.backoff = lease_seconds, batch, max_attempts, backoff
         self.clock, self.sleep = clock, sleep
+        # A send must end well inside its lease, or another worker could take the row over mid-send.
+        # (The channels' request timeout must stay below lease_seconds / 2: checked by `ews send`.)
         self.buckets = {name: TokenBucket((rates or {}).get(name), sleep=sleep) for name in self.channels}
 
     def _channel(self, q: QueuedMessage) -> DispatchChannel:
@@ -144,23 +146,30 @@ class Dispatcher:
             log.warning("cannot reconcile ledger row %s yet: %s", q.ledger_id, exc)
             return
         if found is not None:
-            self.store.finish(q.ledger_id, "sent", provider_id=found, error=f"reconciled: {why}")
+            self.store.finish(q.ledger_id, "sent", provider_id=found, error=f"reconciled: {why}", worker=self.worker)
             report.reconciled_sent += 1
         else:
-            self.store.retry_later(q.ledger_id, self.clock(), f"not at provider after: {why}")
+            self.store.retry_later(q.ledger_id, self.clock(), f"not at provider after: {why}", worker=self.worker)
             report.reconciled_requeued += 1
 
-    def send_one(self, q: QueuedMessage, report: DispatchReport) -> None:
-        """Deliver one leased row and record what happened."""
+    def send_one(self, q: QueuedMessage, report: DispatchReport) -> Outcome | None:
+        """Deliver one leased row; return its outcome to record, or ``None`` if it was settled already.
+
+        Retries and reconciliations are written at once; final outcomes are returned so that a batch's
+        are written in one transaction (a crash before that leaves the rows 'sending', to be reconciled).
+        """
         now = self.clock()
         if self.store.is_opted_out(q.address):
-            self.store.finish(q.ledger_id, "failed", error="opted out")
             report.opted_out += 1
-            return
+            return Outcome(q.ledger_id, "failed", error="opted out")
         if q.valid_until is not None and q.valid_until <= now:
-            self.store.finish(q.ledger_id, "expired", error=f"warning expired at {q.valid_until.isoformat()}")
             report.expired += 1
-            return
+            return Outcome(q.ledger_id, "expired", error=f"warning expired at {q.valid_until.isoformat()}")
+        # A row leased long ago (a long batch) renews its lease first, so nobody takes it over mid-send.
+        stale = q.claimed_at is not None and (now - q.claimed_at).total_seconds() > self.lease_seconds / 2
+        if stale and not self.store.touch(q.ledger_id, self.worker, now):
+            log.warning("ledger row %s: lease lost to another worker, not sending", q.ledger_id)
+            return None
         channel = self._channel(q)
         self.buckets[q.channel].take()
         try:
@@ -168,28 +177,33 @@ class Dispatcher:
         except TransientChannelError as exc:
             if exc.ambiguous:
                 self._settle_ambiguous(q, report, str(exc))
-                return
-            retry_after = exc.retry_after
+                return None
             report.retried += 1
             name = type(exc).__name__
             report.errors[name] = report.errors.get(name, 0) + 1
             if q.attempts >= self.max_attempts:
-                self.store.finish(q.ledger_id, "failed", error=f"gave up after {q.attempts} attempts: {exc}")
                 report.failed += 1
-                return
-            delay = retry_after if retry_after is not None else self.backoff * 2 ** (q.attempts - 1)
-            self.store.retry_later(q.ledger_id, now + timedelta(seconds=delay), str(exc))
-            return
+                return Outcome(q.ledger_id, "failed", error=f"gave up after {q.attempts} attempts: {exc}")
+            delay = exc.retry_after if exc.retry_after is not None else self.backoff * 2 ** (q.attempts - 1)
+            # From when the answer came back: Retry-After counts from the response, not the request.
+            self.store.retry_later(q.ledger_id, self.clock() + timedelta(seconds=delay), str(exc), worker=self.worker)
+            return None
         status = {"sent": "sent", "dry-run": "dry-run", "expired": "expired"}.get(result.status, "failed")
-        self.store.finish(q.ledger_id, status, provider_id=result.provider_id, error=result.detail or None)
         if status in ("sent", "dry-run"):
             report.sent += 1
         elif status == "expired":
             report.expired += 1
         else:
             report.failed += 1
-            if q.channel == "whatsapp" and q.fallback_body and result.status == "failed":
-                self._fail_over(q, result.detail, report)
+        return Outcome(q.ledger_id, status, result.provider_id, result.detail or None)
+
+    def _flush(self, batch: list[tuple[QueuedMessage, Outcome]], report: DispatchReport) -> None:
+        settled = set(self.store.finish_many([o for _, o in batch], worker=self.worker))
+        for q, o in batch:
+            if o.ledger_id in settled and o.status == "failed" and q.channel == "whatsapp" and q.fallback_body:
+                if o.error != "opted out":
+                    self._fail_over(q, o.error or "", report)
+        batch.clear()
 
     def _fail_over(self, q: QueuedMessage, why: str, report: DispatchReport) -> None:
         """Queue the stored SMS text for a WhatsApp message that failed for good (the ledger allows it once)."""
@@ -207,8 +221,20 @@ class Dispatcher:
         self.reconcile(report)
         while True:
             rows = self.store.lease(self.worker, self.clock(), self.batch)
-            for q in rows:
-                self.send_one(q, report)
+            done: list[tuple[QueuedMessage, Outcome]] = []
+            flushed = self.clock()
+            try:
+                for q in rows:
+                    # Record what was sent before those rows could outlive the lease (another worker would
+                    # then have to reconcile them); usually once per batch.
+                    if done and (self.clock() - flushed).total_seconds() > self.lease_seconds / 4:
+                        self._flush(done, report)
+                        flushed = self.clock()
+                    outcome = self.send_one(q, report)
+                    if outcome is not None:
+                        done.append((q, outcome))
+            finally:
+                self._flush(done, report)
             if rows:
                 continue
             self.reconcile(report)

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Dialect,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -219,6 +220,7 @@ class LedgerEntry(Base):
         UniqueConstraint("alert_version_id", "recipient_id", "channel"),
         CheckConstraint(_in("audience", AUDIENCES), name="audience"),
         CheckConstraint(_in("status", LEDGER_STATUSES), name="status"),
+        Index("ix_send_ledger_status_priority_id", "status", "priority", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -242,6 +244,7 @@ class LedgerEntry(Base):
     worker: Mapped[str | None] = mapped_column(String(64))
     provider_id: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
+    grouped_into: Mapped[int | None] = mapped_column(Integer, index=True)  # the row whose message covers this one
 
 
 class Delivery(Base):

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import shapely
-from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 
@@ -136,6 +136,16 @@ class QueuedMessage:
     village_code: str
     level: Level
     warning_id: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one send ended, to record with :meth:`Store.finish_many`."""
+
+    ledger_id: int
+    status: str
+    provider_id: str | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -746,7 +756,7 @@ class Store:
             connection.execute(update(e).where(e.id == lead).values(body=body, fallback_body=fallback_body))
             others = [lid for _, lid in new[1:]]
             if others:
-                connection.execute(update(e).where(e.id.in_(others)).values(error=f"grouped:{lead}"))
+                connection.execute(update(e).where(e.id.in_(others)).values(grouped_into=lead))
         return lead
 
     def _queued_rows(self, connection: Connection, ids: Sequence[int]) -> list[QueuedMessage]:
@@ -822,35 +832,86 @@ class Store:
         *,
         provider_id: str | None = None,
         error: str | None = None,
+        worker: str | None = None,
         at: datetime | None = None,
-    ) -> None:
-        """Settle a send: 'sent', 'dry-run', 'failed' (permanent) or 'expired'; rows grouped into it follow."""
-        if status not in ("sent", "dry-run", "failed", "expired"):
-            raise StoreError(f"finish: status {status!r} is not final; use sent, dry-run, failed or expired")
+    ) -> bool:
+        """Settle one send (see :meth:`finish_many`); ``False`` if ``worker`` no longer holds its lease."""
+        return bool(self.finish_many([Outcome(ledger_id, status, provider_id, error)], worker=worker, at=at))
+
+    def finish_many(
+        self, outcomes: Sequence[Outcome], *, worker: str | None = None, at: datetime | None = None
+    ) -> list[int]:
+        """Settle sends in one transaction: 'sent', 'dry-run', 'failed' (permanent) or 'expired'.
+
+        Rows grouped into a settled row (one Tagana notice, many villages) settle with it. With ``worker``,
+        only rows still 'sending' under that worker's lease change: if another worker took a row over
+        (the lease ran out), its outcome is left to that worker's reconciliation. Returns the settled ids.
+        """
+        for o in outcomes:
+            if o.status not in ("sent", "dry-run", "failed", "expired"):
+                raise StoreError(f"finish: status {o.status!r} is not final; use sent, dry-run, failed or expired")
+        if not outcomes:
+            return []
         e, when = LedgerEntry, at or _now()
-        with self._tx(f"settle ledger row {ledger_id}") as connection:
-            connection.execute(
-                update(e).where(e.id == ledger_id).values(status=status, provider_id=provider_id, error=error)
-            )
+        ids = [o.ledger_id for o in outcomes]
+        with self._tx(f"settle {len(outcomes)} ledger row(s)") as connection:
+            owned = select(e.id).where(e.id.in_(ids))
+            if worker is not None:
+                owned = owned.where(e.worker == worker, e.status == "sending")
+            mine = set(connection.execute(owned).scalars())
+            settled = [o for o in outcomes if o.ledger_id in mine]
+            if not settled:
+                return []
+            rows = [{"lid": o.ledger_id, "st": o.status, "pid": o.provider_id, "err": o.error} for o in settled]
             connection.execute(
                 update(e)
-                .where(e.error == f"grouped:{ledger_id}", e.status == "queued")
-                .values(status=status, provider_id=provider_id)
+                .where(e.id == bindparam("lid"))
+                .values(status=bindparam("st"), provider_id=bindparam("pid"), error=bindparam("err")),
+                rows,
             )
+            # Rows grouped into a settled one (a Tagana notice for many villages) settle with it.
+            leads = set(connection.execute(select(e.grouped_into).where(e.grouped_into.in_(list(mine)))).scalars())
+            for o in settled:
+                if o.ledger_id in leads:
+                    connection.execute(
+                        update(e)
+                        .where(e.grouped_into == o.ledger_id, e.status == "queued")
+                        .values(status=o.status, provider_id=o.provider_id)
+                    )
             connection.execute(
-                self._insert(Delivery).values(
-                    ledger_id=ledger_id, provider_id=provider_id, status=status, detail=error or "", updated_at=when
-                )
-            )
+                self._insert(Delivery),
+                [
+                    {"ledger_id": o.ledger_id, "provider_id": o.provider_id, "status": o.status,
+                     "detail": o.error or "", "updated_at": when}
+                    for o in settled
+                ],
+            )  # fmt: skip
+        return [o.ledger_id for o in settled]
 
-    def retry_later(self, ledger_id: int, when: datetime, error: str) -> None:
-        """Put a 'sending' row back in the queue, due at ``when`` (a transient failure, nothing delivered)."""
+    def touch(self, ledger_id: int, worker: str, now: datetime) -> bool:
+        """Renew a worker's lease on one 'sending' row before it sends it; ``False`` if it lost the row."""
         e = LedgerEntry
+        stmt = (
+            update(e)
+            .where(e.id == ledger_id, e.worker == worker, e.status == "sending")
+            .values(claimed_at=now)
+            .returning(e.id)
+        )
+        with self._tx(f"renew lease on ledger row {ledger_id}") as connection:
+            return connection.execute(stmt).scalar_one_or_none() is not None
+
+    def retry_later(self, ledger_id: int, when: datetime, error: str, *, worker: str | None = None) -> None:
+        """Put a 'sending' row back in the queue, due at ``when`` (a transient failure, nothing delivered).
+
+        With ``worker``, only if that worker still holds the row.
+        """
+        e = LedgerEntry
+        mine = update(e).where(e.id == ledger_id)
+        if worker is not None:
+            mine = mine.where(e.worker == worker, e.status == "sending")
         with self._tx(f"requeue ledger row {ledger_id}") as connection:
             connection.execute(
-                update(e)
-                .where(e.id == ledger_id)
-                .values(status="queued", next_attempt_at=when, error=error, claimed_at=None, worker=None)
+                mine.values(status="queued", next_attempt_at=when, error=error, claimed_at=None, worker=None)
             )
 
     def queue_counts(self) -> dict[str, int]:

@@ -164,6 +164,7 @@ def upgrade() -> None:
         sa.Column("worker", sa.String(64), nullable=True),
         sa.Column("provider_id", sa.String(64), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("grouped_into", sa.Integer(), nullable=True),
         sa.CheckConstraint("audience IN ('resident', 'tagana', 'exercise')", name="ck_send_ledger_audience"),
         sa.CheckConstraint(
             "status IN ('queued', 'sending', 'sent', 'failed', 'expired', 'dry-run')", name="ck_send_ledger_status"
@@ -176,6 +177,8 @@ def upgrade() -> None:
             "alert_version_id", "recipient_id", "channel", name="uq_send_ledger_alert_version_id_recipient_id_channel"
         ),
     )
+    op.create_index("ix_send_ledger_status_priority_id", "send_ledger", ["status", "priority", "id"])
+    op.create_index("ix_send_ledger_grouped_into", "send_ledger", ["grouped_into"])
     op.create_table(
         "deliveries",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),

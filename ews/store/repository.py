@@ -925,7 +925,8 @@ class Store:
         """Whether this number opted out (of any subscription): it is then sent nothing more, endings included."""
         s = Subscriber
         stmt = select(func.count()).where(s.phone_e164 == address, s.opted_out_at.is_not(None))
-        with self.engine.connect() as connection:
+        # A single read, once per message: autocommit skips the transaction (and SQLite's write lock).
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             return bool(connection.execute(stmt).scalar_one())
 
     def record_status(self, provider_id: str, status: str, detail: str = "", *, at: datetime | None = None) -> bool:

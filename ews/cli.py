@@ -521,7 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--once", action="store_true", help="stop when the queue is empty (default: keep polling)")
     send.add_argument("--worker", default=f"ews-send-{os.getpid()}", help="this worker's name (kept on its leases)")
     send.add_argument("--lease", type=float, default=120.0, help="seconds before a dead worker's sends are reconciled")
-    send.add_argument("--batch", type=int, default=50, help="rows leased per transaction")
+    send.add_argument("--batch", type=int, default=100, help="rows leased per transaction")
     send.add_argument("--timeout", type=float, default=15.0, help="seconds per Twilio request")
     send.add_argument("--rate-sms", type=float, default=None, help="SMS per second (default: no limit)")
     send.add_argument("--rate-whatsapp", type=float, default=None, help="WhatsApp messages per second")

@@ -111,7 +111,7 @@ class Dispatcher:
         *,
         worker: str = "ews-send",
         lease_seconds: float = 120.0,
-        batch: int = 50,
+        batch: int = 100,
         rates: Mapping[str, float | None] | None = None,
         max_attempts: int = 10,
         backoff: float = 2.0,
@@ -124,6 +124,7 @@ class Dispatcher:
         # A send must end well inside its lease, or another worker could take the row over mid-send.
         # (The channels' request timeout must stay below lease_seconds / 2: checked by `ews send`.)
         self.buckets = {name: TokenBucket((rates or {}).get(name), sleep=sleep) for name in self.channels}
+        self._opted_out: Callable[[str], bool] = store.is_opted_out  # a held connection while running
 
     def _channel(self, q: QueuedMessage) -> DispatchChannel:
         try:
@@ -159,7 +160,7 @@ class Dispatcher:
         are written in one transaction (a crash before that leaves the rows 'sending', to be reconciled).
         """
         now = self.clock()
-        if self.store.is_opted_out(q.address):
+        if self._opted_out(q.address):
             report.opted_out += 1
             return Outcome(q.ledger_id, "failed", error="opted out")
         if q.valid_until is not None and q.valid_until <= now:
@@ -218,6 +219,11 @@ class Dispatcher:
     def run(self, *, until_empty: bool = True, idle_sleep: float = 0.5) -> DispatchReport:
         """Reconcile, then send due rows until none is due (and none waits for a retry, if ``until_empty``)."""
         report = DispatchReport()
+        with self.store.opt_out_checker() as checker:
+            self._opted_out = checker
+            return self._run(report, until_empty=until_empty, idle_sleep=idle_sleep)
+
+    def _run(self, report: DispatchReport, *, until_empty: bool, idle_sleep: float) -> DispatchReport:
         self.reconcile(report)
         while True:
             rows = self.store.lease(self.worker, self.clock(), self.batch)

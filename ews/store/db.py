@@ -75,6 +75,9 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_on_begin(connection: Connection) -> None:
     # IMMEDIATE takes the write lock up front: a transaction that reads then writes cannot fail half-way
     # with "database is locked" when another process wrote in between; it waits (busy_timeout) instead.
+    # Autocommit connections (single reads, e.g. the opt-out check) run no transaction and take no lock.
+    if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 

@@ -138,6 +138,47 @@ class QueuedMessage:
     warning_id: str
 
 
+class OptOutChecker:
+    """``checker(address)``: has this number opted out? One held autocommit connection, one read per call.
+
+    Each read is its own statement outside any transaction, so it sees every opt-out committed before it
+    (a STOP recorded mid-batch stops the very next send), without a pool checkout per message. A broken
+    connection is replaced once before the error is raised. Close it with :meth:`close` (or ``with``).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._connection: Connection | None = None
+        s = Subscriber
+        self._stmt = select(func.count()).where(s.phone_e164 == bindparam("address"), s.opted_out_at.is_not(None))
+
+    def _connect(self) -> Connection:
+        if self._connection is None:
+            self._connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return self._connection
+
+    def __call__(self, address: str) -> bool:
+        """Whether ``address`` (E.164) opted out of any subscription."""
+        try:
+            return bool(self._connect().execute(self._stmt, {"address": address}).scalar_one())
+        except DBAPIError:
+            self.close()  # a dropped connection: one fresh try, then the error goes up
+            return bool(self._connect().execute(self._stmt, {"address": address}).scalar_one())
+
+    def close(self) -> None:
+        """Return the held connection."""
+        if self._connection is not None:
+            with contextlib.suppress(DBAPIError):
+                self._connection.close()
+            self._connection = None
+
+    def __enter__(self) -> OptOutChecker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How one send ended, to record with :meth:`Store.finish_many`."""
@@ -920,6 +961,10 @@ class Store:
         stmt = select(e.status, func.count()).where(e.body.is_not(None)).group_by(e.status)
         with self.engine.connect() as connection:
             return {status: int(n) for status, n in connection.execute(stmt)}
+
+    def opt_out_checker(self) -> OptOutChecker:
+        """A reusable :meth:`is_opted_out` on one held autocommit connection, for the dispatcher's hot loop."""
+        return OptOutChecker(self.engine)
 
     def is_opted_out(self, address: str) -> bool:
         """Whether this number opted out (of any subscription): it is then sent nothing more, endings included."""

@@ -1001,6 +1001,26 @@ class Store:
             )  # fmt: skip
         return True
 
+    def fail_over(self, provider_id: str, *, at: datetime | None = None) -> int | None:
+        """Queue the SMS text of a WhatsApp message the provider reported failed after accepting it.
+
+        Real Twilio accepts a WhatsApp message and reports "outside the 24-hour window" (63016) later, by
+        status callback. Returns the new SMS ledger row, or ``None`` when there is nothing to do (not a
+        WhatsApp row of ours, no SMS text stored because the region has no fallback, or already queued).
+        """
+        e = LedgerEntry
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(e).where(e.provider_id == provider_id, e.channel == "whatsapp", e.grouped_into.is_(None))
+            ).first()
+        if row is None or not row.fallback_body:
+            return None
+        return self.enqueue(
+            row.alert_version_id, row.recipient_id, row.audience, "sms", address=row.address or "",
+            body=row.fallback_body, language=row.language or "id", priority=row.priority,
+            valid_until=row.valid_until, at=at,
+        )  # fmt: skip
+
     def delivery_status(self, provider_id: str) -> str | None:
         """The furthest status reached by the send with this provider id (``None``: unknown)."""
         with self.engine.connect() as connection:

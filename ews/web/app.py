@@ -5,7 +5,9 @@ parameters with the auth token); a forged or missing one gets 403 and changes no
 URL it called, so behind a proxy set ``EWS_PUBLIC_URL`` to the public base URL.
 
 - ``POST /twilio/status``: a message status; stored only if it moves the delivery forward, so duplicated
-  or out-of-order callbacks never move a delivery backwards.
+  or out-of-order callbacks never move a delivery backwards. A WhatsApp message reported failed after it
+  was accepted (e.g. 63016, outside the 24-hour window) gets its SMS fallback queued, where the region
+  configured one (``ews send`` delivers it).
 - ``POST /twilio/inbound``: ``STOP``/``BERHENTI``/``UNSUBSCRIBE`` opt the number out (confirmed to the
   sender, honoured by the next send); ``SIAP <code>``/``YA <code>`` from a coordinator of Tagana unit
   ``<code>`` acknowledges its latest mobilisation; anything else is stored as a report. A replayed
@@ -86,6 +88,10 @@ def create_app(
         except StoreError as exc:
             return Response(str(exc), status_code=400)
         log.info("status %s -> %s (%s)", sid, state, "recorded" if moved else "not newer, ignored")
+        if moved and state.lower() in ("failed", "undelivered"):
+            fallback = store.fail_over(sid, at=now())
+            if fallback is not None:
+                log.info("status %s: WhatsApp failed (%s), SMS fallback queued as ledger row %s", sid, code, fallback)
         return Response(status_code=204)
 
     @app.post("/twilio/inbound")

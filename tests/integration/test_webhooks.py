@@ -12,7 +12,7 @@ from twilio.request_validator import RequestValidator
 
 from ews.alerts.model import Decision, Transition
 from ews.contacts import recipient_id
-from ews.store.repository import Store, SubscriberRecord
+from ews.store.repository import Outcome, Store, SubscriberRecord
 from ews.types import Level, TaganaUnit
 from ews.web.app import create_app
 from ews.web.inbound import classify
@@ -148,3 +148,42 @@ def test_replayed_status_callback_changes_nothing(client: TestClient, store: Sto
 def test_classify(body: str, kind: str, code: str | None) -> None:
     meaning = classify(body)
     assert (meaning.kind, meaning.code) == (kind, code)
+
+
+def test_whatsapp_failed_by_callback_falls_back_to_sms_once(client: TestClient, store: Store) -> None:
+    decision = Decision(
+        "jawa-timur",
+        "35.78.01.1001",
+        "A1",
+        Transition.NEW,
+        Level.NONE,
+        Level.SIAGA,
+        1,
+        "A1",
+        T0,
+        None,
+        0.9,
+        True,
+        False,
+        "test",
+    )
+    version = store.add_alert_version(decision, "ews.jawa-timur.y.35.78.01.1001.1", "auto", at=T0)
+    store.enqueue(
+        version,
+        recipient_id(RESIDENT),
+        "resident",
+        "whatsapp",
+        address=RESIDENT,
+        body="teks panjang",
+        language="id",
+        priority=1,
+        valid_until=None,
+        fallback_body="sms pendek",
+    )
+    leased = store.lease("w", T0)
+    store.finish_many([Outcome(leased[0].ledger_id, "sent", "SMwa1")], worker="w")
+    failed = {"MessageSid": "SMwa1", "MessageStatus": "failed", "ErrorCode": "63016"}
+    assert post(client, "/twilio/status", failed).status_code == 204
+    assert post(client, "/twilio/status", failed).status_code == 204  # replayed: no second fallback
+    queued = store.lease("w2", T0)
+    assert [(q.channel, q.body) for q in queued] == [("sms", "sms pendek")]

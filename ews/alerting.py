@@ -40,21 +40,14 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class AlertReport:
-    """What the alert step did (no personal data): transitions, versions held for review, sends."""
+    """What the alert step did (no personal data): transitions, versions held for review, messages queued."""
 
     transitions: dict[str, int] = field(default_factory=dict)
     pending: list[int] = field(default_factory=list)
     queued: int = 0
-    sent: dict[str, int] = field(default_factory=dict)
     skipped_duplicates: int = 0
     cap_files: int = 0
     notes: list[str] = field(default_factory=list)
-
-
-def _segments(text: str, channel: str) -> int:
-    from ews.messages.gsm7 import sms_segments
-
-    return sms_segments(text) if channel == "sms" else 1
 
 
 def tagana_recipient_id(unit: TaganaUnit) -> str:

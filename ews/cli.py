@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 from ews.errors import EwsError
 
 if TYPE_CHECKING:
+    from ews.channels.base import Channel
     from ews.channels.outbox import FileOutbox
     from ews.config import RegionConfig
-    from ews.dispatch import DispatchChannel
     from ews.store.repository import Store
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
@@ -357,7 +357,7 @@ def cmd_subscribers_opt_out(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def send_channels(args: argparse.Namespace) -> tuple[dict[str, DispatchChannel], str]:
+def send_channels(args: argparse.Namespace) -> tuple[dict[str, Channel], str]:
     """Twilio SMS/WhatsApp when TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN are set, else the dry-run outbox."""
     import json
 
@@ -372,7 +372,7 @@ def send_channels(args: argparse.Namespace) -> tuple[dict[str, DispatchChannel],
     client = twilio_client(sid, token, base_url=base, timeout=args.timeout)
     public = os.environ.get("EWS_PUBLIC_URL", "").rstrip("/")
     callback = f"{public}/twilio/status" if public else None
-    channels: dict[str, DispatchChannel] = {
+    channels: dict[str, Channel] = {
         "sms": TwilioSms(
             client, from_number=os.environ.get("EWS_TWILIO_SMS_FROM") or None,
             messaging_service_sid=os.environ.get("EWS_TWILIO_MESSAGING_SERVICE_SID") or None, status_callback=callback,

@@ -23,29 +23,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
-from ews.channels.base import SendResult, TransientChannelError
+from ews.channels.base import Channel, TransientChannelError
 from ews.errors import EwsError
 from ews.messages.gsm7 import sms_segments
 from ews.store.repository import Outcome, QueuedMessage, Store
 from ews.types import RenderedMessage
 
 log = logging.getLogger(__name__)
-
-
-class DispatchChannel(Protocol):
-    """A channel the dispatcher can drive: send once, and say afterwards whether a send got through."""
-
-    name: str
-
-    def send(self, message: RenderedMessage, ledger_key: str, *, valid_until: datetime | None = None) -> SendResult:
-        """Deliver ``message``; raise a transient error (with ``retry_after``/``ambiguous``) to be retried."""
-        ...
-
-    def find_sent(self, message: RenderedMessage, ledger_key: str, since: datetime) -> str | None:
-        """The provider id of this message if the provider accepted it since ``since``, else ``None``."""
-        ...
 
 
 @dataclass
@@ -107,7 +92,7 @@ class Dispatcher:
     def __init__(
         self,
         store: Store,
-        channels: Mapping[str, DispatchChannel],
+        channels: Mapping[str, Channel],
         *,
         worker: str = "ews-send",
         lease_seconds: float = 120.0,
@@ -126,7 +111,7 @@ class Dispatcher:
         self.buckets = {name: TokenBucket((rates or {}).get(name), sleep=sleep) for name in self.channels}
         self._opted_out: Callable[[str], bool] = store.is_opted_out  # a held connection while running
 
-    def _channel(self, q: QueuedMessage) -> DispatchChannel:
+    def _channel(self, q: QueuedMessage) -> Channel:
         try:
             return self.channels[q.channel]
         except KeyError:

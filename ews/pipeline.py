@@ -19,11 +19,11 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from ews.channels.base import SendResult
+from ews.channels.base import Channel, SendResult
 from ews.channels.outbox import FileOutbox
 from ews.codes import local_zone
 from ews.config import RegionConfig
-from ews.dispatch import DispatchChannel, Dispatcher
+from ews.dispatch import Dispatcher
 from ews.errors import DataValidationError
 from ews.exposure.coverage import VillageLayer
 from ews.impact.assess import exposed_total, impacts, level_counts, village_levels
@@ -253,7 +253,7 @@ def publish_outputs(
     *,
     now: datetime,
     store: Store,
-    channel: DispatchChannel | None,
+    channel: Channel | None,
     templates_dir: Path = TEMPLATES_DIR,
     progress: Progress = _quiet,
     region: RegionData | None = None,
@@ -316,7 +316,8 @@ def publish_outputs(
         if not (staging / "outbox.jsonl").exists():
             write_text_atomic(staging / "outbox.jsonl", "")
         write_text_atomic(staging / "report.json", json.dumps(report.to_json(), ensure_ascii=False, indent=1))
-    store.finish_run(run_id, "partial" if problems else "ok", {**alerts.transitions, **alerts.sent}, problems)
+    counts = {**alerts.transitions, **report.messages, "queued": alerts.queued}
+    store.finish_run(run_id, "partial" if problems else "ok", counts, problems)
     for note in notes:
         log.warning("%s", note)
     return report
@@ -335,7 +336,7 @@ class _Tee:
 
     name = "tee"
 
-    def __init__(self, channel: DispatchChannel, copy: FileOutbox) -> None:
+    def __init__(self, channel: Channel, copy: FileOutbox) -> None:
         self.channel, self.copy = channel, copy
         self.sent: list[RenderedMessage] = []
 
@@ -417,7 +418,7 @@ def run_slice(
     now: datetime,
     base_url: str = DEFAULT_BASE_URL,
     store: Store,
-    channel: DispatchChannel | None,
+    channel: Channel | None,
     templates_dir: Path = TEMPLATES_DIR,
     progress: Progress = _quiet,
 ) -> RunReport:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from ews.errors import EwsError
@@ -19,12 +20,23 @@ class SendResult:
 
 
 class Channel(Protocol):
-    """Delivers a message once. The caller has already claimed ``ledger_key`` in the send ledger."""
+    """What every channel does: send a message once, and say afterwards whether a send got through.
+
+    ``find_sent`` is how the dispatcher settles a send whose outcome it never learned (the worker died, or
+    the request timed out after it went out) before it sends again.
+    """
 
     name: str
 
-    def send(self, message: RenderedMessage, ledger_key: str) -> SendResult:
-        """Deliver ``message``; never log or raise with the phone number in the text."""
+    def send(self, message: RenderedMessage, ledger_key: str, *, valid_until: datetime | None = None) -> SendResult:
+        """Deliver ``message``; raise :class:`TransientChannelError` for a failure worth retrying.
+
+        Never log or raise with the phone number in the text.
+        """
+        ...
+
+    def find_sent(self, message: RenderedMessage, ledger_key: str, since: datetime) -> str | None:
+        """The provider id of this message if the provider accepted it since ``since``, else ``None``."""
         ...
 
 

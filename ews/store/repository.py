@@ -602,128 +602,6 @@ class Store:
 
     # -- send ledger ------------------------------------------------------------------------------------
 
-    def claim(
-        self,
-        alert_version_id: int,
-        recipient_id: str,
-        audience: str,
-        channel: str,
-        *,
-        status: str = "queued",
-        at: datetime | None = None,
-    ) -> bool:
-        """Claim the right to send an alert version to a recipient on a channel, once.
-
-        Returns ``True`` if this call created the ledger row (go ahead and send), ``False`` if it already
-        existed (someone sent or is sending it: do not). Safe against concurrent callers on both databases.
-
-        Parameters
-        ----------
-        alert_version_id
-            The version being sent.
-        recipient_id
-            :func:`ews.contacts.recipient_id` of the number, never the number itself.
-        audience
-            ``"resident"``, ``"tagana"`` or ``"exercise"``.
-        channel
-            ``"sms"`` or ``"whatsapp"``.
-        status
-            ``"queued"`` (default) or ``"dry-run"`` for runs that do not send.
-        at
-            When it was claimed (aware; default now).
-
-        Raises
-        ------
-        StoreError
-            A phone number (or anything but a recipient id) as ``recipient_id``, an unknown audience or
-            status, or an unknown alert version.
-        """
-        if not _RECIPIENT_ID.fullmatch(recipient_id):
-            raise StoreError(
-                "claim: recipient_id must be the pseudonymous id from ews.contacts.recipient_id ('r-' and 16 hex "
-                "digits), never a phone number"
-            )
-        if audience not in AUDIENCES:
-            raise StoreError(f"claim: audience {audience!r} is unknown; use one of {', '.join(AUDIENCES)}")
-        if status not in LEDGER_STATUSES:
-            raise StoreError(f"claim: status {status!r} is unknown; use one of {', '.join(LEDGER_STATUSES)}")
-        stmt = (
-            self._insert(LedgerEntry)
-            .values(
-                alert_version_id=alert_version_id,
-                recipient_id=recipient_id,
-                audience=audience,
-                channel=channel,
-                created_at=at or _now(),
-                status=status,
-            )
-            .on_conflict_do_nothing(index_elements=["alert_version_id", "recipient_id", "channel"])
-            .returning(LedgerEntry.id)
-        )
-        # RETURNING, not rowcount: with a skipped row both drivers report no row, which is unambiguous.
-        with self._tx(f"claim on alert version {alert_version_id} (does it exist?)") as connection:
-            return connection.execute(stmt).scalar_one_or_none() is not None
-
-    def mark_sent(
-        self,
-        alert_version_id: int,
-        recipient_id: str,
-        channel: str,
-        status: str,
-        *,
-        provider_id: str | None = None,
-        detail: str = "",
-        at: datetime | None = None,
-    ) -> int:
-        """Record the outcome of a claimed send (``"sent"`` or ``"failed"``) and the provider's answer.
-
-        Returns the id of the new ``deliveries`` row. ``detail`` must not contain the phone number.
-
-        Raises
-        ------
-        StoreError
-            Unknown status, or nothing was claimed for this version, recipient and channel.
-        """
-        if status not in ("sent", "failed", "dry-run"):
-            raise StoreError(f"mark_sent: status {status!r} is unknown; use 'sent', 'failed' or 'dry-run'")
-        when = at or _now()
-        e = LedgerEntry
-        key = (e.alert_version_id == alert_version_id, e.recipient_id == recipient_id, e.channel == channel)
-        with self._tx(f"delivery of alert version {alert_version_id} to {recipient_id}") as connection:
-            ledger_id = connection.execute(select(e.id).where(*key)).scalar_one_or_none()
-            if ledger_id is None:
-                raise StoreError(
-                    f"alert version {alert_version_id} was not claimed for {recipient_id} on {channel}: call claim() "
-                    "before sending"
-                )
-            connection.execute(update(e).where(e.id == ledger_id).values(status=status))
-            new = connection.execute(
-                self._insert(Delivery)
-                .values(ledger_id=ledger_id, provider_id=provider_id, status=status, detail=detail, updated_at=when)
-                .returning(Delivery.id)
-            ).scalar_one()
-        return int(new)
-
-    def record_delivery(self, provider_id: str, status: str, detail: str = "", *, at: datetime | None = None) -> bool:
-        """Append a provider status report (e.g. a Twilio callback) to the send it belongs to.
-
-        Returns ``False`` when no send carries ``provider_id`` (a callback for another system).
-        """
-        with self._tx(f"delivery report {provider_id}") as connection:
-            ledger_id = connection.execute(
-                select(Delivery.ledger_id).where(Delivery.provider_id == provider_id).limit(1)
-            ).scalar_one_or_none()
-            if ledger_id is None:
-                return False
-            connection.execute(
-                self._insert(Delivery).values(
-                    ledger_id=ledger_id, provider_id=provider_id, status=status, detail=detail, updated_at=at or _now()
-                )
-            )
-        return True
-
-    # -- the delivery queue (the send ledger's rows that carry a message) ---------------------------------
-
     def enqueue(
         self,
         alert_version_id: int,
@@ -739,7 +617,7 @@ class Store:
         fallback_body: str | None = None,
         at: datetime | None = None,
     ) -> int | None:
-        """Claim one send (as :meth:`claim`) and queue its message; the new ledger id, or ``None`` if claimed before.
+        """Claim one send in the ledger and queue its message; the new ledger id, or ``None`` if claimed before.
 
         ``fallback_body`` (WhatsApp rows) is the SMS text to send instead if WhatsApp fails for good.
         """
@@ -771,10 +649,16 @@ class Store:
         version was claimed before (nothing new to say). A crash can leave no claim without its message.
         """
         if not _RECIPIENT_ID.fullmatch(recipient_id):
-            raise StoreError("enqueue: recipient_id must be the pseudonymous id from ews.contacts.recipient_id")
+            raise StoreError(
+                "enqueue: recipient_id must be the pseudonymous id from ews.contacts.recipient_id ('r-' and 16 hex "
+                "digits), never a phone number"
+            )
+        if audience not in AUDIENCES:
+            raise StoreError(f"enqueue: audience {audience!r} is unknown; use one of {', '.join(AUDIENCES)}")
         when = at or _now()
         e = LedgerEntry
-        with self._tx(f"queue {len(alert_version_ids)} alert version(s) for {recipient_id}") as connection:
+        versions = ", ".join(map(str, alert_version_ids))
+        with self._tx(f"queue alert version {versions} for {recipient_id} (does it exist?)") as connection:
             new: list[tuple[int, int]] = []
             for version_id in alert_version_ids:
                 stmt = (

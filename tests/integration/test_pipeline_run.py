@@ -192,3 +192,22 @@ def test_jawa_timur_estimates_are_labelled(shared_data: Path, tmp_path: Path) ->
     tagana = [json.loads(x) for x in (tmp_path / "out" / "outbox.jsonl").read_text().splitlines() if '"tagana"' in x]
     assert tagana
     assert all(t["status"] == "no-contact" and "estimasi" in t["text"] for t in tagana)
+
+
+def test_run_log_records_transitions_and_messages(demo: tuple[Path, Path], tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from ews.store.models import RunLog
+
+    region, warning = demo
+    report = run(open_region(region), str(warning), tmp_path / "out", now=NOW)
+    store = Store.from_url(f"sqlite:///{tmp_path / 'ews.db'}")
+    try:
+        with store.engine.connect() as connection:
+            logged = connection.execute(select(RunLog.status, RunLog.counts)).one()
+    finally:
+        store.close()
+    assert logged.status == "ok"
+    assert logged.counts["new"] == report.transitions["new"] > 0
+    assert logged.counts["resident sms"] == report.messages["resident sms"] > 0
+    assert logged.counts["queued"] == sum(report.messages.values())

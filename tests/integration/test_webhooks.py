@@ -44,7 +44,8 @@ def post(client: TestClient, path: str, params: dict[str, str], *, token: str = 
     return client.post(path, data=params, headers=headers)
 
 
-def sent_version(store: Store, provider_id: str) -> int:
+def sent_version(store: Store, provider_id: str, *, channel: str = "whatsapp", fallback: str | None = None) -> int:
+    """One alert version sent to RESIDENT (queued, leased and settled as the dispatcher does)."""
     decision = Decision(
         "jawa-timur",
         "35.78.01.1001",
@@ -61,9 +62,21 @@ def sent_version(store: Store, provider_id: str) -> int:
         False,
         "test",
     )
-    version = store.add_alert_version(decision, "ews.jawa-timur.x.35.78.01.1001.1", "auto", at=T0)
-    assert store.claim(version, recipient_id(RESIDENT), "resident", "whatsapp")
-    store.mark_sent(version, recipient_id(RESIDENT), "whatsapp", "sent", provider_id=provider_id)
+    version = store.add_alert_version(decision, f"ews.jawa-timur.{provider_id}.35.78.01.1001.1", "auto", at=T0)
+    store.enqueue(
+        version,
+        recipient_id(RESIDENT),
+        "resident",
+        channel,
+        address=RESIDENT,
+        body="teks panjang",
+        language="id",
+        priority=1,
+        valid_until=None,
+        fallback_body=fallback,
+    )
+    leased = store.lease("w", T0)
+    store.finish_many([Outcome(leased[0].ledger_id, "sent", provider_id)], worker="w")
     return version
 
 
@@ -151,37 +164,7 @@ def test_classify(body: str, kind: str, code: str | None) -> None:
 
 
 def test_whatsapp_failed_by_callback_falls_back_to_sms_once(client: TestClient, store: Store) -> None:
-    decision = Decision(
-        "jawa-timur",
-        "35.78.01.1001",
-        "A1",
-        Transition.NEW,
-        Level.NONE,
-        Level.SIAGA,
-        1,
-        "A1",
-        T0,
-        None,
-        0.9,
-        True,
-        False,
-        "test",
-    )
-    version = store.add_alert_version(decision, "ews.jawa-timur.y.35.78.01.1001.1", "auto", at=T0)
-    store.enqueue(
-        version,
-        recipient_id(RESIDENT),
-        "resident",
-        "whatsapp",
-        address=RESIDENT,
-        body="teks panjang",
-        language="id",
-        priority=1,
-        valid_until=None,
-        fallback_body="sms pendek",
-    )
-    leased = store.lease("w", T0)
-    store.finish_many([Outcome(leased[0].ledger_id, "sent", "SMwa1")], worker="w")
+    sent_version(store, "SMwa1", fallback="sms pendek")
     failed = {"MessageSid": "SMwa1", "MessageStatus": "failed", "ErrorCode": "63016"}
     assert post(client, "/twilio/status", failed).status_code == 204
     assert post(client, "/twilio/status", failed).status_code == 204  # replayed: no second fallback

@@ -13,7 +13,7 @@ from ews.alerts.model import VillageState
 from ews.contacts import recipient_id
 from ews.errors import StoreError
 from ews.store.models import Delivery, LedgerEntry
-from ews.store.repository import Store
+from ews.store.repository import Outcome, Store
 from ews.types import Level, TaganaUnit, Warning
 
 from .factories import T0, decision, phone
@@ -60,6 +60,21 @@ def state(village: str, level: Level = Level.SIAGA, active: bool = True, thread:
         fraction=0.4,
         active=active,
     )
+
+
+def queue(store: Store, version: int, who: str, audience: str = "resident", channel: str = "sms") -> bool:
+    """Queue one message (the send ledger's claim); True if this call created the row."""
+    return (
+        store.enqueue(version, who, audience, channel, address="+6289990000001", body="x", language="id", priority=1,
+                      valid_until=None)
+        is not None
+    )  # fmt: skip
+
+
+def settle(store: Store, status: str, provider_id: str | None = None) -> None:
+    """Lease every queued row and record ``status`` for it, as the dispatcher does."""
+    rows = store.lease("test", T0, limit=1000)
+    store.finish_many([Outcome(q.ledger_id, status, provider_id) for q in rows], worker="test")
 
 
 def ledger_rows(store: Store) -> int:
@@ -187,9 +202,9 @@ def test_reject_and_bad_status_transitions(store: Store) -> None:
 def test_claim_is_true_once_and_leaves_one_row(store: Store) -> None:
     version = store.add_alert_version(decision(), "ews-1", "auto")
     who = recipient_id(phone(1))
-    assert store.claim(version, who, "resident", "sms")
-    assert not store.claim(version, who, "resident", "sms")
-    assert store.claim(version, who, "resident", "whatsapp")  # another channel is another send
+    assert queue(store, version, who)
+    assert not queue(store, version, who)
+    assert queue(store, version, who, channel="whatsapp")  # another channel is another send
     assert ledger_rows(store) == 2
 
 
@@ -204,7 +219,7 @@ def test_claim_is_race_safe_across_threads(store: Store) -> None:
     def race(key: str) -> None:
         try:
             barrier.wait()
-            won = store.claim(version, key, "resident", "sms")
+            won = queue(store, version, key)
             with lock:
                 results[key].append(won)
         except BaseException as exc:  # collected and re-raised in the test thread
@@ -223,16 +238,16 @@ def test_claim_is_race_safe_across_threads(store: Store) -> None:
 def test_claim_refuses_a_phone_number(store: Store) -> None:
     version = store.add_alert_version(decision(), "ews-1", "auto")
     with pytest.raises(StoreError, match="never a phone number") as info:
-        store.claim(version, phone(1), "resident", "sms")
+        queue(store, version, phone(1))
     assert phone(1) not in str(info.value)
 
 
 def test_claim_checks_audience_and_version(store: Store) -> None:
     version = store.add_alert_version(decision(), "ews-1", "auto")
     with pytest.raises(StoreError, match="audience 'public'"):
-        store.claim(version, recipient_id(phone(1)), "public", "sms")
+        queue(store, version, recipient_id(phone(1)), audience="public")
     with pytest.raises(StoreError, match="alert version 12345"):
-        store.claim(12345, recipient_id(phone(1)), "resident", "sms")
+        queue(store, 12345, recipient_id(phone(1)))
 
 
 def test_thread_recipients_cover_every_version_of_the_thread(store: Store) -> None:
@@ -241,11 +256,12 @@ def test_thread_recipients_cover_every_version_of_the_thread(store: Store) -> No
     v3 = store.add_alert_version(decision(village="35.78.01.1002"), "ews-3", "auto")
     other = store.add_alert_version(decision(thread="OTHER"), "ews-4", "auto")
     a, b, c, d = (recipient_id(phone(n)) for n in range(4))
-    store.claim(v1, a, "resident", "sms")
-    store.claim(v2, a, "resident", "sms")  # heard twice, listed once
-    store.claim(v2, b, "tagana", "whatsapp")
-    store.claim(v3, c, "resident", "whatsapp", status="dry-run")
-    store.claim(other, d, "resident", "sms")
+    queue(store, v1, a)
+    queue(store, v2, a)  # heard twice, listed once
+    queue(store, v2, b, "tagana", "whatsapp")
+    queue(store, v3, c, channel="whatsapp")
+    queue(store, other, d)
+    settle(store, "dry-run")  # every ledger status counts: sent or not, they heard of it
     assert store.thread_recipients("jawa-timur", "CGT20260924002") == sorted(
         [(a, "resident", "sms"), (b, "tagana", "whatsapp"), (c, "resident", "whatsapp")]
     )
@@ -258,15 +274,13 @@ def test_thread_recipients_cover_every_version_of_the_thread(store: Store) -> No
     assert store.versions_of("jawa-timur", "OTHER", "35.78.01.1002") == []
 
 
-def test_mark_sent_and_provider_callbacks(store: Store) -> None:
+def test_settled_sends_and_provider_status_reports(store: Store) -> None:
     version = store.add_alert_version(decision(), "ews-1", "auto")
-    who = recipient_id(phone(1))
-    with pytest.raises(StoreError, match="claim"):
-        store.mark_sent(version, who, "sms", "sent")
-    store.claim(version, who, "resident", "sms")
-    store.mark_sent(version, who, "sms", "sent", provider_id="SM123", detail="accepted", at=T0)
-    assert store.record_delivery("SM123", "delivered", at=T0 + timedelta(seconds=30))
-    assert not store.record_delivery("SM-unknown", "delivered")
+    queue(store, version, recipient_id(phone(1)))
+    settle(store, "sent", "SM123")
+    assert store.record_status("SM123", "delivered", at=T0 + timedelta(seconds=30))
+    assert not store.record_status("SM123", "sent")  # late: never backwards
+    assert not store.record_status("SM-unknown", "delivered")
     assert store.counts("jawa-timur")["ledger_sent"] == 1
     with store.engine.connect() as connection:
         statuses = connection.execute(select(Delivery.status).order_by(Delivery.id)).scalars().all()
@@ -282,7 +296,8 @@ def test_counts(store: Store) -> None:
         [state("35.78.01.1001"), state("35.78.01.1002", Level.AWAS), state("35.78.01.1003", active=False)],
     )
     v = store.add_alert_version(decision(), "ews-1", "pending")
-    store.claim(v, recipient_id(phone(1)), "resident", "sms", status="dry-run")
+    queue(store, v, recipient_id(phone(1)))
+    settle(store, "dry-run")
     counts = store.counts("jawa-timur")
     assert counts["active_villages"] == 2
     assert counts["villages_siaga"] == 1

@@ -7,6 +7,7 @@ folder of the region file. The environment is passed in explicitly: nothing here
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Mapping
@@ -139,6 +140,119 @@ class AlertRules(_Frozen):
         return value
 
 
+RAIN_CATEGORIES = ("ringan", "sedang", "lebat", "sangat_lebat", "ekstrem")
+"""BMKG rain intensity categories, lowest first (light, moderate, heavy, very heavy, extreme)."""
+
+
+def _level_map(value: object) -> object:
+    if isinstance(value, Mapping):
+        return {k: Level.from_label(v) if isinstance(v, str) else v for k, v in value.items()}
+    return value
+
+
+class RainRules(_Frozen):
+    """BMKG rain intensity categories and the level each one gives (observed satellite rainfall).
+
+    ``hourly_mm`` and ``daily_mm`` are the *lower bounds* of each category in mm per hour and mm per
+    24 hours (BMKG's table; see DOMAIN notes and README "Rain levels"); a category missing from a table
+    does not exist for that period (BMKG has no hourly "ekstrem"). ``levels`` maps a category to a level;
+    categories not listed give no level. A village's value is the ``statistic`` (exact zonal mean or
+    max) of the 1-hour and 24-hour accumulations; its level is the higher of the two. An active alert
+    goes down only once the value is below ``(1 - hysteresis)`` x the threshold. An alert lasts
+    ``valid_hours`` after the end of the newest raster; a raster older than ``max_age_minutes`` at run
+    time is stale (the run is degraded, not silent).
+    """
+
+    hourly_mm: dict[str, float] = Field(
+        default_factory=lambda: {"ringan": 1.0, "sedang": 5.0, "lebat": 10.0, "sangat_lebat": 20.0}
+    )
+    daily_mm: dict[str, float] = Field(
+        default_factory=lambda: {"ringan": 0.5, "sedang": 20.0, "lebat": 50.0, "sangat_lebat": 100.0, "ekstrem": 150.0}
+    )
+    levels: dict[str, Level] = Field(
+        default_factory=lambda: {"lebat": Level.WASPADA, "sangat_lebat": Level.SIAGA, "ekstrem": Level.AWAS}
+    )
+    statistic: Literal["mean", "max"] = "mean"
+    hysteresis: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.2
+    valid_hours: Annotated[float, Field(gt=0)] = 3.0
+    max_age_minutes: Annotated[float, Field(gt=0)] = 180.0
+
+    @field_validator("levels", mode="before")
+    @classmethod
+    def _labels(cls, value: object) -> object:
+        return _level_map(value)
+
+    @model_validator(mode="after")
+    def _categories(self) -> RainRules:
+        for name, table in (("hourly_mm", self.hourly_mm), ("daily_mm", self.daily_mm), ("levels", self.levels)):
+            unknown = sorted(set(table) - set(RAIN_CATEGORIES))
+            if unknown:
+                raise ValueError(
+                    f"{name}: unknown rain category {', '.join(unknown)}; use {', '.join(RAIN_CATEGORIES)}"
+                )
+        for name, table in (("hourly_mm", self.hourly_mm), ("daily_mm", self.daily_mm)):
+            bounds = [table[c] for c in RAIN_CATEGORIES if c in table]
+            if any(b <= a for a, b in itertools.pairwise(bounds)):
+                raise ValueError(f"{name}: thresholds must rise with the category ({', '.join(RAIN_CATEGORIES)})")
+        return self
+
+
+class ForecastRules(_Frozen):
+    """BMKG forecasts (adm4 village JSON, DigitalForecast XML) -> forecast-based levels.
+
+    Forecast rainfall is categorised with the region's ``rain`` tables (3-hourly amounts as hourly
+    rates, rolling 24-hour sums as daily amounts; weather codes such as heavy rain or thunderstorm set a
+    minimum category, see README). Only steps within ``lead_hours`` of the run count; a forecast level is
+    capped at ``max_level`` (a forecast is not an observation). An alert lasts until the end of the
+    last threatening step, or ``valid_hours`` after the forecast's issue when no newer forecast comes.
+    """
+
+    lead_hours: Annotated[float, Field(gt=0, le=72)] = 24.0
+    max_level: Level = Level.SIAGA
+    valid_hours: Annotated[float, Field(gt=0)] = 24.0
+    max_age_hours: Annotated[float, Field(gt=0)] = 24.0
+
+    @field_validator("max_level", mode="before")
+    @classmethod
+    def _label(cls, value: object) -> object:
+        return Level.from_label(value) if isinstance(value, str) else value
+
+
+class QuakeRules(_Frozen):
+    """BMKG earthquakes -> estimated shaking intensity (MMI) per village -> levels.
+
+    ``mmi`` gives the lowest MMI for each level. An event with tsunami potential puts every coastal
+    village within ``tsunami_radius_km`` of the epicentre at Awas at once. Coastal villages are read from
+    ``coastal`` (a CSV with a ``code`` column) when given, else taken as the villages that touch the
+    outline of the region's boundary layer (see README: a land border counts as coast there).
+    Events with magnitude below ``min_magnitude`` or older than ``max_age_hours`` at run time are not
+    alerted (BMKG's feeds resend old events). An earthquake alert expires ``valid_hours`` after the event.
+    """
+
+    mmi: dict[Level, float] = Field(default_factory=lambda: {Level.WASPADA: 5.0, Level.SIAGA: 6.0, Level.AWAS: 7.0})
+    min_magnitude: Annotated[float, Field(ge=0)] = 4.0
+    tsunami_radius_km: Annotated[float, Field(gt=0)] = 300.0
+    coastal: Path | None = None
+    valid_hours: Annotated[float, Field(gt=0)] = 6.0
+    max_age_hours: Annotated[float, Field(gt=0)] = 24.0
+
+    @field_validator("mmi", mode="before")
+    @classmethod
+    def _labels(cls, value: object) -> object:
+        if isinstance(value, Mapping):
+            return {Level.from_label(k) if isinstance(k, str) else k: v for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> QuakeRules:
+        if Level.NONE in self.mmi:
+            raise ValueError("mmi: give thresholds for Waspada, Siaga and Awas only")
+        bounds = [self.mmi[lv] for lv in (Level.WASPADA, Level.SIAGA, Level.AWAS) if lv in self.mmi]
+        if any(b <= a for a, b in itertools.pairwise(bounds)):
+            raise ValueError("mmi: thresholds must rise from Waspada to Siaga to Awas")
+        return self
+
+
 class MessageOptions(_Frozen):
     """Which resident channels and languages a region renders."""
 
@@ -163,6 +277,9 @@ class RegionConfig(_Frozen):
     levels: LevelRules = LevelRules()
     alerts: AlertRules = AlertRules()
     messages: MessageOptions = MessageOptions()
+    rain: RainRules = RainRules()
+    forecast: ForecastRules = ForecastRules()
+    earthquake: QuakeRules = QuakeRules()
     area_names: tuple[Path, ...] = ()
     tagana: Path | None = None
     subscribers: Path | None = None
@@ -226,6 +343,7 @@ def _resolve_paths(config: RegionConfig, base: Path) -> RegionConfig:
             "tagana": fix(config.tagana),
             "subscribers": fix(config.subscribers),
             "exercise_list": fix(config.exercise_list),
+            "earthquake": config.earthquake.model_copy(update={"coastal": fix(config.earthquake.coastal)}),
         }
     )
 

@@ -33,3 +33,19 @@ class TemplateError(EwsError):
 
 class StoreError(EwsError):
     """The database cannot be opened or refused an operation; the message names it (never its password)."""
+
+
+class RasterError(DataValidationError):
+    """A rainfall raster cannot be used: unreadable, wrong units or CRS, all missing, or off the region."""
+
+
+class StaleSourceError(EwsError):
+    """A source is older than the configured maximum age: the run must report itself degraded."""
+
+
+class ForecastError(DataValidationError):
+    """A BMKG forecast (adm4 JSON or DigitalForecast XML) is malformed; the message names file and field."""
+
+
+class QuakeError(DataValidationError):
+    """A BMKG earthquake feed (autogempa, gempaterkini, gempadirasakan) is malformed."""

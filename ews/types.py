@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NewType
@@ -138,3 +139,38 @@ class TaganaUnit:
     coordinator: str
     phone: str | None
     channel: str  # "sms" | "whatsapp"
+
+
+@dataclass(frozen=True)
+class VillageHazard:
+    """A level for one village from a source that is not a BMKG polygon (rain raster, forecast, earthquake).
+
+    ``held`` is the level the same village would get with the source's hysteresis margin applied (a
+    lower threshold): an active alert goes down only when ``held`` is below it too, so values wobbling
+    around a threshold do not flap a village between levels. ``value`` is the quantity behind the
+    level in ``HazardMessage.metric`` units; ``fraction`` is the share of the village affected (0-1).
+    """
+
+    code: str
+    level: Level
+    held: Level
+    value: float
+    fraction: float = 1.0
+
+
+@dataclass(frozen=True)
+class HazardMessage:
+    """One message of a hazard thread made by ews itself, shaped like a BMKG warning for the lifecycle.
+
+    ``warning`` carries identity and timing: ``identifier`` is unique per message, ``msg_type`` is
+    ``Alert`` (an earthquake event) or ``Update`` referencing the thread root in ``references`` (a
+    standing rain or forecast thread per region), ``sent`` orders messages (an older one is a replay),
+    ``expires`` ends the alerts when no newer message comes. ``villages`` lists every village with a
+    level (and may list villages at ``Level.NONE``: they are all-clear if they were alerted).
+    ``details`` are facts for messages and maps (e.g. magnitude, lead time), all plain values.
+    """
+
+    warning: Warning
+    metric: str
+    villages: tuple[VillageHazard, ...]
+    details: Mapping[str, str | float | int | bool | None] = field(default_factory=dict)

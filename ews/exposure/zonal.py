@@ -24,6 +24,7 @@ exactextract's: a cell's area changes by well under 0.1 % across one village at 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Sequence
@@ -93,7 +94,7 @@ class ZonalWeights:
         """Number of (village, cell) pairs with a positive fraction."""
         return int(self.cells.size)
 
-    @property
+    @functools.cached_property
     def cell_area(self) -> NDArray[np.float64]:
         """Sum of coverage fractions per village (its area in cells)."""
         return _row_sums(self.fraction, self.indptr)
@@ -137,9 +138,9 @@ def weights_key(grid: Grid, codes: Sequence[str], geometries: NDArray[np.object_
     return digest.hexdigest()
 
 
-def _row_sums(values: NDArray[np.float64], indptr: NDArray[np.int64]) -> NDArray[np.float64]:
-    cums = np.concatenate([[0.0], np.cumsum(values, dtype=np.float64)])
-    return np.asarray(cums[indptr[1:]] - cums[indptr[:-1]], dtype=np.float64)
+def _row_sums(values: NDArray[np.floating], indptr: NDArray[np.int64]) -> NDArray[np.float64]:
+    """Sum of each CSR row (0 for an empty row)."""
+    return _reduce(np.add, values, indptr, 0.0)
 
 
 def _rings(geometries: NDArray[np.object_]) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]]:
@@ -370,8 +371,11 @@ def parse_stats(text: str) -> list[StatRequest]:
     return out
 
 
-def _reduce(op: np.ufunc, values: NDArray[np.float64], indptr: NDArray[np.int64], empty: float) -> NDArray[np.float64]:
+def _reduce(op: np.ufunc, values: NDArray[np.floating], indptr: NDArray[np.int64], empty: float) -> NDArray[np.float64]:
+    """``op`` over each CSR row; ``empty`` for rows without entries (``reduceat`` alone would misfile them)."""
     counts = np.diff(indptr)
+    if values.size and bool((counts > 0).all()):
+        return np.asarray(op.reduceat(values, indptr[:-1]), dtype=np.float64)
     out = np.full(counts.size, empty, dtype=np.float64)
     nonempty = counts > 0
     if values.size and nonempty.any():
@@ -398,48 +402,44 @@ def zonal_stats(
     dict
         Column name -> one value per village (``weights.codes`` order). ``mean`` is the
         coverage-weighted mean over valid cells (exactextract's ``mean``); ``max``/``min`` are over
-        cells the village touches; ``frac_above_T`` is the covered share of valid area with value >= T;
-        ``valid_fraction`` the share of the village's cells that have data. A village with no valid
-        cell gets NaN (never 0: missing rain is not "no rain").
+        valid cells the village touches; ``frac_above_T`` is the covered share of valid area with
+        value >= T; ``valid_fraction`` the share of the village's area that has data. A village with
+        no valid cell gets NaN (never 0: missing rain is not "no rain").
     """
     if values.shape != weights.grid.shape:
         raise RasterError(f"raster band of shape {values.shape} does not match the weights' grid {weights.grid.shape}")
-    flat = values.reshape(-1)
-    v = flat[weights.cells].astype(np.float64, copy=False)
-    w = weights.fraction
+    v = values.reshape(-1)[weights.cells]  # the one gather; stays in the raster's dtype
     indptr = weights.indptr
     missing = np.isnan(v)
-    any_missing = bool(missing.any())
-    w_valid = np.where(missing, 0.0, w) if any_missing else w
-    v0 = np.where(missing, 0.0, v) if any_missing else v
-    valid_area = _row_sums(w_valid, indptr)
+    if missing.any():
+        w = np.where(missing, 0.0, weights.fraction)
+        v0 = np.where(missing, v.dtype.type(0), v)
+        valid_area = _row_sums(w, indptr)
+    else:
+        w, v0, valid_area = weights.fraction, v, weights.cell_area
     no_data = valid_area <= 0.0
     out: dict[str, NDArray[np.float64]] = {}
-    for req in stats:
-        if req.name == "mean":
-            with np.errstate(invalid="ignore", divide="ignore"):
-                out[req.column] = np.where(no_data, np.nan, _row_sums(w_valid * v0, indptr) / valid_area)
-        elif req.name == "sum":
-            out[req.column] = np.where(no_data, np.nan, _row_sums(w_valid * v0, indptr))
-        elif req.name in ("max", "min"):
-            fill = -np.inf if req.name == "max" else np.inf
-            vv = np.where(missing, fill, v) if any_missing else v
-            op = np.maximum if req.name == "max" else np.minimum
-            red = _reduce(op, vv, indptr, fill)
-            out[req.column] = np.where(no_data | ~np.isfinite(red), np.nan, red)
-        elif req.name == "count":
-            out[req.column] = np.diff(indptr).astype(np.float64)
-        elif req.name == "valid_fraction":
-            total = weights.cell_area
-            with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for req in stats:
+            if req.name == "mean":
+                out[req.column] = np.where(no_data, np.nan, _row_sums(w * v0, indptr) / valid_area)
+            elif req.name == "sum":
+                out[req.column] = np.where(no_data, np.nan, _row_sums(w * v0, indptr))
+            elif req.name == "max":
+                out[req.column] = _reduce(np.fmax, v, indptr, np.nan)  # fmax skips NaN
+            elif req.name == "min":
+                out[req.column] = _reduce(np.fmin, v, indptr, np.nan)
+            elif req.name == "count":
+                out[req.column] = np.diff(indptr).astype(np.float64)
+            elif req.name == "valid_fraction":
+                total = weights.cell_area
                 out[req.column] = np.where(total > 0, valid_area / total, np.nan)
-        elif req.name == "frac_above":
-            assert req.threshold is not None  # noqa: S101 - parse_stats guarantees it
-            hit = _row_sums(np.where(v0 >= req.threshold, w_valid, 0.0), indptr)
-            with np.errstate(invalid="ignore", divide="ignore"):
+            elif req.name == "frac_above":
+                assert req.threshold is not None  # noqa: S101 - parse_stats guarantees it
+                hit = _row_sums(np.where(v0 >= req.threshold, w, 0.0), indptr)
                 out[req.column] = np.where(no_data, np.nan, hit / valid_area)
-        else:
-            raise ValueError(f"unknown statistic {req.name!r}")
+            else:
+                raise ValueError(f"unknown statistic {req.name!r}")
     return out
 
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ews.errors import EwsError
+from ews.errors import ConfigError, EwsError
 
 if TYPE_CHECKING:
     from ews.channels.base import Channel
@@ -276,6 +276,51 @@ def cmd_affected(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if batch.problems else EXIT_OK
 
 
+def cmd_zonal(args: argparse.Namespace) -> int:
+    """Print exact zonal statistics of one raster band per area (one row per area)."""
+    import pandas as pd
+
+    from ews.exposure.zonal import Grid, parse_stats, zonal_stats
+    from ews.ingest.boundaries import read_boundaries
+    from ews.ingest.rainfall import open_rainfall
+    from ews.store.zonal_cache import cached_weights
+
+    try:
+        stats = parse_stats(args.stats)
+    except ValueError as exc:
+        raise ConfigError(f"--stats: {exc}") from None
+    keep = (args.population_field,) if args.population_field else ()
+    areas = read_boundaries(args.boundaries, id_field=args.id_field, name_field=args.name_field, keep=keep)
+    # The step duration matters for accumulations, not here: 1 h stands in when a file has none.
+    raster = open_rainfall(args.raster, variable=args.variable, step_hours=1.0)
+    steps = raster.sizes["time"]
+    if not 1 <= args.band <= steps:
+        raise ConfigError(f"--band {args.band}: {args.raster} has {steps} band(s)/time step(s); use 1..{steps}")
+    band = raster.isel(time=args.band - 1)
+    t = tuple(float(v) for v in raster.attrs["transform"])
+    grid = Grid((t[0], t[1], t[2], t[3], t[4], t[5]), (raster.sizes["y"], raster.sizes["x"]), str(raster.attrs["crs"]))
+    cache = Path(args.cache_dir) if args.cache_dir else None
+    weights = cached_weights(cache, grid, areas["code"].tolist(), areas.geometry.values.to_numpy())
+    result = zonal_stats(weights, band.values, stats)
+    out = pd.DataFrame({"id": areas["code"].to_numpy(), "name": areas["name"].to_numpy(), **result})
+    if args.population_field:
+        population = pd.to_numeric(areas[args.population_field], errors="coerce").to_numpy(dtype=float)
+        for req in stats:
+            if req.name == "frac_above":
+                out[f"population_{req.column}"] = population * out[req.column].to_numpy()
+    out.insert(2, "time", str(band["time"].values.astype("datetime64[s]")) + "Z")
+    out.insert(3, "units", str(raster.attrs.get("units", "")))
+    if args.format == "geojson":
+        geo = areas[["geometry"]].reset_index(drop=True).assign(**{c: out[c].to_numpy() for c in out.columns})
+        sys.stdout.write(geo.to_json(drop_id=True, na="null") + "\n")
+    else:
+        sys.stdout.write(out.to_csv(index=False, float_format="%.9g"))
+    missing = int(out[stats[0].column].isna().sum()) if stats[0].name != "count" else 0
+    if missing:
+        print(f"ews zonal: {missing} area(s) have no valid raster cell (NaN, not 0)", file=sys.stderr)
+    return EXIT_OK
+
+
 def _database_url(args: argparse.Namespace) -> str:
     from ews.store.db import DEFAULT_URL
 
@@ -498,6 +543,20 @@ def build_parser() -> argparse.ArgumentParser:
     aff.add_argument("--min-fraction", type=float, default=0.0, help="hide areas covered less than this (0-1)")
     aff.add_argument("--format", choices=("csv", "geojson"), default="csv")
     aff.set_defaults(func=cmd_affected)
+
+    zon = sub.add_parser("zonal", help="exact zonal statistics of a raster per village (one row per village)")
+    zon.add_argument("raster", help="GeoTIFF/COG, NetCDF, GSMaP .dat.gz or IMERG HDF5 (or a folder of one product)")
+    zon.add_argument("--boundaries", required=True, help="GeoJSON, GeoPackage, Shapefile, GeoParquet or a folder")
+    zon.add_argument("--id-field", default="kode")
+    zon.add_argument("--name-field", default="nama")
+    zon.add_argument("--stats", default="mean,max", help="comma-separated: mean, max, min, sum, count, "
+                     "valid_fraction, frac_above:<value> (default mean,max)")  # fmt: skip
+    zon.add_argument("--band", type=int, default=1, help="band / time step, from 1 (default 1)")
+    zon.add_argument("--variable", help="the variable to read from a NetCDF/HDF5 file")
+    zon.add_argument("--population-field", help="field with people per area: adds population_frac_above_*")
+    zon.add_argument("--cache-dir", help="keep the coverage weights here for the next raster on the same grid")
+    zon.add_argument("--format", choices=("csv", "geojson"), default="csv")
+    zon.set_defaults(func=cmd_zonal)
 
     subs = sub.add_parser("subscribers", help="import or export residents' subscriptions (personal data)")
     subs_sub = subs.add_subparsers(dest="action", required=True)

@@ -314,14 +314,19 @@ def _chunk_weights(
     # any positive share too; rounding noise here is around 1e-16).
     crossed = np.bincount(flat, minlength=total) > 0
     area = np.where(crossed, area, np.rint(area))
+    # A boundary piece of positive length strictly inside a cell means the village's interior meets
+    # that cell, however little (exactextract lists such cells too, down to 1e-22): keep them for
+    # max/min even when their share rounds to nothing. Pieces along a grid line prove nothing.
+    through = ((ub != ua) | (vb != va)) & (umid != np.floor(umid)) & (vmid != np.floor(vmid))
+    touched = np.bincount(flat[through], minlength=total) > 0
 
     # Map each bounding-box slot back to (geometry, row, col).
     slot_owner = np.repeat(np.arange(n_geoms, dtype=np.int64), size)
     local = np.arange(total, dtype=np.int64) - np.repeat(base, size)
     slot_col = c0[slot_owner] + local // np.maximum(nrows[slot_owner], 1)
     slot_row = r0[slot_owner] + local % np.maximum(nrows[slot_owner], 1)
-    inside = (area > 1e-15) & (slot_row >= 0) & (slot_row < rows_n) & (slot_col >= 0) & (slot_col < cols_n)
-    fraction = np.minimum(area[inside], 1.0)
+    inside = ((area > 1e-15) | touched) & (slot_row >= 0) & (slot_row < rows_n) & (slot_col >= 0) & (slot_col < cols_n)
+    fraction = np.clip(area[inside], 0.0, 1.0)
     return slot_owner[inside], slot_row[inside] * cols_n + slot_col[inside], fraction
 
 

@@ -1,0 +1,467 @@
+"""BMKG earthquakes -> estimated shaking intensity (MMI) per village -> levels (pure).
+
+Intensity
+---------
+The median Modified Mercalli intensity comes from the intensity prediction equation (IPE) of
+Allen, T. I., Wald, D. J. and Worden, C. B. (2012), "Intensity attenuation for active crustal
+regions", *Journal of Seismology* 16(3): 409-433, doi:10.1007/s10950-012-9278-7, in its
+hypocentral-distance form without a site term::
+
+    MMI  = c0 + c1 M + c2 ln(sqrt(Rhyp^2 + Rm^2)) + S
+    Rm   = m1 + m2 exp(M - 5)
+    S    = c4 ln(Rhyp / 50)  for Rhyp > 50 km, else 0
+    Rhyp = sqrt(epicentral distance^2 + depth^2)
+
+with c0 = 2.085, c1 = 1.428, c2 = -1.402, c4 = 0.078, m1 = -0.209, m2 = 2.042. The coefficients were
+checked against GEM's OpenQuake implementation, ``gem/oq-engine:openquake/hazardlib/gsim/allen_2012_ipe.py``
+(class ``AllenEtAl2012Rhypo``, commit 27444273d94a113bf256ca7080485a7c1e6aaf34), and the function
+reproduces OpenQuake's test table ``openquake/hazardlib/tests/gsim/data/a12ipe/AWW_IPE_RHYPO_MEAN.csv``
+(generated there by an independent Matlab implementation; see ``tests/unit/test_quake_levels.py``).
+The paper's stated range is M 5-7.9 and Rhyp < 300 km in active shallow crust; deep intraslab events
+(much of Indonesia's seismicity) are outside it, so the estimate is a first-order screening value, not a
+ShakeMap. ``Rhyp`` is floored at 1 km (the smallest distance of the reference table), which also keeps
+MMI non-decreasing in magnitude (at ``Rhyp`` -> 0 the finite-fault term ``Rm`` would invert it for M < 6.7).
+MMI is clipped to [1, 12].
+
+Distance to a village
+---------------------
+The epicentral distance of a village is the distance from the epicentre to the *nearest point* of its
+polygon (0 when the epicentre lies inside it), not to its centroid: a large village is shaken where it is
+closest. Polygons are projected into an azimuthal-equidistant projection centred on the epicentre
+(WGS 84 ellipsoid), where the distance from the origin to any point is its geodesic distance; the
+nearest point of a polygon is then found in the plane (error well under 0.1 % for village-sized polygons
+at a few hundred km).
+
+Levels
+------
+A village's level is the highest level whose ``QuakeRules.mmi`` threshold its MMI reaches. ``held`` equals
+``level``: an event's shaking is computed once and does not wobble between runs, so there is no
+hysteresis margin. When BMKG says the event may cause a tsunami, every coastal village within
+``QuakeRules.tsunami_radius_km`` (distance to its polygon) is at Awas at once.
+
+Coast
+-----
+Without an authoritative list (``QuakeRules.coastal``), :func:`coastal_villages` takes as coastal the
+villages that touch the outer outline of the union of the boundary layer. Caveat: the outline of a
+province layer also runs along land borders with neighbouring provinces, so villages on such a border
+count as coastal here; a region should give a CSV of coastal codes to avoid that.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from numpy.typing import ArrayLike, NDArray
+from pyproj import CRS, Transformer
+from shapely.geometry.base import BaseGeometry
+
+from ews.config import QuakeRules
+from ews.exposure.coverage import EQUAL_AREA, WGS84, VillageLayer
+from ews.types import HazardMessage, Level, VillageHazard, Warning
+
+# Allen, Wald & Worden (2012), hypocentral-distance IPE (see the module docstring for the source).
+C0, C1, C2, C4 = 2.085, 1.428, -1.402, 0.078
+M1, M2 = -0.209, 2.042
+ANELASTIC_FROM_KM = 50.0
+MIN_RHYP_KM = 1.0
+MMI_RANGE = (1.0, 12.0)
+
+FUTURE_TOLERANCE = timedelta(minutes=5)
+"""An event stamped later than ``now`` by more than this is refused (clock skew or a bad feed)."""
+
+SEVERITY = {Level.AWAS: "Extreme", Level.SIAGA: "Severe", Level.WASPADA: "Moderate"}
+"""CAP severity of a message from its highest village level (the inverse of ``LevelRules.severity``)."""
+
+COAST_GAP_M = 100.0
+"""Gaps narrower than twice this between neighbouring polygons are closed before taking the outline."""
+
+_CIRCLE_SEGMENTS = 16  # per quarter circle
+
+
+@dataclass(frozen=True)
+class Earthquake:
+    """One BMKG earthquake as the TEWS feeds report it.
+
+    ``event_id`` is :func:`quake_event_id` of the origin time and epicentre: the same event read from
+    autogempa, gempaterkini or gempadirasakan, or resent later, has the same id.
+    ``time`` is the origin time in UTC. ``lat``/``lon`` are degrees (WGS 84; south and west negative),
+    ``depth_km`` the hypocentre depth. ``tsunami`` is True only when ``potensi`` says BMKG expects a
+    tsunami; ``notes`` explain anything read with a caveat (an unknown ``Potensi`` text, a duplicate that
+    disagreed, a probable revision of another record).
+    """
+
+    event_id: str
+    time: datetime
+    lat: float
+    lon: float
+    magnitude: float
+    depth_km: float
+    region: str
+    tsunami: bool
+    potensi: str | None = None
+    felt: str | None = None
+    shakemap: str | None = None
+    source: str = ""
+    notes: tuple[str, ...] = field(default=())
+
+
+class QuakeOutcome(NamedTuple):
+    """What :func:`quake_message` decided: a message, or ``None`` and the reason in words."""
+
+    message: HazardMessage | None
+    reason: str
+
+
+def quake_event_id(time: datetime, lat: float, lon: float) -> str:
+    """Identify an event by its UTC origin time to the second and its epicentre rounded to 0.01 degree.
+
+    BMKG's feeds give coordinates with two decimals and times to the second, so every feed and every
+    resend of one event yields the same id, e.g. ``"20211214T032023Z_7.59S_122.24E"`` (safe in a CAP
+    identifier: no spaces, commas, ``<`` or ``&``). A revised solution (another second or a moved
+    epicentre) is another id.
+
+    Raises
+    ------
+    ValueError
+        ``time`` has no time zone.
+    """
+    if time.tzinfo is None:
+        raise ValueError(f"earthquake time {time.isoformat()} has no time zone; give it in UTC")
+    utc = time.astimezone(UTC)
+    la, lo = round(lat, 2), round(lon, 2)
+    ns = "S" if la < 0 else "N"
+    ew = "W" if lo < 0 else "E"
+    return f"{utc:%Y%m%dT%H%M%S}Z_{abs(la):.2f}{ns}_{abs(lo):.2f}{ew}"
+
+
+def intensity_mmi(magnitude: ArrayLike, depth_km: ArrayLike, distance_km: ArrayLike) -> NDArray[np.float64]:
+    """Median MMI from Allen, Wald & Worden (2012), hypocentral-distance form.
+
+    Parameters
+    ----------
+    magnitude
+        Moment magnitude (BMKG's ``Magnitude``); broadcasts with the other arguments.
+    depth_km
+        Hypocentre depth in km (>= 0).
+    distance_km
+        Epicentral (great-circle) distance in km (>= 0).
+
+    Returns
+    -------
+    numpy.ndarray
+        MMI (float64, broadcast shape), clipped to [1, 12].
+
+    Raises
+    ------
+    ValueError
+        A depth or distance is negative or not finite, or a magnitude is not finite.
+    """
+    m = np.asarray(magnitude, dtype=np.float64)
+    h = np.asarray(depth_km, dtype=np.float64)
+    d = np.asarray(distance_km, dtype=np.float64)
+    if not (np.all(np.isfinite(m)) and np.all(np.isfinite(h)) and np.all(np.isfinite(d))):
+        raise ValueError("intensity_mmi: magnitude, depth and distance must be finite numbers")
+    if np.any(h < 0) or np.any(d < 0):
+        raise ValueError("intensity_mmi: depth_km and distance_km must be >= 0 (km)")
+    rhyp = np.maximum(np.hypot(d, h), MIN_RHYP_KM)
+    rm = M1 + M2 * np.exp(m - 5.0)
+    anelastic = np.where(rhyp > ANELASTIC_FROM_KM, C4 * np.log(rhyp / ANELASTIC_FROM_KM), 0.0)
+    mmi = C0 + C1 * m + C2 * np.log(np.sqrt(rhyp**2 + rm**2)) + anelastic
+    out: NDArray[np.float64] = np.clip(mmi, *MMI_RANGE)
+    return out
+
+
+def shaking_radius_km(magnitude: float, depth_km: float, mmi: float, *, max_km: float = 2000.0) -> float:
+    """Epicentral distance (km) out to which :func:`intensity_mmi` reaches ``mmi``; 0 if nowhere.
+
+    MMI falls monotonically with distance, so the radius is found by bisection (to 10 m).
+    """
+    if float(intensity_mmi(magnitude, depth_km, 0.0)) < mmi:
+        return 0.0
+    if float(intensity_mmi(magnitude, depth_km, max_km)) >= mmi:
+        return max_km
+    lo, hi = 0.0, max_km
+    while hi - lo > 0.01:
+        mid = (lo + hi) / 2
+        if float(intensity_mmi(magnitude, depth_km, mid)) >= mmi:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def _aeqd(lat: float, lon: float) -> CRS:
+    return CRS.from_proj4(f"+proj=aeqd +lat_0={lat} +lon_0={lon} +datum=WGS84 +units=m +no_defs")
+
+
+def village_distances_km(lat: float, lon: float, geometries: ArrayLike) -> NDArray[np.float64]:
+    """Geodesic distance (km) from an epicentre to the nearest point of each polygon.
+
+    Parameters
+    ----------
+    lat, lon
+        Epicentre in degrees (WGS 84).
+    geometries
+        Village polygons in EPSG:4326 (lon, lat), e.g. ``layer.table.geometry.values``.
+
+    Returns
+    -------
+    numpy.ndarray
+        One distance per geometry in km; 0 where the epicentre lies inside the polygon.
+    """
+    geoms = np.asarray(geometries, dtype=object)
+    forward = Transformer.from_crs(WGS84, _aeqd(lat, lon), always_xy=True)
+
+    def project(coords: NDArray[np.float64]) -> NDArray[np.float64]:
+        x, y = forward.transform(coords[:, 0], coords[:, 1])
+        return np.column_stack([x, y])
+
+    projected = shapely.transform(geoms, project)
+    metres: NDArray[np.float64] = shapely.distance(projected, shapely.Point(0.0, 0.0))
+    return np.asarray(metres, dtype=np.float64) / 1000.0
+
+
+def _circle(lat: float, lon: float, radius_km: float) -> BaseGeometry:
+    """A geodesic circle around the epicentre as a lon/lat polygon (empty for radius 0)."""
+    if radius_km <= 0:
+        return shapely.Polygon()
+    inverse = Transformer.from_crs(_aeqd(lat, lon), WGS84, always_xy=True)
+    disc = shapely.Point(0.0, 0.0).buffer(radius_km * 1000.0, quad_segs=_CIRCLE_SEGMENTS)
+
+    def unproject(coords: NDArray[np.float64]) -> NDArray[np.float64]:
+        x, y = inverse.transform(coords[:, 0], coords[:, 1])
+        return np.column_stack([x, y])
+
+    result: BaseGeometry = shapely.transform(disc, unproject)
+    return result
+
+
+def coastal_villages(
+    villages: VillageLayer | gpd.GeoSeries | Sequence[BaseGeometry],
+    codes: Sequence[str] | None = None,
+    *,
+    gap_m: float = COAST_GAP_M,
+) -> set[str]:
+    """Codes of the villages that touch the outer outline of the whole boundary layer.
+
+    The polygons are grown by ``gap_m`` and unioned, so slivers and gaps narrower than ``2 * gap_m``
+    between neighbours close; only the *exterior* rings of that union count (holes are lakes or
+    digitising gaps, not sea). A village within ``2 * gap_m`` of that outline is coastal.
+    Caveat: a land border with a neighbouring province is part of the outline too (see the module
+    docstring); give ``QuakeRules.coastal`` to use an authoritative list instead.
+
+    Parameters
+    ----------
+    villages
+        A :class:`~ews.exposure.coverage.VillageLayer` (codes from its table), a GeoSeries with a CRS,
+        or polygons in EPSG:4326 (lon, lat).
+    codes
+        Village codes, one per geometry; required unless ``villages`` is a ``VillageLayer``.
+    gap_m
+        Half the width of the gaps to close, in metres.
+
+    Returns
+    -------
+    set of str
+        The coastal village codes.
+
+    Raises
+    ------
+    ValueError
+        ``codes`` is missing or its length differs from the number of geometries.
+    """
+    if isinstance(villages, VillageLayer):
+        metres = villages.projected
+        keys = list(villages.table["code"]) if codes is None else list(codes)
+    else:
+        series = villages if isinstance(villages, gpd.GeoSeries) else gpd.GeoSeries(list(villages), crs=WGS84)
+        if series.crs is None:
+            raise ValueError("coastal_villages: the GeoSeries has no CRS; set it (EPSG:4326 for lon/lat)")
+        metres = series.to_crs(EQUAL_AREA).values.to_numpy()
+        if codes is None:
+            raise ValueError("coastal_villages: give one code per geometry (codes=...)")
+        keys = list(codes)
+    if len(keys) != len(metres):
+        raise ValueError(f"coastal_villages: {len(keys)} codes for {len(metres)} geometries")
+    if len(keys) == 0:
+        return set()
+    # Simplifying first (well below the gap) makes the union several times faster on village layers.
+    grown = shapely.buffer(shapely.simplify(metres, gap_m / 4), gap_m)
+    union = shapely.union_all(grown)
+    parts = shapely.get_parts(union)
+    rings = shapely.get_exterior_ring(parts[shapely.get_type_id(parts) == shapely.GeometryType.POLYGON])
+    tree = shapely.STRtree(metres)
+    hits = tree.query(rings, predicate="dwithin", distance=2 * gap_m)
+    return {str(keys[i]) for i in np.unique(hits[1])}
+
+
+def _level_of(mmi: NDArray[np.float64], thresholds: dict[Level, float]) -> NDArray[np.int64]:
+    levels = np.zeros(mmi.shape, dtype=np.int64)
+    for level in sorted(thresholds):
+        levels[mmi >= thresholds[level]] = int(level)
+    return levels
+
+
+_NO_TSUNAMI = "Tidak berpotensi tsunami."
+_TSUNAMI = "BERPOTENSI TSUNAMI: warga pesisir segera menjauhi pantai menuju tempat tinggi."
+_TSUNAMI_UNKNOWN = "Pantau informasi resmi BMKG tentang potensi tsunami."
+
+
+def _tsunami_sentence(event: Earthquake) -> str:
+    if event.tsunami:
+        return _TSUNAMI
+    if event.potensi is not None and event.potensi.strip().lower().startswith("tidak berpotensi tsunami"):
+        return _NO_TSUNAMI
+    return _TSUNAMI_UNKNOWN
+
+
+def quake_message(
+    region_id: str,
+    event: Earthquake,
+    layer: VillageLayer,
+    rules: QuakeRules,
+    coastal: set[str],
+    now: datetime,
+) -> QuakeOutcome:
+    """Turn one earthquake into a hazard message for a region's villages, or say why not.
+
+    Parameters
+    ----------
+    region_id
+        The region (named in the area description and details).
+    event
+        The earthquake (from :mod:`ews.ingest.bmkg_quake`).
+    layer
+        The region's villages.
+    rules
+        MMI thresholds, minimum magnitude, tsunami radius, validity and maximum age.
+    coastal
+        Codes of the coastal villages (:func:`coastal_villages` or ``QuakeRules.coastal``).
+    now
+        The run time (timezone-aware); decides whether the event is late, replayed or in the future.
+
+    Returns
+    -------
+    QuakeOutcome
+        ``(message, reason)``. ``message`` is ``None`` when the magnitude is below
+        ``rules.min_magnitude``, the event is older than ``rules.max_age_hours`` at ``now`` (a late or
+        replayed event), stamped more than :data:`FUTURE_TOLERANCE` after ``now``, or when no village
+        reaches a level; ``reason`` says which. Otherwise the message is an ``Alert`` with identifier
+        ``ews.gempa.<event_id>`` (the same for the same event from any feed or resend), severity from
+        the highest village level (:data:`SEVERITY`), ``villages`` sorted by code with ``value`` = MMI.
+
+    Raises
+    ------
+    ValueError
+        ``now`` or ``event.time`` has no time zone.
+    """
+    if now.tzinfo is None or event.time.tzinfo is None:
+        raise ValueError("quake_message: now and event.time must be timezone-aware")
+    label = f"event {event.event_id} (M{event.magnitude:.1f})"
+    if event.magnitude < rules.min_magnitude:
+        return QuakeOutcome(None, f"{label}: magnitude below min_magnitude {rules.min_magnitude:g}; not alerted")
+    age = now - event.time
+    if age > timedelta(hours=rules.max_age_hours):
+        hours = age.total_seconds() / 3600
+        return QuakeOutcome(
+            None,
+            f"{label}: late or replayed event, {hours:.1f} h old at {now.isoformat()} "
+            f"(max_age_hours {rules.max_age_hours:g}); not alerted",
+        )
+    if -age > FUTURE_TOLERANCE:
+        return QuakeOutcome(
+            None,
+            f"{label}: origin time {event.time.isoformat()} is after the run time {now.isoformat()}; "
+            "check the feed and the clock",
+        )
+
+    table = layer.table
+    codes = table["code"].to_numpy().astype(str)
+    distance = village_distances_km(event.lat, event.lon, table.geometry.values)
+    mmi = intensity_mmi(event.magnitude, event.depth_km, distance)
+    levels = _level_of(mmi, rules.mmi)
+    tsunami_hit = np.zeros(len(codes), dtype=bool)
+    if event.tsunami:
+        is_coastal = np.fromiter((c in coastal for c in codes), dtype=bool, count=len(codes))
+        tsunami_hit = is_coastal & (distance <= rules.tsunami_radius_km)
+        levels[tsunami_hit] = int(Level.AWAS)
+    alerted = np.flatnonzero(levels > int(Level.NONE))
+    max_mmi = float(mmi.max()) if len(mmi) else float("nan")
+    if len(alerted) == 0:
+        return QuakeOutcome(
+            None,
+            f"{label}: no village of {region_id} reaches a level (max MMI {max_mmi:.1f}"
+            + (", no coastal village within the tsunami radius)" if event.tsunami else ")"),
+        )
+
+    order = alerted[np.argsort(codes[alerted], kind="stable")]
+    villages = tuple(
+        VillageHazard(code=str(codes[i]), level=Level(int(levels[i])), held=Level(int(levels[i])),
+                      value=round(float(mmi[i]), 2), fraction=1.0)
+        for i in order
+    )  # fmt: skip
+    top = Level(int(levels[alerted].max()))
+    shaking_km = shaking_radius_km(event.magnitude, event.depth_km, min(rules.mmi.values(), default=math.inf))
+    radius = max(shaking_km, rules.tsunami_radius_km) if event.tsunami else shaking_km
+    event_name = "Gempabumi Berpotensi Tsunami" if event.tsunami else "Gempabumi"
+    sentence = _tsunami_sentence(event)
+    headline = f"Gempabumi M{event.magnitude:.1f}, kedalaman {event.depth_km:g} km, {event.region}. {sentence}"
+    counts = ", ".join(
+        f"{int((levels[alerted] == int(lv)).sum())} {lv.label}" for lv in (Level.AWAS, Level.SIAGA, Level.WASPADA)
+    )
+    description = (
+        f"{headline} Waktu gempa {event.time.isoformat()} (UTC). Perkiraan guncangan ews: MMI maksimum "
+        f"{max_mmi:.1f} di wilayah {region_id}; {counts} desa/kelurahan. Intensitas dihitung dari magnitudo, "
+        "kedalaman dan jarak (Allen, Wald & Worden 2012), bukan pengamatan."
+        + (f" BMKG: {event.potensi}." if event.potensi else "")
+        + (f" Dirasakan: {event.felt}." if event.felt else "")
+    )
+    warning = Warning(
+        identifier=f"ews.gempa.{event.event_id}",
+        sender="ews",
+        sent=event.time,
+        status="Actual",
+        msg_type="Alert",
+        references=(),
+        language="id",
+        event=event_name,
+        urgency="Immediate",
+        severity=SEVERITY[top],
+        certainty="Observed",
+        effective=event.time,
+        expires=event.time + timedelta(hours=rules.valid_hours),
+        headline=headline,
+        description=description,
+        web="https://www.bmkg.go.id/gempabumi/",
+        area_desc=f"{region_id}: {len(villages)} desa/kelurahan",
+        geometry=_circle(event.lat, event.lon, radius),
+        polygon_count=0,
+        source=event.source,
+        notes=event.notes,
+    )
+    details: dict[str, str | float | int | bool | None] = {
+        "event_id": event.event_id,
+        "magnitude": event.magnitude,
+        "depth_km": event.depth_km,
+        "tsunami": event.tsunami,
+        "lat": event.lat,
+        "lon": event.lon,
+        "max_mmi": round(max_mmi, 2),
+        "region": event.region,
+        "potensi": event.potensi,
+        "felt": event.felt,
+        "shakemap": event.shakemap,
+        "shaking_radius_km": round(shaking_km, 1),
+        "tsunami_radius_km": rules.tsunami_radius_km if event.tsunami else None,
+        "tsunami_villages": int(tsunami_hit.sum()),
+        "region_id": region_id,
+    }
+    reason = f"{label}: {counts} in {region_id} (max MMI {max_mmi:.1f})"
+    return QuakeOutcome(HazardMessage(warning=warning, metric="mmi", villages=villages, details=details), reason)

@@ -1,0 +1,451 @@
+"""BMKG earthquake feeds (TEWS): autogempa (JSON/XML), gempaterkini and gempadirasakan.
+
+The feeds live under ``https://data.bmkg.go.id/DataMKG/TEWS/``; each is ``{"Infogempa": {"gempa": ...}}``
+where ``gempa`` is one record (autogempa) or a list (gempaterkini: the last 15 events of M5+,
+gempadirasakan: the last 15 felt events). ``autogempa.xml`` holds the same fields with the epicentre
+in ``<point><coordinates>lat,lon</coordinates></point>``. XML is parsed with defusedxml.
+
+Each record becomes an :class:`~ews.hazard.earthquake.Earthquake`:
+
+* ``time`` from ``DateTime`` (UTC), checked against ``Tanggal``/``Jam`` (local WIB/WITA/WIT) when both
+  are present; ``Tanggal``/``Jam`` alone are used when ``DateTime`` is missing;
+* ``lat``/``lon`` from ``Coordinates`` (``"lat,lon"``) and/or ``Lintang``/``Bujur`` (``"7.59 LS"``,
+  ``"122.24 BT"``); when both are present they must agree to 0.01 degree;
+* ``magnitude`` from ``Magnitude``, ``depth_km`` from ``Kedalaman`` (``"10 km"``), ``region`` from
+  ``Wilayah``, ``felt`` from ``Dirasakan``, ``shakemap`` from ``Shakemap``;
+* ``tsunami`` from ``Potensi``: ``"Potensi tsunami untuk diteruskan pada masyarakat"`` (or text starting
+  ``"Berpotensi tsunami"``) is True; ``"Tidak berpotensi tsunami"`` and the felt-event text
+  ``"Gempa ini dirasakan untuk diteruskan pada masyarakat"`` are False; anything else, or no
+  ``Potensi`` (gempadirasakan carries none), is False with a note saying so.
+
+The feeds resend old events, and gempaterkini may list one event several times (the 2021-12-14 M7.4
+Flores Sea event appears 3 times): records with the same ``event_id`` collapse to one, the first kept,
+with ``felt``/``shakemap`` filled from the others and a note if they disagreed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import defusedxml
+import defusedxml.ElementTree as SafeET
+
+from ews.codes import normalize_code
+from ews.errors import DataValidationError, QuakeError
+from ews.hazard.earthquake import Earthquake, quake_event_id
+from ews.ingest.http import fetch_bytes
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://data.bmkg.go.id/DataMKG/TEWS/"
+FEEDS = ("autogempa.json", "gempaterkini.json", "gempadirasakan.json")
+"""The live feeds that ``read_quakes("bmkg")`` reads under ``base_url``."""
+
+SUFFIXES = (".json", ".xml")
+COORD_TOLERANCE = 0.011  # degrees: Coordinates and Lintang/Bujur are both rounded to 0.01
+REVISION_WINDOW = timedelta(minutes=2)  # two records this close in time and space are likely one event
+REVISION_KM = 50.0
+
+_ZONES = {"WIB": 7, "WITA": 8, "WIT": 9, "UTC": 0}
+_MONTHS = {
+    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "mei": 5, "may": 5, "jun": 6, "jul": 7, "agu": 8, "agt": 8,
+    "ags": 8, "aug": 8, "sep": 9, "okt": 10, "oct": 10, "nov": 11, "des": 12, "dec": 12,
+}  # fmt: skip
+_DEPTH = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:km)?\s*$", re.IGNORECASE)
+_HEMI = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(LS|LU|BT|BB)\s*$", re.IGNORECASE)
+_TANGGAL = re.compile(r"^\s*(\d{1,2})[\s-]+([A-Za-z]{3,})[\s-]+(\d{4})\s*$")
+_JAM = re.compile(r"^\s*(\d{1,2}):(\d{2}):(\d{2})\s*([A-Z]{2,4})?\s*$")
+
+Fetcher = Callable[[str], bytes]
+
+
+def _parse_json(data: bytes, source: str) -> list[object]:
+    try:
+        doc = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise QuakeError(f"{source}: not UTF-8 text ({exc.reason}); expected a BMKG gempa JSON feed") from None
+    except json.JSONDecodeError as exc:
+        raise QuakeError(
+            f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+            "expected a BMKG gempa feed like autogempa.json"
+        ) from None
+    info = doc.get("Infogempa") if isinstance(doc, dict) else None
+    gempa = info.get("gempa") if isinstance(info, dict) else None
+    if isinstance(gempa, dict):
+        return [gempa]
+    if isinstance(gempa, list):
+        return list(gempa)
+    raise QuakeError(
+        f'{source}: field Infogempa.gempa is missing or not a record/list; expected {{"Infogempa": {{"gempa": ...}}}}'
+    )
+
+
+def _parse_xml(data: bytes, source: str) -> list[object]:
+    try:
+        root: ET.Element = SafeET.fromstring(data, forbid_dtd=True)
+    except defusedxml.DTDForbidden:
+        raise QuakeError(f"{source}: refused: contains a DTD (<!DOCTYPE>); autogempa.xml never needs one") from None
+    except defusedxml.EntitiesForbidden:
+        raise QuakeError(f"{source}: refused: declares XML entities (entity-expansion/XXE risk)") from None
+    except defusedxml.DefusedXmlException as exc:
+        raise QuakeError(f"{source}: refused unsafe XML ({type(exc).__name__})") from None
+    except ET.ParseError as exc:
+        raise QuakeError(f"{source}: not well-formed XML ({exc}); expected autogempa.xml") from None
+    if root.tag != "Infogempa":
+        raise QuakeError(f"{source}: root element is <{root.tag}>; expected <Infogempa> (autogempa.xml)")
+    records: list[object] = []
+    for gempa in root.findall("gempa"):
+        record: dict[str, str] = {}
+        for child in gempa:
+            if child.tag == "point":
+                coords = child.find("coordinates")
+                if coords is not None and coords.text is not None:
+                    record["Coordinates"] = coords.text.strip()
+            else:
+                record[child.tag] = (child.text or "").strip()
+        records.append(record)
+    if not records:
+        raise QuakeError(f"{source}: field gempa is missing; expected <Infogempa><gempa>...</gempa></Infogempa>")
+    return records
+
+
+def _text(record: Mapping[str, object], key: str) -> str | None:
+    value = record.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _float(text: str, where: str, key: str, hint: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise QuakeError(f"{where}: field {key} {text!r} is not a number; {hint}") from None
+    if not math.isfinite(value):
+        raise QuakeError(f"{where}: field {key} {text!r} is not a finite number; {hint}")
+    return value
+
+
+def _local_time(tanggal: str, jam: str, where: str) -> datetime:
+    date = _TANGGAL.match(tanggal)
+    if date is None or date.group(2)[:3].lower() not in _MONTHS:
+        raise QuakeError(f"{where}: field Tanggal {tanggal!r} is not a date like '14 Des 2021'")
+    clock = _JAM.match(jam)
+    zone = (clock.group(4) or "WIB") if clock else ""
+    if clock is None or zone not in _ZONES:
+        raise QuakeError(f"{where}: field Jam {jam!r} is not a time like '10:20:23 WIB' (WIB, WITA or WIT)")
+    try:
+        return datetime(
+            int(date.group(3)), _MONTHS[date.group(2)[:3].lower()], int(date.group(1)),
+            int(clock.group(1)), int(clock.group(2)), int(clock.group(3)),
+            tzinfo=timezone(timedelta(hours=_ZONES[zone])),
+        )  # fmt: skip
+    except ValueError as exc:
+        raise QuakeError(f"{where}: fields Tanggal/Jam {tanggal!r} {jam!r} are not a valid time ({exc})") from None
+
+
+def _origin_time(record: Mapping[str, object], where: str) -> datetime:
+    stamp = _text(record, "DateTime")
+    tanggal, jam = _text(record, "Tanggal"), _text(record, "Jam")
+    local = _local_time(tanggal, jam, where) if tanggal and jam else None
+    if stamp is None:
+        if local is None:
+            raise QuakeError(f"{where}: field DateTime is missing (and no Tanggal/Jam); cannot date the event")
+        return local.astimezone(UTC)
+    try:
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        raise QuakeError(f"{where}: field DateTime {stamp!r} is not ISO 8601 (2021-12-14T03:20:23+00:00)") from None
+    if when.tzinfo is None:
+        raise QuakeError(f"{where}: field DateTime {stamp!r} has no UTC offset; BMKG writes +00:00")
+    if local is not None and local != when:
+        raise QuakeError(
+            f"{where}: field DateTime {stamp!r} disagrees with Tanggal/Jam {tanggal!r} {jam!r} "
+            f"({local.astimezone(UTC).isoformat()}); the record is inconsistent, check the feed"
+        )
+    return when.astimezone(UTC)
+
+
+def _hemisphere(text: str, key: str, where: str) -> float:
+    match = _HEMI.match(text)
+    expected = ("LS", "LU") if key == "Lintang" else ("BT", "BB")
+    if match is None or match.group(2).upper() not in expected:
+        example = "'7.59 LS'" if key == "Lintang" else "'122.24 BT'"
+        raise QuakeError(f"{where}: field {key} {text!r} does not parse; expected e.g. {example}")
+    value = float(match.group(1))
+    return -value if match.group(2).upper() in ("LS", "BB") else value
+
+
+def _epicentre(record: Mapping[str, object], where: str) -> tuple[float, float]:
+    coords = _text(record, "Coordinates")
+    lintang, bujur = _text(record, "Lintang"), _text(record, "Bujur")
+    pair: tuple[float, float] | None = None
+    if coords is not None:
+        parts = coords.split(",")
+        if len(parts) != 2:
+            raise QuakeError(f"{where}: field Coordinates {coords!r} does not parse; expected 'lat,lon' (-7.59,122.24)")
+        hint = "expected 'lat,lon' in degrees, e.g. -7.59,122.24"
+        pair = (
+            _float(parts[0].strip(), where, "Coordinates", hint),
+            _float(parts[1].strip(), where, "Coordinates", hint),
+        )
+    hemi: tuple[float, float] | None = None
+    if lintang is not None and bujur is not None:
+        hemi = (_hemisphere(lintang, "Lintang", where), _hemisphere(bujur, "Bujur", where))
+    chosen = pair or hemi
+    if chosen is None:
+        raise QuakeError(f"{where}: field Coordinates is missing (and no Lintang/Bujur); cannot place the event")
+    if (
+        pair is not None
+        and hemi is not None
+        and (abs(pair[0] - hemi[0]) > COORD_TOLERANCE or abs(pair[1] - hemi[1]) > COORD_TOLERANCE)
+    ):
+        raise QuakeError(
+            f"{where}: field Coordinates {coords!r} disagrees with Lintang/Bujur {lintang!r} {bujur!r}; "
+            "a sign or order mix-up? check the feed"
+        )
+    lat, lon = chosen
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise QuakeError(f"{where}: field Coordinates ({lat}, {lon}) is outside lat -90..90 / lon -180..180")
+    return lat, lon
+
+
+def _tsunami(potensi: str | None) -> tuple[bool, str | None]:
+    if potensi is None:
+        return False, "no Potensi in this feed: tsunami potential unknown, taken as none"
+    text = potensi.strip().lower()
+    if text.startswith("tidak berpotensi tsunami"):
+        return False, None
+    if text.startswith(("potensi tsunami untuk diteruskan", "berpotensi tsunami")):
+        return True, None
+    if text.startswith("gempa ini dirasakan untuk diteruskan"):
+        return False, None
+    return False, f"unknown Potensi text {potensi!r}: taken as no tsunami; check BMKG"
+
+
+def _record(record: object, index: int, source: str) -> Earthquake:
+    where = f"{source}: record {index}"
+    if not isinstance(record, dict):
+        raise QuakeError(f"{where}: is a {type(record).__name__}, not a gempa record; check the feed")
+    time = _origin_time(record, where)
+    lat, lon = _epicentre(record, where)
+    mag_text = _text(record, "Magnitude")
+    if mag_text is None:
+        raise QuakeError(f"{where}: field Magnitude is missing; an event without magnitude cannot be assessed")
+    magnitude = _float(mag_text, where, "Magnitude", "expected e.g. '7.4'")
+    if not 0 <= magnitude < 10:
+        raise QuakeError(f"{where}: field Magnitude {mag_text!r} is outside 0-10; check the feed")
+    depth_text = _text(record, "Kedalaman")
+    if depth_text is None:
+        raise QuakeError(f"{where}: field Kedalaman is missing; the depth is needed for the shaking estimate")
+    depth = _DEPTH.match(depth_text)
+    if depth is None:
+        raise QuakeError(f"{where}: field Kedalaman {depth_text!r} does not parse; expected e.g. '10 km'")
+    potensi = _text(record, "Potensi")
+    tsunami, note = _tsunami(potensi)
+    return Earthquake(
+        event_id=quake_event_id(time, lat, lon),
+        time=time,
+        lat=lat,
+        lon=lon,
+        magnitude=magnitude,
+        depth_km=float(depth.group(1)),
+        region=_text(record, "Wilayah") or "",
+        tsunami=tsunami,
+        potensi=potensi,
+        felt=_text(record, "Dirasakan"),
+        shakemap=_text(record, "Shakemap"),
+        source=source,
+        notes=(note,) if note else (),
+    )
+
+
+def _merge(quakes: Iterable[Earthquake]) -> list[Earthquake]:
+    """Collapse records of one event (same ``event_id``), keeping the first; sort by time then id."""
+    kept: dict[str, Earthquake] = {}
+    for quake in quakes:
+        first = kept.get(quake.event_id)
+        if first is None:
+            kept[quake.event_id] = quake
+            continue
+        notes = list(first.notes)
+        if (first.magnitude, first.depth_km, first.tsunami) != (quake.magnitude, quake.depth_km, quake.tsunami):
+            notes.append(
+                f"{quake.source} repeats this event as M{quake.magnitude:g}, {quake.depth_km:g} km, "
+                f"tsunami={quake.tsunami}; kept M{first.magnitude:g}, {first.depth_km:g} km from {first.source}"
+            )
+        kept[quake.event_id] = replace(
+            first,
+            tsunami=first.tsunami or quake.tsunami,  # one feed saying "tsunami" is enough to warn
+            felt=first.felt or quake.felt,
+            shakemap=first.shakemap or quake.shakemap,
+            potensi=first.potensi or quake.potensi,
+            notes=tuple(dict.fromkeys(notes)),
+        )
+    return sorted(kept.values(), key=lambda q: (q.time, q.event_id))
+
+
+def _km(a: Earthquake, b: Earthquake) -> float:
+    """Great-circle distance (haversine, km) between two epicentres."""
+    p1, p2 = math.radians(a.lat), math.radians(b.lat)
+    dp, dl = p2 - p1, math.radians(b.lon - a.lon)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0 * math.asin(math.sqrt(h))
+
+
+def _flag_revisions(quakes: list[Earthquake]) -> list[Earthquake]:
+    """Note records so close in time and place that they are probably two solutions of one event.
+
+    BMKG publishes a first automatic solution and a revision (2021-12-14: M7.5 at 03:20:22 and M7.4 at
+    03:20:23); their ids differ. They are kept (the id must stay a pure function of the record), noted.
+    """
+    notes = [list(q.notes) for q in quakes]
+    for i, a in enumerate(quakes):
+        for j in range(i + 1, len(quakes)):
+            b = quakes[j]
+            if b.time - a.time > REVISION_WINDOW:
+                break
+            if _km(a, b) <= REVISION_KM:
+                notes[i].append(f"probably the same event as {b.event_id} (a revised solution?)")
+                notes[j].append(f"probably the same event as {a.event_id} (a revised solution?)")
+    return [replace(q, notes=tuple(dict.fromkeys(n))) for q, n in zip(quakes, notes, strict=True)]
+
+
+def parse_quakes(data: bytes, source: str) -> list[Earthquake]:
+    """Parse one BMKG gempa feed (autogempa JSON/XML, gempaterkini or gempadirasakan JSON).
+
+    Parameters
+    ----------
+    data
+        The feed's bytes; JSON or XML is detected from the first non-blank character.
+    source
+        File name or URL, used in error messages and kept on each event.
+
+    Returns
+    -------
+    list of Earthquake
+        One per distinct event (duplicates collapsed), oldest first.
+
+    Raises
+    ------
+    QuakeError
+        The feed is empty, not JSON/XML, unsafe XML (DTD, entities), lacks ``Infogempa.gempa``, or a
+        record has a missing or malformed field; the message names the source, record index and field.
+    """
+    head = data.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not head:
+        raise QuakeError(f"{source}: empty feed; expected BMKG autogempa/gempaterkini/gempadirasakan JSON or XML")
+    records = _parse_xml(data, source) if head.startswith(b"<") else _parse_json(data, source)
+    return _flag_revisions(_merge(_record(record, i, source) for i, record in enumerate(records)))
+
+
+def _feed_files(folder: Path) -> list[Path]:
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+    if not files:
+        raise QuakeError(f"{folder}: folder holds no gempa feed (.json or .xml); point the source at one")
+    return files
+
+
+def read_quakes(source: str, *, base_url: str = DEFAULT_BASE_URL, fetch: Fetcher | None = None) -> list[Earthquake]:
+    """Read earthquakes from a feed file, a folder of feeds, a URL, or ``"bmkg"`` (the live feeds).
+
+    Events read from several feeds are merged by ``event_id`` (a resent event is one event); when
+    any feed says an event may cause a tsunami, the merged event does.
+
+    Parameters
+    ----------
+    source
+        A path to a feed file, a folder of ``.json``/``.xml`` feeds, an http(s) URL, or ``bmkg`` for
+        :data:`FEEDS` under ``base_url``.
+    base_url
+        Where BMKG's TEWS feeds are served (tests point it at a loopback server).
+    fetch
+        Function that GETs a URL (default: :func:`ews.ingest.http.fetch_bytes`).
+
+    Returns
+    -------
+    list of Earthquake
+        Distinct events, oldest first.
+
+    Raises
+    ------
+    QuakeError
+        A feed is malformed, or ``source`` is neither a file, a folder, a URL nor ``bmkg``.
+    FetchError
+        A URL could not be fetched (transient: the scheduler may retry).
+    """
+    get = fetch or fetch_bytes
+    found: list[Earthquake] = []
+    if source == "bmkg":
+        base = base_url if base_url.endswith("/") else base_url + "/"
+        for feed in FEEDS:
+            url = base + feed
+            found.extend(parse_quakes(get(url), url))
+    elif source.startswith(("http://", "https://")):
+        found.extend(parse_quakes(get(source), source))
+    else:
+        path = Path(source)
+        if path.is_dir():
+            files = _feed_files(path)
+        elif path.is_file():
+            files = [path]
+        else:
+            raise QuakeError(f"{source}: no such file or folder, and not an http(s) URL or 'bmkg'")
+        for file in files:
+            try:
+                data = file.read_bytes()
+            except OSError as exc:
+                raise QuakeError(f"{file}: cannot read ({exc.strerror}); check permissions") from None
+            found.extend(parse_quakes(data, str(file)))
+    merged = _flag_revisions(_merge(found))
+    log.info("read %d earthquake(s) from %s", len(merged), source)
+    return merged
+
+
+def read_coastal_codes(path: str | Path) -> set[str]:
+    """Read the coastal village codes a region gives in ``earthquake.coastal`` (a CSV with ``code``).
+
+    Codes are normalised to dotted Kemendagri strings (``3578011001`` -> ``35.78.01.1001``).
+
+    Raises
+    ------
+    DataValidationError
+        The file is missing or unreadable, has no ``code`` column, or a row's code is not a
+        Kemendagri code; the message names the file (and row).
+    """
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise DataValidationError(
+            f"{file}: cannot read the coastal villages CSV ({exc.strerror}); check 'earthquake.coastal'"
+        ) from None
+    reader = csv.DictReader(text.splitlines())
+    columns = [c.strip() for c in (reader.fieldnames or [])]
+    if "code" not in columns:
+        raise DataValidationError(
+            f"{file}: coastal villages CSV has no 'code' column (columns: {', '.join(columns) or 'none'}); "
+            "add a header row with 'code' holding Kemendagri village codes"
+        )
+    codes: set[str] = set()
+    for row_number, row in enumerate(reader, start=2):
+        raw = {k.strip(): v for k, v in row.items() if k is not None}.get("code")
+        if raw is None or not raw.strip():
+            continue
+        try:
+            codes.add(normalize_code(raw))
+        except ValueError as exc:
+            raise DataValidationError(f"{file}: row {row_number}: column code: {exc}") from None
+    return codes

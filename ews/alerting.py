@@ -33,7 +33,7 @@ from ews.errors import StoreError
 from ews.messages.render import MessageRenderer
 from ews.store.records import warning_to_record
 from ews.store.repository import AlertVersionRecord, Store, WarningHeader
-from ews.types import Recipient, TaganaUnit, VillageAlert, Warning
+from ews.types import HazardMessage, Level, Recipient, TaganaUnit, VillageAlert, Warning
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +88,14 @@ def lifecycle_step(
     rows: pd.DataFrame,
     threads: dict[str, str],
     now: datetime,
+    hazards: Sequence[HazardMessage] = (),
 ) -> Outcome:
-    """Decide this cycle's transitions from the stored states, the warnings and their impact rows."""
+    """Decide this cycle's transitions from the stored states, the warnings and their impact rows.
+
+    ``hazards`` are messages ews assessed itself (rain, forecast, earthquake); their warnings must be
+    in ``warnings`` too. Their villages' levels are used as they are (see ``assessed`` in
+    :func:`ews.alerts.lifecycle.decide`).
+    """
     messages = [
         ThreadMessage(
             threads[w.identifier],
@@ -110,8 +116,16 @@ def lifecycle_step(
         coverage[thread] = {
             str(c): float(f) for c, f in zip(mine.get("code", []), mine.get("fraction", []), strict=True)
         }
+    by_identifier = {h.warning.identifier: h for h in hazards}
+    assessed: dict[str, dict[str, tuple[Level, Level]]] = {}
+    for thread, message in latest_per_thread(messages).items():
+        hazard = by_identifier.get(message.identifier)
+        if hazard is None:
+            continue
+        assessed[thread] = {v.code: (v.level, v.held) for v in hazard.villages}
+        coverage[thread] = {v.code: v.fraction for v in hazard.villages}
     states = store.village_states(config.id)
-    return decide(config.id, states, messages, coverage, now, config.levels, config.alerts)
+    return decide(config.id, states, messages, coverage, now, config.levels, config.alerts, assessed)
 
 
 def _village_alert(d: Decision, village: pd.Series, warning: Warning | None, estimated: bool) -> VillageAlert:
@@ -374,15 +388,19 @@ def alert_step(
     estimated: bool,
     renderer: MessageRenderer,
     cap_dir: Path,
+    hazards: Sequence[HazardMessage] = (),
 ) -> AlertReport:
     """Run the whole alert step of one cycle; see the module docstring.
 
     ``villages`` is the region's table (``code``, ``name``, ``kecamatan_name``, ``kabkota_name``,
     ``population``, ``geometry``); ``rows`` the impact rows of this cycle (:func:`ews.impact.assess.impacts`).
+    ``hazards`` are ews's own assessments (satellite rain, forecasts, earthquakes): they go through the
+    same lifecycle, ledger, review gate and CAP output as BMKG's warnings.
     """
     report = AlertReport()
+    warnings = [*warnings, *(h.warning for h in hazards)]
     threads = record_warnings(store, warnings, now, report.notes)
-    outcome = lifecycle_step(store, config, warnings, rows, threads, now)
+    outcome = lifecycle_step(store, config, warnings, rows, threads, now, hazards)
     report.notes.extend(outcome.notes)
     ignored: dict[tuple[str, str], int] = {}
     for d in outcome.decisions:

@@ -121,6 +121,7 @@ def decide(
     now: datetime,
     levels: LevelRules,
     rules: AlertRules,
+    assessed: Mapping[str, Mapping[str, tuple[Level, Level]]] | None = None,
 ) -> Outcome:
     """One lifecycle step for a region.
 
@@ -138,6 +139,12 @@ def decide(
         The instant of this cycle (expiry is judged against it).
     levels, rules
         The region's level thresholds and lifecycle rules.
+    assessed
+        Per thread id: village code -> ``(level, held)`` for threads whose levels ews assessed itself
+        (satellite rain, forecasts, earthquakes: :class:`ews.types.HazardMessage`). For these threads
+        the CAP severity rules are not used; a level goes down only when ``held`` (the level with the
+        source's hysteresis margin) is below the current level too. A village missing from the map is
+        at ``Level.NONE`` (all-clear if it was alerted).
 
     Returns
     -------
@@ -192,9 +199,11 @@ def decide(
         )
 
     # Threads with a message this cycle.
+    assessed = assessed or {}
     for thread, message in sorted(latest.items()):
         covered = coverage.get(thread, {})
-        villages = sorted(set(covered) | {v for (v, t), s in by_key.items() if t == thread})
+        own = assessed.get(thread)
+        villages = sorted(set(covered) | set(own or {}) | {v for (v, t), s in by_key.items() if t == thread})
         if message.msg_type == "Cancel" and not any(by_key.get((v, thread)) for v in villages):
             notes.append(f"Cancel {message.identifier} for thread {thread}: no village was alerted, nothing to cancel")
         for village in villages:
@@ -216,7 +225,10 @@ def decide(
                 elif state is None and fraction > 0:
                     emit(None, village, message, Transition.IGNORED, Level.NONE, fraction, "already expired on arrival")
                 continue
-            level = village_level(message.severity, message.urgency, message.certainty, fraction, levels)
+            if own is not None:
+                level, own_held = own.get(village, (Level.NONE, Level.NONE))
+            else:
+                level = village_level(message.severity, message.urgency, message.certainty, fraction, levels)
             if not active:
                 if level > Level.NONE:
                     emit(state, village, message, Transition.NEW, level, fraction, f"{level.label} from {fraction:.0%}")
@@ -224,18 +236,20 @@ def decide(
             assert state is not None  # noqa: S101 - active implies a state
             # Hysteresis: a level goes down only if it would also go down with a little more coverage.
             # It damps a wobbling edge; a village the warning no longer touches at all is clear.
-            held = (
-                village_level(
+            if own is not None:
+                held = own_held
+            elif fraction > 0:
+                held = village_level(
                     message.severity, message.urgency, message.certainty, min(1.0, fraction + rules.hysteresis), levels
                 )
-                if fraction > 0
-                else Level.NONE
-            )
+            else:
+                held = Level.NONE
             if level > state.level:
                 emit(state, village, message, Transition.ESCALATE, level, fraction, f"up to {level.label}")
             elif level < state.level and held < state.level:
                 if level is Level.NONE:
-                    emit(state, village, message, Transition.ALL_CLEAR, Level.NONE, fraction, "no longer covered")
+                    why = "the threat has passed" if own is not None else "no longer covered"
+                    emit(state, village, message, Transition.ALL_CLEAR, Level.NONE, fraction, why)
                 else:
                     emit(state, village, message, Transition.DEESCALATE, level, fraction, f"down to {level.label}")
             elif level == state.level and _meaningful_update(state, message, rules):

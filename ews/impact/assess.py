@@ -11,7 +11,7 @@ from ews.config import LevelRules
 from ews.exposure.coverage import VillageLayer, village_coverage
 from ews.exposure.population import people_exposed
 from ews.impact.levels import village_level
-from ews.types import Level, Warning
+from ews.types import HazardMessage, Level, Warning
 
 IMPACT_COLUMNS = [
     "code", "name", "kecamatan", "kecamatan_name", "kabkota", "kabkota_name", "warning_id", "event",
@@ -66,6 +66,52 @@ def impacts(layer: VillageLayer, warnings: Sequence[Warning], rules: LevelRules)
     return out.sort_values(["level", "fraction", "code"], ascending=[False, False, True], kind="stable").reset_index(
         drop=True
     )
+
+
+def hazard_impacts(table: pd.DataFrame, hazards: Sequence[HazardMessage]) -> pd.DataFrame:
+    """Impact rows (same columns as :func:`impacts`) for the villages ews itself assessed.
+
+    ``table`` is the region's village table (``code``, ``name``, ``kecamatan``, ``kecamatan_name``,
+    ``kabkota``, ``kabkota_name``, ``population``, ``population_source``, optionally ``area_km2``).
+    Only villages with a level are listed; ``fraction`` is the share of the village affected as the
+    source reports it, and ``population_exposed`` that share of its population. Codes not in the
+    table are left out (a source may cover more than the region).
+    """
+    by_code = table.set_index("code")
+    frames = []
+    for h in hazards:
+        chosen = [v for v in h.villages if v.level > Level.NONE and v.code in by_code.index]
+        if not chosen:
+            continue
+        rows = by_code.loc[[v.code for v in chosen]]
+        fraction = np.array([v.fraction for v in chosen], dtype=float)
+        population = rows["population"].to_numpy(dtype=float)
+        area = rows["area_km2"].to_numpy(dtype=float) if "area_km2" in rows else np.full(len(chosen), np.nan)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "code": [v.code for v in chosen],
+                    "name": rows["name"].to_numpy(),
+                    "kecamatan": rows["kecamatan"].to_numpy(),
+                    "kecamatan_name": rows["kecamatan_name"].to_numpy(),
+                    "kabkota": rows["kabkota"].to_numpy(),
+                    "kabkota_name": rows["kabkota_name"].to_numpy(),
+                    "warning_id": h.warning.identifier,
+                    "event": h.warning.event,
+                    "fraction": fraction,
+                    "area_km2": area,
+                    "covered_km2": area * fraction,
+                    "level": [int(v.level) for v in chosen],
+                    "level_label": [v.level.label for v in chosen],
+                    "population": population,
+                    "population_exposed": people_exposed(population, fraction),
+                    "population_source": rows["population_source"].to_numpy(),
+                }
+            )
+        )
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in IMPACT_COLUMNS})
+    return pd.concat(frames, ignore_index=True)
 
 
 def village_levels(rows: pd.DataFrame) -> pd.DataFrame:

@@ -47,7 +47,8 @@ def test_levels_are_used_as_given_with_the_held_level_as_hysteresis() -> None:
     third = step(second.states, rain(2), {"v1": (Level.WASPADA, Level.WASPADA)}, 2)
     assert kinds(third) == {"v1": Transition.DEESCALATE, "v2": Transition.ALL_CLEAR}
     clear = next(d for d in third.decisions if d.village_code == "v2")
-    assert clear.send and clear.reason == "the threat has passed"
+    assert clear.send
+    assert clear.reason == "the threat has passed"
     assert third.decisions[0].transition is Transition.ALL_CLEAR  # endings first
 
 

@@ -1,0 +1,1 @@
+"""Hazard layers from rasters, forecasts and earthquakes (pure)."""

@@ -30,6 +30,7 @@ from ews.codes import local_zone, parent_code
 from ews.config import RegionConfig
 from ews.contacts import recipient_id
 from ews.errors import StoreError
+from ews.hazard.earthquake import link_revisions
 from ews.messages.render import MessageRenderer
 from ews.store.records import warning_to_record
 from ews.store.repository import AlertVersionRecord, Store, WarningHeader
@@ -398,6 +399,7 @@ def alert_step(
     same lifecycle, ledger, review gate and CAP output as BMKG's warnings.
     """
     report = AlertReport()
+    hazards = link_revisions(hazards, store.warning_threads())  # BMKG's revised quake solutions: one thread
     warnings = [*warnings, *(h.warning for h in hazards)]
     threads = record_warnings(store, warnings, now, report.notes)
     outcome = lifecycle_step(store, config, warnings, rows, threads, now, hazards)

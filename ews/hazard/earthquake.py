@@ -50,8 +50,9 @@ count as coastal here; a region should give a CSV of coastal codes to avoid that
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
@@ -465,3 +466,68 @@ def quake_message(
     }
     reason = f"{label}: {counts} in {region_id} (max MMI {max_mmi:.1f})"
     return QuakeOutcome(HazardMessage(warning=warning, metric="mmi", villages=villages, details=details), reason)
+
+
+MESSAGE_PREFIX = "ews.gempa."
+REVISION_WINDOW = timedelta(minutes=2)
+REVISION_KM = 50.0
+_EVENT_ID = re.compile(r"^(\d{8}T\d{6})Z_(\d+\.\d+)([NS])_(\d+\.\d+)([EW])$")
+
+
+def parse_event_id(event_id: str) -> tuple[datetime, float, float] | None:
+    """``(time UTC, lat, lon)`` of an id made by :func:`quake_event_id`; None for anything else."""
+    m = _EVENT_ID.match(event_id)
+    if m is None:
+        return None
+    when = datetime.strptime(m.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    lat = float(m.group(2)) * (-1 if m.group(3) == "S" else 1)
+    lon = float(m.group(4)) * (-1 if m.group(5) == "W" else 1)
+    return when, lat, lon
+
+
+def _km_between(a: tuple[datetime, float, float], b: tuple[datetime, float, float]) -> float:
+    la1, lo1, la2, lo2 = map(math.radians, (a[1], a[2], b[1], b[2]))
+    h = math.sin((la2 - la1) / 2) ** 2 + math.cos(la1) * math.cos(la2) * math.sin((lo2 - lo1) / 2) ** 2
+    return 2 * 6371.0 * math.asin(math.sqrt(min(1.0, h)))
+
+
+def link_revisions(messages: Sequence[HazardMessage], known: Iterable[str]) -> list[HazardMessage]:
+    """Make BMKG's revised solutions of one earthquake Updates of the first solution's thread.
+
+    BMKG revises an event within minutes (the 2021-12-14 Flores Sea event was first M7.5 at 03:20:22,
+    then M7.4 at 03:20:23, 2 km apart) and each solution gets its own :func:`quake_event_id`. A quake
+    message whose origin is within :data:`REVISION_WINDOW` and :data:`REVISION_KM` of a solution already
+    known (``known``: identifiers of stored messages) or of an earlier one in ``messages`` becomes an
+    ``Update`` referencing it, so the lifecycle treats it as a change to the same alert (an escalation,
+    an update or nothing), never as a second alert. Other messages pass through unchanged.
+    """
+    solutions: list[tuple[str, tuple[datetime, float, float]]] = []
+    for ident in known:
+        if ident.startswith(MESSAGE_PREFIX):
+            parsed = parse_event_id(ident[len(MESSAGE_PREFIX) :])
+            if parsed is not None:
+                solutions.append((ident, parsed))
+    known_ids = {i for i, _ in solutions}
+    quakes = sorted(
+        (m for m in messages if m.warning.identifier.startswith(MESSAGE_PREFIX)),
+        key=lambda m: (m.warning.sent, m.warning.identifier),
+    )
+    linked: dict[str, HazardMessage] = {}
+    for m in quakes:
+        ident = m.warning.identifier
+        parsed = parse_event_id(ident[len(MESSAGE_PREFIX) :])
+        if parsed is None or ident in known_ids:
+            continue
+        earlier = [
+            other
+            for other, where in solutions
+            if other != ident
+            and abs(where[0] - parsed[0]) <= REVISION_WINDOW
+            and _km_between(where, parsed) <= REVISION_KM
+        ]
+        if earlier:
+            root = sorted(earlier)[0] if not (set(earlier) & known_ids) else sorted(set(earlier) & known_ids)[0]
+            warning = replace(m.warning, msg_type="Update", references=(root,))
+            linked[ident] = replace(m, warning=warning, details={**dict(m.details), "revision_of": root})
+        solutions.append((ident, parsed))
+    return [linked.get(m.warning.identifier, m) for m in messages]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
 import shapely
 
-from ews.types import Warning
+from ews.types import HazardMessage, Level, VillageHazard, Warning
 
 
 def warning_to_record(w: Warning) -> dict[str, Any]:
@@ -67,4 +68,33 @@ def warning_from_record(r: dict[str, Any]) -> Warning:
         source=r["source"],
         named_areas=tuple(r["named_areas"]),
         notes=tuple(r["notes"]),
+    )
+
+
+def hazard_to_record(h: HazardMessage) -> dict[str, Any]:
+    """A JSON-safe dict of a hazard message (NaN values become null)."""
+
+    def num(x: float) -> float | None:
+        return None if math.isnan(x) else x
+
+    return {
+        "warning": warning_to_record(h.warning),
+        "metric": h.metric,
+        "villages": [[v.code, int(v.level), int(v.held), num(float(v.value)), float(v.fraction)] for v in h.villages],
+        "details": {
+            k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in dict(h.details).items()
+        },
+    }
+
+
+def hazard_from_record(r: dict[str, Any]) -> HazardMessage:
+    """Inverse of :func:`hazard_to_record`."""
+    return HazardMessage(
+        warning=warning_from_record(r["warning"]),
+        metric=r["metric"],
+        villages=tuple(
+            VillageHazard(str(c), Level(lv), Level(held), math.nan if value is None else float(value), float(f))
+            for c, lv, held, value, f in r["villages"]
+        ),
+        details=dict(r["details"]),
     )

@@ -49,13 +49,18 @@ report.json). Same steps as `ews run`.
   `EWS_BMKG_BASE_URL`, default https://www.bmkg.go.id); env `EWS_CAP_SOURCE`, default `bmkg`.
 - `at`: evaluate as of this ISO 8601 instant with an offset (for replaying recorded alerts);
   default: the time `fetch` read the warnings.
+- `rain`, `forecast`, `quakes`: comma-separated sources besides CAP (env `EWS_RAIN_SOURCE`,
+  `EWS_FORECAST_SOURCE`, `EWS_QUAKE_SOURCE`; default none). Rain: raster files or folders (a satellite
+  download task or sensor drops them there); forecasts: adm4 JSON / DigitalForecast XML files, folders or
+  URLs; quakes: feed files, folders, URLs or `bmkg` (the live TEWS feeds). A stale or broken source is
+  logged as **DEGRADED** and the rest of the run goes on.
 
 **Environment**: `EWS_DATABASE_URL` (the ews store: alert states, send ledger; default SQLite under the
 work dir; use PostgreSQL with several workers), `EWS_OUTBOX` (the dry-run channel file, default
 `<work>/<region>/outbox.jsonl`), `EWS_WORK_DIR` (per-run intermediate files, default `<tmp>/ews-airflow`),
 `EWS_OUT_DIR` (outputs, default `./out`; each region writes `<EWS_OUT_DIR>/<region id>`),
 `EWS_SHARED_DATA` (data used by region files, default `../shared/data` next to this repository),
-`EWS_BMKG_BASE_URL`.
+`EWS_BMKG_BASE_URL`, `EWS_CACHE_DIR` (zonal weights per grid and boundary set, default `<work>/cache`).
 
 A run whose inputs were partly rejected (e.g. a CAP file listed in the index but not published yet)
 still succeeds with the rest of the batch; the rejected inputs are logged as warnings by `publish`.
@@ -141,6 +146,9 @@ def _region_env() -> dict[str, str]:
             type=["null", "string"],
             description="ISO 8601 instant with offset; empty: time of the fetch",
         ),
+        "rain": Param(None, type=["null", "string"], description="rain rasters (comma-separated); EWS_RAIN_SOURCE"),
+        "forecast": Param(None, type=["null", "string"], description="BMKG forecasts; EWS_FORECAST_SOURCE"),
+        "quakes": Param(None, type=["null", "string"], description="earthquake feeds or bmkg; EWS_QUAKE_SOURCE"),
     },
 )
 def ews_nowcast() -> None:
@@ -149,7 +157,8 @@ def ews_nowcast() -> None:
     def fetch(*, params: dict[str, Any] | None = None, run_id: str | None = None) -> dict[str, object]:
         from ews.config import open_region
         from ews.ingest.bmkg_cap import DEFAULT_BASE_URL
-        from ews.pipeline import fetch_warnings
+        from ews.pipeline import fetch_sources, fetch_warnings
+        from ews.sources import HazardSources
 
         p = params or {}
         region = str(Path(_text(p.get("region")) or os.environ.get("EWS_REGION") or DEFAULT_REGION).resolve())
@@ -160,8 +169,19 @@ def ews_nowcast() -> None:
         run_dir = _run_dir(config.id, run_id or "manual")
         base_url = os.environ.get("EWS_BMKG_BASE_URL") or DEFAULT_BASE_URL
         fetched = fetch_warnings(source, run_dir, base_url=base_url)
+
+        def listed(param: str, env: str) -> tuple[str, ...]:
+            text = _text(p.get(param)) or os.environ.get(env) or ""
+            return tuple(x.strip() for x in text.split(",") if x.strip())
+
+        sources = HazardSources(
+            listed("rain", "EWS_RAIN_SOURCE"), listed("forecast", "EWS_FORECAST_SOURCE"),
+            listed("quakes", "EWS_QUAKE_SOURCE"),
+        )  # fmt: skip
+        staged = fetch_sources(sources, run_dir) if sources else {}
         return {
             **fetched,
+            "staged": staged,
             "region": region,
             "region_id": config.id,
             "run_dir": str(run_dir),
@@ -174,7 +194,10 @@ def ews_nowcast() -> None:
         from ews.pipeline import assess_villages
 
         config = open_region(fetched["region"], _region_env())
-        assessed = assess_villages(config, Path(fetched["run_dir"]))
+        run_dir = Path(fetched["run_dir"])
+        cache = Path(os.environ.get("EWS_CACHE_DIR") or run_dir.parent / "cache")
+        now = datetime.fromisoformat(fetched["now"])
+        assessed = assess_villages(config, run_dir, now=now, cache_dir=cache)
         keep = ("region", "region_id", "run_dir", "now")
         return {**assessed, **{k: fetched[k] for k in keep}}
 
@@ -200,6 +223,9 @@ def ews_nowcast() -> None:
             store.close()
         log = logging.getLogger(__name__)
         for problem in report.problems:
+            if problem["message"].startswith("DEGRADED"):
+                log.error("%s: %s", problem["source"], problem["message"])
+                continue
             log.warning(
                 "REJECTED input %s: %s (the rest of the batch was processed)",
                 problem["source"],

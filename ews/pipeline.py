@@ -26,12 +26,13 @@ from ews.config import RegionConfig
 from ews.dispatch import Dispatcher
 from ews.errors import DataValidationError
 from ews.exposure.coverage import VillageLayer
-from ews.impact.assess import exposed_total, impacts, level_counts, village_levels
+from ews.impact.assess import exposed_total, hazard_impacts, impacts, level_counts, village_levels
 from ews.ingest.bmkg_cap import DEFAULT_BASE_URL, read_warnings
 from ews.ingest.boundaries import read_boundaries
 from ews.ingest.contacts import read_subscribers, read_tagana
 from ews.ingest.population import attach_population
 from ews.messages.render import MessageRenderer
+from ews.sources import HazardSources, assess_hazards, load_hazards, load_underlay, stage_sources
 from ews.store.artifacts import atomic_folder, write_bytes_atomic, write_text_atomic
 from ews.store.records import warning_from_record, warning_to_record
 from ews.store.repository import Store
@@ -127,6 +128,11 @@ def fetch_warnings(source: str, run_dir: Path, *, base_url: str = DEFAULT_BASE_U
     return {"path": str(path), "warnings": len(batch.warnings), "problems": len(batch.problems)}
 
 
+def fetch_sources(sources: HazardSources, run_dir: Path) -> dict[str, object]:
+    """Stage this run's rain rasters, forecasts and earthquake feeds (see :func:`ews.sources.stage_sources`)."""
+    return stage_sources(sources, run_dir)
+
+
 def _load_warnings(run_dir: Path) -> tuple[list[Warning], list[dict[str, str]]]:
     path = run_dir / "warnings.json"
     try:
@@ -140,20 +146,44 @@ def _load_warnings(run_dir: Path) -> tuple[list[Warning], list[dict[str, str]]]:
 
 
 def assess_villages(
-    config: RegionConfig, run_dir: Path, progress: Progress = _quiet, *, region: RegionData | None = None
+    config: RegionConfig,
+    run_dir: Path,
+    progress: Progress = _quiet,
+    *,
+    region: RegionData | None = None,
+    now: datetime | None = None,
+    cache_dir: Path | None = None,
 ) -> dict[str, object]:
     """Intersect this run's warnings with the region's villages; write ``run_dir/impacts.csv``.
 
-    ``region`` may be passed when the caller has already read it (one process running every step).
+    When the run staged other sources (:func:`fetch_sources`: rain rasters, forecasts, earthquake feeds),
+    they are assessed as of ``now`` too (``hazards.json``) and their villages join ``impacts.csv``.
+    Zonal weights are cached in ``cache_dir``. ``region`` may be passed when the caller has already read
+    it (one process running every step).
     """
     region = region or open_region_data(config, progress)
     warnings, _ = _load_warnings(run_dir)
     located = [w for w in warnings if not w.geometry.is_empty]
     progress(f"intersecting {len(located)} warning(s) with {len(region.villages):,} villages")
     rows = impacts(region.layer, located, config.levels)
+    hazard_count = 0
+    if (run_dir / "sources.json").exists():
+        if now is None:
+            raise ValueError("assess_villages: give `now` when the run has rain, forecast or earthquake sources")
+        progress("assessing rain, forecast and earthquake sources")
+        assessment = assess_hazards(region, run_dir, now, cache_dir=cache_dir)
+        hazard_count = len(assessment.messages)
+        extra = hazard_impacts(region.villages, assessment.messages)
+        if len(extra):
+            rows = pd.concat([rows, extra], ignore_index=True) if len(rows) else extra
     path = run_dir / "impacts.csv"
     write_text_atomic(path, rows.to_csv(index=False))
-    return {"path": str(path), "rows": len(rows), "villages": int(rows["code"].nunique()) if len(rows) else 0}
+    return {
+        "path": str(path),
+        "rows": len(rows),
+        "villages": int(rows["code"].nunique()) if len(rows) else 0,
+        "hazard_messages": hazard_count,
+    }
 
 
 # -- step 3 ---------------------------------------------------------------------------------------
@@ -265,23 +295,27 @@ def publish_outputs(
     maps, village files, ``summary.csv``, ``outbox.jsonl`` (this run's messages), ``cap/`` and ``report.json``.
     """
     from ews.alerting import alert_step
-    from ews.review.riskmap import MapTitle, risk_map_html, risk_map_png  # matplotlib only when publishing
+    from ews.review.riskmap import MapTitle, RasterLayer, risk_map_html, risk_map_png  # matplotlib on publish
 
     region = region or open_region_data(config, progress)
     warnings, problems = _load_warnings(run_dir)
+    hazards = load_hazards(run_dir)
+    problems = [*problems, *hazards.problems]
     rows = pd.read_csv(run_dir / "impacts.csv", dtype={"code": str, "kecamatan": str, "kabkota": str})
-    notes = list(region.notes) + _warning_notes(warnings, rows)
+    notes = list(region.notes) + _warning_notes(warnings, rows) + hazards.notes
+    notes.extend(f"{p['source']}: {p['message']}" for p in hazards.problems)
     per_village = village_levels(rows)
     table = region.villages
     extra_units = placeholder_units(table, region.tagana)
     sync_region_contacts(store, config, region)
-    run_id = store.start_run(config.id, ",".join(sorted({w.source for w in warnings})) or "-", now)
+    sources = sorted({w.source for w in warnings} | {h.warning.source for h in hazards.messages})
+    run_id = store.start_run(config.id, ",".join(sources) or "-", now)
     with atomic_folder(out_dir) as staging:
         progress("deciding alerts and sending (dry run)")
         alerts = alert_step(
             store, config, table, warnings, rows, now=now, units=[*region.tagana, *extra_units],
             exercise_list=region.exercise_list, estimated=region.population_estimated,
-            renderer=MessageRenderer(templates_dir), cap_dir=staging / "cap",
+            renderer=MessageRenderer(templates_dir), cap_dir=staging / "cap", hazards=hazards.messages,
         )  # fmt: skip
         notes.extend(alerts.notes)
         both = _Tee(channel, FileOutbox(staging / "outbox.jsonl")) if channel is not None else None
@@ -297,11 +331,14 @@ def publish_outputs(
         if unreachable:
             notes.append(f"NO TAGANA CONTACT for kab/kota {', '.join(unreachable)}: configure 'tagana' in the region")
         progress("drawing risk maps and writing outputs")
-        _write_review(staging, config, region, warnings, per_village, MapTitle, risk_map_png, risk_map_html)
+        underlay = load_underlay(run_dir)
+        raster = RasterLayer.from_transform(*underlay) if underlay is not None else None
+        shown = [*warnings, *(h.warning for h in hazards.messages)]
+        _write_review(staging, config, region, shown, per_village, MapTitle, risk_map_png, risk_map_html, raster)
         report = RunReport(
             out_dir=out_dir,
             region=config.id,
-            warnings=len(warnings),
+            warnings=len(warnings) + len(hazards.messages),
             problems=problems,
             notes=notes,
             levels=level_counts(per_village),
@@ -359,8 +396,9 @@ def _write_review(
     map_title: type,
     risk_map_png: Callable[..., bytes],
     risk_map_html: Callable[..., str],
+    raster: object | None = None,
 ) -> None:
-    """Maps, village files and summary.csv for analysts."""
+    """Maps, village files and summary.csv for analysts (``raster``: a rain layer drawn under the levels)."""
     table = region.villages
     result = table[["code", "geometry"]].merge(per_village, on="code", how="inner")
     result = gpd.GeoDataFrame(result, geometry="geometry", crs=table.crs)
@@ -371,9 +409,15 @@ def _write_review(
         geometry=[w.geometry for w in located],
         crs="EPSG:4326",
     )
-    # Draw touched villages and their neighbours in the warnings' extent.
-    if len(warn_frame):
-        minx, miny, maxx, maxy = warn_frame.total_bounds
+    # Draw touched villages and their neighbours in the warnings' extent (or around the leveled villages
+    # when the levels come from rain, forecasts or an earthquake).
+    leveled = table[table["code"].isin(per_village.loc[per_village["level"] > 0, "code"])] if len(per_village) else None
+    if len(warn_frame) or (leveled is not None and len(leveled)):
+        frames = [warn_frame.total_bounds] if len(warn_frame) else []
+        if leveled is not None and len(leveled):
+            frames.append(leveled.total_bounds)
+        minx, miny = min(b[0] for b in frames), min(b[1] for b in frames)
+        maxx, maxy = max(b[2] for b in frames), max(b[3] for b in frames)
         pad = 0.1 * max(maxx - minx, maxy - miny, 0.05)
         nearby = table.cx[minx - pad : maxx + pad, miny - pad : maxy + pad]
     else:
@@ -385,11 +429,11 @@ def _write_review(
         fraction=drawn["code"].map(lv["fraction"] if len(lv) else {}).fillna(0.0).astype(float),
         population_exposed=drawn["code"].map(lv["population_exposed"] if len(lv) else {}).astype(float),
     )
-    first = min(located, key=lambda w: w.sent) if located else None
+    first = min(warnings, key=lambda w: w.sent) if warnings else None
     title = map_title(
         event=first.event if first else "Tidak ada peringatan",
         area_desc=first.area_desc if first else config.name,
-        warning_ids=tuple(w.identifier for w in located),
+        warning_ids=tuple(w.identifier for w in warnings),
         valid_from=first.effective.astimezone(tz) if first and first.effective else None,
         valid_until=first.expires.astimezone(tz) if first and first.expires else None,
         zone_name=zone,
@@ -406,13 +450,13 @@ def _write_review(
     write_text_atomic(staging / "summary.csv", summary.to_csv(index=False, float_format="%.4f"))
     if len(warn_frame):
         warn_frame.to_file(staging / "warnings.geojson", driver="GeoJSON", engine="pyogrio")
-    write_bytes_atomic(staging / "risk_map.png", risk_map_png(drawn, warn_frame, title))
-    write_text_atomic(staging / "risk_map.html", risk_map_html(drawn, warn_frame, title))
+    write_bytes_atomic(staging / "risk_map.png", risk_map_png(drawn, warn_frame, title, raster=raster))
+    write_text_atomic(staging / "risk_map.html", risk_map_html(drawn, warn_frame, title, raster=raster))
 
 
 def run_slice(
     config: RegionConfig,
-    source: str,
+    source: str | None,
     out_dir: Path,
     *,
     now: datetime,
@@ -421,14 +465,27 @@ def run_slice(
     channel: Channel | None,
     templates_dir: Path = TEMPLATES_DIR,
     progress: Progress = _quiet,
+    sources: HazardSources | None = None,
+    cache_dir: Path | None = None,
 ) -> RunReport:
-    """Fetch, assess and publish in one go (what ``ews run`` and ``ews demo`` do)."""
+    """Fetch, assess and publish in one go (what ``ews run`` and ``ews demo`` do).
+
+    ``source`` is BMKG's CAP warnings (None: none this run); ``sources`` the rain rasters, forecasts and
+    earthquake feeds.
+    """
     with tempfile.TemporaryDirectory(prefix="ews-run-") as tmp:
         run_dir = Path(tmp)
-        progress(f"reading warnings from {source}")
-        fetch_warnings(source, run_dir, base_url=base_url)
+        if source is not None:
+            progress(f"reading warnings from {source}")
+            fetch_warnings(source, run_dir, base_url=base_url)
+        else:
+            write_text_atomic(run_dir / "warnings.json", json.dumps({"source": None, "warnings": [], "problems": [],
+                                                                       "duplicates": 0}))  # fmt: skip
+        if sources:
+            progress("staging rain, forecast and earthquake sources")
+            fetch_sources(sources, run_dir)
         region = open_region_data(config, progress)
-        assess_villages(config, run_dir, progress, region=region)
+        assess_villages(config, run_dir, progress, region=region, now=now, cache_dir=cache_dir)
         report = publish_outputs(
             config, run_dir, out_dir, now=now, store=store, channel=channel, templates_dir=templates_dir,
             progress=progress, region=region,

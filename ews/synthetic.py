@@ -60,6 +60,12 @@ _SUFFIX = (
 WIB = timezone(timedelta(hours=7), "WIB")
 
 
+def synthetic_bounds() -> tuple[float, float, float, float]:
+    """``(west, south, east, north)`` of the demo region, in degrees."""
+    west, south = ORIGIN
+    return (west, south, west + COLUMNS * CELL, south + ROWS * CELL)
+
+
 @dataclass(frozen=True)
 class SyntheticVillage:
     """One generated village."""

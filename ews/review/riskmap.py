@@ -64,6 +64,47 @@ _AXES = (0.08, 0.10, 0.64, 0.74)  # left, bottom, width, height as fractions of 
 _LEVELS_DESC = (Level.AWAS, Level.SIAGA, Level.WASPADA)
 
 Bounds = tuple[float, float, float, float]
+RAIN_CMAP = "Blues"
+_RASTER_MIN = 0.5  # mm: less is drawn transparent (BMKG's lower bound of light rain per day)
+_HTML_RASTER_MAX_PX = 1200  # longer side of the raster image embedded in the HTML page
+
+
+@dataclass(frozen=True)
+class RasterLayer:
+    """A raster (e.g. the 24-hour rain accumulation) drawn under the village levels.
+
+    ``values`` is north-up, rows from ``bounds[3]`` (north) to ``bounds[1]`` (south); NaN and values
+    below 0.5 are transparent. ``label`` names the quantity and its units for the legend.
+    """
+
+    values: np.ndarray
+    bounds: Bounds
+    label: str
+
+    @classmethod
+    def from_transform(cls, values: np.ndarray, transform: Sequence[float], label: str) -> RasterLayer:
+        """From a north-up rasterio Affine ``(a, 0, c, 0, e, f)``."""
+        a, _, c, _, e, f = (float(v) for v in transform[:6])
+        rows, cols = values.shape
+        return cls(values, (c, f + e * rows, c + a * cols, f), label)
+
+    def vmax(self) -> float:
+        """Top of the colour scale: the 99.5th percentile, at least 20 (mm)."""
+        finite = self.values[np.isfinite(self.values)]
+        return max(20.0, float(np.percentile(finite, 99.5))) if finite.size else 20.0
+
+    def rgba(self, max_px: int | None = None) -> np.ndarray:
+        """The layer coloured with :data:`RAIN_CMAP` as an RGBA array (transparent where dry or missing)."""
+        from matplotlib import colormaps
+
+        values = self.values
+        if max_px is not None:
+            step = max(1, int(np.ceil(max(values.shape) / max_px)))
+            values = values[::step, ::step]
+        scaled = np.clip(np.nan_to_num(values, nan=0.0) / self.vmax(), 0.0, 1.0)
+        rgba = colormaps[RAIN_CMAP](0.25 + 0.75 * scaled)
+        rgba[..., 3] = np.where(np.isfinite(values) & (values >= _RASTER_MIN), 0.75, 0.0)
+        return np.asarray(rgba)
 
 
 @dataclass(frozen=True)
@@ -326,7 +367,14 @@ def _mpl_path(polygons: Sequence[Polygon]) -> Path | None:
     return Path(np.concatenate(vertices), np.concatenate(codes))
 
 
-def risk_map_png(villages: gpd.GeoDataFrame, warnings: gpd.GeoDataFrame, title: MapTitle, *, dpi: int = 120) -> bytes:
+def risk_map_png(
+    villages: gpd.GeoDataFrame,
+    warnings: gpd.GeoDataFrame,
+    title: MapTitle,
+    *,
+    dpi: int = 120,
+    raster: RasterLayer | None = None,
+) -> bytes:
     """Render a static risk map: villages filled by level, BMKG warning polygons outlined.
 
     Parameters
@@ -341,6 +389,8 @@ def risk_map_png(villages: gpd.GeoDataFrame, warnings: gpd.GeoDataFrame, title: 
         Text of the title block and footnote.
     dpi : int, default 120
         Resolution; the figure is 10 x 8 inches.
+    raster : RasterLayer, optional
+        Drawn under the villages (e.g. rain); villages without a level are then left unfilled.
 
     Returns
     -------
@@ -368,10 +418,24 @@ def risk_map_png(villages: gpd.GeoDataFrame, warnings: gpd.GeoDataFrame, title: 
         path = _mpl_path(_polygons(village.geometry))
         if path is not None:
             paths.append(path)
-            fills.append(LEVEL_COLOURS[village.level])
+            unfilled = raster is not None and village.level is Level.NONE
+            fills.append("none" if unfilled else LEVEL_COLOURS[village.level])
+    if raster is not None:
+        west, south, east, north = raster.bounds
+        axes.imshow(
+            raster.rgba(), extent=(west, east, south, north), origin="upper", interpolation="nearest",
+            aspect="auto", zorder=0,
+        )  # fmt: skip
     if paths:
         axes.add_collection(
-            PathCollection(paths, facecolors=fills, edgecolors="#ffffff", linewidths=0.5, zorder=1),
+            PathCollection(
+                paths,
+                facecolors=fills,
+                edgecolors="#9e9e9e" if raster is not None else "#ffffff",
+                linewidths=0.5,
+                zorder=1,
+                alpha=0.85 if raster is not None else None,
+            ),
             autolim=False,
         )
     outlines = [p for p in (_mpl_path(_polygons(g)) for _, g in polygons) if p is not None]
@@ -397,6 +461,15 @@ def risk_map_png(villages: gpd.GeoDataFrame, warnings: gpd.GeoDataFrame, title: 
         for level, label in _legend_labels(counts)
     ]
     handles.append(Patch(facecolor="none", edgecolor=WARNING_COLOUR, linewidth=1.5, label=WARNING_LABEL))
+    if raster is not None:
+        from matplotlib import colormaps
+
+        cmap = colormaps[RAIN_CMAP]
+        top = raster.vmax()
+        for frac in (0.0, 0.5, 1.0):
+            value = _RASTER_MIN if frac == 0.0 else frac * top
+            handles.append(Patch(facecolor=cmap(0.25 + 0.75 * frac), edgecolor="none", alpha=0.75,
+                                 label=f"{raster.label}: {value:.0f}"))  # fmt: skip
     axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.03, 1.0), borderaxespad=0.0, fontsize=9)
 
     # parse_math=False: names come from data files and a "$" must not switch to mathtext.
@@ -595,7 +668,30 @@ _SCRIPT = """
 """
 
 
-def risk_map_html(villages: gpd.GeoDataFrame, warnings: gpd.GeoDataFrame, title: MapTitle) -> str:
+def _raster_image(raster: RasterLayer, projection: _Projection) -> str:
+    """An SVG ``<image>`` with the raster as an embedded PNG (no external URL)."""
+    import base64
+
+    from matplotlib.image import imsave
+
+    buffer = io.BytesIO()
+    imsave(buffer, raster.rgba(_HTML_RASTER_MAX_PX), format="png", metadata={"Software": None})  # type: ignore[dict-item]
+    west, south, east, north = raster.bounds
+    x = (west - projection.west) * projection.kx * projection.scale
+    y = (projection.north - north) * projection.scale
+    width = (east - west) * projection.kx * projection.scale
+    height = (north - south) * projection.scale
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return (
+        f'<image class="r" x="{_num(x)}" y="{_num(y)}" width="{_num(width)}" height="{_num(height)}" '
+        f'preserveAspectRatio="none" style="image-rendering:pixelated" href="data:image/png;base64,{data}"'
+        f' aria-label="{_attr(raster.label)}"/>'
+    )
+
+
+def risk_map_html(
+    villages: gpd.GeoDataFrame, warnings: gpd.GeoDataFrame, title: MapTitle, *, raster: RasterLayer | None = None
+) -> str:
     """Render an interactive risk map as one self-contained HTML page that works offline.
 
     The page holds an inline SVG (one ``<path class="v">`` per village filled by level, warning polygons as
@@ -613,6 +709,8 @@ def risk_map_html(villages: gpd.GeoDataFrame, warnings: gpd.GeoDataFrame, title:
         EPSG:4326. Columns ``identifier``, ``event`` and ``geometry`` (warning polygons); may be empty.
     title : MapTitle
         Text of the title block and footnote.
+    raster : RasterLayer, optional
+        Embedded as a PNG under the villages (e.g. rain); villages without a level are then unfilled.
 
     Returns
     -------
@@ -636,8 +734,9 @@ def risk_map_html(villages: gpd.GeoDataFrame, warnings: gpd.GeoDataFrame, title:
     for v in rows:
         d = projection.path(_simplified(v.geometry, tolerance))
         people = "" if v.people is None else str(round(v.people))
+        fill = "none" if raster is not None and v.level is Level.NONE else LEVEL_COLOURS[v.level]
         village_paths.append(
-            f'<path class="v" fill="{LEVEL_COLOURS[v.level]}" d="{d}" data-code="{_attr(v.code)}" '
+            f'<path class="v" fill="{fill}" d="{d}" data-code="{_attr(v.code)}" '
             f'data-name="{_attr(v.name)}" data-kecamatan="{_attr(v.kecamatan)}" data-level="{int(v.level)}" '
             f'data-level-label="{_attr(v.level.label if v.level else NONE_LABEL)}" '
             f'data-fraction="{round(v.fraction, 4)}" data-people="{people}"/>'
@@ -650,7 +749,10 @@ def risk_map_html(villages: gpd.GeoDataFrame, warnings: gpd.GeoDataFrame, title:
     svg = (
         f'<svg id="map" viewBox="{view_box}" fill-rule="evenodd" role="img" '
         f'aria-label="{_attr("Peta risiko " + _heading(title))}">\n'
-        "<g>\n" + "\n".join(village_paths) + "\n</g>\n"
+        + (_raster_image(raster, projection) + "\n" if raster is not None else "")
+        + "<g>\n"
+        + "\n".join(village_paths)
+        + "\n</g>\n"
         "<g>\n" + "\n".join(warning_paths) + "\n</g>\n</svg>"
     )
 
@@ -659,6 +761,16 @@ def risk_map_html(villages: gpd.GeoDataFrame, warnings: gpd.GeoDataFrame, title:
         for level, label in _legend_labels(counts)
     ]
     legend_items.append(f'<li><span class="sw w"></span>{_attr(WARNING_LABEL)} ({len(polygons)})</li>')
+    if raster is not None:
+        from matplotlib import colormaps
+        from matplotlib.colors import to_hex
+
+        cmap = colormaps[RAIN_CMAP]
+        stops = ",".join(to_hex(cmap(0.25 + 0.75 * f)) for f in (0.0, 0.5, 1.0))
+        legend_items.append(
+            f'<li><span class="sw" style="background:linear-gradient(90deg,{stops})"></span>'
+            f"{_attr(raster.label)}: {_RASTER_MIN:g}-{raster.vmax():.0f}</li>"
+        )
 
     heading = _heading(title)
     ids = _ids_line(title.warning_ids)

@@ -1,0 +1,367 @@
+"""Satellite rainfall, BMKG forecasts and earthquake feeds -> hazard messages for a region (edge).
+
+Composition only: readers in :mod:`ews.ingest`, rules in :mod:`ews.hazard` and :mod:`ews.exposure.zonal`.
+Two pipeline steps use it, passing file paths between them like the CAP warnings do:
+
+- :func:`stage_sources` (fetch): downloads what is remote (BMKG's earthquake feeds, forecast URLs) into
+  the run folder and records every source in ``sources.json``. Rasters are local files or folders (a
+  satellite download is its own task, e.g. an Airflow sensor that drops files into a folder).
+- :func:`assess_hazards` (assess): turns the staged sources into hazard messages
+  (one standing rain thread, one standing forecast thread, one thread per earthquake) and says which
+  sources could not be used. A stale or broken source never stops the other sources or BMKG's CAP
+  warnings: it is reported as a problem and the run is marked degraded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import shapely
+import xarray as xr
+
+from ews.errors import DataValidationError, EwsError, FetchError, StaleSourceError
+from ews.exposure.zonal import Grid, StatRequest, zonal_stats
+from ews.hazard.earthquake import coastal_villages, quake_message
+from ews.hazard.forecast import (
+    ForecastLevels,
+    adm4_levels,
+    digitalforecast_levels,
+    forecast_message,
+    match_areas,
+    merge_levels,
+)
+from ews.hazard.rainfall import rain_accumulation, rain_message
+from ews.ingest.bmkg_forecast import check_forecast_fresh, read_adm4, read_digitalforecast
+from ews.ingest.bmkg_quake import DEFAULT_BASE_URL as QUAKE_BASE_URL
+from ews.ingest.bmkg_quake import FEEDS, read_coastal_codes, read_quakes
+from ews.ingest.http import fetch_bytes
+from ews.ingest.rainfall import check_fresh, open_rainfall, step_end
+from ews.store.artifacts import write_bytes_atomic, write_text_atomic
+from ews.store.records import hazard_from_record, hazard_to_record
+from ews.store.zonal_cache import cached_weights
+from ews.types import HazardMessage
+
+if TYPE_CHECKING:  # ews.pipeline imports this module
+    from ews.pipeline import RegionData
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HazardSources:
+    """What a run reads besides BMKG's CAP warnings (each entry a path, a URL, or ``bmkg`` for quakes)."""
+
+    rain: tuple[str, ...] = ()
+    forecast: tuple[str, ...] = ()
+    quakes: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.rain or self.forecast or self.quakes)
+
+
+@dataclass
+class HazardAssessment:
+    """The hazard messages of a run, the problems that degrade it, and notes for operators."""
+
+    messages: list[HazardMessage] = field(default_factory=list)
+    problems: list[dict[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def degraded(self, source: str, message: str) -> None:
+        """Record a source that could not be used (the run reports itself degraded)."""
+        self.problems.append({"source": source, "message": f"DEGRADED: {message}"})
+        log.error("DEGRADED: %s: %s", source, message)
+
+
+# -- fetch --------------------------------------------------------------------------------------------
+
+
+def _is_url(text: str) -> bool:
+    return text.startswith(("http://", "https://"))
+
+
+def stage_sources(sources: HazardSources, run_dir: Path, *, quake_base_url: str = QUAKE_BASE_URL) -> dict[str, object]:
+    """Download the remote sources into ``run_dir/sources/`` and write ``run_dir/sources.json``.
+
+    Returns a summary safe for XCom (counts and problems). A feed that cannot be fetched is a problem of
+    this run, not an exception: the other sources still count.
+    """
+    staged: dict[str, list[str]] = {"rain": [], "forecast": [], "quakes": []}
+    problems: list[dict[str, str]] = []
+    folder = run_dir / "sources"
+
+    def download(kind: str, url: str, name: str) -> None:
+        try:
+            data = fetch_bytes(url)
+        except FetchError as exc:
+            problems.append({"source": url, "message": f"DEGRADED: cannot fetch: {exc}"})
+            return
+        path = folder / kind / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(path, data)
+        staged[kind].append(str(path))
+
+    for src in sources.rain:
+        staged["rain"].append(src)
+    for i, src in enumerate(sources.forecast):
+        if _is_url(src):
+            download("forecast", src, f"{i:02d}-{Path(src.split('?')[0]).name or 'forecast'}")
+        else:
+            staged["forecast"].append(src)
+    for i, src in enumerate(sources.quakes):
+        if src == "bmkg":
+            base = quake_base_url if quake_base_url.endswith("/") else quake_base_url + "/"
+            for feed in FEEDS:
+                download("quakes", base + feed, f"{i:02d}-{feed}")
+        elif _is_url(src):
+            download("quakes", src, f"{i:02d}-{Path(src).name or 'feed.json'}")
+        else:
+            staged["quakes"].append(src)
+    record = {"sources": staged, "problems": problems}
+    write_text_atomic(run_dir / "sources.json", json.dumps(record, ensure_ascii=False, indent=1))
+    return {"rain": len(staged["rain"]), "forecast": len(staged["forecast"]), "quakes": len(staged["quakes"]),
+            "problems": len(problems)}  # fmt: skip
+
+
+def load_staged(run_dir: Path) -> tuple[dict[str, list[str]], list[dict[str, str]]]:
+    """The sources recorded by :func:`stage_sources` (none when the run has no such file)."""
+    path = run_dir / "sources.json"
+    if not path.exists():
+        return {"rain": [], "forecast": [], "quakes": []}, []
+    record = json.loads(path.read_text(encoding="utf-8"))
+    return dict(record["sources"]), list(record["problems"])
+
+
+# -- assess -------------------------------------------------------------------------------------------
+
+
+def _grid_of(da: xr.DataArray) -> Grid:
+    t = [float(v) for v in da.attrs["transform"]]
+    return Grid((t[0], t[1], t[2], t[3], t[4], t[5]), (int(da.sizes["y"]), int(da.sizes["x"])), str(da.attrs["crs"]))
+
+
+def _rain(
+    config_id: str, region: RegionData, paths: Sequence[str], now: datetime, cache_dir: Path | None,
+    out: HazardAssessment, run_dir: Path,
+) -> None:  # fmt: skip
+    rules = region.config.rain
+    codes = region.villages["code"].astype(str).tolist()
+    geoms = region.villages.geometry.values.to_numpy()
+    west, south, east, north = (float(v) for v in region.villages.total_bounds)
+    pad = 0.25  # degrees of margin around the region: cells on its edge must be read whole
+    hourly_all: list[np.ndarray] = []
+    daily_all: list[np.ndarray] = []
+    ends: list[datetime] = []
+    used: list[str] = []
+    for path in paths:
+        try:
+            da = open_rainfall(path, bbox=(west - pad, south - pad, east + pad, north + pad))
+            check_fresh(da, now, timedelta(minutes=rules.max_age_minutes))
+            end = step_end(da)
+            if end > now + timedelta(minutes=5):
+                raise DataValidationError(f"{path}: newest rain step ends {end.isoformat()}, after the run time")
+            weights = cached_weights(cache_dir, _grid_of(da), codes, geoms)
+            stat = [StatRequest(rules.statistic)]
+            hourly = rain_accumulation(da, 1.0)
+            hourly_all.append(zonal_stats(weights, hourly.values, stat)[rules.statistic])
+            try:
+                daily = rain_accumulation(da, 24.0)
+            except DataValidationError as exc:
+                out.notes.append(f"{path}: no 24-hour accumulation, hourly categories only ({exc})")
+            else:
+                daily_all.append(zonal_stats(weights, daily.values, stat)[rules.statistic])
+            shown = daily if daily_all and len(daily_all) == len(hourly_all) else hourly
+            _save_underlay(run_dir, shown, f"Hujan {float(shown.attrs['window_hours']):g} jam (mm)")
+        except StaleSourceError as exc:
+            out.degraded(path, f"stale source: {exc}")
+            continue
+        except (EwsError, OSError) as exc:
+            out.degraded(path, f"rain raster not used: {exc}")
+            continue
+        ends.append(end)
+        used.append(path)
+    if not used:
+        return
+    with np.errstate(invalid="ignore"):
+        hourly_v = np.nanmax(np.vstack(hourly_all), axis=0) if hourly_all else None
+        daily_v = np.nanmax(np.vstack(daily_all), axis=0) if len(daily_all) == len(hourly_all) else None
+    if len(used) > 1:
+        out.notes.append(f"rain from {len(used)} products; each village takes the highest value")
+    out.messages.append(rain_message(config_id, codes, hourly_v, daily_v, max(ends), "; ".join(used), rules))
+
+
+def _save_underlay(run_dir: Path, da: xr.DataArray, label: str) -> None:
+    """Keep the raster shown under the village levels on the risk map (an .npz beside the run's files)."""
+    t = [float(v) for v in da.attrs["transform"]]
+    path = run_dir / "rain_underlay.npz"
+    import io
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, values=np.asarray(da.values, dtype=np.float32), transform=np.array(t),
+                        label=np.array(label))  # fmt: skip
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def load_underlay(run_dir: Path) -> tuple[np.ndarray, tuple[float, ...], str] | None:
+    """The raster saved by the rain assessment, if any: values, transform, label."""
+    path = run_dir / "rain_underlay.npz"
+    if not path.exists():
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        return np.array(data["values"]), tuple(float(v) for v in data["transform"]), str(data["label"])
+
+
+def _kabkota_polygons(region: RegionData) -> pd.DataFrame:
+    """Kab/kota shapes from the villages (their polygons collected, not dissolved) with code and name.
+
+    A dissolve of real boundaries is slow and fails on badly noded edges; point-in-polygon and distance,
+    which is all the area matching needs, work the same on the collected parts.
+    """
+    table = region.villages
+    rows = []
+    for code, group in table.groupby("kabkota", sort=True):
+        geom = shapely.multipolygons(shapely.get_parts(group.geometry.values.to_numpy()))
+        rows.append({"code": str(code), "name": str(group["kabkota_name"].iloc[0]), "geometry": geom})
+    import geopandas as gpd
+
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=table.crs)
+
+
+def _forecast(config_id: str, region: RegionData, paths: Sequence[str], now: datetime, out: HazardAssessment) -> None:
+    config = region.config
+    codes = region.villages["code"].astype(str).tolist()
+    adm4_files: list[Path] = []
+    xml_files: list[Path] = []
+    for src in paths:
+        p = Path(src)
+        files = sorted(f for f in p.iterdir() if f.is_file()) if p.is_dir() else [p]
+        for f in files:
+            try:
+                head = f.read_bytes()[:64].lstrip()
+            except OSError as exc:
+                out.degraded(str(f), f"forecast not read ({exc.strerror})")
+                continue
+            (xml_files if head.startswith(b"<") else adm4_files).append(f)
+    adm4 = ForecastLevels(villages={})
+    digital = ForecastLevels(villages={})
+    issued: list[datetime] = []
+    used: list[str] = []
+    if adm4_files:
+        batch = read_adm4(adm4_files)
+        for problem in batch.problems:
+            out.degraded(problem.source, f"village forecast not used: {problem.message}")
+        fresh = []
+        for fc in batch.forecasts:
+            try:
+                check_forecast_fresh(fc.analysis, now, config.forecast, fc.source)
+            except StaleSourceError as exc:
+                out.degraded(fc.source, f"stale source: {exc}")
+                continue
+            fresh.append(fc)
+            if fc.analysis is not None:
+                issued.append(fc.analysis)
+            used.append(fc.source)
+        if fresh:
+            adm4 = adm4_levels(fresh, now, config.rain, config.forecast, villages=codes)
+    if xml_files:
+        kabkota = _kabkota_polygons(region)
+        for f in xml_files:
+            try:
+                df = read_digitalforecast(f)
+                check_forecast_fresh(df.issued, now, config.forecast, str(f))
+            except StaleSourceError as exc:
+                out.degraded(str(f), f"stale source: {exc}")
+                continue
+            except EwsError as exc:
+                out.degraded(str(f), f"DigitalForecast not used: {exc}")
+                continue
+            matches = match_areas(df, kabkota)
+            found = digitalforecast_levels(df, matches, codes, now, config.rain, config.forecast)
+            digital = merge_levels(digital, found)  # with two files, the first listed wins per village
+            issued.append(df.issued)
+            used.append(str(f))
+    if not used:
+        return
+    merged = merge_levels(adm4, digital)  # a village's own forecast beats its kab/kota's
+    out.notes.extend(merged.notes)
+    when = max(issued) if issued else now
+    out.messages.append(
+        forecast_message(config_id, merged.villages, when, now, "; ".join(used), config.rain, config.forecast)
+    )
+
+
+def _quakes(config_id: str, region: RegionData, paths: Sequence[str], now: datetime, out: HazardAssessment) -> None:
+    rules = region.config.earthquake
+    events = []
+    for src in paths:
+        try:
+            events.extend(read_quakes(src))
+        except EwsError as exc:
+            out.degraded(src, f"earthquake feed not used: {exc}")
+    if not events:
+        return
+    unique = {e.event_id: e for e in sorted(events, key=lambda e: (e.time, e.event_id))}
+    coastal: set[str] | None = None
+    for event in unique.values():
+        if event.tsunami and coastal is None:
+            coastal = read_coastal_codes(rules.coastal) if rules.coastal else coastal_villages(region.layer)
+        outcome = quake_message(config_id, event, region.layer, rules, coastal or set(), now)
+        if outcome.message is None:
+            out.notes.append(f"gempa {event.event_id} (M{event.magnitude:g} {event.region}): {outcome.reason}")
+        else:
+            out.messages.append(outcome.message)
+        out.notes.extend(f"gempa {event.event_id}: {n}" for n in event.notes)
+
+
+def assess_hazards(
+    region: RegionData, run_dir: Path, now: datetime, *, cache_dir: Path | None = None
+) -> HazardAssessment:
+    """Hazard messages from the sources staged in ``run_dir``; write ``run_dir/hazards.json``."""
+    staged, problems = load_staged(run_dir)
+    out = HazardAssessment(problems=list(problems))
+    config_id = region.config.id
+    if staged["rain"]:
+        _rain(config_id, region, staged["rain"], now, cache_dir, out, run_dir)
+    if staged["forecast"]:
+        _forecast(config_id, region, staged["forecast"], now, out)
+    if staged["quakes"]:
+        _quakes(config_id, region, staged["quakes"], now, out)
+    record = {
+        "messages": [hazard_to_record(m) for m in out.messages],
+        "problems": out.problems,
+        "notes": out.notes,
+    }
+    write_text_atomic(run_dir / "hazards.json", json.dumps(record, ensure_ascii=False, indent=1))
+    return out
+
+
+def load_hazards(run_dir: Path) -> HazardAssessment:
+    """What :func:`assess_hazards` wrote (an empty assessment when the run had no other sources)."""
+    path = run_dir / "hazards.json"
+    if not path.exists():
+        return HazardAssessment()
+    record = json.loads(path.read_text(encoding="utf-8"))
+    return HazardAssessment(
+        messages=[hazard_from_record(r) for r in record["messages"]],
+        problems=list(record["problems"]),
+        notes=list(record["notes"]),
+    )
+
+
+__all__ = [
+    "HazardAssessment",
+    "HazardSources",
+    "assess_hazards",
+    "load_hazards",
+    "load_staged",
+    "load_underlay",
+    "stage_sources",
+]

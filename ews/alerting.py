@@ -68,7 +68,13 @@ def record_warnings(
     threads: dict[str, str] = {}
     for w in sorted(warnings, key=lambda w: (w.sent, w.identifier)):
         refs = reference_ids(w.references)
-        if notes is not None and w.msg_type in ("Update", "Cancel") and not any(r in known for r in refs):
+        own_thread = w.sender == "ews"  # ews's standing rain/forecast threads: every message is an Update
+        if (
+            notes is not None
+            and not own_thread
+            and w.msg_type in ("Update", "Cancel")
+            and not any(r in known for r in refs)
+        ):
             notes.append(
                 f"{w.identifier}: {w.msg_type} of unknown warning {', '.join(refs)}: "
                 f"taken as thread {refs[0] if refs else w.identifier} (its Alert may arrive later)"
@@ -129,6 +135,19 @@ def lifecycle_step(
     return decide(config.id, states, messages, coverage, now, config.levels, config.alerts, assessed)
 
 
+def issuer_of(warning: Warning | None) -> tuple[str, str]:
+    """Who a message names as its issuer and its source line: never BMKG for ews's own rain assessment."""
+    if warning is None or warning.sender != "ews":
+        return "BMKG", "BMKG"
+    if warning.identifier.startswith("ews.rain."):
+        return "EWS", "curah hujan satelit, diolah EWS"
+    if warning.identifier.startswith("ews.forecast."):
+        return "BMKG", "prakiraan cuaca BMKG"
+    if warning.identifier.startswith("ews.gempa."):
+        return "BMKG", "info gempa BMKG, estimasi guncangan EWS"
+    return "EWS", "EWS"
+
+
 def _village_alert(d: Decision, village: pd.Series, warning: Warning | None, estimated: bool) -> VillageAlert:
     tz, zone = local_zone(d.village_code)
     ending = d.transition.ends
@@ -150,6 +169,8 @@ def _village_alert(d: Decision, village: pd.Series, warning: Warning | None, est
         population_exposed=None if np.isnan(exposed) else exposed,
         population_estimated=estimated,
         transition=d.transition.value,
+        issuer=issuer_of(warning)[0],
+        source_label=issuer_of(warning)[1],
     )
 
 

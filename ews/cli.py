@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -112,7 +112,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Generate the synthetic region and warning, run once on a fresh store, print the summary."""
     from ews.config import open_region
     from ews.pipeline import run_slice
-    from ews.synthetic import write_synthetic_region, write_synthetic_warning
+    from ews.sources import HazardSources
+    from ews.synthetic import synthetic_bounds, write_synthetic_region, write_synthetic_warning
+    from ews.synthetic_rain import write_synthetic_rain
 
     progress = _Progress(not args.quiet)
     now = _parse_time(args.at)
@@ -121,6 +123,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     region_file = write_synthetic_region(work / "region")
     warning = write_synthetic_warning(work / "warnings", now)
     config = open_region(region_file, os.environ)
+    # 24 hours of synthetic satellite rain (GeoTIFF, hourly, 0.01 degree) over the region, ending now.
+    hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    rain = write_synthetic_rain(
+        work / "rain", region_bounds=synthetic_bounds(), start=hour - timedelta(hours=24), hours=24,
+        formats=("geotiff",),
+    )["geotiff"]  # fmt: skip
     # The demo shows the whole path every time: a fresh store, so its alerts are new again.
     for stale in (work / "ews.db", work / "ews.db-wal", work / "ews.db-shm", work / "outbox.jsonl"):
         stale.unlink(missing_ok=True)
@@ -129,6 +137,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         report = run_slice(
             config, str(warning), Path(args.out), now=now, store=store,
             channel=_outbox(argparse.Namespace(outbox=str(work / "outbox.jsonl")), config.id), progress=progress,
+            sources=HazardSources(rain=(str(rain),)), cache_dir=work / "cache",
         )  # fmt: skip
     finally:
         store.close()
@@ -137,22 +146,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run the slice for a configured region on real warnings."""
+    """Run the slice for a configured region on real warnings, rain rasters, forecasts and earthquakes."""
     from ews.config import open_region
     from ews.pipeline import run_slice
+    from ews.sources import HazardSources
 
     progress = _Progress(not args.quiet)
     config = open_region(args.region, os.environ)
     now = _parse_time(args.at)
     out = Path(args.out) if args.out else Path("out") / config.id
     exit_code = EXIT_OK
+    sources = HazardSources(tuple(args.rain), tuple(args.forecast), tuple(args.quakes))
+    if not args.cap and not sources:
+        raise ConfigError("nothing to run on: give --cap, --rain, --forecast and/or --quakes")
+    cache = Path(args.cache_dir or os.environ.get("EWS_CACHE_DIR") or ".ews/cache")
     store = _open_store(_database_url(args), config)
     try:
-        for n, source in enumerate(args.cap):
-            target = out if len(args.cap) == 1 else out / f"source-{n + 1}"
+        # Rain, forecasts and earthquakes go with the first CAP source (or run alone).
+        caps: list[str | None] = list(args.cap) or [None]
+        for n, source in enumerate(caps):
+            target = out if len(caps) == 1 else out / f"source-{n + 1}"
             report = run_slice(
                 config, source, target, now=now, base_url=_base_url(), store=store,
                 channel=None if args.queue_only else _outbox(args, config.id), progress=progress,
+                sources=sources if n == 0 else None, cache_dir=cache,
             )  # fmt: skip
             _print_report(report)
             if report.problems:
@@ -502,14 +519,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     demo.set_defaults(func=cmd_demo)
 
-    run = sub.add_parser("run", help="run for a region on BMKG warnings")
+    run = sub.add_parser("run", help="run for a region on BMKG warnings, rain rasters, forecasts and earthquakes")
     run.add_argument("--region", required=True, help="regions/<id>.yaml")
     run.add_argument(
         "--cap",
-        required=True,
         nargs="+",
+        default=[],
         help="CAP file, RSS index, folder, URL, or 'bmkg' / 'bmkg:en' (live)",
     )
+    run.add_argument(
+        "--rain", nargs="+", default=[],
+        help="rain raster(s): GeoTIFF/COG, NetCDF, GSMaP .dat.gz, IMERG HDF5, or a folder of one product",
+    )  # fmt: skip
+    run.add_argument(
+        "--forecast", nargs="+", default=[],
+        help="BMKG forecasts: adm4 JSON or DigitalForecast XML files, folders or URLs",
+    )  # fmt: skip
+    run.add_argument(
+        "--quakes", nargs="+", default=[],
+        help="BMKG earthquake feeds: files, folders, URLs, or 'bmkg' (live autogempa, gempaterkini, gempadirasakan)",
+    )  # fmt: skip
+    run.add_argument("--cache-dir", help="zonal weights cache (default: $EWS_CACHE_DIR or .ews/cache)")
     run.add_argument("--out", help="output folder (default out/<region id>)")
     run.add_argument("--at", help="evaluate as of this ISO 8601 instant (default: now); for replaying old alerts")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress lines")

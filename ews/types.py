@@ -112,6 +112,8 @@ class VillageAlert:
     population_exposed: float | None
     population_estimated: bool
     transition: str = "new"  # ews.alerts.model.Transition value; endings carry the level that ends
+    issuer: str = "BMKG"  # who the message names as issuing it (ews's own satellite assessment: "EWS")
+    source_label: str = "BMKG"  # the data behind it, for the "Sumber:" line
 
 
 @dataclass(frozen=True)

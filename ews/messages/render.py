@@ -206,6 +206,8 @@ class MessageRenderer:
             "from_date": _date(alert.effective, language),
             "web": alert.web.strip(),
             "warning_id": alert.warning_id,
+            "issuer": alert.issuer,
+            "source": alert.source_label,
         }
         parts = {
             "village": alert.village_name,
@@ -301,6 +303,8 @@ class MessageRenderer:
             "until_date": _date(until, "id"),
             "warning_id": top.warning_id,
             "web": top.web.strip(),
+            "issuer": top.issuer,
+            "source": top.source_label,
         }
         shown = ranked[:TAGANA_TOP_VILLAGES]
         parts = {"unit_name": unit.name, "event": top.event}

@@ -262,7 +262,10 @@ def main() -> int:
                 emax, xmax = np.load(work / "ews_max.npy"), np.load(work / "ee_max.npy")
                 rel = np.nanmax(np.abs(em - xm) / np.maximum(np.abs(xm), 1e-12))
                 max_rel = np.nanmax(np.abs(emax - xmax) / np.maximum(np.abs(xmax), 1e-12))
-                print(f"agreement with exactextract on raster 0: mean rel diff <= {rel:.1e}, max rel diff <= {max_rel:.1e}")
+                print(
+                    f"agreement with exactextract on raster 0: mean rel diff <= {rel:.1e}, "
+                    f"max rel diff <= {max_rel:.1e}"
+                )
     return 0
 
 

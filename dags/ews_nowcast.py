@@ -178,7 +178,8 @@ def ews_nowcast() -> None:
             listed("rain", "EWS_RAIN_SOURCE"), listed("forecast", "EWS_FORECAST_SOURCE"),
             listed("quakes", "EWS_QUAKE_SOURCE"),
         )  # fmt: skip
-        staged = fetch_sources(sources, run_dir) if sources else {}
+        tews = os.environ.get("EWS_BMKG_TEWS_URL")
+        staged = fetch_sources(sources, run_dir, quake_base_url=tews) if sources else {}
         return {
             **fetched,
             "staged": staged,

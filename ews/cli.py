@@ -170,6 +170,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 config, source, target, now=now, base_url=_base_url(), store=store,
                 channel=None if args.queue_only else _outbox(args, config.id), progress=progress,
                 sources=sources if n == 0 else None, cache_dir=cache,
+                quake_base_url=os.environ.get("EWS_BMKG_TEWS_URL"),
             )  # fmt: skip
             _print_report(report)
             if report.problems:

@@ -128,8 +128,13 @@ def fetch_warnings(source: str, run_dir: Path, *, base_url: str = DEFAULT_BASE_U
     return {"path": str(path), "warnings": len(batch.warnings), "problems": len(batch.problems)}
 
 
-def fetch_sources(sources: HazardSources, run_dir: Path) -> dict[str, object]:
-    """Stage this run's rain rasters, forecasts and earthquake feeds (see :func:`ews.sources.stage_sources`)."""
+def fetch_sources(sources: HazardSources, run_dir: Path, *, quake_base_url: str | None = None) -> dict[str, object]:
+    """Stage this run's rain rasters, forecasts and earthquake feeds (see :func:`ews.sources.stage_sources`).
+
+    ``quake_base_url`` is where ``bmkg`` fetches the TEWS feeds (default BMKG's server).
+    """
+    if quake_base_url:
+        return stage_sources(sources, run_dir, quake_base_url=quake_base_url)
     return stage_sources(sources, run_dir)
 
 
@@ -467,6 +472,7 @@ def run_slice(
     progress: Progress = _quiet,
     sources: HazardSources | None = None,
     cache_dir: Path | None = None,
+    quake_base_url: str | None = None,
 ) -> RunReport:
     """Fetch, assess and publish in one go (what ``ews run`` and ``ews demo`` do).
 
@@ -483,7 +489,7 @@ def run_slice(
                                                                        "duplicates": 0}))  # fmt: skip
         if sources:
             progress("staging rain, forecast and earthquake sources")
-            fetch_sources(sources, run_dir)
+            fetch_sources(sources, run_dir, quake_base_url=quake_base_url)
         region = open_region_data(config, progress)
         assess_villages(config, run_dir, progress, region=region, now=now, cache_dir=cache_dir)
         report = publish_outputs(

@@ -81,9 +81,7 @@ def hazard_to_record(h: HazardMessage) -> dict[str, Any]:
         "warning": warning_to_record(h.warning),
         "metric": h.metric,
         "villages": [[v.code, int(v.level), int(v.held), num(float(v.value)), float(v.fraction)] for v in h.villages],
-        "details": {
-            k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in dict(h.details).items()
-        },
+        "details": {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in dict(h.details).items()},
     }
 
 

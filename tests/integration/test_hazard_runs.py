@@ -49,7 +49,7 @@ def demo_region(tmp_path: Path) -> RegionConfig:
 
 
 def dry_raster(folder: Path, start: datetime, hours: int) -> Path:
-    west, south, east, north = synthetic_bounds()
+    west, _, _, north = synthetic_bounds()
     cols, rows = 40, 20
     transform = (0.01, 0.0, west - 0.05, 0.0, -0.01, north + 0.03)
     times = [start + timedelta(hours=h) for h in range(hours)]

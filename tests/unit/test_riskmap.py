@@ -15,7 +15,7 @@ from matplotlib.image import imread
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
 from ews.errors import DataValidationError
-from ews.review.riskmap import LEVEL_COLOURS, MapTitle, risk_map_html, risk_map_png
+from ews.review.riskmap import LEVEL_COLOURS, MapTitle, RasterLayer, risk_map_html, risk_map_png
 from ews.types import Level
 
 WITA = timezone(timedelta(hours=8))
@@ -342,3 +342,40 @@ def test_bad_fraction_names_the_village(make_villages, warnings_frame):
 def test_not_a_geodataframe(warnings_frame):
     with pytest.raises(ValueError, match="villages must be a geopandas GeoDataFrame"):
         risk_map_html([], warnings_frame, make_title())  # type: ignore[arg-type]
+
+
+# -------------------------------------------------------------------------------------- rain underlay
+
+
+def rain_layer() -> RasterLayer:
+    values = np.zeros((20, 30))
+    values[5:15, 10:20] = 60.0  # a wet block; the rest is dry (transparent)
+    values[0, 0] = np.nan
+    return RasterLayer.from_transform(values, (0.001, 0.0, 111.995, 0.0, -0.001, -7.49), "Hujan 24 jam (mm)")
+
+
+def test_raster_layer_bounds_follow_the_transform() -> None:
+    layer = rain_layer()
+    assert layer.bounds == pytest.approx((111.995, -7.51, 112.025, -7.49))
+    rgba = layer.rgba()
+    assert rgba.shape == (20, 30, 4)
+    assert rgba[0, 0, 3] == 0.0  # missing
+    assert rgba[1, 1, 3] == 0.0  # dry
+    assert rgba[10, 15, 3] > 0.5  # wet
+
+
+def test_png_draws_the_rain_under_the_villages(make_villages, warnings_frame):
+    plain = decode(risk_map_png(make_villages(), warnings_frame, make_title()))
+    rainy = decode(risk_map_png(make_villages(), warnings_frame, make_title(), raster=rain_layer()))
+    assert plain.shape == rainy.shape
+    blue = (rainy[:, :, 2] > rainy[:, :, 0] + 0.15).sum()
+    assert blue > (plain[:, :, 2] > plain[:, :, 0] + 0.15).sum() + 500
+
+
+def test_html_embeds_the_rain_offline_and_leaves_unleveled_villages_unfilled(make_villages, warnings_frame):
+    page = risk_map_html(make_villages(), warnings_frame, make_title(), raster=rain_layer())
+    assert re.search(r'<image class="r" [^>]*href="data:image/png;base64,', page)
+    assert page.index('<image class="r"') < page.index('<path class="v"')  # under the villages
+    assert "Hujan 24 jam (mm)" in page
+    assert 'fill="none"' in page or all(f != LEVEL_COLOURS[Level.NONE] for f in village_fills(page).values())
+    assert "http://" not in page.replace("http://www.w3.org", "")

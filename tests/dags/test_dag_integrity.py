@@ -156,7 +156,14 @@ def test_nowcast_is_tagged_and_documented(nowcast: dict[str, Any]) -> None:
 
 def test_nowcast_params_default_to_the_environment_at_run_time(nowcast: dict[str, Any]) -> None:
     # None = "read the environment when the task runs" (the parse env points them at /nonexistent).
-    assert nowcast["params"] == {"region": None, "source": None, "at": None}
+    assert nowcast["params"] == {
+        "region": None,
+        "source": None,
+        "at": None,
+        "rain": None,
+        "forecast": None,
+        "quakes": None,
+    }
 
 
 def test_publish_produces_the_risk_outputs_asset(nowcast: dict[str, Any]) -> None:

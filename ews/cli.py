@@ -197,7 +197,10 @@ def cmd_alerts_list(args: argparse.Namespace) -> int:
             print(f"active alerts in {region}: {len(active)}")
             for s in sorted(active, key=lambda s: (-int(s.level), s.village_code)):
                 until = s.expires.isoformat() if s.expires else "until further notice"
-                print(f"  {s.village_code} {s.level.label:<8} v{s.seq} warning {s.warning_id} until {until}")
+                print(
+                    f"  {s.village_code} {s.level.label:<8} v{s.seq} thread {s.thread_id} "
+                    f"warning {s.warning_id} until {until}"
+                )
             for key, n in sorted(store.counts(region).items()):
                 print(f"  {key:<24} {n}")
     finally:
@@ -240,6 +243,71 @@ def cmd_alerts_decide(args: argparse.Namespace) -> int:
                 print(
                     f"  sent {sent.sent} (dry-run outbox {outbox.path}); failed {sent.failed}, expired {sent.expired}"
                 )
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def cmd_alerts_cancel(args: argparse.Namespace) -> int:
+    """Cancel every active alert of one thread (e.g. a satellite artefact): everyone alerted is told."""
+    import tempfile
+
+    import shapely
+
+    from ews.config import open_region
+    from ews.impact.assess import IMPACT_COLUMNS
+    from ews.pipeline import publish_outputs
+    from ews.store.artifacts import write_text_atomic
+    from ews.store.records import warning_to_record
+    from ews.types import Warning
+
+    config = open_region(args.region, os.environ)
+    now = _parse_time(args.at)
+    store = _open_store(_database_url(args), config)
+    try:
+        active = [s for s in store.active_alerts(config.id) if s.thread_id == args.thread]
+        if not active:
+            threads = sorted({s.thread_id for s in store.active_alerts(config.id)})
+            raise EwsError(
+                f"thread {args.thread!r} has no active alert in region {config.id}; active threads: "
+                f"{', '.join(threads) or 'none'} (see ews alerts list)"
+            )
+        headers = store.warning_headers(args.thread)
+        event = headers[-1].event if headers else "Peringatan"
+        cancel = Warning(
+            identifier=f"{args.thread}.cancel.{now.astimezone(UTC):%Y%m%dT%H%M%SZ}",
+            sender="ews",
+            sent=now,
+            status="Actual",
+            msg_type="Cancel",
+            references=(args.thread,),
+            language="id",
+            event=event,
+            urgency="Past",
+            severity="Minor",
+            certainty="Observed",
+            effective=now,
+            expires=None,
+            headline=f"Dicabut oleh {args.by}: {args.reason}",
+            description=args.reason,
+            web="",
+            area_desc=config.name,
+            geometry=shapely.Polygon(),
+            polygon_count=0,
+            source=f"ews alerts cancel by {args.by}",
+        )
+        out = Path(args.out) if args.out else Path("out") / config.id
+        with tempfile.TemporaryDirectory(prefix="ews-cancel-") as tmp:
+            run_dir = Path(tmp)
+            record = {"source": cancel.source, "warnings": [warning_to_record(cancel)], "problems": [], "duplicates": 0}
+            write_text_atomic(run_dir / "warnings.json", json.dumps(record, ensure_ascii=False))
+            write_text_atomic(run_dir / "impacts.csv", ",".join(IMPACT_COLUMNS) + "\n")
+            report = publish_outputs(
+                config, run_dir, out, now=now, store=store,
+                channel=None if args.queue_only else _outbox(args, config.id),
+            )  # fmt: skip
+        print(f"thread {args.thread}: {report.transitions.get('cancel', 0)} village alert(s) cancelled by {args.by}")
+        _print_report(report)
     finally:
         store.close()
     return EXIT_OK
@@ -564,6 +632,17 @@ def build_parser() -> argparse.ArgumentParser:
         dec.add_argument("--outbox", help="dry-run channel file (default .ews/outbox/<region>.jsonl)")
         dec.add_argument("--queue-only", action="store_true", help="queue for `ews send` instead of the outbox")
         dec.set_defaults(func=cmd_alerts_decide)
+    can = alerts_sub.add_parser("cancel", help="cancel the active alerts of a thread; everyone alerted is told")
+    can.add_argument("thread", help="thread id (see ews alerts list), e.g. ews.rain.jawa-timur")
+    can.add_argument("--region", required=True, help="regions/<id>.yaml")
+    can.add_argument("--reason", required=True, help="why (kept in the store and the CAP Cancel)")
+    can.add_argument("--by", default=os.environ.get("USER", "analyst"), help="who cancels (kept in the store)")
+    can.add_argument("--at", help="ISO 8601 instant of the cancel (default: now)")
+    can.add_argument("--out", help="output folder (default out/<region id>)")
+    can.add_argument("--database", help="SQLAlchemy URL (default: $EWS_DATABASE_URL or sqlite:///.ews/ews.db)")
+    can.add_argument("--outbox", help="dry-run channel file (default .ews/outbox/<region>.jsonl)")
+    can.add_argument("--queue-only", action="store_true", help="queue for `ews send` instead of the outbox")
+    can.set_defaults(func=cmd_alerts_cancel)
 
     aff = sub.add_parser("affected", help="list the areas a warning touches")
     aff.add_argument("--cap", required=True, help="CAP file, RSS index, folder or URL")

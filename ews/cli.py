@@ -366,7 +366,9 @@ def cmd_zonal(args: argparse.Namespace) -> int:
     """Print exact zonal statistics of one raster band per area (one row per area)."""
     import pandas as pd
 
+    from ews.errors import RasterError
     from ews.exposure.zonal import Grid, parse_stats, zonal_stats
+    from ews.hazard.rainfall import rain_accumulation
     from ews.ingest.boundaries import read_boundaries
     from ews.ingest.rainfall import open_rainfall
     from ews.store.zonal_cache import cached_weights
@@ -377,12 +379,24 @@ def cmd_zonal(args: argparse.Namespace) -> int:
         raise ConfigError(f"--stats: {exc}") from None
     keep = (args.population_field,) if args.population_field else ()
     areas = read_boundaries(args.boundaries, id_field=args.id_field, name_field=args.name_field, keep=keep)
-    # The step duration matters for accumulations, not here: 1 h stands in when a file has none.
-    raster = open_rainfall(args.raster, variable=args.variable, step_hours=1.0)
+    try:
+        raster = open_rainfall(args.raster, variable=args.variable, step_hours=args.step_hours)
+    except RasterError as exc:
+        if args.hours is not None or args.step_hours is not None or "step" not in str(exc):
+            raise
+        # A band's statistics do not depend on the step's length: 1 h stands in when a file has none.
+        raster = open_rainfall(args.raster, variable=args.variable, step_hours=1.0)
     steps = raster.sizes["time"]
-    if not 1 <= args.band <= steps:
-        raise ConfigError(f"--band {args.band}: {args.raster} has {steps} band(s)/time step(s); use 1..{steps}")
-    band = raster.isel(time=args.band - 1)
+    if args.hours is not None:
+        band = rain_accumulation(raster, args.hours)
+        units = "mm"
+        when = pd.Timestamp(str(band.attrs["end"]).rstrip("Z")).strftime("%Y-%m-%dT%H:%M:%SZ")  # end of the window
+    else:
+        if not 1 <= args.band <= steps:
+            raise ConfigError(f"--band {args.band}: {args.raster} has {steps} band(s)/time step(s); use 1..{steps}")
+        band = raster.isel(time=args.band - 1)
+        units = str(raster.attrs.get("units", ""))
+        when = str(band["time"].values.astype("datetime64[s]")) + "Z"
     t = tuple(float(v) for v in raster.attrs["transform"])
     grid = Grid((t[0], t[1], t[2], t[3], t[4], t[5]), (raster.sizes["y"], raster.sizes["x"]), str(raster.attrs["crs"]))
     cache = Path(args.cache_dir) if args.cache_dir else None
@@ -394,8 +408,8 @@ def cmd_zonal(args: argparse.Namespace) -> int:
         for req in stats:
             if req.name == "frac_above":
                 out[f"population_{req.column}"] = population * out[req.column].to_numpy()
-    out.insert(2, "time", str(band["time"].values.astype("datetime64[s]")) + "Z")
-    out.insert(3, "units", str(raster.attrs.get("units", "")))
+    out.insert(2, "time", when)
+    out.insert(3, "units", units)
     if args.format == "geojson":
         geo = areas[["geometry"]].reset_index(drop=True).assign(**{c: out[c].to_numpy() for c in out.columns})
         sys.stdout.write(geo.to_json(drop_id=True, na="null") + "\n")
@@ -662,6 +676,8 @@ def build_parser() -> argparse.ArgumentParser:
     zon.add_argument("--stats", default="mean,max", help="comma-separated: mean, max, min, sum, count, "
                      "valid_fraction, frac_above:<value> (default mean,max)")  # fmt: skip
     zon.add_argument("--band", type=int, default=1, help="band / time step, from 1 (default 1)")
+    zon.add_argument("--hours", type=float, help="instead of a band: the total (mm) of the last N hours (1, 3, 6, 24)")
+    zon.add_argument("--step-hours", type=float, help="length of each time step when the file does not say")
     zon.add_argument("--variable", help="the variable to read from a NetCDF/HDF5 file")
     zon.add_argument("--population-field", help="field with people per area: adds population_frac_above_*")
     zon.add_argument("--cache-dir", help="keep the coverage weights here for the next raster on the same grid")

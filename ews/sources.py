@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -148,17 +149,25 @@ def _grid_of(da: xr.DataArray) -> Grid:
     return Grid((t[0], t[1], t[2], t[3], t[4], t[5]), (int(da.sizes["y"]), int(da.sizes["x"])), str(da.attrs["crs"]))
 
 
+def _lowest_level_bound(table: dict[str, float], rules_levels: dict[str, object]) -> float | None:
+    """The smallest amount that gives a level in a category table (e.g. lebat's 10 mm/h)."""
+    bounds = [table[c] for c in rules_levels if c in table]
+    return min(bounds) if bounds else None
+
+
 def _rain(
     config_id: str, region: RegionData, paths: Sequence[str], now: datetime, cache_dir: Path | None,
     out: HazardAssessment, run_dir: Path,
 ) -> None:  # fmt: skip
+    """One rain message from every usable raster product (each village takes the highest value)."""
     rules = region.config.rain
     codes = region.villages["code"].astype(str).tolist()
     geoms = region.villages.geometry.values.to_numpy()
     west, south, east, north = (float(v) for v in region.villages.total_bounds)
     pad = 0.25  # degrees of margin around the region: cells on its edge must be read whole
-    hourly_all: list[np.ndarray] = []
-    daily_all: list[np.ndarray] = []
+    hourly_bound = _lowest_level_bound(rules.hourly_mm, dict(rules.levels))
+    daily_bound = _lowest_level_bound(rules.daily_mm, dict(rules.levels))
+    results: list[tuple[np.ndarray, np.ndarray | None, np.ndarray]] = []  # hourly, daily, share above a level
     ends: list[datetime] = []
     used: list[str] = []
     for path in paths:
@@ -169,16 +178,27 @@ def _rain(
             if end > now + timedelta(minutes=5):
                 raise DataValidationError(f"{path}: newest rain step ends {end.isoformat()}, after the run time")
             weights = cached_weights(cache_dir, _grid_of(da), codes, geoms)
-            stat = [StatRequest(rules.statistic)]
             hourly = rain_accumulation(da, 1.0)
-            hourly_all.append(zonal_stats(weights, hourly.values, stat)[rules.statistic])
+            stats = [StatRequest(rules.statistic)]
+            if hourly_bound is not None:
+                stats.append(StatRequest("frac_above", hourly_bound))
+            h = zonal_stats(weights, hourly.values, stats)
+            share = h.get(stats[-1].column, np.zeros(len(codes))) if hourly_bound is not None else np.zeros(len(codes))
+            daily_values: np.ndarray | None = None
+            shown = hourly
             try:
                 daily = rain_accumulation(da, 24.0)
             except DataValidationError as exc:
                 out.notes.append(f"{path}: no 24-hour accumulation, hourly categories only ({exc})")
             else:
-                daily_all.append(zonal_stats(weights, daily.values, stat)[rules.statistic])
-            shown = daily if daily_all and len(daily_all) == len(hourly_all) else hourly
+                d_stats = [StatRequest(rules.statistic)]
+                if daily_bound is not None:
+                    d_stats.append(StatRequest("frac_above", daily_bound))
+                d = zonal_stats(weights, daily.values, d_stats)
+                daily_values = d[rules.statistic]
+                if daily_bound is not None:
+                    share = np.fmax(share, d[d_stats[-1].column])
+                shown = daily
             _save_underlay(run_dir, shown, f"Hujan {float(shown.attrs['window_hours']):g} jam (mm)")
         except StaleSourceError as exc:
             out.degraded(path, f"stale source: {exc}")
@@ -186,16 +206,27 @@ def _rain(
         except (EwsError, OSError) as exc:
             out.degraded(path, f"rain raster not used: {exc}")
             continue
+        results.append((h[rules.statistic], daily_values, share))
         ends.append(end)
         used.append(path)
     if not used:
         return
-    with np.errstate(invalid="ignore"):
-        hourly_v = np.nanmax(np.vstack(hourly_all), axis=0) if hourly_all else None
-        daily_v = np.nanmax(np.vstack(daily_all), axis=0) if len(daily_all) == len(hourly_all) else None
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN villages stay NaN
+        hourly_v = np.nanmax(np.vstack([r[0] for r in results]), axis=0)
+        dailies = [r[1] for r in results if r[1] is not None]
+        daily_v = np.nanmax(np.vstack(dailies), axis=0) if len(dailies) == len(results) else None
+        share_v = np.nan_to_num(np.nanmax(np.vstack([r[2] for r in results]), axis=0), nan=0.0)
     if len(used) > 1:
         out.notes.append(f"rain from {len(used)} products; each village takes the highest value")
-    out.messages.append(rain_message(config_id, codes, hourly_v, daily_v, max(ends), "; ".join(used), rules))
+    message = rain_message(config_id, codes, hourly_v, daily_v, max(ends), "; ".join(used), rules, fractions=share_v)
+    without = int(message.details.get("villages_without_data") or 0)
+    if without:
+        out.notes.append(
+            f"rain: {without} village(s) have no valid raster cell; their alerts are kept as they are "
+            "(missing rain is not 'no rain')"
+        )
+    out.messages.append(message)
 
 
 def _save_underlay(run_dir: Path, da: xr.DataArray, label: str) -> None:

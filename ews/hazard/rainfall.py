@@ -294,9 +294,11 @@ def rain_message(
         the highest level (:data:`SEVERITY`), an empty geometry. ``metric`` is ``"rain_24h_mm"`` when
         ``daily_mm`` is given, else ``"rain_1h_mm"``; ``villages`` lists, sorted by code, every village
         whose level or held level is above none, with ``value`` in the metric (NaN when that value is
-        missing and the level came from the other window). ``details``: ``window_hours`` (of the metric),
-        ``max_mm`` (of the metric), ``max_1h_mm``, ``max_24h_mm``, ``raster_end`` (ISO 8601 UTC),
-        ``statistic``, ``villages_waspada``, ``villages_siaga``, ``villages_awas``.
+        missing and the level came from the other window). A village with no value in either window is
+        listed at no level but held at Awas, so an alert it has is kept, neither cleared nor raised
+        (missing rain is not "no rain"). ``details``: ``window_hours`` (of the metric), ``max_mm`` (of the
+        metric), ``max_1h_mm``, ``max_24h_mm``, ``raster_end`` (ISO 8601 UTC), ``statistic``,
+        ``villages_waspada``, ``villages_siaga``, ``villages_awas``, ``villages_without_data``.
 
     Raises
     ------
@@ -315,13 +317,19 @@ def rain_message(
     metric_values = daily if daily is not None else hourly
     assert metric_values is not None  # noqa: S101  (rain_levels refused both None)
     metric = "rain_24h_mm" if daily is not None else "rain_1h_mm"
+    # A village without any valid value (raster gaps, missing cells) keeps whatever alert it has: missing
+    # rain is not "no rain". It is listed at no level but *held* at the top level, so the lifecycle never
+    # clears it (and never raises it) on this message.
+    present = [v for v in (hourly, daily) if v is not None]
+    missing = np.logical_and.reduce([np.isnan(v) for v in present]) if present else np.zeros(count, dtype=bool)
+    held = np.where(missing, int(Level.AWAS), held).astype(held.dtype)
     listed = sorted((i for i in range(count) if level[i] > 0 or held[i] > 0), key=lambda i: codes[i])
     villages = tuple(
         VillageHazard(
             code=str(codes[i]),
             level=Level(int(level[i])),
             held=Level(int(held[i])),
-            value=round(float(metric_values[i]), 2),
+            value=round(float(metric_values[i]), 2),  # NaN stays NaN
             fraction=float(share[i]) if share is not None else 1.0,
         )
         for i in listed
@@ -379,5 +387,6 @@ def rain_message(
         "villages_waspada": counts[Level.WASPADA],
         "villages_siaga": counts[Level.SIAGA],
         "villages_awas": counts[Level.AWAS],
+        "villages_without_data": int(missing.sum()),
     }
     return HazardMessage(warning=warning, metric=metric, villages=villages, details=details)

@@ -100,3 +100,35 @@ def test_zonal_refuses_an_unknown_statistic_and_a_band_out_of_range(
     code, _, err = run(["zonal", str(rain_tif), "--boundaries", str(jatim_villages_dir), "--band", "3"], capsys)
     assert code != 0
     assert "has 1 band" in err
+
+
+def test_zonal_totals_over_hours_from_a_series(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import UTC, datetime
+
+    from ews.synthetic import synthetic_bounds, write_synthetic_region
+    from ews.synthetic_rain import write_synthetic_rain
+
+    region = write_synthetic_region(tmp_path / "region")
+    start = datetime(2026, 11, 28, 0, tzinfo=UTC)
+    files = write_synthetic_rain(tmp_path / "rain", region_bounds=synthetic_bounds(), start=start, hours=6,
+                                 formats=("netcdf",))  # fmt: skip
+    boundaries = str(region.parent / "villages.geojson")
+    totals = {}
+    for hours in (1, 3, 6):
+        code, out, err = run(["zonal", str(files["netcdf"]), "--boundaries", boundaries, "--hours", str(hours),
+                              "--stats", "mean,max"], capsys)  # fmt: skip
+        assert code == 0, err
+        table = pd.read_csv(io.StringIO(out), dtype={"id": str}).set_index("id")
+        assert set(table["units"]) == {"mm"}
+        assert set(table["time"]) == {"2026-11-28T06:00:00Z"}
+        totals[hours] = table["mean"]
+    # Totals grow with the window (rain is never negative) and the 1-hour total is the last band.
+    assert (totals[3] >= totals[1] - 1e-9).all()
+    assert (totals[6] >= totals[3] - 1e-9).all()
+    code, out, _ = run(["zonal", str(files["netcdf"]), "--boundaries", boundaries, "--band", "6"], capsys)
+    last = pd.read_csv(io.StringIO(out), dtype={"id": str}).set_index("id")["mean"]
+    np.testing.assert_allclose(totals[1].to_numpy(), last.to_numpy(), rtol=1e-6)
+    # More hours than the file holds is an error naming the missing hours.
+    code, _, err = run(["zonal", str(files["netcdf"]), "--boundaries", boundaries, "--hours", "24"], capsys)
+    assert code != 0
+    assert "missing" in err or "cover" in err

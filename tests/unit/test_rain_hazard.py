@@ -194,3 +194,30 @@ def test_rain_message_checks_inputs() -> None:
         rain_message("demo", ["a"], [1.0], None, datetime(2026, 9, 24), "x.tif", RULES)
     with pytest.raises(DataValidationError, match="hourly_mm has 2 values for 1 villages"):
         rain_message("demo", ["a"], [1.0, 2.0], None, T0, "x.tif", RULES)
+
+
+def test_a_village_without_data_keeps_its_alert_neither_cleared_nor_raised() -> None:
+    from ews.alerts.lifecycle import ThreadMessage, decide
+    from ews.alerts.model import Transition
+    from ews.config import AlertRules, LevelRules
+
+    codes = ["v1", "v2"]
+    first = rain_message("r", codes, [25.0, 12.0], None, T0, "a.tif", RULES)
+    gap = rain_message("r", codes, [math.nan, 0.0], None, T0 + timedelta(hours=1), "b.tif", RULES)
+    v1 = next(v for v in gap.villages if v.code == "v1")
+    assert (v1.level, v1.held) == (Level.NONE, Level.AWAS)
+    assert math.isnan(v1.value)
+    assert gap.details["villages_without_data"] == 1
+
+    def step(states, h, now):
+        w = h.warning
+        message = ThreadMessage("ews.rain.r", w.identifier, w.sent, w.msg_type, w.status, w.severity, w.urgency,
+                                w.certainty, w.expires)  # fmt: skip
+        assessed = {"ews.rain.r": {v.code: (v.level, v.held) for v in h.villages}}
+        return decide("r", states, [message], {}, now, LevelRules(), AlertRules(), assessed)
+
+    out1 = step([], first, T0)
+    assert {d.village_code: d.transition for d in out1.decisions} == {"v1": Transition.NEW, "v2": Transition.NEW}
+    out2 = step(out1.states, gap, T0 + timedelta(hours=1))
+    kinds = {d.village_code: d.transition for d in out2.decisions}
+    assert kinds == {"v1": Transition.UNCHANGED, "v2": Transition.ALL_CLEAR}

@@ -51,8 +51,9 @@ report.json). Same steps as `ews run`.
   default: the time `fetch` read the warnings.
 - `rain`, `forecast`, `quakes`: comma-separated sources besides CAP (env `EWS_RAIN_SOURCE`,
   `EWS_FORECAST_SOURCE`, `EWS_QUAKE_SOURCE`; default none). Rain: raster files or folders (a satellite
-  download task or sensor drops them there); forecasts: adm4 JSON / DigitalForecast XML files, folders or
-  URLs; quakes: feed files, folders, URLs or `bmkg` (the live TEWS feeds). A stale or broken source is
+  download task or sensor drops them there); forecasts: adm4 JSON / DigitalForecast XML files, folders,
+  URLs or `bmkg` (the region's DigitalForecast); quakes: feed files, folders, URLs or `bmkg` (the live
+  TEWS feeds). A stale or broken source is
   logged as **DEGRADED** and the rest of the run goes on.
 
 **Environment**: `EWS_DATABASE_URL` (the ews store: alert states, send ledger; default SQLite under the
@@ -178,8 +179,14 @@ def ews_nowcast() -> None:
             listed("rain", "EWS_RAIN_SOURCE"), listed("forecast", "EWS_FORECAST_SOURCE"),
             listed("quakes", "EWS_QUAKE_SOURCE"),
         )  # fmt: skip
-        tews = os.environ.get("EWS_BMKG_TEWS_URL")
-        staged = fetch_sources(sources, run_dir, quake_base_url=tews) if sources else {}
+        staged = (
+            fetch_sources(
+                sources, run_dir, province=config.name, quake_base_url=os.environ.get("EWS_BMKG_TEWS_URL"),
+                forecast_url_template=os.environ.get("EWS_BMKG_DIGITALFORECAST_URL"),
+            )
+            if sources
+            else {}
+        )  # fmt: skip
         return {
             **fetched,
             "staged": staged,

@@ -171,6 +171,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 channel=None if args.queue_only else _outbox(args, config.id), progress=progress,
                 sources=sources if n == 0 else None, cache_dir=cache,
                 quake_base_url=os.environ.get("EWS_BMKG_TEWS_URL"),
+                forecast_url_template=os.environ.get("EWS_BMKG_DIGITALFORECAST_URL"),
             )  # fmt: skip
             _print_report(report)
             if report.problems:
@@ -616,7 +617,8 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     run.add_argument(
         "--forecast", nargs="+", default=[],
-        help="BMKG forecasts: adm4 JSON or DigitalForecast XML files, folders or URLs",
+        help="BMKG forecasts: adm4 JSON or DigitalForecast XML files, folders, URLs, or 'bmkg' (the region's "
+        "DigitalForecast, live)",
     )  # fmt: skip
     run.add_argument(
         "--quakes", nargs="+", default=[],

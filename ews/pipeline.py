@@ -128,14 +128,25 @@ def fetch_warnings(source: str, run_dir: Path, *, base_url: str = DEFAULT_BASE_U
     return {"path": str(path), "warnings": len(batch.warnings), "problems": len(batch.problems)}
 
 
-def fetch_sources(sources: HazardSources, run_dir: Path, *, quake_base_url: str | None = None) -> dict[str, object]:
+def fetch_sources(
+    sources: HazardSources,
+    run_dir: Path,
+    *,
+    province: str | None = None,
+    quake_base_url: str | None = None,
+    forecast_url_template: str | None = None,
+) -> dict[str, object]:
     """Stage this run's rain rasters, forecasts and earthquake feeds (see :func:`ews.sources.stage_sources`).
 
-    ``quake_base_url`` is where ``bmkg`` fetches the TEWS feeds (default BMKG's server).
+    ``province`` names the DigitalForecast that ``bmkg`` fetches (the region's name); ``quake_base_url``
+    and ``forecast_url_template`` point ``bmkg`` at a mirror (default BMKG's servers).
     """
+    options: dict[str, str] = {}
     if quake_base_url:
-        return stage_sources(sources, run_dir, quake_base_url=quake_base_url)
-    return stage_sources(sources, run_dir)
+        options["quake_base_url"] = quake_base_url
+    if forecast_url_template:
+        options["forecast_url_template"] = forecast_url_template
+    return stage_sources(sources, run_dir, province=province, **options)
 
 
 def _load_warnings(run_dir: Path) -> tuple[list[Warning], list[dict[str, str]]]:
@@ -473,6 +484,7 @@ def run_slice(
     sources: HazardSources | None = None,
     cache_dir: Path | None = None,
     quake_base_url: str | None = None,
+    forecast_url_template: str | None = None,
 ) -> RunReport:
     """Fetch, assess and publish in one go (what ``ews run`` and ``ews demo`` do).
 
@@ -489,7 +501,10 @@ def run_slice(
                                                                        "duplicates": 0}))  # fmt: skip
         if sources:
             progress("staging rain, forecast and earthquake sources")
-            fetch_sources(sources, run_dir, quake_base_url=quake_base_url)
+            fetch_sources(
+                sources, run_dir, province=config.name, quake_base_url=quake_base_url,
+                forecast_url_template=forecast_url_template,
+            )  # fmt: skip
         region = open_region_data(config, progress)
         assess_villages(config, run_dir, progress, region=region, now=now, cache_dir=cache_dir)
         report = publish_outputs(

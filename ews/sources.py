@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -40,7 +41,7 @@ from ews.hazard.forecast import (
     merge_levels,
 )
 from ews.hazard.rainfall import rain_accumulation, rain_message
-from ews.ingest.bmkg_forecast import check_forecast_fresh, read_adm4, read_digitalforecast
+from ews.ingest.bmkg_forecast import DIGITALFORECAST_URL, check_forecast_fresh, read_adm4, read_digitalforecast
 from ews.ingest.bmkg_quake import DEFAULT_BASE_URL as QUAKE_BASE_URL
 from ews.ingest.bmkg_quake import FEEDS, read_coastal_codes, read_quakes
 from ews.ingest.http import fetch_bytes
@@ -89,11 +90,21 @@ def _is_url(text: str) -> bool:
     return text.startswith(("http://", "https://"))
 
 
-def stage_sources(sources: HazardSources, run_dir: Path, *, quake_base_url: str = QUAKE_BASE_URL) -> dict[str, object]:
+def stage_sources(
+    sources: HazardSources,
+    run_dir: Path,
+    *,
+    quake_base_url: str = QUAKE_BASE_URL,
+    province: str | None = None,
+    forecast_url_template: str = DIGITALFORECAST_URL,
+) -> dict[str, object]:
     """Download the remote sources into ``run_dir/sources/`` and write ``run_dir/sources.json``.
 
-    Returns a summary safe for XCom (counts and problems). A feed that cannot be fetched is a problem of
-    this run, not an exception: the other sources still count.
+    ``bmkg`` as a quake source fetches BMKG's three TEWS feeds under ``quake_base_url``; as a forecast
+    source, the DigitalForecast of ``province`` (BMKG's file name: the province's name without spaces,
+    e.g. ``JawaTimur``) from ``forecast_url_template``. Returns a summary safe for XCom (counts and
+    problems). A feed that cannot be fetched is a problem of this run, not an exception: the other
+    sources still count.
     """
     staged: dict[str, list[str]] = {"rain": [], "forecast": [], "quakes": []}
     problems: list[dict[str, str]] = []
@@ -113,7 +124,15 @@ def stage_sources(sources: HazardSources, run_dir: Path, *, quake_base_url: str 
     for src in sources.rain:
         staged["rain"].append(src)
     for i, src in enumerate(sources.forecast):
-        if _is_url(src):
+        if src == "bmkg":
+            if not province:
+                problems.append({"source": src, "message": "DEGRADED: no province name to fetch its DigitalForecast"})
+                continue
+            name = province.replace(" ", "")
+            download(
+                "forecast", forecast_url_template.format(province=quote(name)), f"{i:02d}-DigitalForecast-{name}.xml"
+            )
+        elif _is_url(src):
             download("forecast", src, f"{i:02d}-{Path(src.split('?')[0]).name or 'forecast'}")
         else:
             staged["forecast"].append(src)

@@ -76,3 +76,29 @@ def test_run_needs_a_source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     code = main(["run", "--region", str(region), "--database", f"sqlite:///{tmp_path / 'ews.db'}"])
     assert code == 2
     assert "give --cap, --rain, --forecast and/or --quakes" in capsys.readouterr().err
+
+
+def test_forecast_bmkg_fetches_the_regions_digitalforecast(
+    tmp_path: Path, shared_data: Path, serve_dir: object, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    from ews.cli import main
+
+    site = tmp_path / "mews"
+    site.mkdir()
+    recorded = shared_data / "bmkg" / "digitalforecast" / "DigitalForecast-JawaTimur_2024-04-03.xml"
+    (site / "DigitalForecast-JawaTimur.xml").write_bytes(recorded.read_bytes())
+    url = serve_dir(site)  # type: ignore[operator]
+    monkeypatch.setenv("EWS_BMKG_DIGITALFORECAST_URL", url + "/DigitalForecast-{province}.xml")
+    region = Path(__file__).resolve().parents[2] / "regions" / "jawa-timur.yaml"
+    out = tmp_path / "out"
+    code = main([
+        "run", "--region", str(region), "--forecast", "bmkg", "--at", "2024-04-03T03:00:00+00:00", "-q",
+        "--database", f"sqlite:///{tmp_path / 'ews.db'}", "--outbox", str(tmp_path / "o.jsonl"), "--out", str(out),
+        "--cache-dir", str(tmp_path / "cache"),
+    ])  # fmt: skip
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    report = json.loads((out / "report.json").read_text())
+    assert report["levels"]["Waspada"] > 0
+    assert report["problems"] == []

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -131,8 +131,16 @@ def lifecycle_step(
             continue
         assessed[thread] = {v.code: (v.level, v.held) for v in hazard.villages}
         coverage[thread] = {v.code: v.fraction for v in hazard.villages}
+    standing = {
+        thread for thread, m in latest_per_thread(messages).items() if _is_standing(by_identifier.get(m.identifier))
+    }
     states = store.village_states(config.id)
-    return decide(config.id, states, messages, coverage, now, config.levels, config.alerts, assessed)
+    return decide(config.id, states, messages, coverage, now, config.levels, config.alerts, assessed, standing)
+
+
+def _is_standing(hazard: HazardMessage | None) -> bool:
+    """Whether a hazard message belongs to a standing thread (its expiry is a data-validity window)."""
+    return hazard is not None and bool(hazard.details.get("standing"))
 
 
 def issuer_of(warning: Warning | None) -> tuple[str, str]:
@@ -148,7 +156,9 @@ def issuer_of(warning: Warning | None) -> tuple[str, str]:
     return "EWS", "EWS"
 
 
-def _village_alert(d: Decision, village: pd.Series, warning: Warning | None, estimated: bool) -> VillageAlert:
+def _village_alert(
+    d: Decision, village: pd.Series, warning: Warning | None, estimated: bool, standing: bool = False
+) -> VillageAlert:
     tz, zone = local_zone(d.village_code)
     ending = d.transition.ends
     exposed = float(village.get("population", np.nan)) * (d.fraction if not ending else 0.0)
@@ -161,7 +171,8 @@ def _village_alert(d: Decision, village: pd.Series, warning: Warning | None, est
         event=warning.event if warning else "",
         headline=warning.headline if warning else "",
         effective=warning.effective.astimezone(tz) if warning and warning.effective else None,
-        expires=d.expires.astimezone(tz) if d.expires else None,
+        # A standing thread's expiry is a data-validity window, not an end to announce: "until further notice".
+        expires=d.expires.astimezone(tz) if d.expires and not standing else None,
         zone_name=zone,
         warning_id=d.warning_id,
         web=warning.web if warning else "",
@@ -201,8 +212,12 @@ def plan_recipients(
     units: Sequence[TaganaUnit],
     exercise_list: Sequence[Recipient],
     estimated: bool,
+    standing_ids: Collection[str] = (),
 ) -> list[_Plan]:
-    """Who each sending decision goes to. Endings: whoever the ledger says heard that village's alert."""
+    """Who each sending decision goes to. Endings: whoever the ledger says heard that village's alert.
+
+    ``standing_ids``: identifiers of messages of standing threads (their expiry is not announced).
+    """
     by_code = villages.set_index("code")
     plans: list[_Plan] = []
     codes = {d.village_code for d in decisions if d.send}
@@ -218,7 +233,9 @@ def plan_recipients(
     for d in decisions:
         if not d.send:
             continue
-        alert = _village_alert(d, by_code.loc[d.village_code], warnings.get(d.warning_id), estimated)
+        alert = _village_alert(
+            d, by_code.loc[d.village_code], warnings.get(d.warning_id), estimated, d.warning_id in standing_ids
+        )
         if d.transition.ends:
             heard = store.version_recipients(config.id, d.thread_id, d.village_code)
             residents = [
@@ -434,7 +451,10 @@ def alert_step(
     by_id = {w.identifier: w for w in warnings}
     for header_id in {d.warning_id for d in outcome.decisions} - set(by_id):
         log.info("decision refers to stored warning %s not fetched this cycle", header_id)
-    plans = plan_recipients(store, config, outcome.decisions, villages, by_id, units, exercise_list, estimated)
+    standing_ids = {h.warning.identifier for h in hazards if _is_standing(h)}
+    plans = plan_recipients(
+        store, config, outcome.decisions, villages, by_id, units, exercise_list, estimated, standing_ids
+    )
     status = review_status(plans, config)
     version_ids: dict[tuple[str, str], int] = {}
     for p in plans:

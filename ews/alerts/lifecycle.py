@@ -30,7 +30,7 @@ Test/Exercise carry ``exercise=True``: they go to the exercise list only, never 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -122,6 +122,7 @@ def decide(
     levels: LevelRules,
     rules: AlertRules,
     assessed: Mapping[str, Mapping[str, tuple[Level, Level]]] | None = None,
+    standing: Collection[str] = (),
 ) -> Outcome:
     """One lifecycle step for a region.
 
@@ -145,6 +146,10 @@ def decide(
         the CAP severity rules are not used; a level goes down only when ``held`` (the level with the
         source's hysteresis margin) is below the current level too. A village missing from the map is
         at ``Level.NONE`` (all-clear if it was alerted).
+    standing
+        Thread ids whose expiry is only a data-validity window that every new message pushes on (ews's
+        standing rain thread): a moved expiry alone is not announced there, or residents would hear
+        the same alert with every raster. The state still takes the new expiry.
 
     Returns
     -------
@@ -252,7 +257,7 @@ def decide(
                     emit(state, village, message, Transition.ALL_CLEAR, Level.NONE, fraction, why)
                 else:
                     emit(state, village, message, Transition.DEESCALATE, level, fraction, f"down to {level.label}")
-            elif level == state.level and _meaningful_update(state, message, rules):
+            elif level == state.level and thread not in standing and _meaningful_update(state, message, rules):
                 emit(state, village, message, Transition.UPDATE, level, fraction, "expiry moved")
             else:
                 reason = "same message" if message.identifier == state.warning_id else "no meaningful change"

@@ -298,7 +298,9 @@ def rain_message(
         listed at no level but held at Awas, so an alert it has is kept, neither cleared nor raised
         (missing rain is not "no rain"). ``details``: ``window_hours`` (of the metric), ``max_mm`` (of the
         metric), ``max_1h_mm``, ``max_24h_mm``, ``raster_end`` (ISO 8601 UTC), ``statistic``,
-        ``villages_waspada``, ``villages_siaga``, ``villages_awas``, ``villages_without_data``.
+        ``villages_waspada``, ``villages_siaga``, ``villages_awas``, ``villages_without_data``, and
+        ``standing=True`` (the expiry only says how long the observation holds without a newer raster:
+        residents are told "until further notice", and a later raster at the same level is not news).
 
     Raises
     ------
@@ -388,5 +390,6 @@ def rain_message(
         "villages_siaga": counts[Level.SIAGA],
         "villages_awas": counts[Level.AWAS],
         "villages_without_data": int(missing.sum()),
+        "standing": True,  # the expiry is a data-validity window: a new raster moving it is not news
     }
     return HazardMessage(warning=warning, metric=metric, villages=villages, details=details)

@@ -74,6 +74,8 @@ def test_rain_alerts_once_then_clears_and_a_stale_raster_degrades_the_run(
     assert all(m["text"].startswith(("EWS ", "*PERINGATAN DINI EWS", "*EWS EARLY WARNING", "MOBILISASI")) or
                "EWS" in str(m["text"]) for m in rain_msgs)  # fmt: skip
     assert not any("BMKG" in str(m["text"]).split("\n")[0] for m in rain_msgs if m["audience"] == "resident")
+    sms = next(m for m in rain_msgs if m["audience"] == "resident" and m["channel"] == "sms" and m["language"] == "id")
+    assert "hingga pemberitahuan berikutnya" in str(sms["text"])  # a standing thread announces no end time
     alerted = Counter((m["recipient_id"], m["village_code"], m["channel"]) for m in rain_msgs)
     assert max(alerted.values()) == 1
     # The risk map shows the rain under the levels.
@@ -86,9 +88,18 @@ def test_rain_alerts_once_then_clears_and_a_stale_raster_degrades_the_run(
     assert sent2 == []
     assert "new" not in report2.transitions
 
+    # The next hourly raster: villages whose level holds hear nothing ("until further notice" still holds).
+    newer = write_synthetic_rain(
+        tmp_path / "rain2", region_bounds=synthetic_bounds(), start=T - timedelta(hours=23), hours=24,
+        formats=("geotiff",),
+    )["geotiff"]  # fmt: skip
+    report_n, _ = run(demo_region, tmp_path / "on", T + timedelta(hours=1), HazardSources(rain=(str(newer),)), db)
+    assert "update" not in report_n.transitions
+    assert report_n.transitions.get("unchanged", 0) > 0
+
     # A dry hour after: everyone alerted hears the threat has passed, once.
-    dry = dry_raster(tmp_path / "dry", T - timedelta(hours=23), 24)
-    report3, sent3 = run(demo_region, tmp_path / "o3", T + timedelta(hours=1), HazardSources(rain=(str(dry),)), db)
+    dry = dry_raster(tmp_path / "dry", T - timedelta(hours=22), 24)
+    report3, sent3 = run(demo_region, tmp_path / "o3", T + timedelta(hours=2), HazardSources(rain=(str(dry),)), db)
     assert report3.transitions.get("all-clear", 0) > 0
     ended = Counter((m["recipient_id"], m["village_code"], m["channel"]) for m in sent3 if m["audience"] == "resident")
     heard = {k for k in alerted if k[0].startswith("r-")}
@@ -97,7 +108,7 @@ def test_rain_alerts_once_then_clears_and_a_stale_raster_degrades_the_run(
     assert {k[1] for k in ended} == {k[1] for k in heard}
 
     # Later still, only the old raster: the run says it is degraded (stale source), loudly.
-    report4, _ = run(demo_region, tmp_path / "o4", T + timedelta(hours=5), HazardSources(rain=(str(dry),)), db)
+    report4, _ = run(demo_region, tmp_path / "o4", T + timedelta(hours=6), HazardSources(rain=(str(dry),)), db)
     assert any("DEGRADED" in p["message"] and "stale" in p["message"] for p in report4.problems)
     assert any("DEGRADED" in n for n in report4.notes)
 

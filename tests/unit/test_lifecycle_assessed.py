@@ -65,3 +65,16 @@ def test_an_older_raster_is_a_replay_and_a_silent_source_expires() -> None:
 def test_a_village_at_none_that_was_never_alerted_gets_nothing() -> None:
     out = step([], rain(0), {"v1": (Level.NONE, Level.WASPADA)}, 0)
     assert out.decisions == []
+
+
+def test_a_standing_thread_does_not_announce_a_moved_expiry() -> None:
+    first = step([], rain(0), {"v1": (Level.SIAGA, Level.SIAGA)}, 0)
+    later = rain(1)  # the next raster: same level, expiry one hour later
+    assessed = {ROOT: {"v1": (Level.SIAGA, Level.SIAGA)}}
+    now = T0 + timedelta(hours=1)
+    loud = decide("r", first.states, [later], {}, now, LevelRules(), AlertRules(), assessed)
+    quiet = decide("r", first.states, [later], {}, now, LevelRules(), AlertRules(), assessed, standing={ROOT})
+    assert kinds(loud) == {"v1": Transition.UPDATE}
+    assert kinds(quiet) == {"v1": Transition.UNCHANGED}
+    assert not any(d.send for d in quiet.decisions)
+    assert quiet.states[0].expires == later.expires  # the alert still lasts as long as the new raster says

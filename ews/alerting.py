@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -157,7 +157,12 @@ def issuer_of(warning: Warning | None) -> tuple[str, str]:
 
 
 def _village_alert(
-    d: Decision, village: pd.Series, warning: Warning | None, estimated: bool, standing: bool = False
+    d: Decision,
+    village: pd.Series,
+    warning: Warning | None,
+    estimated: bool,
+    standing: bool = False,
+    cause: str = "",
 ) -> VillageAlert:
     tz, zone = local_zone(d.village_code)
     ending = d.transition.ends
@@ -182,6 +187,7 @@ def _village_alert(
         transition=d.transition.value,
         issuer=issuer_of(warning)[0],
         source_label=issuer_of(warning)[1],
+        hazard=cause or "cuaca",
     )
 
 
@@ -213,10 +219,12 @@ def plan_recipients(
     exercise_list: Sequence[Recipient],
     estimated: bool,
     standing_ids: Collection[str] = (),
+    causes: Mapping[tuple[str, str], str] | None = None,
 ) -> list[_Plan]:
     """Who each sending decision goes to. Endings: whoever the ledger says heard that village's alert.
 
-    ``standing_ids``: identifiers of messages of standing threads (their expiry is not announced).
+    ``standing_ids``: identifiers of messages of standing threads (their expiry is not announced);
+    ``causes``: (message identifier, village) -> what residents act on ("gempa", "tsunami"), for advice.
     """
     by_code = villages.set_index("code")
     plans: list[_Plan] = []
@@ -234,8 +242,9 @@ def plan_recipients(
         if not d.send:
             continue
         alert = _village_alert(
-            d, by_code.loc[d.village_code], warnings.get(d.warning_id), estimated, d.warning_id in standing_ids
-        )
+            d, by_code.loc[d.village_code], warnings.get(d.warning_id), estimated, d.warning_id in standing_ids,
+            (causes or {}).get((d.warning_id, d.village_code), ""),
+        )  # fmt: skip
         if d.transition.ends:
             heard = store.version_recipients(config.id, d.thread_id, d.village_code)
             residents = [
@@ -452,8 +461,9 @@ def alert_step(
     for header_id in {d.warning_id for d in outcome.decisions} - set(by_id):
         log.info("decision refers to stored warning %s not fetched this cycle", header_id)
     standing_ids = {h.warning.identifier for h in hazards if _is_standing(h)}
+    causes = {(h.warning.identifier, v.code): v.cause for h in hazards for v in h.villages if v.cause}
     plans = plan_recipients(
-        store, config, outcome.decisions, villages, by_id, units, exercise_list, estimated, standing_ids
+        store, config, outcome.decisions, villages, by_id, units, exercise_list, estimated, standing_ids, causes
     )
     status = review_status(plans, config)
     version_ids: dict[tuple[str, str], int] = {}

@@ -113,6 +113,7 @@ class VillageAlert:
     population_estimated: bool
     transition: str = "new"  # ews.alerts.model.Transition value; endings carry the level that ends
     issuer: str = "BMKG"  # who the message names as issuing it (ews's own satellite assessment: "EWS")
+    hazard: str = "cuaca"  # which advice residents get: "cuaca" (rain, storms, floods), "gempa", "tsunami"
     source_label: str = "BMKG"  # the data behind it, for the "Sumber:" line
 
 
@@ -158,6 +159,7 @@ class VillageHazard:
     held: Level
     value: float
     fraction: float = 1.0
+    cause: str = ""  # what residents must act on, for the advice in messages: "gempa", "tsunami" ("" = weather)
 
 
 @dataclass(frozen=True)

@@ -405,7 +405,8 @@ def quake_message(
     order = alerted[np.argsort(codes[alerted], kind="stable")]
     villages = tuple(
         VillageHazard(code=str(codes[i]), level=Level(int(levels[i])), held=Level(int(levels[i])),
-                      value=round(float(mmi[i]), 2), fraction=1.0)
+                      value=round(float(mmi[i]), 2), fraction=1.0,
+                      cause="tsunami" if tsunami_hit[i] else "gempa")
         for i in order
     )  # fmt: skip
     top = Level(int(levels[alerted].max()))

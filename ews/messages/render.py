@@ -208,6 +208,7 @@ class MessageRenderer:
             "warning_id": alert.warning_id,
             "issuer": alert.issuer,
             "source": alert.source_label,
+            "hazard": alert.hazard,
         }
         parts = {
             "village": alert.village_name,
@@ -305,6 +306,7 @@ class MessageRenderer:
             "web": top.web.strip(),
             "issuer": top.issuer,
             "source": top.source_label,
+            "hazard": top.hazard,
         }
         shown = ranked[:TAGANA_TOP_VILLAGES]
         parts = {"unit_name": unit.name, "event": top.event}

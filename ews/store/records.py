@@ -80,7 +80,9 @@ def hazard_to_record(h: HazardMessage) -> dict[str, Any]:
     return {
         "warning": warning_to_record(h.warning),
         "metric": h.metric,
-        "villages": [[v.code, int(v.level), int(v.held), num(float(v.value)), float(v.fraction)] for v in h.villages],
+        "villages": [
+            [v.code, int(v.level), int(v.held), num(float(v.value)), float(v.fraction), v.cause] for v in h.villages
+        ],
         "details": {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in dict(h.details).items()},
     }
 
@@ -91,8 +93,15 @@ def hazard_from_record(r: dict[str, Any]) -> HazardMessage:
         warning=warning_from_record(r["warning"]),
         metric=r["metric"],
         villages=tuple(
-            VillageHazard(str(c), Level(lv), Level(held), math.nan if value is None else float(value), float(f))
-            for c, lv, held, value, f in r["villages"]
+            VillageHazard(
+                str(row[0]),
+                Level(row[1]),
+                Level(row[2]),
+                math.nan if row[3] is None else float(row[3]),
+                float(row[4]),
+                str(row[5]) if len(row) > 5 else "",
+            )
+            for row in r["villages"]
         ),
         details=dict(r["details"]),
     )

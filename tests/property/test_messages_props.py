@@ -43,6 +43,8 @@ def village_alert(
     kecamatan: str = "Pagak",
     event: str = "Hujan Lebat dan Petir",
     expires: datetime | None = None,
+    hazard: str = "cuaca",
+    issuer: str = "BMKG",
 ) -> VillageAlert:
     return VillageAlert(
         village_code="35.07.01.2001",
@@ -60,7 +62,13 @@ def village_alert(
         fraction=0.5,
         population_exposed=None,
         population_estimated=True,
+        hazard=hazard,
+        issuer=issuer,
     )
+
+
+hazards = st.sampled_from(["cuaca", "gempa", "tsunami"])
+issuers = st.sampled_from(["BMKG", "EWS"])
 
 
 @given(st.text())
@@ -100,7 +108,10 @@ def test_resident_sms_always_fits(
 
 
 @settings(deadline=None)
-@given(village=names, kecamatan=names, event=names, level=levels, language=languages, expires=expiries)
+@given(
+    village=names, kecamatan=names, event=names, level=levels, language=languages, expires=expiries,
+    hazard=hazards, issuer=issuers,
+)  # fmt: skip
 def test_resident_messages_fit_with_arbitrary_parts(
     renderer: MessageRenderer,
     village: str,
@@ -109,8 +120,11 @@ def test_resident_messages_fit_with_arbitrary_parts(
     level: Level,
     language: str,
     expires: datetime | None,
+    hazard: str,
+    issuer: str,
 ) -> None:
-    alert = village_alert(village, level, kecamatan=kecamatan, event=event, expires=expires)
+    alert = village_alert(village, level, kecamatan=kecamatan, event=event, expires=expires, hazard=hazard,
+                          issuer=issuer)  # fmt: skip
     sms = renderer.render_resident(alert, Recipient("r-1", "+62811", "35.07.01.2001", language, "sms"))
     assert is_gsm7(sms.text)
     assert sms.segments <= 2

@@ -532,3 +532,42 @@ def test_twenty_longest_real_village_names_fit(renderer: MessageRenderer, jatim_
             assert segments <= 2, (name, case)
             assert to_gsm7(name) in text, (name, case)
             assert not shortened, (name, case)
+
+
+@pytest.mark.parametrize(
+    ("hazard", "level", "language", "advice"),
+    [
+        ("tsunami", Level.AWAS, "id", "JAUHI PANTAI"),
+        ("tsunami", Level.AWAS, "en", "LEAVE THE COAST"),
+        ("gempa", Level.AWAS, "id", "gempa susulan"),
+        ("gempa", Level.WASPADA, "en", "aftershocks"),
+        ("cuaca", Level.AWAS, "id", "MENGUNGSI"),
+    ],
+)
+def test_advice_follows_the_hazard(hazard: str, level: Level, language: str, advice: str) -> None:
+    renderer = MessageRenderer(TEMPLATES)
+    base = replace(_HAZARD_ALERT, level=level, hazard=hazard)
+    for channel in ("sms", "whatsapp"):
+        message = renderer.render_resident(base, Recipient("r-1", "+62811", base.village_code, language, channel))
+        assert advice in message.text, message.text
+        if hazard != "cuaca":
+            assert "MENGUNGSI ke tempat yang lebih tinggi" not in message.text  # flood advice is wrong here
+
+
+_HAZARD_ALERT = VillageAlert(
+    village_code="51.07.01",
+    village_name="Abang",
+    kecamatan_name="Abang",
+    kabkota_name="Kabupaten Karangasem",
+    level=Level.AWAS,
+    event="Gempabumi Berpotensi Tsunami",
+    headline="",
+    effective=None,
+    expires=None,
+    zone_name="WITA",
+    warning_id="ews.gempa.20211214T032023Z_7.59S_122.24E",
+    web="",
+    fraction=1.0,
+    population_exposed=None,
+    population_estimated=False,
+)

@@ -28,6 +28,19 @@ DEFAULT_REGION = REPO / "regions" / "jawa-timur.yaml"
 # idempotency on those). The ``x-`` scheme is Airflow's convention for a custom URI: it is kept as is,
 # with no provider needed to normalise it, and it names the product, not one machine's folder.
 RISK_OUTPUTS = Asset(name="ews_risk_outputs", uri="x-ews://risk-outputs", group="ews")
+QUAKE_OUTPUTS = Asset(name="ews_quake_outputs", uri="x-ews://quake-outputs", group="ews")
+
+QUAKES_DOC_MD = """
+### ews_quakes
+
+Every 2 minutes: read BMKG's earthquake feeds (autogempa, gempaterkini, gempadirasakan under
+`EWS_BMKG_TEWS_URL`, or `EWS_QUAKE_SOURCE`), estimate the shaking per village (Allen, Wald & Worden 2012),
+put coastal villages at Awas when BMKG says a tsunami is possible, and alert through the same store and
+send ledger as `ews_nowcast` (an event is alerted once, however often BMKG resends it). Outputs go to
+`<EWS_OUT_DIR>/<region id>-gempa`; asset `ews_quake_outputs`. Same tasks and environment as `ews_nowcast`
+(`EWS_REGION`, `EWS_DATABASE_URL`, `EWS_WORK_DIR`, `EWS_OUT_DIR`); a feed that cannot be fetched is logged
+as DEGRADED and the others still count.
+"""
 
 DOC_MD = """
 ### ews_nowcast
@@ -124,60 +137,41 @@ def _region_env() -> dict[str, str]:
     return env
 
 
-@dag(
-    dag_id="ews_nowcast",
-    schedule="*/10 * * * *",  # BMKG nowcasts are valid for a few hours at most
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    dagrun_timeout=timedelta(minutes=30),
-    tags=["ews", "bmkg", "nowcast"],
-    doc_md=DOC_MD,
-    default_args={
-        "owner": "ews",
-        "retries": 3,
-        "retry_delay": timedelta(seconds=30),  # the 300 s default is too slow for warnings
-        "execution_timeout": timedelta(minutes=10),
-    },
-    params={
-        "region": Param(None, type=["null", "string"], description="regions/<id>.yaml; empty: EWS_REGION"),
-        "source": Param(None, type=["null", "string"], description="CAP source; empty: EWS_CAP_SOURCE"),
-        "at": Param(
-            None,
-            type=["null", "string"],
-            description="ISO 8601 instant with offset; empty: time of the fetch",
-        ),
-        "rain": Param(None, type=["null", "string"], description="rain rasters (comma-separated); EWS_RAIN_SOURCE"),
-        "forecast": Param(None, type=["null", "string"], description="BMKG forecasts; EWS_FORECAST_SOURCE"),
-        "quakes": Param(None, type=["null", "string"], description="earthquake feeds or bmkg; EWS_QUAKE_SOURCE"),
-    },
-)
-def ews_nowcast() -> None:
+def _pipeline(dag_id: str, asset: Asset, *, cap: bool, kinds: tuple[str, ...], quakes: str | None, suffix: str) -> None:
+    """The three tasks of a pipeline DAG: fetch -> assess -> publish (each one ``ews.pipeline`` function).
+
+    ``cap``: read BMKG's CAP warnings by default; ``kinds``: which other sources the DAG reads (``rain``,
+    ``forecast``, ``quakes``); ``quakes``: the default quake source; ``suffix``: added to the region id in
+    the output folder, so DAGs of one region do not replace each other's outputs.
+    """
+
     # A dict return annotation would make TaskFlow push every key as its own XCom too; pass the dict whole.
     @task(multiple_outputs=False)
     def fetch(*, params: dict[str, Any] | None = None, run_id: str | None = None) -> dict[str, object]:
         from ews.config import open_region
         from ews.ingest.bmkg_cap import DEFAULT_BASE_URL
-        from ews.pipeline import fetch_sources, fetch_warnings
+        from ews.pipeline import fetch_sources, fetch_warnings, no_warnings
         from ews.sources import HazardSources
 
         p = params or {}
         region = str(Path(_text(p.get("region")) or os.environ.get("EWS_REGION") or DEFAULT_REGION).resolve())
-        source = _text(p.get("source")) or os.environ.get("EWS_CAP_SOURCE") or "bmkg"
+        source = _text(p.get("source")) or ((os.environ.get("EWS_CAP_SOURCE") or "bmkg") if cap else None)
         with _config_errors_fail_fast():
             now = _as_of(_text(p.get("at")))
             config = open_region(region, _region_env())
-        run_dir = _run_dir(config.id, run_id or "manual")
+        run_dir = _run_dir(config.id, f"{dag_id}:{run_id or 'manual'}")
         base_url = os.environ.get("EWS_BMKG_BASE_URL") or DEFAULT_BASE_URL
-        fetched = fetch_warnings(source, run_dir, base_url=base_url)
+        fetched = (
+            fetch_warnings(source, run_dir, base_url=base_url) if source and source != "none" else no_warnings(run_dir)
+        )
 
-        def listed(param: str, env: str) -> tuple[str, ...]:
-            text = _text(p.get(param)) or os.environ.get(env) or ""
+        def listed(param: str, env: str, default: str | None = None) -> tuple[str, ...]:
+            text = _text(p.get(param)) or (os.environ.get(env) if param in kinds else None) or default or ""
             return tuple(x.strip() for x in text.split(",") if x.strip())
 
         sources = HazardSources(
             listed("rain", "EWS_RAIN_SOURCE"), listed("forecast", "EWS_FORECAST_SOURCE"),
-            listed("quakes", "EWS_QUAKE_SOURCE"),
+            listed("quakes", "EWS_QUAKE_SOURCE", quakes),
         )  # fmt: skip
         staged = (
             fetch_sources(
@@ -209,7 +203,7 @@ def ews_nowcast() -> None:
         keep = ("region", "region_id", "run_dir", "now")
         return {**assessed, **{k: fetched[k] for k in keep}}
 
-    @task(outlets=[RISK_OUTPUTS], multiple_outputs=False)
+    @task(outlets=[asset], multiple_outputs=False)
     def publish(assessed: dict[str, Any], *, outlet_events: Any = None) -> dict[str, object]:
         import json
         import logging
@@ -220,7 +214,7 @@ def ews_nowcast() -> None:
         from ews.store.repository import Store
 
         config = open_region(assessed["region"], _region_env())
-        out_dir = Path(os.environ.get("EWS_OUT_DIR") or "out").resolve() / config.id
+        out_dir = Path(os.environ.get("EWS_OUT_DIR") or "out").resolve() / f"{config.id}{suffix}"
         now = datetime.fromisoformat(assessed["now"])
         work = Path(assessed["run_dir"]).parent
         store = Store.from_url(os.environ.get("EWS_DATABASE_URL") or f"sqlite:///{work / 'ews.db'}")
@@ -242,7 +236,7 @@ def ews_nowcast() -> None:
         warnings = json.loads((Path(assessed["run_dir"]) / "warnings.json").read_text(encoding="utf-8"))
         ids = sorted({w["identifier"] for w in warnings["warnings"]})
         if outlet_events is not None:
-            outlet_events[RISK_OUTPUTS].extra = {
+            outlet_events[asset].extra = {
                 "region": config.id,
                 "out_dir": str(out_dir),
                 "at": now.isoformat(),
@@ -261,4 +255,62 @@ def ews_nowcast() -> None:
     publish(assess(fetch()))
 
 
+@dag(
+    dag_id="ews_nowcast",
+    schedule="*/10 * * * *",  # BMKG nowcasts are valid for a few hours at most
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(minutes=30),
+    tags=["ews", "bmkg", "nowcast"],
+    doc_md=DOC_MD,
+    default_args={
+        "owner": "ews",
+        "retries": 3,
+        "retry_delay": timedelta(seconds=30),  # the 300 s default is too slow for warnings
+        "execution_timeout": timedelta(minutes=10),
+    },
+    params={
+        "region": Param(None, type=["null", "string"], description="regions/<id>.yaml; empty: EWS_REGION"),
+        "source": Param(None, type=["null", "string"], description="CAP source; empty: EWS_CAP_SOURCE"),
+        "at": Param(
+            None,
+            type=["null", "string"],
+            description="ISO 8601 instant with offset; empty: time of the fetch",
+        ),
+        "rain": Param(None, type=["null", "string"], description="rain rasters (comma-separated); EWS_RAIN_SOURCE"),
+        "forecast": Param(None, type=["null", "string"], description="BMKG forecasts; EWS_FORECAST_SOURCE"),
+        "quakes": Param(None, type=["null", "string"], description="earthquake feeds or bmkg; EWS_QUAKE_SOURCE"),
+    },
+)
+def ews_nowcast() -> None:
+    _pipeline("ews_nowcast", RISK_OUTPUTS, cap=True, kinds=("rain", "forecast", "quakes"), quakes=None, suffix="")
+
+
+@dag(
+    dag_id="ews_quakes",
+    schedule="*/2 * * * *",  # earthquakes need minutes, not hours: BMKG's TEWS feeds, polled often
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(minutes=10),
+    tags=["ews", "bmkg", "gempa"],
+    doc_md=QUAKES_DOC_MD,
+    default_args={
+        "owner": "ews",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=15),
+        "execution_timeout": timedelta(minutes=4),
+    },
+    params={
+        "region": Param(None, type=["null", "string"], description="regions/<id>.yaml; empty: EWS_REGION"),
+        "quakes": Param(None, type=["null", "string"], description="earthquake feeds; empty: EWS_QUAKE_SOURCE or bmkg"),
+        "at": Param(None, type=["null", "string"], description="ISO 8601 instant with offset; empty: now"),
+    },
+)
+def ews_quakes() -> None:
+    _pipeline("ews_quakes", QUAKE_OUTPUTS, cap=False, kinds=("quakes",), quakes="bmkg", suffix="-gempa")
+
+
 ews_nowcast()
+ews_quakes()

@@ -149,6 +149,14 @@ def fetch_sources(
     return stage_sources(sources, run_dir, province=province, **options)
 
 
+def no_warnings(run_dir: Path) -> dict[str, object]:
+    """Write an empty ``warnings.json``: a run on other sources only (rain, forecasts, earthquakes)."""
+    path = run_dir / "warnings.json"
+    record: dict[str, object] = {"source": None, "warnings": [], "problems": [], "duplicates": 0}
+    write_text_atomic(path, json.dumps(record))
+    return {"path": str(path), "warnings": 0, "problems": 0}
+
+
 def _load_warnings(run_dir: Path) -> tuple[list[Warning], list[dict[str, str]]]:
     path = run_dir / "warnings.json"
     try:
@@ -497,8 +505,7 @@ def run_slice(
             progress(f"reading warnings from {source}")
             fetch_warnings(source, run_dir, base_url=base_url)
         else:
-            write_text_atomic(run_dir / "warnings.json", json.dumps({"source": None, "warnings": [], "problems": [],
-                                                                       "duplicates": 0}))  # fmt: skip
+            no_warnings(run_dir)
         if sources:
             progress("staging rain, forecast and earthquake sources")
             fetch_sources(

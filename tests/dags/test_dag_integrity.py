@@ -193,3 +193,14 @@ def test_run_folders_are_safe_and_distinct(parsed: dict[str, Any]) -> None:
         assert d.parent == Path("/nonexistent/work/gorontalo-kec")
         assert not set(d.name) & set(":+/\\"), d.name
         assert not d.name.startswith("."), d.name
+
+
+def test_quakes_dag_polls_often_and_reads_only_quakes(bag: dict[str, Any]) -> None:
+    quakes = bag["dags"]["ews_quakes"]
+    assert Path(quakes["fileloc"]).resolve() == DAG_FILE.resolve()
+    assert quakes["schedule"] == "*/2 * * * *"
+    assert quakes["max_active_runs"] == 1
+    assert {task_id: task["downstream"] for task_id, task in quakes["tasks"].items()} == EXPECTED_EDGES
+    assert quakes["params"] == {"region": None, "quakes": None, "at": None}
+    outlets = {task_id: task["outlets"] for task_id, task in quakes["tasks"].items() if task["outlets"]}
+    assert outlets == {"publish": [{"name": "ews_quake_outputs", "uri": "x-ews://quake-outputs"}]}

@@ -202,8 +202,8 @@ def test_nowcast_dag_fails_at_once_on_a_bad_region_file(airflow_home: Path, tmp_
     assert not (tmp_path / "out").exists()
 
 
-def test_nowcast_dag_alerts_coastal_villages_from_the_live_quake_feeds(
-    bmkg_site: str, airflow_home: Path, tmp_path: Path, kec_dir: Path, shared_data: Path, serve_dir: Any
+def test_quakes_dag_alerts_coastal_villages_from_the_live_feeds(
+    airflow_home: Path, tmp_path: Path, kec_dir: Path, shared_data: Path, serve_dir: Any
 ) -> None:
     tews = tmp_path / "tews"
     tews.mkdir()
@@ -218,16 +218,16 @@ def test_nowcast_dag_alerts_coastal_villages_from_the_live_quake_feeds(
     )
     env = airflow_env(airflow_home)
     env.update(
-        EWS_BMKG_BASE_URL=bmkg_site,
         EWS_BMKG_TEWS_URL=serve_dir(tews) + "/",
         EWS_WORK_DIR=str(tmp_path / "work"),
         EWS_OUT_DIR=str(tmp_path / "out"),
     )
-    conf = {"region": str(region), "source": "bmkg", "quakes": "bmkg", "at": "2021-12-14T04:00:00+00:00"}
-    done = airflow("dags", "test", "ews_nowcast", "--conf", json.dumps(conf), env=env)
+    conf = {"region": str(region), "at": "2021-12-14T04:00:00+00:00"}  # quakes: bmkg by default
+    done = airflow("dags", "test", "ews_quakes", "--conf", json.dumps(conf), env=env)
     log = done.stdout + done.stderr
     assert done.returncode == 0, log[-6000:]
-    report = json.loads((tmp_path / "out" / "bali-kec" / "report.json").read_text(encoding="utf-8"))
+    report = json.loads((tmp_path / "out" / "bali-kec-gempa" / "report.json").read_text(encoding="utf-8"))
+    assert report["warnings"] == 2  # BMKG's two solutions of the one event (M7.5, then M7.4); no CAP warnings
     assert report["levels"]["Awas"] == 35  # the coastal kecamatan within 1,000 km of the Flores Sea event
     degraded = [p for p in report["problems"] if p["message"].startswith("DEGRADED")]
     assert {p["source"].rsplit("/", 1)[-1] for p in degraded} == {"autogempa.json", "gempadirasakan.json"}

@@ -360,7 +360,15 @@ def _quakes(config_id: str, region: RegionData, paths: Sequence[str], now: datet
         return
     unique = {e.event_id: e for e in sorted(events, key=lambda e: (e.time, e.event_id))}
     coastal: set[str] | None = None
+    old: list[str] = []  # BMKG's feeds list the last 15 events for days: one line for all of them
+    small: list[str] = []
     for event in unique.values():
+        if now - event.time > timedelta(hours=rules.max_age_hours):
+            old.append(event.event_id)
+            continue
+        if event.magnitude < rules.min_magnitude:
+            small.append(event.event_id)
+            continue
         if event.tsunami and coastal is None:
             coastal = read_coastal_codes(rules.coastal) if rules.coastal else coastal_villages(region.layer)
         outcome = quake_message(config_id, event, region.layer, rules, coastal or set(), now)
@@ -369,6 +377,13 @@ def _quakes(config_id: str, region: RegionData, paths: Sequence[str], now: datet
         else:
             out.messages.append(outcome.message)
         out.notes.extend(f"gempa {event.event_id}: {n}" for n in event.notes)
+    if old:
+        out.notes.append(
+            f"gempa: {len(old)} event(s) older than {rules.max_age_hours:g} h not alerted (late or replayed "
+            f"by the feeds; newest {max(old)})"
+        )
+    if small:
+        out.notes.append(f"gempa: {len(small)} event(s) below M{rules.min_magnitude:g} not alerted")
 
 
 def assess_hazards(

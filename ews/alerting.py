@@ -25,7 +25,16 @@ import pandas as pd
 
 from ews.alerts.lifecycle import Outcome, ThreadMessage, decide, latest_per_thread, reference_ids, thread_of
 from ews.alerts.model import Decision, Transition
-from ews.cap.writer import CapArea, CapMessage, CapReference, atom_feed, cap_identifier, msg_types_for, to_cap_xml
+from ews.cap.writer import (
+    CapArea,
+    CapMessage,
+    CapReference,
+    atom_feed,
+    cap_identifier,
+    cap_time,
+    msg_types_for,
+    to_cap_xml,
+)
 from ews.codes import local_zone, parent_code
 from ews.config import RegionConfig
 from ews.contacts import recipient_id
@@ -368,10 +377,19 @@ def cap_for(
     version: AlertVersionRecord,
     village: pd.Series,
     warning: Warning | WarningHeader | None,
+    *,
+    with_references: bool = True,
 ) -> CapMessage:
-    """The CAP message of one alert version (references: the earlier versions of that village's alert)."""
+    """The CAP message of one alert version (references: the earlier versions of that village's alert).
+
+    ``with_references=False`` skips looking them up, for a message used only in the Atom feed.
+    """
     tz, zone = local_zone(version.village_code)
-    earlier = [v for v in store.versions_of(config.id, version.thread_id, version.village_code) if v.seq < version.seq]
+    earlier = (
+        [v for v in store.versions_of(config.id, version.thread_id, version.village_code) if v.seq < version.seq]
+        if with_references
+        else []
+    )
     sender = f"ews.{config.id}"
     references = tuple(CapReference(sender, v.cap_identifier, v.created_at.astimezone(tz)) for v in earlier)
     allowed = msg_types_for(version.transition)
@@ -404,14 +422,24 @@ def cap_for(
 
 
 def write_cap_files(
-    folder: Path, messages: Sequence[CapMessage], active: Sequence[CapMessage], updated: datetime
+    folder: Path,
+    messages: Sequence[CapMessage],
+    active: Sequence[CapMessage],
+    updated: datetime,
+    *,
+    kept: Mapping[str, bytes] | None = None,
 ) -> int:
-    """Write each CAP message as ``<identifier>.xml`` and ``index.atom`` listing the active ones."""
+    """Write each CAP message as ``<identifier>.xml`` and ``index.atom`` listing the active ones.
+
+    ``kept``: identifier -> the bytes already published for it (written as they are, not rendered).
+    """
     from ews.store.artifacts import write_bytes_atomic
 
     folder.mkdir(parents=True, exist_ok=True)
+    kept = kept or {}
     for m in {m.identifier: m for m in (*messages, *active)}.values():
-        write_bytes_atomic(folder / f"{m.identifier}.xml", to_cap_xml(m))
+        data = kept.get(m.identifier)
+        write_bytes_atomic(folder / f"{m.identifier}.xml", data if data is not None else to_cap_xml(m))
     feed = atom_feed(
         active,
         feed_id=f"urn:ews:feed:{folder.name}",
@@ -437,13 +465,15 @@ def alert_step(
     renderer: MessageRenderer,
     cap_dir: Path,
     hazards: Sequence[HazardMessage] = (),
+    previous_cap_dir: Path | None = None,
 ) -> AlertReport:
     """Run the whole alert step of one cycle; see the module docstring.
 
     ``villages`` is the region's table (``code``, ``name``, ``kecamatan_name``, ``kabkota_name``,
     ``population``, ``geometry``); ``rows`` the impact rows of this cycle (:func:`ews.impact.assess.impacts`).
     ``hazards`` are ews's own assessments (satellite rain, forecasts, earthquakes): they go through the
-    same lifecycle, ledger, review gate and CAP output as BMKG's warnings.
+    same lifecycle, ledger, review gate and CAP output as BMKG's warnings. ``previous_cap_dir`` is the
+    last published ``cap/`` folder: CAP files of unchanged active alerts are copied from it.
     """
     report = AlertReport()
     hazards = link_revisions(hazards, store.warning_threads())  # BMKG's revised quake solutions: one thread
@@ -489,20 +519,35 @@ def alert_step(
     # CAP: every version that went out this cycle, plus the latest version of every active alert.
     by_code = villages.set_index("code")
     written = [store.alert_version(version_ids[(p.decision.thread_id, p.decision.village_code)]) for p in go]
-    active_versions: list[AlertVersionRecord] = []
+    active = store.active_alerts(config.id)
+    current = store.current_versions(config.id, [(s.thread_id, s.village_code, s.seq) for s in active])
+    active_versions = [v for v in current if v.status in ("auto", "approved")]
     headers: dict[str, WarningHeader] = {}
-    for state in store.active_alerts(config.id):
-        found = [v for v in store.versions_of(config.id, state.thread_id, state.village_code) if v.seq == state.seq]
-        active_versions.extend(v for v in found if v.status in ("auto", "approved"))
-        if state.thread_id not in {h.thread_id for h in headers.values()}:
-            headers.update({h.identifier: h for h in store.warning_headers(state.thread_id)})
+    for thread in sorted({s.thread_id for s in active}):
+        headers.update({h.identifier: h for h in store.warning_headers(thread)})
+    # A published CAP message never changes: an active version already in the previous snapshot is copied
+    # from there, not rendered and validated again (thousands of villages under one rain thread).
+    fresh = {v.cap_identifier for v in written}
+    kept: dict[str, bytes] = {}
+    if previous_cap_dir is not None:
+        for v in active_versions:
+            old = previous_cap_dir / f"{v.cap_identifier}.xml"
+            if v.cap_identifier in fresh or not old.is_file():
+                continue
+            data = old.read_bytes()
+            # The same identifier from another store (a database reset) would have another <sent>.
+            sent = cap_time(v.created_at.astimezone(local_zone(v.village_code)[0]))
+            if f"<sent>{sent}</sent>".encode() in data:
+                kept[v.cap_identifier] = data
 
     def message(v: AlertVersionRecord) -> CapMessage:
         source: Warning | WarningHeader | None = by_id.get(v.warning_id) or headers.get(v.warning_id)
-        return cap_for(store, config, v, by_code.loc[v.village_code], source)
+        return cap_for(
+            store, config, v, by_code.loc[v.village_code], source, with_references=v.cap_identifier not in kept
+        )
 
     report.cap_files = write_cap_files(
-        cap_dir, [message(v) for v in written], [message(v) for v in active_versions], now
+        cap_dir, [message(v) for v in written], [message(v) for v in active_versions], now, kept=kept
     )
     return report
 

@@ -340,6 +340,7 @@ def publish_outputs(
             store, config, table, warnings, rows, now=now, units=[*region.tagana, *extra_units],
             exercise_list=region.exercise_list, estimated=region.population_estimated,
             renderer=MessageRenderer(templates_dir), cap_dir=staging / "cap", hazards=hazards.messages,
+            previous_cap_dir=out_dir / "cap" if (out_dir / "cap").is_dir() else None,
         )  # fmt: skip
         notes.extend(alerts.notes)
         both = _Tee(channel, FileOutbox(staging / "outbox.jsonl")) if channel is not None else None

@@ -541,6 +541,24 @@ class Store:
         with self.engine.connect() as connection:
             return [self._version(r) for r in connection.execute(stmt).mappings()]
 
+    def current_versions(self, region: str, keys: Iterable[tuple[str, str, int]]) -> list[AlertVersionRecord]:
+        """The versions numbered ``seq`` of each ``(thread_id, village_code, seq)``, in one query per thread.
+
+        Used to list the CAP messages of every active alert without a query per village.
+        """
+        by_thread: dict[str, dict[tuple[str, int], None]] = {}
+        for thread, village, seq in keys:
+            by_thread.setdefault(thread, {})[(village, seq)] = None
+        a = AlertVersion
+        out: list[AlertVersionRecord] = []
+        with self.engine.connect() as connection:
+            for thread, wanted in sorted(by_thread.items()):
+                stmt = select(a).where(a.region == region, a.thread_id == thread).order_by(a.village_code, a.seq)
+                for row in connection.execute(stmt).mappings():
+                    if (row["village_code"], row["seq"]) in wanted:
+                        out.append(self._version(row))
+        return out
+
     def pending_versions(self, region: str | None = None) -> list[AlertVersionRecord]:
         """Alert versions waiting for review (of one region, or all), oldest first."""
         stmt = select(AlertVersion).where(AlertVersion.status == "pending").order_by(AlertVersion.id)

@@ -174,3 +174,27 @@ def test_a_digitalforecast_warns_whole_kabkota_a_day_ahead(shared_data: Path, tm
     villages = gpd.read_file(tmp_path / "f1" / "villages.gpkg")
     assert len(villages) == len(leveled)
     assert report.transitions["new"] == len(leveled)
+
+
+def test_cap_files_of_unchanged_alerts_are_copied_byte_for_byte(demo_region: RegionConfig, tmp_path: Path) -> None:
+    rain = write_synthetic_rain(
+        tmp_path / "rain", region_bounds=synthetic_bounds(), start=T - timedelta(hours=24), hours=24,
+        formats=("geotiff",),
+    )["geotiff"]  # fmt: skip
+    db = tmp_path / "ews.db"
+    sources = HazardSources(rain=(str(rain),))
+    run(demo_region, tmp_path / "out", T, sources, db)
+    first = {p.name: p.read_bytes() for p in (tmp_path / "out" / "cap").glob("*.xml")}
+    assert first
+    # A file that is not what this store published (another <sent>) is rendered again, not trusted.
+    victim = sorted(first)[0]
+    text = first[victim].decode()
+    sent = text[text.index("<sent>") + 6 : text.index("</sent>")]
+    foreign = text.replace(f"<sent>{sent}</sent>", "<sent>2000-01-01T00:00:00+07:00</sent>")
+    (tmp_path / "out" / "cap" / victim).write_text(foreign)
+    later = T + timedelta(minutes=10)
+    run(demo_region, tmp_path / "out", later, sources, db)  # same out dir: copies from the last snapshot
+    run(demo_region, tmp_path / "fresh", later, sources, db)  # no snapshot: renders everything
+    copied = {p.name: p.read_bytes() for p in (tmp_path / "out" / "cap").glob("*.xml")}
+    rendered = {p.name: p.read_bytes() for p in (tmp_path / "fresh" / "cap").glob("*.xml")}
+    assert copied == rendered == first

@@ -352,10 +352,13 @@ def _quakes(config_id: str, region: RegionData, paths: Sequence[str], now: datet
     rules = region.config.earthquake
     events = []
     for src in paths:
+        bad: list[str] = []
         try:
-            events.extend(read_quakes(src))
+            events.extend(read_quakes(src, problems=bad))
         except EwsError as exc:
             out.degraded(src, f"earthquake feed not used: {exc}")
+        for message in bad:
+            out.degraded(src, f"earthquake record skipped: {message}")
     if not events:
         return
     unique = {e.event_id: e for e in sorted(events, key=lambda e: (e.time, e.event_id))}

@@ -323,7 +323,7 @@ def _flag_revisions(quakes: list[Earthquake]) -> list[Earthquake]:
     return [replace(q, notes=tuple(dict.fromkeys(n))) for q, n in zip(quakes, notes, strict=True)]
 
 
-def parse_quakes(data: bytes, source: str) -> list[Earthquake]:
+def parse_quakes(data: bytes, source: str, problems: list[str] | None = None) -> list[Earthquake]:
     """Parse one BMKG gempa feed (autogempa JSON/XML, gempaterkini or gempadirasakan JSON).
 
     Parameters
@@ -332,6 +332,10 @@ def parse_quakes(data: bytes, source: str) -> list[Earthquake]:
         The feed's bytes; JSON or XML is detected from the first non-blank character.
     source
         File name or URL, used in error messages and kept on each event.
+    problems
+        When given, a malformed *record* is skipped and its error appended here, so one bad record
+        does not hide the other events of the feed; without it (the default) the first bad record
+        raises. A feed that is not JSON/XML at all, or whose every record is bad, always raises.
 
     Returns
     -------
@@ -348,7 +352,19 @@ def parse_quakes(data: bytes, source: str) -> list[Earthquake]:
     if not head:
         raise QuakeError(f"{source}: empty feed; expected BMKG autogempa/gempaterkini/gempadirasakan JSON or XML")
     records = _parse_xml(data, source) if head.startswith(b"<") else _parse_json(data, source)
-    return _flag_revisions(_merge(_record(record, i, source) for i, record in enumerate(records)))
+    if problems is None:
+        return _flag_revisions(_merge(_record(record, i, source) for i, record in enumerate(records)))
+    good: list[Earthquake] = []
+    bad: list[QuakeError] = []
+    for i, record in enumerate(records):
+        try:
+            good.append(_record(record, i, source))
+        except QuakeError as exc:
+            bad.append(exc)
+    if bad and not good:
+        raise bad[0]
+    problems.extend(str(exc) for exc in bad)
+    return _flag_revisions(_merge(good))
 
 
 def _feed_files(folder: Path) -> list[Path]:
@@ -358,7 +374,13 @@ def _feed_files(folder: Path) -> list[Path]:
     return files
 
 
-def read_quakes(source: str, *, base_url: str = DEFAULT_BASE_URL, fetch: Fetcher | None = None) -> list[Earthquake]:
+def read_quakes(
+    source: str,
+    *,
+    base_url: str = DEFAULT_BASE_URL,
+    fetch: Fetcher | None = None,
+    problems: list[str] | None = None,
+) -> list[Earthquake]:
     """Read earthquakes from a feed file, a folder of feeds, a URL, or ``"bmkg"`` (the live feeds).
 
     Events read from several feeds are merged by ``event_id`` (a resent event is one event); when
@@ -373,6 +395,8 @@ def read_quakes(source: str, *, base_url: str = DEFAULT_BASE_URL, fetch: Fetcher
         Where BMKG's TEWS feeds are served (tests point it at a loopback server).
     fetch
         Function that GETs a URL (default: :func:`ews.ingest.http.fetch_bytes`).
+    problems
+        Collects malformed records instead of raising (see :func:`parse_quakes`).
 
     Returns
     -------
@@ -392,9 +416,9 @@ def read_quakes(source: str, *, base_url: str = DEFAULT_BASE_URL, fetch: Fetcher
         base = base_url if base_url.endswith("/") else base_url + "/"
         for feed in FEEDS:
             url = base + feed
-            found.extend(parse_quakes(get(url), url))
+            found.extend(parse_quakes(get(url), url, problems))
     elif source.startswith(("http://", "https://")):
-        found.extend(parse_quakes(get(source), source))
+        found.extend(parse_quakes(get(source), source, problems))
     else:
         path = Path(source)
         if path.is_dir():
@@ -408,7 +432,7 @@ def read_quakes(source: str, *, base_url: str = DEFAULT_BASE_URL, fetch: Fetcher
                 data = file.read_bytes()
             except OSError as exc:
                 raise QuakeError(f"{file}: cannot read ({exc.strerror}); check permissions") from None
-            found.extend(parse_quakes(data, str(file)))
+            found.extend(parse_quakes(data, str(file), problems))
     merged = _flag_revisions(_merge(found))
     log.info("read %d earthquake(s) from %s", len(merged), source)
     return merged

@@ -292,3 +292,18 @@ def test_read_coastal_codes(tmp_path: Path) -> None:
         read_coastal_codes(bad)
     with pytest.raises(DataValidationError, match="cannot read the coastal villages CSV"):
         read_coastal_codes(tmp_path / "missing.csv")
+
+
+def test_one_bad_record_does_not_hide_the_other_events_when_problems_are_collected() -> None:
+    data = feed(FLORES, with_(Magnitude="besar"))
+    with pytest.raises(QuakeError, match="record 1"):
+        parse_quakes(data, "gempaterkini.json")  # strict by default
+    problems: list[str] = []
+    events = parse_quakes(data, "gempaterkini.json", problems)
+    assert [e.event_id for e in events] == [FLORES_ID]
+    assert len(problems) == 1
+    assert "record 1" in problems[0]
+    assert "Magnitude" in problems[0]
+    # Every record bad: the feed is unusable, it raises even when collecting.
+    with pytest.raises(QuakeError):
+        parse_quakes(feed(with_(Magnitude="besar")), "gempaterkini.json", [])

@@ -274,7 +274,7 @@ def write_netcdf(
     pathlib.Path
         ``path``.
     """
-    import netCDF4  # dev dependency: only tests, bench and the demo write NetCDF
+    import netCDF4  # dev dependency: only tests and benchmarks write NetCDF (the demo writes GeoTIFF)
 
     target = Path(path)
     array = np.asarray(data, dtype=np.float32)

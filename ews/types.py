@@ -69,6 +69,24 @@ class Warning:
     source: str
     named_areas: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    event_code: str = ""  # BMKG's OET event code (e.g. "OET-194"): the same in every language edition
+    content_key: str = ""  # identity by content (see ews.ingest.bmkg_cap.content_key); "" = by identifier
+    unusable_polygons: int = 0  # polygons that could not be used at all (dropped, with a note each)
+    aliases: tuple[WarningAlias, ...] = ()  # other copies of this warning read in the same batch
+
+
+@dataclass(frozen=True)
+class WarningAlias:
+    """Another copy of a warning under its own identifier: re-served by BMKG, or the other language's edition.
+
+    It is kept for audit (which identifiers, from where, when); it never alerts anyone by itself.
+    """
+
+    identifier: str
+    source: str
+    language: str
+    event: str = ""
+    headline: str = ""
 
 
 @dataclass(frozen=True)

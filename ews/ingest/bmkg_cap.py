@@ -7,12 +7,13 @@ BMKG writes polygon points as ``lat,lon``; geometries here are ``(lon, lat)`` in
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
@@ -25,7 +26,7 @@ from shapely.geometry.base import BaseGeometry
 
 from ews.errors import CapError, FetchError
 from ews.ingest.http import fetch_bytes
-from ews.types import Warning
+from ews.types import Warning, WarningAlias
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,10 @@ _CERTAINTY = {"Observed", "Likely", "Possible", "Unlikely", "Unknown"}
 _CAP_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}([+-]\d{2}:\d{2}|Z)$")
 _NAMED = re.compile(r"(?:khususnya di|especially in:?)\s*(.+?)(?:\.\s|\.$|\n|$)", re.IGNORECASE | re.DOTALL)
 _GEOD = Geod(ellps="WGS84")
+# A CAP alert or an RSS index is a few kB (BMKG's largest seen: 12 kB); anything near this is not one.
+MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
+# ~1e-10 square degrees is about a square metre: anything smaller is a line drawn as a polygon.
+MIN_AREA_DEG2 = 1e-10
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,11 @@ def _q(tag: str) -> str:
 def _parse_xml(data: bytes, source: str) -> ET.Element:
     if not data.strip():
         raise CapError(f"{source}: empty file; expected a CAP 1.2 <alert> or an RSS index")
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise CapError(
+            f"{source}: {len(data):,} bytes; a CAP alert or RSS index is a few kB (limit {MAX_DOCUMENT_BYTES:,}): "
+            "refused unread"
+        )
     try:
         root: ET.Element = SafeET.fromstring(data, forbid_dtd=True)
     except defusedxml.DTDForbidden:
@@ -115,22 +125,27 @@ def _enum(value: str, allowed: set[str], tag: str, source: str) -> str:
     return value
 
 
-def polygon_from_cap(text: str, where: str) -> Polygon:
-    """Turn a CAP ``<polygon>`` string (``"lat,lon lat,lon ..."``) into a shapely polygon in lon/lat.
+@dataclass(frozen=True)
+class PolygonReading:
+    """One CAP ``<polygon>`` as ews uses it: the usable (possibly repaired) area and what was done to it.
 
-    Raises
-    ------
-    CapError
-        Fewer than four points, unparseable or out-of-range numbers, first and last points differ
-        (not closed), the outline crosses itself, or it encloses no area.
+    ``geometry`` is a Polygon or MultiPolygon in lon/lat; ``note`` says how it was repaired (``None``: as
+    drawn); ``key`` is the ring in canonical form (see :func:`canonical_ring`), for the warning's identity.
     """
+
+    geometry: BaseGeometry
+    note: str | None
+    key: str
+
+
+def _points(text: str, where: str) -> list[tuple[float, float]]:
     points: list[tuple[float, float]] = []
     for n, pair in enumerate(text.split(), start=1):
         parts = pair.split(",")
         try:
             lat, lon = (float(p) for p in parts)
         except ValueError:
-            raise CapError(f"{where}: point {n} {pair!r} is not 'lat,lon'") from None
+            raise CapError(f"{where}: point {n} {pair[:40]!r} is not 'lat,lon'") from None
         if not -90 <= lat <= 90 and -90 <= lon <= 90:
             raise CapError(
                 f"{where}: point {n} {pair!r} looks swapped: latitude {lat} is impossible; "
@@ -139,6 +154,45 @@ def polygon_from_cap(text: str, where: str) -> Polygon:
         if not (-90 <= lat <= 90 and -180 <= lon <= 180):
             raise CapError(f"{where}: point {n} {pair!r} is out of range (lat -90..90, lon -180..180)")
         points.append((lon, lat))
+    return points
+
+
+def canonical_ring(points: Sequence[tuple[float, float]]) -> str:
+    """A ring as text that does not depend on where it starts or which way it runs.
+
+    Coordinates are rounded to 3 decimals (as BMKG writes them) and the closing point is dropped; the
+    ring starts at its smallest point and runs in the direction whose text sorts first. Two drawings of
+    the same outline give the same text.
+    """
+    ring = [f"{lat:.3f},{lon:.3f}" for lon, lat in points]
+    if len(ring) > 1 and ring[0] == ring[-1]:
+        ring = ring[:-1]
+    if not ring:
+        return ""
+
+    def rotated(seq: list[str]) -> list[str]:
+        i = min(range(len(seq)), key=seq.__getitem__)
+        return seq[i:] + seq[:i]
+
+    forward, backward = rotated(ring), rotated(ring[::-1])
+    return " ".join(min(forward, backward))
+
+
+def read_polygon(text: str, where: str) -> PolygonReading:
+    """Turn a CAP ``<polygon>`` string (``"lat,lon lat,lon ..."``) into a usable area in lon/lat.
+
+    BMKG's polygons sometimes cross themselves (a tiny bow-tie near a vertex, a slight crossing of the
+    outline). Such a polygon is repaired with ``shapely.make_valid``, keeping its polygonal parts, and the
+    repair and the change of area are returned in ``note``: a warning is repaired and flagged, never dropped
+    for a drawing error.
+
+    Raises
+    ------
+    CapError
+        The polygon cannot be used at all: fewer than four points, unparseable or out-of-range numbers,
+        first and last points differ (not closed), or no area (all points on a line), also after repair.
+    """
+    points = _points(text, where)
     if len(points) < 4:
         raise CapError(f"{where}: {len(points)} points; a CAP polygon needs at least 4 (first = last)")
     if points[0] != points[-1]:
@@ -146,14 +200,30 @@ def polygon_from_cap(text: str, where: str) -> Polygon:
             f"{where}: not closed: first point {points[0][1]},{points[0][0]} differs from last "
             f"{points[-1][1]},{points[-1][0]}; CAP 1.2 requires the first and last pairs to be equal"
         )
+    key = canonical_ring(points)
     polygon = Polygon(points)
-    if not polygon.is_valid:
-        reason = shapely.is_valid_reason(polygon)
-        raise CapError(f"{where}: outline is not a simple polygon ({reason}); it must not cross itself")
-    # ~1e-10 square degrees is about a square metre: anything smaller is a line drawn as a polygon.
-    if polygon.area < 1e-10:
-        raise CapError(f"{where}: encloses no area (all points on a line); it cannot locate a warning")
-    return polygon
+    if polygon.is_valid:
+        if polygon.area < MIN_AREA_DEG2:
+            raise CapError(f"{where}: encloses no area (all points on a line); it cannot locate a warning")
+        return PolygonReading(polygon, None, key)
+    reason = shapely.is_valid_reason(polygon)
+    parts = [g for g in shapely.get_parts(shapely.make_valid(polygon)) if g.geom_type in ("Polygon", "MultiPolygon")]
+    repaired = shapely.union_all(parts) if parts else Polygon()
+    if repaired.is_empty or repaired.area < MIN_AREA_DEG2:
+        raise CapError(f"{where}: outline is not a simple polygon ({reason}) and encloses no area once repaired")
+    drawn = float(polygon.area)  # the shoelace area of the outline as drawn
+    change = (
+        f"area change {(repaired.area - drawn) / drawn * 100:+.4f} %"
+        if drawn > MIN_AREA_DEG2
+        else "its lobes cancel out as drawn: area taken as repaired"
+    )
+    note = f"{where}: outline crosses itself ({reason}); repaired (shapely.make_valid, polygonal parts kept), {change}"
+    return PolygonReading(repaired, note, key)
+
+
+def polygon_from_cap(text: str, where: str) -> BaseGeometry:
+    """The usable area of a CAP ``<polygon>`` (repaired if it crosses itself); see :func:`read_polygon`."""
+    return read_polygon(text, where).geometry
 
 
 def circle_from_cap(text: str, where: str) -> Polygon:
@@ -178,6 +248,43 @@ def named_areas(description: str) -> tuple[str, ...]:
         return ()
     names = [n.strip().strip(".").upper() for n in re.split(r",|\bdan\b|\band\b", match.group(1))]
     return tuple(n for n in names if n)
+
+
+def content_key(
+    *,
+    sender: str,
+    status: str,
+    event_key: str,
+    sent: datetime,
+    effective: datetime | None,
+    expires: datetime | None,
+    shapes: Sequence[str],
+) -> str:
+    """A warning's identity by content: the same warning gives the same key whatever its identifier.
+
+    BMKG re-serves a nowcast under a new identifier (another hour field or sequence number) and publishes
+    its Indonesian and English editions under identifiers of their own; the content stays the same. The key
+    hashes the sender, the status, the event (``event_key``: BMKG's OET event code, else the CAP category,
+    severity, urgency and certainty, which do not depend on the edition's language), ``sent``, ``effective``
+    and ``expires`` as instants (UTC) and the set of shapes in canonical form (:func:`canonical_ring`, so the
+    order of the polygons, where each starts and which way it runs do not count).
+    """
+
+    def instant(value: datetime | None) -> str:
+        return value.astimezone(UTC).isoformat() if value is not None else "-"
+
+    parts = [sender.strip().lower(), status, event_key, instant(sent), instant(effective), instant(expires)]
+    parts.extend(sorted(set(shapes)))
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
+def _event_code(info: ET.Element) -> str:
+    for code in info.findall(_q("eventCode")):
+        name = (code.findtext(_q("valueName")) or "").strip().upper()
+        value = (code.findtext(_q("value")) or "").strip()
+        if name.startswith("OET") and value:
+            return value
+    return ""
 
 
 def _outside_note(geometry: BaseGeometry) -> str | None:
@@ -252,26 +359,57 @@ def parse_cap(data: bytes, source: str, *, prefer_languages: tuple[str, ...] = (
         raise CapError(f"{where}: <expires> {expires_text} is not after <effective> {effective_text}")
 
     shapes: list[BaseGeometry] = []
+    shape_keys: list[str] = []
+    notes: list[str] = []
+    unusable = 0
     area_names: list[str] = []
     for a, area in enumerate(info.findall(_q("area")), start=1):
         desc = _text(area, "areaDesc", where, required=True)
         area_names.append(desc)
         for p, node in enumerate(area.findall(_q("polygon")), start=1):
-            shapes.append(polygon_from_cap(node.text or "", f"{where}: area {a} '{desc}', polygon {p}"))
+            text = node.text or ""
+            at = f"{where}: area {a} '{desc}', polygon {p}"
+            try:
+                reading = read_polygon(text, at)
+            except CapError as exc:
+                # One polygon that cannot be used drops only itself; the others still locate the warning.
+                unusable += 1
+                shape_keys.append(" ".join(text.split()))
+                notes.append(f"{exc}: polygon dropped, the alert's other shapes are used")
+                continue
+            shapes.append(reading.geometry)
+            shape_keys.append(reading.key)
+            if reading.note:
+                notes.append(reading.note)
         for c, node in enumerate(area.findall(_q("circle")), start=1):
             shapes.append(circle_from_cap(node.text or "", f"{where}: area {a} '{desc}', circle {c}"))
+            shape_keys.append("circle " + " ".join((node.text or "").split()))
+    description = _text(info, "description", where)
+    names = named_areas(description)
     if not shapes and msg_type in ("Alert", "Update"):
-        raise CapError(
-            f"{where}: no <polygon> or <circle> in any <area>; ews places warnings by geometry, "
-            "so geocode-only alerts cannot be located"
+        if not names:
+            raise CapError(
+                f"{where}: no usable <polygon> or <circle> in any <area> and no kecamatan named in the "
+                "description; ews cannot locate this warning"
+                + (f" ({unusable} polygon(s) dropped: {notes[0]})" if unusable else "")
+            )
+        notes.append(
+            f"LOCATED BY NAME: {'all ' + str(unusable) if unusable else 'no'} polygon(s) usable; the warning is "
+            f"targeted by the {len(names)} kecamatan named in its description ({', '.join(names)})"
         )
     geometry = shapely.union_all(shapes) if shapes else shapely.Polygon()
-    notes = []
     outside = _outside_note(geometry)
     if outside:
-        log.warning("%s: %s", where, outside)
         notes.append(outside)
-    description = _text(info, "description", where)
+    for note in notes:
+        log.warning("%s", note if note.startswith(source) else f"{where}: {note}")
+    event_code = _event_code(info)
+    category = _text(info, "category", where)
+    event_key = event_code or f"{category}|{severity}|{urgency}|{certainty}"
+    key = content_key(
+        sender=sender, status=status, event_key=event_key, sent=sent, effective=effective, expires=expires,
+        shapes=shape_keys,
+    )  # fmt: skip
     return Warning(
         identifier=identifier,
         sender=sender,
@@ -293,18 +431,24 @@ def parse_cap(data: bytes, source: str, *, prefer_languages: tuple[str, ...] = (
         geometry=geometry,
         polygon_count=len(shapes),
         source=source,
-        named_areas=named_areas(description),
+        named_areas=names,
         notes=tuple(notes),
+        event_code=event_code,
+        content_key=key,
+        unusable_polygons=unusable,
     )
 
 
-def parse_rss(data: bytes, source: str) -> list[RssItem]:
+def parse_rss(data: bytes, source: str, problems: list[SourceProblem] | None = None) -> list[RssItem]:
     """Parse BMKG's RSS 2.0 index into its items (title, CAP link, guid = CAP identifier, date).
+
+    With ``problems``, an item that cannot be used (no ``<link>``) is recorded there and the other items
+    are still returned: one bad item never hides the rest of the index. Without it, such an item raises.
 
     Raises
     ------
     CapError
-        Unsafe or malformed XML, not RSS 2.0, or an item without a link.
+        Unsafe or malformed XML, not RSS 2.0, or (without ``problems``) an item without a link.
     """
     root = _parse_xml(data, source)
     if root.tag != "rss" or root.find("channel") is None:
@@ -312,16 +456,16 @@ def parse_rss(data: bytes, source: str) -> list[RssItem]:
     items = []
     for n, item in enumerate(root.iter("item"), start=1):
         link = (item.findtext("link") or "").strip()
+        title = (item.findtext("title") or "").strip()
+        guid = (item.findtext("guid") or "").strip()
         if not link:
-            raise CapError(f"{source}: item {n} has no <link> to its CAP file")
-        items.append(
-            RssItem(
-                title=(item.findtext("title") or "").strip(),
-                link=link,
-                guid=(item.findtext("guid") or "").strip(),
-                pub_date=(item.findtext("pubDate") or "").strip(),
-            )
-        )
+            message = f"{source}: item {n} ({guid or title or 'no guid or title'}) has no <link> to its CAP file"
+            if problems is None:
+                raise CapError(message)
+            problems.append(SourceProblem(f"{source} item {n}", f"{message}: item skipped, the others are read"))
+            log.error("%s", message)
+            continue
+        items.append(RssItem(title=title, link=link, guid=guid, pub_date=(item.findtext("pubDate") or "").strip()))
     return items
 
 
@@ -371,46 +515,76 @@ def read_warnings(
     """
     get = fetch or fetch_bytes
     batch = CapBatch()
-    seen: set[str] = set()
+    by_identifier: dict[str, int] = {}  # identifier -> index in batch.warnings
+    by_content: dict[str, int] = {}  # content key -> index in batch.warnings
+
+    def problem(where: str, message: str) -> None:
+        log.error("%s", message)
+        batch.problems.append(SourceProblem(where, message))
+
+    def alias(w: Warning) -> WarningAlias:
+        return WarningAlias(w.identifier, w.source, w.language, w.event, w.headline)
+
+    def keep(warning: Warning) -> None:
+        """Add a warning, or merge it into the copy of it already read (same identifier or same content)."""
+        i = by_identifier.get(warning.identifier)
+        if i is None and warning.content_key:
+            i = by_content.get(warning.content_key)
+        if i is None:
+            by_identifier[warning.identifier] = len(batch.warnings)
+            if warning.content_key:
+                by_content[warning.content_key] = len(batch.warnings)
+            batch.warnings.append(warning)
+            return
+        batch.duplicates += 1
+        kept = batch.warnings[i]
+        # One warning, two copies (a re-served file, or the other language's edition): the preferred
+        # language stays the warning; the other copy is kept as its alias, for audit and its text.
+        first, second = (warning, kept) if _rank(warning, prefer_languages) < _rank(kept, prefer_languages) else (
+            kept, warning
+        )  # fmt: skip
+        others = [a for a in (*first.aliases, *second.aliases) if a.identifier != first.identifier]
+        if second.identifier != first.identifier:
+            others.append(alias(second))
+        unique = {a.identifier: a for a in others}
+        batch.warnings[i] = replace(first, aliases=tuple(unique.values()))
+        by_identifier[warning.identifier] = i
 
     def add(data: bytes, where: str) -> None:
         try:
             warning = parse_cap(data, where, prefer_languages=prefer_languages)
         except CapError as exc:
-            log.error("%s", exc)
-            batch.problems.append(SourceProblem(where, str(exc)))
+            problem(where, str(exc))
             return
-        if warning.identifier in seen:
-            batch.duplicates += 1
-            # BMKG publishes one file per language under one identifier: keep the preferred language.
-            for i, kept in enumerate(batch.warnings):
-                if kept.identifier == warning.identifier and _rank(warning, prefer_languages) < _rank(
-                    kept, prefer_languages
-                ):
-                    batch.warnings[i] = warning
+        except Exception as exc:  # one file fails alone, whatever went wrong in it
+            problem(where, f"{where}: internal error while reading this CAP file ({type(exc).__name__}: {exc}); "
+                           "the file was skipped, the others are read (please report it)")  # fmt: skip
             return
-        seen.add(warning.identifier)
-        batch.warnings.append(warning)
+        keep(warning)
+
+    def fetch(url: str, what: str) -> bytes | None:
+        try:
+            return get(url)
+        except FetchError as exc:
+            problem(url, f"DEGRADED: {what} not fetched: {exc}")
+            return None
 
     def from_index(data: bytes, where: str, local_dir: Path | None) -> None:
         try:
-            items = parse_rss(data, where)
+            items = parse_rss(data, where, batch.problems)
         except CapError as exc:
-            log.error("%s", exc)
-            batch.problems.append(SourceProblem(where, str(exc)))
+            problem(where, str(exc))
             return
         for item in items:
             name = Path(urlparse(item.link).path).name
             local = local_dir / name if local_dir is not None else None
             if local is not None and local.is_file():
-                add(local.read_bytes(), str(local))
+                add(_read_file(local), str(local))
                 continue
             url = rebase(item.link, base_url)
-            try:
-                add(get(url), url)
-            except FetchError as exc:
-                log.error("%s", exc)
-                batch.problems.append(SourceProblem(url, str(exc)))
+            body = fetch(url, f"CAP file of RSS item {item.guid or item.title or name}")
+            if body is not None:
+                add(body, url)
 
     def from_bytes(data: bytes, where: str, local_dir: Path | None) -> None:
         if is_rss(data):
@@ -421,9 +595,13 @@ def read_warnings(
     if source == "bmkg" or source.startswith("bmkg:"):
         lang = source.partition(":")[2] or "id"
         url = urljoin(base_url.rstrip("/") + "/", RSS_PATH.format(lang=lang).lstrip("/"))
-        from_index(get(url), url, None)
+        index = fetch(url, "BMKG nowcast index (EWS_BMKG_BASE_URL)")
+        if index is not None:
+            from_index(index, url, None)
     elif source.startswith(("http://", "https://")):
-        from_bytes(get(source), source, None)
+        body = fetch(source, "CAP source")
+        if body is not None:
+            from_bytes(body, source, None)
     else:
         path = Path(source)
         if path.is_dir():
@@ -431,12 +609,35 @@ def read_warnings(
             if not files:
                 raise CapError(f"{path}: folder holds no .xml/.cap files")
             for file in files:
-                data = file.read_bytes()
+                try:
+                    data = _read_file(file)
+                except CapError as exc:
+                    problem(str(file), str(exc))
+                    continue
                 if is_rss(data):
                     continue  # the folder's CAP files are read directly; an index would read them twice
                 add(data, str(file))
         elif path.is_file():
-            from_bytes(path.read_bytes(), str(path), path.parent)
+            try:
+                data = _read_file(path)
+            except CapError as exc:
+                problem(str(path), str(exc))
+            else:
+                from_bytes(data, str(path), path.parent)
         else:
             raise CapError(f"{source}: no such file or folder, and not a URL or 'bmkg'")
     return batch
+
+
+def _read_file(path: Path) -> bytes:
+    """A local CAP/RSS file's bytes, refusing (unread) one too large to be either."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_DOCUMENT_BYTES:
+            raise CapError(
+                f"{path}: {size:,} bytes; a CAP alert or RSS index is a few kB (limit {MAX_DOCUMENT_BYTES:,}): "
+                "refused unread"
+            )
+        return path.read_bytes()
+    except OSError as exc:
+        raise CapError(f"{path}: cannot read ({exc.strerror})") from None

@@ -9,7 +9,7 @@ import pytest
 from tests_support import minimal_cap
 
 from ews.errors import CapError, FetchError
-from ews.ingest.bmkg_cap import named_areas, parse_cap, parse_rss, read_warnings, rebase
+from ews.ingest.bmkg_cap import canonical_ring, named_areas, parse_cap, parse_rss, read_polygon, read_warnings, rebase
 
 GOOD_POLYGON = "-7.30,112.70 -7.30,112.80 -7.20,112.80 -7.20,112.70 -7.30,112.70"
 
@@ -105,27 +105,71 @@ def test_unusable_documents_are_refused_with_the_file_named(data: bytes, message
     assert "root:" not in str(info.value)  # nothing of /etc/passwd leaks into the message
 
 
-def test_cap_without_polygon_is_rejected() -> None:
-    with pytest.raises(CapError, match=r"no <polygon> or <circle>"):
-        parse_cap(cap(polygons=()), "nopoly.xml")
+def unnamed(body: bytes) -> bytes:
+    """The same alert with a description that names no kecamatan."""
+    return body.replace(b", khususnya di WONOCOLO.", b".")
 
 
-def test_polygon_not_closed_is_rejected() -> None:
+def test_cap_without_polygon_or_named_area_is_rejected() -> None:
+    with pytest.raises(CapError, match=r"no usable <polygon> or <circle> .* and no kecamatan named"):
+        parse_cap(unnamed(cap(polygons=())), "nopoly.xml")
+
+
+def test_cap_without_polygon_is_located_by_its_named_kecamatan() -> None:
+    w = parse_cap(cap(polygons=()), "nopoly.xml")
+    assert w.geometry.is_empty
+    assert w.named_areas == ("WONOCOLO",)
+    assert any(n.startswith("LOCATED BY NAME") for n in w.notes)
+
+
+def test_polygon_not_closed_is_unusable() -> None:
     open_ring = "-7.30,112.70 -7.30,112.80 -7.20,112.80 -7.20,112.70"
-    with pytest.raises(CapError, match=r"polygon 1: not closed: first point -7.3,112.7 differs from last"):
-        parse_cap(cap(polygons=(open_ring,)), "open.xml")
+    with pytest.raises(CapError, match=r"open.xml: not closed: first point -7.3,112.7 differs from last"):
+        read_polygon(open_ring, "open.xml")
 
 
-def test_self_crossing_polygon_is_rejected() -> None:
+def test_self_crossing_polygon_is_repaired_and_noted() -> None:
+    # A bow-tie: two triangles meeting at (lat -7.25, lon 112.75), each 0.1 x 0.05 / 2 = 0.0025 square degrees.
     bowtie = "-7.30,112.70 -7.20,112.80 -7.30,112.80 -7.20,112.70 -7.30,112.70"
-    with pytest.raises(CapError, match=r"not a simple polygon \(Self-intersection"):
-        parse_cap(cap(polygons=(bowtie,)), "bowtie.xml")
+    w = parse_cap(cap(polygons=(GOOD_POLYGON, bowtie)), "bowtie.xml")
+    assert w.polygon_count == 2
+    assert w.unusable_polygons == 0
+    (note,) = w.notes
+    assert "polygon 2: outline crosses itself (Self-intersection" in note
+    assert "repaired (shapely.make_valid" in note
+    repaired = read_polygon(bowtie, "bowtie").geometry
+    assert repaired.is_valid
+    assert repaired.area == pytest.approx(0.005)
 
 
-def test_degenerate_polygon_is_rejected(cap_dir: Path) -> None:
-    # The real Jawa Tengah fixture has one 3-point polygon on a straight line.
-    with pytest.raises(CapError, match=r"dhanyyudi_cap_jateng.xml .*polygon 1: encloses no area"):
-        parse_cap((cap_dir / "dhanyyudi_cap_jateng.xml").read_bytes(), str(cap_dir / "dhanyyudi_cap_jateng.xml"))
+def test_tiny_bow_tie_near_a_vertex_changes_the_area_by_a_trace() -> None:
+    # BMKG's real defect: the outline crosses itself in a tiny loop at one corner of a 0.1 x 0.1 degree box.
+    ring = "-7.30,112.70 -7.30,112.80 -7.20,112.80 -7.2,112.7001 -7.2001,112.7 -7.1999,112.7 -7.30,112.70"
+    reading = read_polygon(ring, "corner")
+    assert reading.geometry.area == pytest.approx(0.01, rel=1e-3)
+    assert reading.note is not None
+    change = float(reading.note.split("area change ")[1].split(" %")[0])
+    assert abs(change) < 0.01
+
+
+def test_a_bad_polygon_drops_only_itself() -> None:
+    line = "-7.3,112.7 -7.3,112.8 -7.3,112.9 -7.3,112.7"
+    w = parse_cap(cap(polygons=(line, GOOD_POLYGON)), "two.xml")
+    assert w.polygon_count == 1
+    assert w.unusable_polygons == 1
+    assert w.geometry.area == pytest.approx(0.01)
+    assert any("polygon 1: " in n and "encloses no area" in n and "polygon dropped" in n for n in w.notes)
+
+
+def test_degenerate_only_polygon_is_located_by_name(cap_dir: Path) -> None:
+    # The real Jawa Tengah fixture has one 3-point polygon on a straight line and names four kecamatan.
+    path = cap_dir / "dhanyyudi_cap_jateng.xml"
+    w = parse_cap(path.read_bytes(), str(path))
+    assert w.geometry.is_empty
+    assert w.unusable_polygons == 1
+    assert w.named_areas == ("WIRADESA", "KAJEN", "KARANGANYAR", "PEKALONGAN")
+    assert any("polygon 1: " in n and "encloses no area" in n for n in w.notes)
+    assert any(n.startswith("LOCATED BY NAME: all 1 polygon(s)") for n in w.notes)
 
 
 @pytest.mark.parametrize(
@@ -134,18 +178,25 @@ def test_degenerate_polygon_is_rejected(cap_dir: Path) -> None:
         ("-7.3,112.7 -7.3,112.8 -7.3,112.7", "3 points; a CAP polygon needs at least 4"),
         ("-7.3;112.7 -7.3,112.8 -7.2,112.8 -7.3;112.7", r"point 1 '-7.3;112.7' is not 'lat,lon'"),
         ("-97.3,112.7 -7.3,112.8 -7.2,112.8 -97.3,112.7", "out of range"),
+        # Surabaya written lon,lat: latitude 112.7 is impossible.
+        ("112.70,-7.30 112.80,-7.30 112.80,-7.20 112.70,-7.20 112.70,-7.30", r"'112.70,-7.30' looks swapped"),
     ],
 )
 def test_bad_points_are_named(polygon: str, message: str) -> None:
     with pytest.raises(CapError, match=message):
-        parse_cap(cap(polygons=(polygon,)), "pts.xml")
+        read_polygon(polygon, "pts.xml")
+    w = parse_cap(cap(polygons=(polygon, GOOD_POLYGON)), "pts.xml")  # in an alert: only that polygon is dropped
+    assert w.polygon_count == 1
+    assert any("polygon 1:" in n and "polygon dropped" in n for n in w.notes)
 
 
-def test_swapped_indonesian_coordinates_are_named_as_swapped() -> None:
-    # Surabaya written lon,lat: latitude 112.7 is impossible, so the file is rejected with the reason.
-    swapped = "112.70,-7.30 112.80,-7.30 112.80,-7.20 112.70,-7.20 112.70,-7.30"
-    with pytest.raises(CapError, match=r"point 1 '112.70,-7.30' looks swapped: latitude 112.7 is impossible"):
-        parse_cap(cap(polygons=(swapped,)), "swapped.xml")
+def test_canonical_ring_ignores_start_point_direction_and_trailing_digits() -> None:
+    a = [(112.7, -7.3), (112.8, -7.3), (112.8, -7.2), (112.7, -7.2), (112.7, -7.3)]
+    rotated = [*a[2:-1], *a[:2], a[2]]
+    reversed_ = a[::-1]
+    written = [(x + 0.0001, y) for x, y in a]  # the same point written with more digits
+    assert canonical_ring(a) == canonical_ring(rotated) == canonical_ring(reversed_) == canonical_ring(written)
+    assert canonical_ring(a) != canonical_ring([(112.7, -7.3), (112.9, -7.3), (112.8, -7.2), (112.7, -7.3)])
 
 
 def test_polygon_outside_indonesia_warns_and_is_kept(caplog: pytest.LogCaptureFixture) -> None:
@@ -227,12 +278,26 @@ def test_live_index_over_loopback_records_missing_files(bmkg_site: str) -> None:
     assert all("HTTP 404" in p.message for p in batch.problems)
 
 
-def test_unreachable_index_is_a_fetch_error() -> None:
+def test_unreachable_index_is_a_degraded_source() -> None:
     def down(url: str) -> bytes:
         raise FetchError(f"{url}: connection refused")
 
-    with pytest.raises(FetchError, match=r"rss\.xml: connection refused"):
-        read_warnings("bmkg", base_url="http://127.0.0.1:9", fetch=down)
+    batch = read_warnings("bmkg", base_url="http://127.0.0.1:9", fetch=down)
+    assert batch.warnings == []
+    (problem,) = batch.problems
+    assert problem.message.startswith("DEGRADED: BMKG nowcast index (EWS_BMKG_BASE_URL) not fetched")
+    assert "rss.xml: connection refused" in problem.message
+
+
+def test_rss_item_without_link_skips_only_that_item(shared_data: Path) -> None:
+    rss = (shared_data / "bmkg" / "rss" / "siaga_nowcast-rss-id_2026-09-24.xml").read_bytes()
+    first_link = rss.index(b"<link>", rss.index(b"<item>"))
+    broken = rss[:first_link] + rss[rss.index(b"</link>", first_link) + len(b"</link>") :]
+    with pytest.raises(CapError, match=r"item 1 .* has no <link>"):
+        parse_rss(broken, "rss.xml")
+    problems: list = []
+    assert len(parse_rss(broken, "rss.xml", problems)) == 10
+    assert "item 1 (2.49.0.1.360.0.2026.09.24.07.75.002) has no <link>" in problems[0].message
 
 
 def test_missing_source_is_named() -> None:

@@ -119,6 +119,25 @@ class WarningRow(Base):
     expires: Mapped[datetime | None]
     geometry_wkt: Mapped[str] = mapped_column(Text)
     source: Mapped[str] = mapped_column(Text)
+    # Identity by content (ews.ingest.bmkg_cap.content_key) and BMKG's OET event code; null for older rows.
+    content_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    event_code: Mapped[str | None] = mapped_column(String(64))
+
+
+class WarningAliasRow(Base):
+    """Another identifier under which a stored warning was served: a re-served copy or the other edition."""
+
+    __tablename__ = "warning_aliases"
+    __table_args__ = (CheckConstraint(_in("reason", ("re-served", "edition")), name="reason"),)
+
+    identifier: Mapped[str] = mapped_column(String(255), primary_key=True)
+    canonical: Mapped[str] = mapped_column(ForeignKey("warnings.identifier", ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(Text)
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    times_seen: Mapped[int] = mapped_column(Integer)
 
 
 class VillageStateRow(Base):

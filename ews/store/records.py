@@ -8,7 +8,7 @@ from typing import Any
 
 import shapely
 
-from ews.types import HazardMessage, Level, VillageHazard, Warning
+from ews.types import HazardMessage, Level, VillageHazard, Warning, WarningAlias
 
 
 def warning_to_record(w: Warning) -> dict[str, Any]:
@@ -36,6 +36,10 @@ def warning_to_record(w: Warning) -> dict[str, Any]:
         "source": w.source,
         "named_areas": list(w.named_areas),
         "notes": list(w.notes),
+        "event_code": w.event_code,
+        "content_key": w.content_key,
+        "unusable_polygons": w.unusable_polygons,
+        "aliases": [[a.identifier, a.source, a.language, a.event, a.headline] for a in w.aliases],
     }
 
 
@@ -68,6 +72,10 @@ def warning_from_record(r: dict[str, Any]) -> Warning:
         source=r["source"],
         named_areas=tuple(r["named_areas"]),
         notes=tuple(r["notes"]),
+        event_code=r.get("event_code", ""),
+        content_key=r.get("content_key", ""),
+        unusable_polygons=int(r.get("unusable_polygons", 0)),
+        aliases=tuple(WarningAlias(*a) for a in r.get("aliases", ())),
     )
 
 

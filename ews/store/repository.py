@@ -14,20 +14,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-import shapely
 from sqlalchemy import Connection, Engine, bindparam, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
+from sqlalchemy.exc import DBAPIError
 
 from ews.alerts.model import Decision, Transition, VillageState
 from ews.contacts import normalize_phone, recipient_id
 from ews.errors import StoreError
-from ews.store.db import open_store, safe_url
+from ews.store.base import _chunks, _now
 from ews.store.models import (
     AUDIENCES,
     CHANNELS,
@@ -40,14 +38,13 @@ from ews.store.models import (
     InboundMessage,
     LedgerEntry,
     RunLog,
-    SourceDocument,
     Subscriber,
     TaganaCoordinator,
     TaganaUnitRow,
     VillageStateRow,
-    WarningRow,
 )
-from ews.types import Level, Recipient, TaganaUnit, Warning
+from ews.store.warnings import WarningRepository
+from ews.types import Level, Recipient, TaganaUnit
 
 log = logging.getLogger(__name__)
 
@@ -70,28 +67,7 @@ STATUS_RANK = {
     "accepted": 1, "scheduled": 1, "queued": 1, "sending": 2, "sent": 3, "canceled": 4, "failed": 4,
     "undelivered": 4, "delivered": 5, "read": 6,
 }  # fmt: skip
-_CHUNK = 500  # bound parameters per IN (...): well under SQLite's and PostgreSQL's limits
 _M = TypeVar("_M", bound=Base)
-
-
-@dataclass(frozen=True)
-class WarningHeader:
-    """A stored BMKG warning without its area (see :meth:`Store.warning_headers`)."""
-
-    identifier: str
-    thread_id: str
-    sender: str
-    sent: datetime
-    msg_type: str
-    status: str
-    references: tuple[str, ...]
-    event: str
-    severity: str
-    urgency: str
-    certainty: str
-    effective: datetime | None
-    expires: datetime | None
-    source: str
 
 
 @dataclass(frozen=True)
@@ -227,21 +203,7 @@ class ImportReport:
         return not self.problems
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
-
-
-def _first_line(exc: IntegrityError) -> str:
-    text = str(exc.orig).strip().splitlines()
-    return text[0] if text else "constraint violated"
-
-
-class Store:
+class Store(WarningRepository):
     """The ews database: warnings, village states, alert versions, the send ledger, subscribers and runs.
 
     Parameters
@@ -250,143 +212,6 @@ class Store:
         An engine from :func:`ews.store.db.open_store` (schema at the latest revision). SQLite and
         PostgreSQL are supported. A :class:`Store` is safe to share between threads.
     """
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._postgres = engine.dialect.name == "postgresql"
-
-    @classmethod
-    def from_url(cls, url: str) -> Store:
-        """Open (and migrate) the database at ``url``; see :func:`ews.store.db.open_store`."""
-        return cls(open_store(url))
-
-    def close(self) -> None:
-        """Release the engine's connections."""
-        self.engine.dispose()
-
-    def __repr__(self) -> str:
-        return f"Store({safe_url(self.engine.url)})"
-
-    # -- plumbing ---------------------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _tx(self, what: str) -> Iterator[Connection]:
-        """One transaction; a constraint violation becomes a :class:`StoreError` naming ``what``."""
-        try:
-            with self.engine.begin() as connection:
-                yield connection
-        except IntegrityError as exc:
-            raise StoreError(f"{what}: the database refused it ({_first_line(exc)})") from None
-        except StatementError as exc:
-            # A value refused before it reached the database (e.g. a naive datetime, see UtcDateTime).
-            if isinstance(exc, DBAPIError) or not isinstance(exc.orig, ValueError):
-                raise
-            raise StoreError(f"{what}: {exc.orig}") from None
-
-    def _insert(self, model: type[_M]) -> postgresql.Insert | sqlite.Insert:
-        return postgresql.insert(model) if self._postgres else sqlite.insert(model)
-
-    # -- source documents and warnings ------------------------------------------------------------------
-
-    def record_source(self, identifier: str, source: str, content_hash: str, received_at: datetime) -> bool:
-        """Remember a fetched document; ``True`` if this (identifier, content hash) is new, ``False`` if a replay.
-
-        Parameters
-        ----------
-        identifier
-            The document's identifier (a CAP identifier, an RSS index name).
-        source
-            Where it came from (URL or path).
-        content_hash
-            A hash of its bytes (e.g. SHA-256 hex).
-        received_at
-            When it was fetched (aware).
-        """
-        stmt = (
-            self._insert(SourceDocument)
-            .values(identifier=identifier, source=source, content_hash=content_hash, received_at=received_at)
-            .on_conflict_do_nothing(index_elements=["identifier", "content_hash"])
-            .returning(SourceDocument.id)
-        )
-        with self._tx(f"source document {identifier}") as connection:
-            return connection.execute(stmt).scalar_one_or_none() is not None
-
-    def save_warning(self, warning: Warning, thread_id: str) -> None:
-        """Insert or replace a warning (by CAP identifier) as a member of the thread ``thread_id``."""
-        values: dict[str, Any] = {
-            "identifier": warning.identifier,
-            "thread_id": thread_id,
-            "sender": warning.sender,
-            "sent": warning.sent,
-            "msg_type": warning.msg_type,
-            "status": warning.status,
-            "references": list(warning.references),
-            "event": warning.event,
-            "severity": warning.severity,
-            "urgency": warning.urgency,
-            "certainty": warning.certainty,
-            "effective": warning.effective,
-            "expires": warning.expires,
-            "geometry_wkt": shapely.to_wkt(warning.geometry, rounding_precision=-1),
-            "source": warning.source,
-        }
-        stmt = self._insert(WarningRow).values(values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["identifier"], set_={k: stmt.excluded[k] for k in values if k != "identifier"}
-        )
-        with self._tx(f"warning {warning.identifier}") as connection:
-            connection.execute(stmt)
-
-    def warning_threads(self) -> dict[str, str]:
-        """Every known warning identifier and the thread it belongs to."""
-        with self.engine.connect() as connection:
-            rows = connection.execute(select(WarningRow.identifier, WarningRow.thread_id))
-            return {identifier: thread for identifier, thread in rows}
-
-    def warning_headers(self, thread_id: str) -> list[WarningHeader]:
-        """The warnings of a thread, oldest ``sent`` first (without their areas)."""
-        w = WarningRow
-        stmt = (
-            select(
-                w.identifier,
-                w.thread_id,
-                w.sender,
-                w.sent,
-                w.msg_type,
-                w.status,
-                w.references,
-                w.event,
-                w.severity,
-                w.urgency,
-                w.certainty,
-                w.effective,
-                w.expires,
-                w.source,
-            )
-            .where(w.thread_id == thread_id)
-            .order_by(w.sent, w.identifier)
-        )
-        with self.engine.connect() as connection:
-            rows = connection.execute(stmt).all()
-        return [
-            WarningHeader(
-                identifier=r.identifier,
-                thread_id=r.thread_id,
-                sender=r.sender,
-                sent=r.sent,
-                msg_type=r.msg_type,
-                status=r.status,
-                references=tuple(r.references),
-                event=r.event,
-                severity=r.severity,
-                urgency=r.urgency,
-                certainty=r.certainty,
-                effective=r.effective,
-                expires=r.expires,
-                source=r.source,
-            )
-            for r in rows
-        ]
 
     # -- village states ---------------------------------------------------------------------------------
 

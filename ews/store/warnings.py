@@ -1,0 +1,261 @@
+"""The warnings aggregate: fetched documents, BMKG warnings and their threads, and aliases of a warning.
+
+A BMKG warning's identity is its content (:func:`ews.ingest.bmkg_cap.content_key`): a copy re-served under
+another identifier, or the other language's edition, is recorded as an *alias* of the first one seen
+(which identifiers, from where, first and last seen) and never becomes a warning of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import shapely
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import select
+
+from ews.store.base import StoreBase, _chunks, _now
+from ews.store.models import SourceDocument, WarningAliasRow, WarningRow
+from ews.types import Warning
+
+
+@dataclass(frozen=True)
+class WarningHeader:
+    """A stored BMKG warning without its area (see :meth:`Store.warning_headers`)."""
+
+    identifier: str
+    thread_id: str
+    sender: str
+    sent: datetime
+    msg_type: str
+    status: str
+    references: tuple[str, ...]
+    event: str
+    severity: str
+    urgency: str
+    certainty: str
+    effective: datetime | None
+    expires: datetime | None
+    source: str
+
+
+@dataclass(frozen=True)
+class ThreadHead:
+    """The newest stored warning of a thread, with its area: what a successor Alert is compared with."""
+
+    thread_id: str
+    identifier: str
+    sender: str
+    status: str
+    event: str
+    event_code: str
+    sent: datetime
+    expires: datetime | None
+    geometry: BaseGeometry
+
+
+@dataclass(frozen=True)
+class AliasRecord:
+    """A stored alias: another identifier under which a warning was served (see the module docstring)."""
+
+    identifier: str
+    canonical: str
+    thread_id: str
+    reason: str  # "re-served" | "edition" (the other language's)
+    language: str
+    source: str
+    first_seen: datetime
+    last_seen: datetime
+    times_seen: int
+
+
+class WarningRepository(StoreBase):
+    """Queries of the warnings aggregate (mixed into :class:`ews.store.repository.Store`)."""
+
+    # -- source documents and warnings ------------------------------------------------------------------
+
+    def record_source(self, identifier: str, source: str, content_hash: str, received_at: datetime) -> bool:
+        """Remember a fetched document; ``True`` if this (identifier, content hash) is new, ``False`` if a replay.
+
+        Parameters
+        ----------
+        identifier
+            The document's identifier (a CAP identifier, an RSS index name).
+        source
+            Where it came from (URL or path).
+        content_hash
+            A hash of its bytes (e.g. SHA-256 hex).
+        received_at
+            When it was fetched (aware).
+        """
+        stmt = (
+            self._insert(SourceDocument)
+            .values(identifier=identifier, source=source, content_hash=content_hash, received_at=received_at)
+            .on_conflict_do_nothing(index_elements=["identifier", "content_hash"])
+            .returning(SourceDocument.id)
+        )
+        with self._tx(f"source document {identifier}") as connection:
+            return connection.execute(stmt).scalar_one_or_none() is not None
+
+    def save_warning(self, warning: Warning, thread_id: str) -> None:
+        """Insert or replace a warning (by CAP identifier) as a member of the thread ``thread_id``."""
+        values: dict[str, Any] = {
+            "identifier": warning.identifier,
+            "thread_id": thread_id,
+            "sender": warning.sender,
+            "sent": warning.sent,
+            "msg_type": warning.msg_type,
+            "status": warning.status,
+            "references": list(warning.references),
+            "event": warning.event,
+            "severity": warning.severity,
+            "urgency": warning.urgency,
+            "certainty": warning.certainty,
+            "effective": warning.effective,
+            "expires": warning.expires,
+            "geometry_wkt": shapely.to_wkt(warning.geometry, rounding_precision=-1),
+            "source": warning.source,
+            "content_key": warning.content_key or None,
+            "event_code": warning.event_code or None,
+        }
+        stmt = self._insert(WarningRow).values(values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["identifier"], set_={k: stmt.excluded[k] for k in values if k != "identifier"}
+        )
+        with self._tx(f"warning {warning.identifier}") as connection:
+            connection.execute(stmt)
+
+    def warning_threads(self) -> dict[str, str]:
+        """Every known warning identifier and the thread it belongs to."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(WarningRow.identifier, WarningRow.thread_id))
+            return {identifier: thread for identifier, thread in rows}
+
+    def warning_headers(self, thread_id: str) -> list[WarningHeader]:
+        """The warnings of a thread, oldest ``sent`` first (without their areas)."""
+        w = WarningRow
+        stmt = (
+            select(
+                w.identifier,
+                w.thread_id,
+                w.sender,
+                w.sent,
+                w.msg_type,
+                w.status,
+                w.references,
+                w.event,
+                w.severity,
+                w.urgency,
+                w.certainty,
+                w.effective,
+                w.expires,
+                w.source,
+            )
+            .where(w.thread_id == thread_id)
+            .order_by(w.sent, w.identifier)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(stmt).all()
+        return [
+            WarningHeader(
+                identifier=r.identifier,
+                thread_id=r.thread_id,
+                sender=r.sender,
+                sent=r.sent,
+                msg_type=r.msg_type,
+                status=r.status,
+                references=tuple(r.references),
+                event=r.event,
+                severity=r.severity,
+                urgency=r.urgency,
+                certainty=r.certainty,
+                effective=r.effective,
+                expires=r.expires,
+                source=r.source,
+            )
+            for r in rows
+        ]
+
+    # -- identity by content ------------------------------------------------------------------------------
+
+    def warnings_by_content(self, keys: Collection[str]) -> dict[str, tuple[str, str]]:
+        """Content key -> (identifier, thread) of the first stored warning with that content (oldest ``sent``)."""
+        w = WarningRow
+        found: dict[str, tuple[str, str]] = {}
+        with self.engine.connect() as connection:
+            for chunk in _chunks(sorted(k for k in keys if k)):
+                stmt = (
+                    select(w.content_key, w.identifier, w.thread_id)
+                    .where(w.content_key.in_(chunk))
+                    .order_by(w.sent, w.identifier)
+                )
+                for key, identifier, thread in connection.execute(stmt):
+                    found.setdefault(str(key), (identifier, thread))
+        return found
+
+    def save_aliases(self, aliases: Sequence[tuple[str, str, str, str, str]], *, at: datetime | None = None) -> None:
+        """Record aliases ``(identifier, canonical, reason, language, source)``, seen at ``at``, in one statement.
+
+        An alias seen again keeps its first sighting; its last sighting and count move on.
+        """
+        if not aliases:
+            return
+        when = at or _now()
+        unique = {a[0]: a for a in aliases}
+        rows = [
+            {"identifier": i, "canonical": c, "reason": r, "language": lang, "source": src, "first_seen": when,
+             "last_seen": when, "times_seen": 1}
+            for i, c, r, lang, src in unique.values()
+        ]  # fmt: skip
+        a = WarningAliasRow
+        stmt = self._insert(a).values(rows)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["identifier"],
+            set_={"last_seen": stmt.excluded.last_seen, "source": stmt.excluded.source, "times_seen": a.times_seen + 1},
+        )
+        with self._tx(f"{len(rows)} warning alias(es)") as connection:
+            connection.execute(stmt)
+
+    def warning_aliases(self, thread_ids: Iterable[str] | None = None) -> list[AliasRecord]:
+        """Stored aliases (of the warnings of ``thread_ids``, or all), newest sighting first."""
+        a, w = WarningAliasRow, WarningRow
+        stmt = select(a, w.thread_id).join(w, w.identifier == a.canonical).order_by(a.last_seen.desc(), a.identifier)
+        threads = None if thread_ids is None else sorted(set(thread_ids))
+        statements = [stmt] if threads is None else [stmt.where(w.thread_id.in_(c)) for c in _chunks(threads)]
+        out: list[AliasRecord] = []
+        with self.engine.connect() as connection:
+            for statement in statements:
+                for r in connection.execute(statement):
+                    row: Any = r[0]
+                    out.append(
+                        AliasRecord(
+                            row.identifier, row.canonical, r.thread_id, row.reason, row.language, row.source,
+                            row.first_seen, row.last_seen, row.times_seen,
+                        )
+                    )  # fmt: skip
+        return out
+
+    def thread_heads(self, thread_ids: Collection[str]) -> list[ThreadHead]:
+        """The newest stored warning of each of ``thread_ids`` with its area, in one query per 500 threads."""
+        w = WarningRow
+        heads: dict[str, ThreadHead] = {}
+        with self.engine.connect() as connection:
+            for chunk in _chunks(sorted(set(thread_ids))):
+                stmt = (
+                    select(
+                        w.thread_id, w.identifier, w.sender, w.status, w.event, w.event_code, w.sent, w.expires,
+                        w.geometry_wkt,
+                    )
+                    .where(w.thread_id.in_(chunk))
+                    .order_by(w.sent.desc(), w.identifier.desc())
+                )  # fmt: skip
+                for r in connection.execute(stmt):
+                    if r.thread_id in heads:
+                        continue
+                    heads[r.thread_id] = ThreadHead(
+                        r.thread_id, r.identifier, r.sender, r.status, r.event, r.event_code or "", r.sent, r.expires,
+                        shapely.from_wkt(r.geometry_wkt),
+                    )  # fmt: skip
+        return list(heads.values())

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ews.alerts.identity import ActiveThread, alias_of, continued_thread, edition_reason
 from ews.alerts.lifecycle import Outcome, ThreadMessage, decide, latest_per_thread, reference_ids, thread_of
 from ews.alerts.model import Decision, Transition
 from ews.cap.writer import (
@@ -42,7 +43,8 @@ from ews.errors import StoreError
 from ews.hazard.earthquake import link_revisions
 from ews.messages.render import MessageRenderer
 from ews.store.records import warning_to_record
-from ews.store.repository import AlertVersionRecord, Store, WarningHeader
+from ews.store.repository import AlertVersionRecord, Store
+from ews.store.warnings import WarningHeader
 from ews.types import HazardMessage, Level, Recipient, TaganaUnit, VillageAlert, Warning
 
 log = logging.getLogger(__name__)
@@ -65,17 +67,51 @@ def tagana_recipient_id(unit: TaganaUnit) -> str:
     return recipient_id(unit.phone or f"tagana-unit:{unit.unit_id}")
 
 
+@dataclass
+class Recorded:
+    """What :func:`record_warnings` made of a cycle's warnings: the thread of each, and which were copies."""
+
+    threads: dict[str, str]
+    aliases: dict[str, str]  # identifier of a copy -> identifier of the warning it repeats
+
+
 def record_warnings(
-    store: Store, warnings: Sequence[Warning], received_at: datetime, notes: list[str] | None = None
-) -> dict[str, str]:
-    """Store the source documents and warnings of a cycle; return identifier -> thread for all of them.
+    store: Store,
+    warnings: Sequence[Warning],
+    received_at: datetime,
+    notes: list[str] | None = None,
+    *,
+    region: str | None = None,
+) -> Recorded:
+    """Store the source documents and warnings of a cycle; return each one's thread and the copies among them.
 
     Messages are threaded oldest first, so an Update and its Alert land in one thread whatever order
     they were fetched in. An Update or Cancel whose references are all unknown is noted in ``notes``.
+    Identity is by content (:mod:`ews.alerts.identity`): a warning whose content was stored under another
+    identifier is recorded as an alias of it (and gets no thread: it sends nothing); the aliases read in the
+    same batch (``Warning.aliases``) are recorded too. With ``region``, a referenceless Alert that repeats the
+    area of an active thread of that region continues it.
     """
     known = store.warning_threads()
+    by_content = store.warnings_by_content({w.content_key for w in warnings if w.content_key})
+    active = store.thread_heads({s.thread_id for s in store.active_alerts(region)}) if region else []
     threads: dict[str, str] = {}
+    aliases: dict[str, str] = {}
+    alias_rows: list[tuple[str, str, str, str, str]] = []
     for w in sorted(warnings, key=lambda w: (w.sent, w.identifier)):
+        canonical = alias_of(w, by_content) if w.identifier not in known else None
+        if canonical is not None:
+            aliases[w.identifier] = canonical
+            reason = edition_reason(by_content[w.content_key][2], w.language)
+            alias_rows.append((w.identifier, canonical, reason, w.language, w.source))
+            alias_rows.extend((a.identifier, canonical, edition_reason(w.language, a.language), a.language, a.source)
+                              for a in w.aliases if a.identifier != canonical)  # fmt: skip
+            if notes is not None:
+                notes.append(
+                    f"{w.identifier}: the same warning as {canonical} (same sender, event, times and polygons) "
+                    f"served again under another identifier ({w.source}): recorded as its alias, nothing sent"
+                )
+            continue
         refs = reference_ids(w.references)
         own_thread = w.sender == "ews"  # ews's standing rain/forecast threads: every message is an Update
         if (
@@ -89,12 +125,33 @@ def record_warnings(
                 f"taken as thread {refs[0] if refs else w.identifier} (its Alert may arrive later)"
             )
         thread = thread_of(w.identifier, w.msg_type, w.references, known)
+        if w.identifier not in known:
+            head = continued_thread(w, active, received_at)
+            if head is not None:
+                thread = head.thread_id
+                if notes is not None:
+                    notes.append(
+                        f"{w.identifier}: a new Alert from {w.sender} for the same event over the area of active "
+                        f"thread {thread} (last {head.identifier}), without <references>: it continues that thread; "
+                        "villages already alerted hear only of a change, newly covered villages are alerted"
+                    )
         known[w.identifier] = thread
         threads[w.identifier] = thread
+        if w.content_key:
+            by_content.setdefault(w.content_key, (w.identifier, thread, w.language))
         digest = hashlib.sha256(json.dumps(warning_to_record(w), sort_keys=True).encode()).hexdigest()
         store.record_source(w.identifier, w.source, digest, received_at)
         store.save_warning(w, thread)
-    return threads
+        alias_rows.extend((a.identifier, w.identifier, edition_reason(w.language, a.language), a.language, a.source)
+                          for a in w.aliases if a.identifier not in known)  # fmt: skip
+        if w.msg_type == "Alert" and not w.geometry.is_empty:
+            active.append(
+                ActiveThread(
+                    thread, w.identifier, w.sender, w.status, w.event, w.event_code, w.sent, w.expires, w.geometry
+                )
+            )
+    store.save_aliases(alias_rows, at=received_at)
+    return Recorded(threads, aliases)
 
 
 def lifecycle_step(
@@ -478,8 +535,10 @@ def alert_step(
     report = AlertReport()
     hazards = link_revisions(hazards, store.warning_threads())  # BMKG's revised quake solutions: one thread
     warnings = [*warnings, *(h.warning for h in hazards)]
-    threads = record_warnings(store, warnings, now, report.notes)
-    outcome = lifecycle_step(store, config, warnings, rows, threads, now, hazards)
+    recorded = record_warnings(store, warnings, now, report.notes, region=config.id)
+    # A copy of a warning (re-served, or the other edition) is not a message of any thread: it changes nothing.
+    warnings = [w for w in warnings if w.identifier not in recorded.aliases]
+    outcome = lifecycle_step(store, config, warnings, rows, recorded.threads, now, hazards)
     report.notes.extend(outcome.notes)
     ignored: dict[tuple[str, str], int] = {}
     for d in outcome.decisions:

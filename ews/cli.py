@@ -1,7 +1,9 @@
-"""The ``ews`` command: ``demo``, ``run`` and ``affected``.
+"""The ``ews`` command: ``demo``, ``run``, ``alerts``, ``affected``, ``zonal``, ``subscribers``, ``send``, ``serve``.
 
 The front door: it reads the environment and the clock and hands them to :mod:`ews.pipeline`.
-Exit status: 0 success; 1 done, but some inputs were rejected (listed on stderr); 2 error.
+Exit status: 0 success; 1 finished, but some inputs were rejected or degraded (each named on stderr);
+2 refused: a configuration or input error (the message names the file, field or key and what to do);
+3 internal error: a bug in ews (one line names it; ``-v`` shows the traceback).
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import time
+import traceback
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,8 +28,11 @@ if TYPE_CHECKING:
     from ews.channels.outbox import FileOutbox
     from ews.config import RegionConfig
     from ews.store.repository import Store
+    from ews.store.warnings import AliasRecord
 
-EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
+EXIT_OK, EXIT_PARTIAL, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
+# A phone number in any written form, masked in the one line an internal error prints (personal data).
+_PHONE_LIKE = re.compile(r"(?<![\w.])(\+?62|0)([\s\-.()]*\d){8,13}(?![\w.])")
 
 
 class _Progress:
@@ -204,9 +211,24 @@ def cmd_alerts_list(args: argparse.Namespace) -> int:
                 )
             for key, n in sorted(store.counts(region).items()):
                 print(f"  {key:<24} {n}")
+            threads = {s.thread_id for s in store.village_states(region)}
+            _print_aliases(store.warning_aliases(threads), f"in {region}")
+        if not regions:
+            _print_aliases(store.warning_aliases(), "")
     finally:
         store.close()
     return EXIT_OK
+
+
+def _print_aliases(aliases: Sequence[AliasRecord], where: str) -> None:
+    """The copies of warnings that were recognised and sent nothing (BMKG re-served them, other editions)."""
+    print(f"aliases{' ' + where if where else ''} (the same warning under another identifier: nothing sent): "
+          f"{len(aliases)}")  # fmt: skip
+    for a in aliases:
+        print(
+            f"  {a.identifier} = {a.canonical} ({a.reason}, {a.language or '?'}) thread {a.thread_id}, "
+            f"seen {a.times_seen}x, first {a.first_seen.isoformat()}, last {a.last_seen.isoformat()}, from {a.source}"
+        )
 
 
 def cmd_alerts_decide(args: argparse.Namespace) -> int:
@@ -726,7 +748,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``ews`` command."""
+    """Entry point of the ``ews`` command (exit status: see the module docstring)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
@@ -736,6 +758,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EwsError as exc:
         print(f"ews {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except OSError as exc:  # the machine refused: a path that cannot be written, a full disk
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"ews {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"ews {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        text = _PHONE_LIKE.sub("[number]", f"{type(exc).__name__}: {exc}").splitlines()
+        print(
+            f"ews {args.command}: internal error: {text[0] if text else type(exc).__name__}: this is a bug in ews, "
+            "please report it" + ("" if args.verbose else " (run with -v for the traceback)"),
+            file=sys.stderr,
+        )
+        if args.verbose:
+            print(_PHONE_LIKE.sub("[number]", traceback.format_exc()), file=sys.stderr)
+        return EXIT_INTERNAL
     return code
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -111,10 +111,16 @@ def stage_sources(
     folder = run_dir / "sources"
 
     def download(kind: str, url: str, name: str) -> None:
+        hint = {"quakes": "EWS_BMKG_TEWS_URL", "forecast": "EWS_BMKG_DIGITALFORECAST_URL"}.get(kind, "")
         try:
             data = fetch_bytes(url)
         except FetchError as exc:
-            problems.append({"source": url, "message": f"DEGRADED: cannot fetch: {exc}"})
+            text = str(exc).replace("check the URL/EWS_BMKG_BASE_URL", f"check the URL/{hint}" if hint else "check it")
+            problems.append({"source": url, "message": f"DEGRADED: cannot fetch: {text}"})
+            return
+        except Exception as exc:  # one feed fails alone
+            problems.append({"source": url, "message": f"DEGRADED: cannot fetch: internal error {type(exc).__name__}: "
+                             f"{exc} (please report it)"})  # fmt: skip
             return
         path = folder / kind / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -305,7 +311,14 @@ def _forecast(config_id: str, region: RegionData, paths: Sequence[str], now: dat
     issued: list[datetime] = []
     used: list[str] = []
     if adm4_files:
-        batch = read_adm4(adm4_files)
+        try:
+            batch = read_adm4(adm4_files)
+        except Exception as exc:  # the village forecasts fail alone: the DigitalForecast files still count
+            log.exception("reading adm4 forecasts failed")
+            out.degraded(", ".join(map(str, adm4_files)), f"village forecasts not used: internal error "
+                         f"({type(exc).__name__}: {exc}); please report it")  # fmt: skip
+            adm4_files = []
+    if adm4_files:
         for problem in batch.problems:
             out.degraded(problem.source, f"village forecast not used: {problem.message}")
         fresh = []
@@ -333,6 +346,11 @@ def _forecast(config_id: str, region: RegionData, paths: Sequence[str], now: dat
             except EwsError as exc:
                 out.degraded(str(f), f"DigitalForecast not used: {exc}")
                 continue
+            except Exception as exc:  # one file fails alone
+                log.exception("reading %s failed", f)
+                out.degraded(str(f), f"DigitalForecast not used: internal error ({type(exc).__name__}: {exc}); "
+                             "please report it")  # fmt: skip
+                continue
             matches = match_areas(df, kabkota)
             found = digitalforecast_levels(df, matches, codes, now, config.rain, config.forecast)
             digital = merge_levels(digital, found)  # with two files, the first listed wins per village
@@ -357,6 +375,10 @@ def _quakes(config_id: str, region: RegionData, paths: Sequence[str], now: datet
             events.extend(read_quakes(src, problems=bad))
         except EwsError as exc:
             out.degraded(src, f"earthquake feed not used: {exc}")
+        except Exception as exc:  # one feed fails alone
+            log.exception("reading %s failed", src)
+            out.degraded(src, f"earthquake feed not used: internal error ({type(exc).__name__}: {exc}); "
+                         "please report it")  # fmt: skip
         for message in bad:
             out.degraded(src, f"earthquake record skipped: {message}")
     if not events:
@@ -374,7 +396,14 @@ def _quakes(config_id: str, region: RegionData, paths: Sequence[str], now: datet
             continue
         if event.tsunami and coastal is None:
             coastal = read_coastal_codes(rules.coastal) if rules.coastal else coastal_villages(region.layer)
-        outcome = quake_message(config_id, event, region.layer, rules, coastal or set(), now)
+        try:
+            outcome = quake_message(config_id, event, region.layer, rules, coastal or set(), now)
+        except Exception as exc:  # one event fails alone
+            log.exception("assessing earthquake %s failed", event.event_id)
+            out.degraded(event.source or "earthquake feed",
+                         f"earthquake {event.event_id} not assessed: internal error ({type(exc).__name__}: {exc}); "
+                         "please report it")  # fmt: skip
+            continue
         if outcome.message is None:
             out.notes.append(f"gempa {event.event_id} (M{event.magnitude:g} {event.region}): {outcome.reason}")
         else:
@@ -396,12 +425,24 @@ def assess_hazards(
     staged, problems = load_staged(run_dir)
     out = HazardAssessment(problems=list(problems))
     config_id = region.config.id
-    if staged["rain"]:
-        _rain(config_id, region, staged["rain"], now, cache_dir, out, run_dir)
-    if staged["forecast"]:
-        _forecast(config_id, region, staged["forecast"], now, out)
-    if staged["quakes"]:
-        _quakes(config_id, region, staged["quakes"], now, out)
+    steps: list[tuple[str, Callable[[], None]]] = [
+        ("rain", lambda: _rain(config_id, region, staged["rain"], now, cache_dir, out, run_dir)),
+        ("forecast", lambda: _forecast(config_id, region, staged["forecast"], now, out)),
+        ("quakes", lambda: _quakes(config_id, region, staged["quakes"], now, out)),
+    ]
+    for kind, step in steps:
+        if not staged[kind]:
+            continue
+        # Each kind of source fails alone: whatever goes wrong in one, the others and BMKG's warnings go out.
+        try:
+            step()
+        except Exception as exc:
+            log.exception("assessing %s sources failed", kind)
+            out.degraded(
+                ", ".join(staged[kind]),
+                f"{kind} sources not used: internal error while assessing them ({type(exc).__name__}: {exc}); "
+                "please report it",
+            )
     record = {
         "messages": [hazard_to_record(m) for m in out.messages],
         "problems": out.problems,

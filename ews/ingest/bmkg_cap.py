@@ -562,7 +562,7 @@ def read_warnings(
             return
         keep(warning)
 
-    def fetch(url: str, what: str) -> bytes | None:
+    def fetch_or_note(url: str, what: str) -> bytes | None:
         try:
             return get(url)
         except FetchError as exc:
@@ -582,7 +582,7 @@ def read_warnings(
                 add(_read_file(local), str(local))
                 continue
             url = rebase(item.link, base_url)
-            body = fetch(url, f"CAP file of RSS item {item.guid or item.title or name}")
+            body = fetch_or_note(url, f"CAP file of RSS item {item.guid or item.title or name}")
             if body is not None:
                 add(body, url)
 
@@ -595,11 +595,11 @@ def read_warnings(
     if source == "bmkg" or source.startswith("bmkg:"):
         lang = source.partition(":")[2] or "id"
         url = urljoin(base_url.rstrip("/") + "/", RSS_PATH.format(lang=lang).lstrip("/"))
-        index = fetch(url, "BMKG nowcast index (EWS_BMKG_BASE_URL)")
+        index = fetch_or_note(url, "BMKG nowcast index (EWS_BMKG_BASE_URL)")
         if index is not None:
             from_index(index, url, None)
     elif source.startswith(("http://", "https://")):
-        body = fetch(source, "CAP source")
+        body = fetch_or_note(source, "CAP source")
         if body is not None:
             from_bytes(body, source, None)
     else:

@@ -122,6 +122,7 @@ class WarningRow(Base):
     # Identity by content (ews.ingest.bmkg_cap.content_key) and BMKG's OET event code; null for older rows.
     content_key: Mapped[str | None] = mapped_column(String(64), index=True)
     event_code: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[str | None] = mapped_column(String(16))
 
 
 class WarningAliasRow(Base):

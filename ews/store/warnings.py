@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import Any
 
 import shapely
-from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select
 
+from ews.alerts.identity import ActiveThread
 from ews.store.base import StoreBase, _chunks, _now
 from ews.store.models import SourceDocument, WarningAliasRow, WarningRow
 from ews.types import Warning
@@ -39,21 +39,6 @@ class WarningHeader:
     effective: datetime | None
     expires: datetime | None
     source: str
-
-
-@dataclass(frozen=True)
-class ThreadHead:
-    """The newest stored warning of a thread, with its area: what a successor Alert is compared with."""
-
-    thread_id: str
-    identifier: str
-    sender: str
-    status: str
-    event: str
-    event_code: str
-    sent: datetime
-    expires: datetime | None
-    geometry: BaseGeometry
 
 
 @dataclass(frozen=True)
@@ -119,6 +104,7 @@ class WarningRepository(StoreBase):
             "source": warning.source,
             "content_key": warning.content_key or None,
             "event_code": warning.event_code or None,
+            "language": warning.language or None,
         }
         stmt = self._insert(WarningRow).values(values)
         stmt = stmt.on_conflict_do_update(
@@ -180,19 +166,19 @@ class WarningRepository(StoreBase):
 
     # -- identity by content ------------------------------------------------------------------------------
 
-    def warnings_by_content(self, keys: Collection[str]) -> dict[str, tuple[str, str]]:
-        """Content key -> (identifier, thread) of the first stored warning with that content (oldest ``sent``)."""
+    def warnings_by_content(self, keys: Collection[str]) -> dict[str, tuple[str, str, str]]:
+        """Content key -> (identifier, thread, language) of the first stored warning with that content."""
         w = WarningRow
-        found: dict[str, tuple[str, str]] = {}
+        found: dict[str, tuple[str, str, str]] = {}
         with self.engine.connect() as connection:
             for chunk in _chunks(sorted(k for k in keys if k)):
                 stmt = (
-                    select(w.content_key, w.identifier, w.thread_id)
+                    select(w.content_key, w.identifier, w.thread_id, w.language)
                     .where(w.content_key.in_(chunk))
                     .order_by(w.sent, w.identifier)
                 )
-                for key, identifier, thread in connection.execute(stmt):
-                    found.setdefault(str(key), (identifier, thread))
+                for key, identifier, thread, language in connection.execute(stmt):
+                    found.setdefault(str(key), (identifier, thread, language or ""))
         return found
 
     def save_aliases(self, aliases: Sequence[tuple[str, str, str, str, str]], *, at: datetime | None = None) -> None:
@@ -237,10 +223,10 @@ class WarningRepository(StoreBase):
                     )  # fmt: skip
         return out
 
-    def thread_heads(self, thread_ids: Collection[str]) -> list[ThreadHead]:
+    def thread_heads(self, thread_ids: Collection[str]) -> list[ActiveThread]:
         """The newest stored warning of each of ``thread_ids`` with its area, in one query per 500 threads."""
         w = WarningRow
-        heads: dict[str, ThreadHead] = {}
+        heads: dict[str, ActiveThread] = {}
         with self.engine.connect() as connection:
             for chunk in _chunks(sorted(set(thread_ids))):
                 stmt = (
@@ -254,7 +240,7 @@ class WarningRepository(StoreBase):
                 for r in connection.execute(stmt):
                     if r.thread_id in heads:
                         continue
-                    heads[r.thread_id] = ThreadHead(
+                    heads[r.thread_id] = ActiveThread(
                         r.thread_id, r.identifier, r.sender, r.status, r.event, r.event_code or "", r.sent, r.expires,
                         shapely.from_wkt(r.geometry_wkt),
                     )  # fmt: skip

@@ -1,4 +1,4 @@
-"""Warning identity by content: a content key and event code per warning, and the aliases of a warning.
+"""Warning identity by content: a content key, event code and language per warning, and the aliases of a warning.
 
 Revision ID: 0003
 Revises: 0002
@@ -23,6 +23,7 @@ def upgrade() -> None:
     with op.batch_alter_table("warnings") as batch:
         batch.add_column(sa.Column("content_key", sa.String(64), nullable=True))
         batch.add_column(sa.Column("event_code", sa.String(64), nullable=True))
+        batch.add_column(sa.Column("language", sa.String(16), nullable=True))
     op.create_index("ix_warnings_content_key", "warnings", ["content_key"])
     op.create_table(
         "warning_aliases",
@@ -49,5 +50,6 @@ def downgrade() -> None:
     op.drop_table("warning_aliases")
     op.drop_index("ix_warnings_content_key", table_name="warnings")
     with op.batch_alter_table("warnings") as batch:
+        batch.drop_column("language")
         batch.drop_column("event_code")
         batch.drop_column("content_key")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 import phonenumbers
 
@@ -11,24 +12,68 @@ import phonenumbers
 FICTIONAL_PREFIX = "+6289990000"
 
 
+# What a written phone number may hold besides digits: spaces, dashes, dots, parentheses and one leading
+# "+" (also as "(+62)"). phonenumbers is lenient on purpose: it reads letters as keypad digits, drops a
+# trailing letter and takes ";" or "#" as an extension, so "0899-9000-0101O" (letter O for zero) or
+# "0899-9000-01;03" become other, valid numbers: someone else's phone would get that resident's alerts.
+_WRITTEN = re.compile(r"^(?:\+|\(\+)?[0-9 \t\u00a0().\-]+$")
+_SEPARATORS = re.compile(r"[\s().\-]")
+# An Indonesian mobile number once its separators are removed (0812..., 62812..., +62812...).
+_MOBILE = re.compile(r"^(?:\+?62|0)8\d{7,11}$")
+
+
 def normalize_phone(raw: str, region: str = "ID") -> str:
-    """Normalise an Indonesian number (``08…``, ``628…``, ``+628…``) to E.164 (``+628…``).
+    """Normalise an Indonesian number (``08…``, ``628…``, ``+628…``) to E.164 (``+628…``), strictly.
+
+    Digits may be grouped with spaces, dashes, dots and parentheses, and the number may start with
+    ``+`` (``+62 899-9000-0123``, ``(+62) 899 9000 0123``, ``0899.9000.0123``). Anything else is refused
+    rather than guessed at: letters (``O`` for ``0``), extensions (``;``, ``#``, ``ext``), other
+    separators (``/``, ``,``), a ``+`` inside the number, or non-ASCII digits.
 
     Raises
     ------
     ValueError
-        The text is not a valid number; the message never repeats the number (personal data).
+        The text is not a valid number. The message is a phrase to put after the column name
+        (``"has letters ..."``) and never repeats the number (personal data); the caller adds where.
     """
     text = raw.strip()
-    if text.startswith("62") and not text.startswith("+"):
-        text = "+" + text
+    if not text:
+        raise ValueError("is empty")
+    if any(c.isalpha() for c in text):
+        raise ValueError("has letters (an O for a 0?); write the number in digits")
+    if not _WRITTEN.match(text):
+        raise ValueError(
+            "has characters other than digits, spaces, '-', '.', '(', ')' and a leading '+'; "
+            "write one number per cell, without an extension"
+        )
+    digits = _SEPARATORS.sub("", text)
+    if digits.startswith("62"):
+        digits = "+" + digits
     try:
-        number = phonenumbers.parse(text, region)
+        number = phonenumbers.parse(digits, region)
     except phonenumbers.NumberParseException:
-        raise ValueError("not a phone number") from None
+        raise ValueError("is not a phone number") from None
     if not phonenumbers.is_valid_number(number):
-        raise ValueError("not a valid number for its country")
+        raise ValueError("is not a valid number for its country (check the number of digits)")
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def can_receive_messages(e164: str) -> bool:
+    """Whether a normalised number can be a mobile one (SMS, WhatsApp), not a landline only.
+
+    A Kemendagri code typed into the phone column (``35.78.01.1001``) reads as a valid Surabaya landline.
+    """
+    kind = phonenumbers.number_type(phonenumbers.parse(e164))
+    return kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+
+
+def looks_like_phone(text: str) -> bool:
+    """Whether ``text`` could be an Indonesian mobile number (with or without separators).
+
+    Used before echoing a value in an error message: a number typed into the wrong column must not be
+    printed.
+    """
+    return bool(_MOBILE.match(_SEPARATORS.sub("", text.strip())))
 
 
 def mask_phone(e164: str) -> str:

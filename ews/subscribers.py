@@ -1,10 +1,17 @@
 """Import and export the residents' subscriptions held in the ews database (personal data, UU 27/2022).
 
 The import file is the region's subscribers CSV (columns of :data:`ews.ingest.contacts.SUBSCRIBER_COLUMNS`,
-optionally ``opted_out_at`` and ``opt_out_source`` as written by the export). It is read strictly: UTF-8
-(a byte-order mark is fine), every row validated, and all or nothing — if any row is rejected nothing
-is written. Rejections name the line and the reason, never the phone number. Duplicates (same number,
-village and channel) are merged, and an opt-out already recorded survives any re-import.
+optionally ``opted_out_at`` and ``opt_out_source`` as written by the export). It is read by the same
+validator as every other contact file (:func:`ews.ingest.contacts.read_subscriber_file`): UTF-8 (a
+byte-order mark is fine), every line validated, and all or nothing — if any line is rejected nothing is
+written. Rejections name the file, the line, the column and the reason, never the phone number.
+Duplicates (same number, village and channel) are merged, and an opt-out already recorded survives any
+re-import.
+
+The export neutralises every cell a spreadsheet would run as a formula (OWASP, CSV injection): a cell
+starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'``. Phone numbers
+are E.164, so they are written ``'+628…``; the import removes that quote again, so an export imports back
+unchanged (:func:`ews.ingest.contacts.from_spreadsheet`).
 """
 
 from __future__ import annotations
@@ -13,167 +20,21 @@ import csv
 import io
 import os
 from collections.abc import Collection
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
-from ews.codes import local_zone, normalize_code
-from ews.contacts import normalize_phone
-from ews.errors import DataValidationError
-from ews.ingest.contacts import SUBSCRIBER_COLUMNS
+from ews.ingest.contacts import SubscriberFile, read_subscriber_file, spreadsheet_safe
 from ews.store.artifacts import write_text_atomic
-from ews.store.repository import EXPORT_COLUMNS, ImportReport, Store, SubscriberRecord
+from ews.store.repository import EXPORT_COLUMNS, ImportReport, Store
 
-LANGUAGES = ("id", "en")
-CHANNELS = ("sms", "whatsapp")
-OPT_OUT_COLUMNS = ("opted_out_at", "opt_out_source")
-
-
-@dataclass(frozen=True)
-class SubscriberFile:
-    """A validated subscribers CSV: its good rows and, per rejected row, ``"line N: reason"``."""
-
-    path: Path
-    rows_read: int
-    records: tuple[SubscriberRecord, ...]
-    problems: tuple[str, ...]
-
-
-def _decode(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DataValidationError(f"{path}: cannot read ({exc.strerror})") from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataValidationError(
-            f"{path}: not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); save it as UTF-8 "
-            "(in Excel: 'CSV UTF-8'; in LibreOffice: character set 'Unicode (UTF-8)') and import it again"
-        ) from None
-
-
-def _instant(text: str, column: str) -> tuple[datetime | None, str | None]:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        return None, f"column '{column}' is not an ISO 8601 time (e.g. 2026-01-15T09:30:00+07:00)"
-    if value.tzinfo is None or value.utcoffset() is None:
-        return None, f"column '{column}' needs a time zone offset (e.g. +07:00 for WIB)"
-    return value, None
-
-
-def _village(raw: str, known: Collection[str] | None, region_name: str) -> tuple[str | None, str | None]:
-    # The value is not echoed until it is known to be a plausible code: a number typed into the wrong
-    # column must not end up in a report.
-    try:
-        code = normalize_code(raw)
-        local_zone(code)
-    except (ValueError, DataValidationError):
-        return None, "column 'village_code' is not a Kemendagri code (e.g. 35.78.01.1001)"
-    if known is not None and code not in known:
-        return None, f"village code {code} is not in the boundaries of region {region_name}"
-    return code, None
-
-
-def _choice(value: str, allowed: tuple[str, ...], column: str) -> str | None:
-    if value in allowed:
-        return None
-    shown = repr(value) if len(value) <= 12 and sum(c.isdigit() for c in value) < 5 else "a value"
-    return f"column '{column}' is {shown}; use {' or '.join(allowed)}"
-
-
-def read_subscriber_file(
-    path: Path, village_codes: Collection[str] | None = None, region_name: str = "?"
-) -> SubscriberFile:
-    """Read and validate a subscribers CSV, collecting a reason for every rejected row.
-
-    Parameters
-    ----------
-    path
-        The CSV file (UTF-8).
-    village_codes
-        The region's boundary codes; when given, a row for any other village is rejected.
-    region_name
-        Names the region in those rejections.
-
-    Returns
-    -------
-    SubscriberFile
-        Every valid row (duplicates included: the store merges them) and the problems of the others.
-
-    Raises
-    ------
-    DataValidationError
-        The file cannot be read, is not UTF-8, or lacks a required column.
-    """
-    reader = csv.DictReader(io.StringIO(_decode(path), newline=""))
-    header = [name.strip() for name in (reader.fieldnames or [])]
-    missing = [c for c in SUBSCRIBER_COLUMNS if c not in header]
-    if missing:
-        raise DataValidationError(
-            f"{path}: missing column(s) {', '.join(missing)}; the header must have {', '.join(SUBSCRIBER_COLUMNS)}"
-        )
-    reader.fieldnames = header
-    records: list[SubscriberRecord] = []
-    problems: list[str] = []
-    rows_read = 0
-    for raw in reader:
-        rows_read += 1
-        line = reader.line_num
-        if None in raw:
-            problems.append(f"line {line}: more fields than the header has columns")
-            continue
-        row = {k: (v or "").strip() for k, v in raw.items()}
-        reasons: list[str] = []
-        phone = None
-        if not row["phone"]:
-            reasons.append("column 'phone' is empty")
-        else:
-            try:
-                phone = normalize_phone(row["phone"])
-            except ValueError as exc:
-                reasons.append(f"column 'phone': {exc}")
-        village, why = _village(row["village_code"], village_codes, region_name)
-        if why:
-            reasons.append(why)
-        language = row["language"] or "id"
-        channel = row["channel"] or "sms"
-        reasons.extend(
-            r for r in (_choice(language, LANGUAGES, "language"), _choice(channel, CHANNELS, "channel")) if r
-        )
-        consent_time = None
-        if not row["consent_source"]:
-            reasons.append("column 'consent_source' is empty: consent is required (UU 27/2022)")
-        if not row["consent_time"]:
-            reasons.append("column 'consent_time' is empty: consent is required (UU 27/2022)")
-        else:
-            consent_time, why = _instant(row["consent_time"], "consent_time")
-            if why:
-                reasons.append(why)
-        opted_out_at = None
-        if row.get("opted_out_at"):
-            opted_out_at, why = _instant(row["opted_out_at"], "opted_out_at")
-            if why:
-                reasons.append(why)
-        if reasons:
-            problems.append(f"line {line}: {'; '.join(reasons)}")
-            continue
-        if phone is None or village is None or consent_time is None:  # pragma: no cover - a reason was recorded
-            continue
-        records.append(
-            SubscriberRecord(
-                phone=phone,
-                village_code=village,
-                language=language,
-                channel=channel,
-                consent_source=row["consent_source"],
-                consent_time=consent_time,
-                opted_out_at=opted_out_at,
-                opt_out_source=(row.get("opt_out_source") or "import") if opted_out_at else None,
-            )
-        )
-    return SubscriberFile(path, rows_read, tuple(records), tuple(problems))
+__all__ = [
+    "SubscriberFile",
+    "export_subscriber_file",
+    "format_import_report",
+    "import_subscriber_file",
+    "read_subscriber_file",
+    "region_village_codes",
+    "subscribers_csv",
+]
 
 
 def region_village_codes(region_file: Path, env: dict[str, str] | None = None) -> tuple[str, frozenset[str]]:
@@ -229,7 +90,7 @@ def format_import_report(path: Path, report: ImportReport) -> str:
     lines = [f"ews subscribers import: {path}", f"  rows read            {report.rows_read:>6}"]
     if not report.ok:
         lines.append(f"  rows rejected        {len(report.problems):>6}")
-        lines.extend(f"    REJECTED {p}" for p in report.problems)
+        lines.extend(f"    REJECTED {path}: {p}" for p in report.problems)
         lines.append("  nothing was imported: fix the rows above and import the whole file again")
         return "\n".join(lines)
     lines += [
@@ -248,17 +109,22 @@ def _csv_text(rows: list[dict[str, str]]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    # Every cell, not only the phone: consent and opt-out sources are free text typed by people.
+    writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in rows)
     return buffer.getvalue()
 
 
 def subscribers_csv(store: Store) -> str:
-    """Every subscription with its consent and opt-out state as CSV text (:data:`EXPORT_COLUMNS`)."""
+    """Every subscription with its consent and opt-out state as CSV text (:data:`EXPORT_COLUMNS`).
+
+    Cells a spreadsheet would run as a formula are written with a leading ``'`` (``'+628…``); see the
+    module docstring.
+    """
     return _csv_text(store.export_subscribers())
 
 
 def export_subscriber_file(store: Store, out: Path) -> int:
-    """Write the export CSV to ``out`` atomically and return the number of subscriptions written."""
+    """Write the export CSV (as :func:`subscribers_csv`) to ``out`` atomically; return the number of rows."""
     rows = store.export_subscribers()
     write_text_atomic(out, _csv_text(rows))
     return len(rows)

@@ -24,7 +24,7 @@ from ews.channels.outbox import FileOutbox
 from ews.codes import local_zone
 from ews.config import RegionConfig
 from ews.dispatch import Dispatcher
-from ews.errors import DataValidationError
+from ews.errors import BoundaryError, DataValidationError
 from ews.exposure.coverage import VillageLayer
 from ews.impact.assess import exposed_total, hazard_impacts, impacts, level_counts, village_levels
 from ews.ingest.bmkg_cap import DEFAULT_BASE_URL, read_warnings
@@ -77,18 +77,59 @@ def _area_names(paths: Sequence[Path]) -> dict[str, str]:
 
 
 def open_region_data(config: RegionConfig, progress: Progress = _quiet) -> RegionData:
-    """Read everything a region configures: boundaries, population, names, subscribers, Tagana."""
+    """Read everything a region configures: boundaries, population, names, subscribers, Tagana.
+
+    Raises
+    ------
+    BoundaryError
+        The boundaries cannot be used (see :func:`ews.ingest.boundaries.read_boundaries`), or more than
+        half of their areas are outside the region's ``province_code``.
+    DataValidationError
+        A contact file (subscribers, exercise_list, tagana) has bad lines: every bad line of every file
+        is listed (never a phone number), with a refused boundary file too, so one does not hide another.
+    """
+    refused: list[DataValidationError] = []
+    subscribers: list[Recipient] = []
+    tagana: list[TaganaUnit] = []
+    exercise: list[Recipient] = []
+    try:
+        subscribers = read_subscribers(config.subscribers) if config.subscribers else []
+    except DataValidationError as exc:
+        refused.append(exc)
+    try:
+        tagana = read_tagana(config.tagana) if config.tagana else []
+    except DataValidationError as exc:
+        refused.append(exc)
+    try:
+        exercise = read_subscribers(config.exercise_list, role="exercise_list") if config.exercise_list else []
+    except DataValidationError as exc:
+        refused.append(exc)
     b = config.boundaries
     keep = (config.population.column,) if config.population.method == "column" and config.population.column else ()
     progress(f"reading boundaries {b.path}")
-    villages = read_boundaries(b.path, id_field=b.id_field, name_field=b.name_field, layer=b.layer, keep=keep)
+    try:
+        villages = read_boundaries(b.path, id_field=b.id_field, name_field=b.name_field, layer=b.layer, keep=keep)
+    except BoundaryError as exc:
+        raise (exc if not refused else DataValidationError("\n".join(map(str, [exc, *refused])))) from None
     notes = []
     repaired = villages.attrs.get("repaired", [])
     if repaired:
         notes.append(f"{len(repaired)} boundary geometries were invalid and repaired: {', '.join(repaired[:10])}")
-    outside = villages[villages["province"] != config.province_code]
+    province = config.province_code
+    outside = villages[villages["province"] != province]
+    if 2 * len(outside) > len(villages):
+        # Mostly another province: the wrong files (or the wrong province_code, which sets the time zone).
+        found = ", ".join(f"{p} ({n})" for p, n in outside["province"].value_counts().head(5).items())
+        wrong = BoundaryError(
+            f"{b.path}: {len(outside)} of {len(villages)} areas are outside province {province} of region "
+            f"{config.id} (found province {found}; e.g. {outside['code'].iloc[0]}); point 'boundaries.path' at "
+            f"province {province}'s boundaries, or set 'province_code' to the province they are in"
+        )
+        raise (wrong if not refused else DataValidationError("\n".join(map(str, [wrong, *refused])))) from None
+    if refused:
+        raise refused[0] if len(refused) == 1 else DataValidationError("\n".join(map(str, refused)))
     if len(outside):
-        notes.append(f"{len(outside)} areas are outside province {config.province_code}: {outside['code'].iloc[0]} …")
+        notes.append(f"{len(outside)} areas are outside province {province}: {outside['code'].iloc[0]} …")
     layer = VillageLayer.from_villages(villages)
     villages = attach_population(layer.table, layer.area_km2, config.population)
     missing = villages.attrs.get("population_missing", [])
@@ -102,9 +143,6 @@ def open_region_data(config: RegionConfig, progress: Progress = _quiet) -> Regio
     villages["area_km2"] = layer.area_km2
     estimated = bool(villages.attrs.get("population_estimated", False))
     layer = VillageLayer(villages, layer.projected, layer.area_km2, layer.tree)
-    subscribers = read_subscribers(config.subscribers) if config.subscribers else []
-    tagana = read_tagana(config.tagana) if config.tagana else []
-    exercise = read_subscribers(config.exercise_list) if config.exercise_list else []
     return RegionData(config, villages, layer, subscribers, tagana, estimated, notes, exercise)
 
 

@@ -1,18 +1,30 @@
-"""Read administrative boundaries (GeoJSON, GeoPackage, Shapefile, GeoParquet) into a villages table."""
+"""Read administrative boundaries (GeoJSON, GeoPackage, Shapefile, GeoParquet) into a villages table.
+
+Every file is checked before it is used: it must hold polygons (not a point or line layer), have a
+coordinate reference system, and, once reprojected to EPSG:4326, lie within Indonesia
+(:data:`ews.ingest.bmkg_cap.INDONESIA_BBOX`). A file whose coordinates do not match the CRS it declares
+(a GeoJSON ``crs`` member saying UTM over lon/lat coordinates, metres with no ``crs`` member, swapped
+lat/lon) is refused with what was found and what to do, instead of yielding villages in Antarctica.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import pyogrio
 import shapely
+from pyproj import CRS
 
 from ews.codes import code_level, normalize_code, parent_code
 from ews.errors import BoundaryError
+from ews.ingest.bmkg_cap import INDONESIA_BBOX
 
 SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".parquet", ".geoparquet")
 WGS84 = "EPSG:4326"
+POLYGONAL = ("Polygon", "MultiPolygon")
 
 
 def _files(path: Path) -> list[Path]:
@@ -83,15 +95,25 @@ def read_boundaries(
                 raise BoundaryError(
                     f"{file}: has no field '{field}' (fields: {available}); set id_field/name_field to one of them"
                 )
-        if frame.crs is None:
-            raise BoundaryError(f"{file}: has no coordinate reference system; save it with one (EPSG:4326)")
-        frame = frame.to_crs(WGS84) if not frame.crs.equals(WGS84) else frame
+        if not len(frame):
+            raise BoundaryError(f"{file}: holds no features; point 'boundaries.path' at the areas' polygons")
         codes = []
         for row, raw in enumerate(frame[id_field]):
             try:
                 codes.append(normalize_code(raw))
             except ValueError as exc:
                 raise BoundaryError(f"{file}: feature {row}, field '{id_field}': {exc}") from None
+        _check_polygonal(file, frame, codes, layer)
+        raw_bounds = frame.geometry.bounds.to_numpy()
+        if frame.crs is None:
+            hint = " (the coordinates look like lon/lat)" if _in_indonesia(_total(raw_bounds)) else ""
+            raise BoundaryError(
+                f"{file}: has no coordinate reference system; save it with the one its coordinates are in{hint}, "
+                "e.g. EPSG:4326"
+            )
+        source_crs = CRS.from_user_input(frame.crs)
+        frame = frame.to_crs(WGS84) if not frame.crs.equals(WGS84) else frame
+        _check_extent(file, frame, codes, raw_bounds, source_crs)
         table = gpd.GeoDataFrame(
             {"code": codes, "name": frame[name_field].astype(str).str.strip(), **{k: frame[k] for k in keep}},
             geometry=frame.geometry.values,
@@ -105,6 +127,122 @@ def read_boundaries(
     if len(duplicated):
         raise BoundaryError(f"{root}: duplicate codes {', '.join(sorted(set(duplicated))[:10])}; each area once")
     return _with_parents(_repaired(villages, root))
+
+
+def _check_polygonal(file: Path, frame: gpd.GeoDataFrame, codes: list[str], layer: str | None) -> None:
+    """Refuse a point or line layer, and the non-polygon features of a mixed one."""
+    kinds = frame.geometry.geom_type
+    present = kinds.notna().to_numpy()
+    bad = present & ~kinds.isin(POLYGONAL).to_numpy()
+    if not bad.any():
+        return
+    if bad.sum() == present.sum():
+        found = ", ".join(sorted(set(kinds[bad])))
+        where = ""
+        if file.suffix.lower() == ".gpkg":
+            polygon_layers = [str(name) for name, kind in _layers(file) if kind and "polygon" in str(kind).lower()]
+            where = (
+                f"; polygon layers in this file: {', '.join(polygon_layers)} (set boundaries.layer)"
+                if polygon_layers
+                else "; this file has no polygon layer"
+            )
+        layer_note = f" (layer {layer})" if layer else ""
+        raise BoundaryError(
+            f"{file}{layer_note}: a {found} layer, not polygons: boundaries must be the areas' polygons "
+            f"(Polygon or MultiPolygon), not their centroids or outlines{where}"
+        )
+    first = int(np.flatnonzero(bad)[0])
+    raise BoundaryError(
+        f"{file}: {int(bad.sum())} of {len(frame)} features are not polygons (e.g. {codes[first]}: "
+        f"{kinds.iloc[first]}); remove them or replace them by the areas' polygons"
+    )
+
+
+def _layers(file: Path) -> list[tuple[object, object]]:
+    try:
+        return [(name, kind) for name, kind in pyogrio.list_layers(file)]
+    except Exception:  # only a hint for the message: a file that lists no layers has none to suggest
+        return []
+
+
+def _total(bounds: np.ndarray) -> tuple[float, float, float, float]:
+    """The total (minx, miny, maxx, maxy) of per-feature bounds, ignoring features without geometry."""
+    if not len(bounds) or np.isnan(bounds).all():
+        return (np.nan, np.nan, np.nan, np.nan)
+    return (
+        float(np.nanmin(bounds[:, 0])),
+        float(np.nanmin(bounds[:, 1])),
+        float(np.nanmax(bounds[:, 2])),
+        float(np.nanmax(bounds[:, 3])),
+    )
+
+
+def _in_indonesia(bounds: tuple[float, float, float, float]) -> bool:
+    west, south, east, north = INDONESIA_BBOX
+    minx, miny, maxx, maxy = bounds
+    return bool(np.isfinite(bounds).all() and minx >= west and maxx <= east and miny >= south and maxy <= north)
+
+
+def _number(value: float) -> str:
+    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.2f}"
+
+
+def _span(bounds: tuple[float, float, float, float]) -> str:
+    minx, miny, maxx, maxy = bounds
+    if not np.isfinite(bounds).all():
+        return "not finite (the coordinates cannot be placed on the Earth in this CRS)"
+    return f"{_number(minx)}..{_number(maxx)}, {_number(miny)}..{_number(maxy)}"
+
+
+def _diagnosis(raw: tuple[float, float, float, float], crs: CRS) -> str:
+    """Why coordinates ``raw`` (as read, in ``crs``) may have missed Indonesia, and what to do."""
+    minx, miny, maxx, maxy = raw
+    name = f"{crs.to_string()} ({crs.name})"
+    if crs.is_projected and _in_indonesia(raw):
+        return (
+            f"the file says {name} but the coordinates look like lon/lat: remove the GeoJSON 'crs' member "
+            "or save the file as EPSG:4326"
+        )
+    if _in_indonesia((miny, minx, maxy, maxx)):
+        return "the coordinates look like lat, lon (swapped): write them as lon, lat"
+    if crs.is_geographic and np.isfinite(raw).all() and max(abs(minx), abs(maxx), abs(miny), abs(maxy)) > 360:
+        return (
+            f"the coordinates look projected (metres) but the file is read as {name}, and a GeoJSON without "
+            "a 'crs' member is lon/lat by definition: reproject the file to EPSG:4326, or save it with the CRS "
+            "its coordinates are in (e.g. EPSG:32749, UTM zone 49S)"
+        )
+    return f"check the file's coordinate reference system: it says {name}; it must be the one its coordinates are in"
+
+
+def _check_extent(file: Path, frame: gpd.GeoDataFrame, codes: list[str], raw_bounds: np.ndarray, crs: CRS) -> None:
+    """Refuse features that, reprojected to EPSG:4326, fall outside Indonesia (a wrong or lying CRS)."""
+    west, south, east, north = INDONESIA_BBOX
+    bounds = frame.geometry.bounds.to_numpy()
+    located = ~np.isnan(raw_bounds).any(axis=1)  # features without geometry are reported by _repaired
+    with np.errstate(invalid="ignore"):
+        inside = (
+            np.isfinite(bounds).all(axis=1)
+            & (bounds[:, 0] >= west)
+            & (bounds[:, 2] <= east)
+            & (bounds[:, 1] >= south)
+            & (bounds[:, 3] <= north)
+        )
+    outside = located & ~inside
+    if not outside.any():
+        return
+    box = f"Indonesia ({west:g}..{east:g} E, {south:g}..{north:g} N)"
+    raw = _total(raw_bounds[outside])
+    found = _total(bounds[outside])
+    read = f"coordinates {_span(raw)} read as {crs.to_string()}"
+    if not crs.equals(WGS84):
+        read += f" (in EPSG:4326: {_span(found)})"
+    if outside.sum() == located.sum():
+        raise BoundaryError(f"{file}: {read} are outside {box}; {_diagnosis(raw, crs)}")
+    first = int(np.flatnonzero(outside)[0])
+    raise BoundaryError(
+        f"{file}: {int(outside.sum())} of {len(frame)} features lie outside {box} (e.g. {codes[first]}; "
+        f"{read}); {_diagnosis(raw, crs)}, or remove those features"
+    )
 
 
 def _repaired(villages: gpd.GeoDataFrame, root: Path) -> gpd.GeoDataFrame:

@@ -52,7 +52,7 @@ def test_level2_numeric_codes(tmp_path: Path) -> None:
         {
             "type": "Feature",
             "properties": {"kode": k, "nama": n},
-            "geometry": box(i, 0, i + 1, 1).__geo_interface__,
+            "geometry": box(112 + i, -8, 113 + i, -7).__geo_interface__,  # boundaries must lie in Indonesia
         }
         for i, (k, n) in enumerate([(35.1, "Kabupaten Malang"), (35.78, "Kota Surabaya")])
     ]

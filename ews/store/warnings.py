@@ -207,20 +207,18 @@ class WarningRepository(StoreBase):
     def warning_aliases(self, thread_ids: Iterable[str] | None = None) -> list[AliasRecord]:
         """Stored aliases (of the warnings of ``thread_ids``, or all), newest sighting first."""
         a, w = WarningAliasRow, WarningRow
-        stmt = select(a, w.thread_id).join(w, w.identifier == a.canonical).order_by(a.last_seen.desc(), a.identifier)
+        stmt = (
+            select(a.identifier, a.canonical, w.thread_id, a.reason, a.language, a.source, a.first_seen, a.last_seen,
+                   a.times_seen)
+            .join(w, w.identifier == a.canonical)
+            .order_by(a.last_seen.desc(), a.identifier)
+        )  # fmt: skip
         threads = None if thread_ids is None else sorted(set(thread_ids))
         statements = [stmt] if threads is None else [stmt.where(w.thread_id.in_(c)) for c in _chunks(threads)]
         out: list[AliasRecord] = []
         with self.engine.connect() as connection:
             for statement in statements:
-                for r in connection.execute(statement):
-                    row: Any = r[0]
-                    out.append(
-                        AliasRecord(
-                            row.identifier, row.canonical, r.thread_id, row.reason, row.language, row.source,
-                            row.first_seen, row.last_seen, row.times_seen,
-                        )
-                    )  # fmt: skip
+                out.extend(AliasRecord(*r) for r in connection.execute(statement))
         return out
 
     def thread_heads(self, thread_ids: Collection[str]) -> list[ActiveThread]:

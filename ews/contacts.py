@@ -40,7 +40,7 @@ def normalize_phone(raw: str, region: str = "ID") -> str:
     if not text:
         raise ValueError("is empty")
     if any(c.isalpha() for c in text):
-        raise ValueError("has letters (an O for a 0?); write the number in digits")
+        raise ValueError("has letters (an O for a zero?); write the number in digits")
     if not _WRITTEN.match(text):
         raise ValueError(
             "has characters other than digits, spaces, '-', '.', '(', ')' and a leading '+'; "

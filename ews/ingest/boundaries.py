@@ -137,7 +137,14 @@ def _check_polygonal(file: Path, frame: gpd.GeoDataFrame, codes: list[str], laye
     if not bad.any():
         return
     if bad.sum() == present.sum():
-        found = ", ".join(sorted(set(kinds[bad])))
+        found = sorted(set(kinds[bad]))
+        what = (
+            "point"
+            if all("Point" in k for k in found)
+            else "line"
+            if all("Line" in k for k in found)
+            else "non-polygon"
+        )
         where = ""
         if file.suffix.lower() == ".gpkg":
             polygon_layers = [str(name) for name, kind in _layers(file) if kind and "polygon" in str(kind).lower()]
@@ -148,8 +155,8 @@ def _check_polygonal(file: Path, frame: gpd.GeoDataFrame, codes: list[str], laye
             )
         layer_note = f" (layer {layer})" if layer else ""
         raise BoundaryError(
-            f"{file}{layer_note}: a {found} layer, not polygons: boundaries must be the areas' polygons "
-            f"(Polygon or MultiPolygon), not their centroids or outlines{where}"
+            f"{file}{layer_note}: a {what} layer ({', '.join(found)}), not polygons: boundaries must be the "
+            f"areas' polygons (Polygon or MultiPolygon), not their centroids or outlines{where}"
         )
     first = int(np.flatnonzero(bad)[0])
     raise BoundaryError(
@@ -194,22 +201,21 @@ def _span(bounds: tuple[float, float, float, float]) -> str:
     return f"{_number(minx)}..{_number(maxx)}, {_number(miny)}..{_number(maxy)}"
 
 
-def _diagnosis(raw: tuple[float, float, float, float], crs: CRS) -> str:
+def _diagnosis(file: Path, raw: tuple[float, float, float, float], crs: CRS) -> str:
     """Why coordinates ``raw`` (as read, in ``crs``) may have missed Indonesia, and what to do."""
     minx, miny, maxx, maxy = raw
     name = f"{crs.to_string()} ({crs.name})"
+    geojson = file.suffix.lower() in (".geojson", ".json")
     if crs.is_projected and _in_indonesia(raw):
-        return (
-            f"the file says {name} but the coordinates look like lon/lat: remove the GeoJSON 'crs' member "
-            "or save the file as EPSG:4326"
-        )
+        fix = "remove the 'crs' member (GeoJSON is lon/lat by definition)" if geojson else "set its CRS to EPSG:4326"
+        return f"the file says {name} but the coordinates look like lon/lat: {fix}"
     if _in_indonesia((miny, minx, maxy, maxx)):
         return "the coordinates look like lat, lon (swapped): write them as lon, lat"
     if crs.is_geographic and np.isfinite(raw).all() and max(abs(minx), abs(maxx), abs(miny), abs(maxy)) > 360:
+        why = ", as a GeoJSON without a 'crs' member is" if geojson else ""
         return (
-            f"the coordinates look projected (metres) but the file is read as {name}, and a GeoJSON without "
-            "a 'crs' member is lon/lat by definition: reproject the file to EPSG:4326, or save it with the CRS "
-            "its coordinates are in (e.g. EPSG:32749, UTM zone 49S)"
+            f"the coordinates look projected (metres) but the file is read as {name}{why}: reproject the file "
+            "to EPSG:4326, or save it with the CRS its coordinates are in (e.g. EPSG:32749, UTM zone 49S)"
         )
     return f"check the file's coordinate reference system: it says {name}; it must be the one its coordinates are in"
 
@@ -230,18 +236,18 @@ def _check_extent(file: Path, frame: gpd.GeoDataFrame, codes: list[str], raw_bou
     outside = located & ~inside
     if not outside.any():
         return
-    box = f"Indonesia ({west:g}..{east:g} E, {south:g}..{north:g} N)"
+    box = f"Indonesia (lon {west:g}..{east:g}, lat {south:g}..{north:g})"
     raw = _total(raw_bounds[outside])
     found = _total(bounds[outside])
     read = f"coordinates {_span(raw)} read as {crs.to_string()}"
     if not crs.equals(WGS84):
         read += f" (in EPSG:4326: {_span(found)})"
     if outside.sum() == located.sum():
-        raise BoundaryError(f"{file}: {read} are outside {box}; {_diagnosis(raw, crs)}")
+        raise BoundaryError(f"{file}: {read} are outside {box}; {_diagnosis(file, raw, crs)}")
     first = int(np.flatnonzero(outside)[0])
     raise BoundaryError(
-        f"{file}: {int(outside.sum())} of {len(frame)} features lie outside {box} (e.g. {codes[first]}; "
-        f"{read}); {_diagnosis(raw, crs)}, or remove those features"
+        f"{file}: {int(outside.sum())} of {len(frame)} features lie outside {box}, e.g. {codes[first]} "
+        f"({read}); {_diagnosis(file, raw, crs)}, or remove those features"
     )
 
 

@@ -157,21 +157,18 @@ def _code(raw: str) -> str | None:
     return code
 
 
-def _named(code: str) -> str:
-    # A normalised code that reads like a mobile number (e.g. 10 digits written as "62.81.23.4567") is
-    # not printed either.
-    return "a code not shown here (it looks like a phone number)" if looks_like_phone(code) else code
-
-
 def _village(raw: str, known: Collection[str] | None, region_name: str) -> tuple[str | None, str | None]:
     code = _code(raw)
     if code is None:
         # The value is not echoed: a number typed into the wrong column must not end up in a report.
         return None, "column 'village_code' is not a Kemendagri code (e.g. 35.78.01.1001)"
+    if looks_like_phone(code):
+        # Ten digits such as 6281234567 make a well-formed code of province 62: no village has such a code.
+        return None, "column 'village_code' looks like a phone number (not shown), not a Kemendagri code"
     if known is not None and code not in known:
-        return None, (
-            f"village code {_named(code)} is not in the boundaries of region {region_name}; "
-            "check the code or the region"
+        return (
+            None,
+            f"village code {code} is not in the boundaries of region {region_name}; check the code or the region",
         )
     return code, None
 
@@ -292,11 +289,11 @@ def read_tagana_file(path: Path) -> TaganaFile:
             if not raw:
                 continue
             code = _code(raw)
-            if code is None or code_level(code) != 3:
+            if code is None or code_level(code) != 3 or looks_like_phone(code):
                 reasons.append("column 'kecamatan_codes' holds a value that is not a kecamatan code (e.g. 35.78.01)")
             elif kabkota is not None and parent_code(code, 2) != kabkota:
                 reasons.append(
-                    f"column 'kecamatan_codes': kecamatan {_named(code)} is not in kab/kota {kabkota}; "
+                    f"column 'kecamatan_codes': kecamatan {code} is not in kab/kota {kabkota}; "
                     "list only the unit's own kecamatan"
                 )
             else:

@@ -148,8 +148,7 @@ def test_every_bad_line_is_reported_and_nothing_kept(tmp_path: Path) -> None:
         "line 5: column 'phone' is a landline number: SMS and WhatsApp need a mobile number (08…); "
         "column 'village_code' is not a Kemendagri code (e.g. 35.78.01.1001)",
         "line 6: more fields than the header has columns (a ',' inside a value?)",
-        "line 7: village code a code not shown here (it looks like a phone number) is not in the boundaries of "
-        "region jawa-timur; check the code or the region",
+        "line 7: column 'village_code' looks like a phone number (not shown), not a Kemendagri code",
     )
 
 

@@ -12,7 +12,7 @@ import json
 import logging
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from ews.dispatch import Dispatcher
 from ews.errors import BoundaryError, DataValidationError
 from ews.exposure.coverage import VillageLayer
 from ews.impact.assess import exposed_total, hazard_impacts, impacts, level_counts, village_levels
+from ews.impact.named_targets import kecamatan_coverage, kecamatan_index, named_area_notes, target_by_name
 from ews.ingest.bmkg_cap import DEFAULT_BASE_URL, read_warnings
 from ews.ingest.boundaries import read_boundaries
 from ews.ingest.contacts import read_subscribers, read_tagana
@@ -225,9 +226,42 @@ def assess_villages(
     """
     region = region or open_region_data(config, progress)
     warnings, _ = _load_warnings(run_dir)
-    located = [w for w in warnings if not w.geometry.is_empty]
+    problems: list[dict[str, str]] = []
+    notes: list[str] = []
+    index = kecamatan_index(region.villages) if any(w.named_areas for w in warnings) else None
+    located: list[Warning] = []
+    for w in warnings:
+        if not w.geometry.is_empty:
+            located.append(w)
+        elif w.named_areas and w.msg_type in ("Alert", "Update") and index is not None:
+            # No usable polygon: the warning is placed on the kecamatan its description names, loudly.
+            target = target_by_name(w, index, config.province_code, w.location_hint)
+            notes.extend(target.notes)
+            if target.codes:
+                located.append(replace(w, geometry=target.geometry))
+            message = (
+                f"DEGRADED: no usable polygon: located by the {len(target.codes)} kecamatan named in its "
+                f"description ({', '.join(target.codes)})" if target.codes
+                else "DEGRADED: no usable polygon and none of its named kecamatan found in the region: not located"
+            )  # fmt: skip
+            problems.append({"source": f"{w.source} [{w.identifier}]", "message": message})
     progress(f"intersecting {len(located)} warning(s) with {len(region.villages):,} villages")
-    rows = impacts(region.layer, located, config.levels)
+    frames = []
+    for w in located:  # one warning fails alone
+        try:
+            frames.append(impacts(region.layer, [w], config.levels))
+        except Exception as exc:
+            log.exception("intersecting %s failed", w.identifier)
+            why = f"internal error ({type(exc).__name__}: {exc}); please report it"
+            problems.append({"source": f"{w.source} [{w.identifier}]", "message": f"DEGRADED: not intersected: {why}"})
+    rows = pd.concat(frames, ignore_index=True) if frames else impacts(region.layer, [], config.levels)
+    if index is not None:
+        for w in located:
+            coverage = kecamatan_coverage(rows, region.villages, w.identifier)
+            notes.extend(named_area_notes(w, coverage, index, config.province_code))
+    write_text_atomic(
+        run_dir / "assessment.json", json.dumps({"problems": problems, "notes": notes}, ensure_ascii=False)
+    )
     hazard_count = 0
     if (run_dir / "sources.json").exists():
         if now is None:
@@ -323,19 +357,22 @@ def sync_region_contacts(store: Store, config: RegionConfig, region: RegionData)
         store.save_tagana(region.tagana)
 
 
-def _warning_notes(warnings: Sequence[Warning], rows: pd.DataFrame) -> list[str]:
+def _warning_notes(warnings: Sequence[Warning]) -> list[str]:
     notes: list[str] = []
     for w in warnings:
-        notes.extend(f"{w.identifier}: {n}" for n in w.notes)
+        notes.extend(n if n.startswith(w.source) else f"{w.identifier}: {n}" for n in w.notes)
         if w.status != "Actual":
             notes.append(f"{w.identifier}: status {w.status}: to the exercise list only, never to residents")
-        if w.named_areas and not rows.empty:
-            mine = rows.loc[rows["warning_id"] == w.identifier]
-            touched = {str(n).upper() for n in (*mine["kecamatan_name"], *mine["name"])}
-            not_found = [a for a in w.named_areas if a not in touched]
-            if not_found:
-                notes.append(f"{w.identifier}: named area(s) not among touched villages: {', '.join(not_found)}")
     return notes
+
+
+def _load_assessment(run_dir: Path) -> tuple[list[dict[str, str]], list[str]]:
+    """The problems and notes of the assess step (none when it wrote no ``assessment.json``)."""
+    path = run_dir / "assessment.json"
+    if not path.exists():
+        return [], []
+    record = json.loads(path.read_text(encoding="utf-8"))
+    return list(record["problems"]), list(record["notes"])
 
 
 def publish_outputs(
@@ -364,7 +401,9 @@ def publish_outputs(
     hazards = load_hazards(run_dir)
     problems = [*problems, *hazards.problems]
     rows = pd.read_csv(run_dir / "impacts.csv", dtype={"code": str, "kecamatan": str, "kabkota": str})
-    notes = list(region.notes) + _warning_notes(warnings, rows) + hazards.notes
+    assessed_problems, assessed_notes = _load_assessment(run_dir)
+    problems = [*problems, *assessed_problems]
+    notes = list(region.notes) + _warning_notes(warnings) + assessed_notes + hazards.notes
     notes.extend(f"{p['source']}: {p['message']}" for p in hazards.problems)
     per_village = village_levels(rows)
     table = region.villages

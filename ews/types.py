@@ -72,6 +72,7 @@ class Warning:
     event_code: str = ""  # BMKG's OET event code (e.g. "OET-194"): the same in every language edition
     content_key: str = ""  # identity by content (see ews.ingest.bmkg_cap.content_key); "" = by identifier
     unusable_polygons: int = 0  # polygons that could not be used at all (dropped, with a note each)
+    location_hint: BaseGeometry | None = None  # the points of unusable polygons: where the warning roughly is
     aliases: tuple[WarningAlias, ...] = ()  # other copies of this warning read in the same batch
 
 

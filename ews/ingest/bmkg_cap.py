@@ -7,6 +7,7 @@ BMKG writes polygon points as ``lat,lon``; geometries here are ``(lon, lat)`` in
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
@@ -362,6 +363,7 @@ def parse_cap(data: bytes, source: str, *, prefer_languages: tuple[str, ...] = (
     shape_keys: list[str] = []
     notes: list[str] = []
     unusable = 0
+    hint_points: list[tuple[float, float]] = []
     area_names: list[str] = []
     for a, area in enumerate(info.findall(_q("area")), start=1):
         desc = _text(area, "areaDesc", where, required=True)
@@ -374,6 +376,8 @@ def parse_cap(data: bytes, source: str, *, prefer_languages: tuple[str, ...] = (
             except CapError as exc:
                 # One polygon that cannot be used drops only itself; the others still locate the warning.
                 unusable += 1
+                with contextlib.suppress(CapError):
+                    hint_points.extend(_points(text, at))
                 shape_keys.append(" ".join(text.split()))
                 notes.append(f"{exc}: polygon dropped, the alert's other shapes are used")
                 continue
@@ -436,6 +440,7 @@ def parse_cap(data: bytes, source: str, *, prefer_languages: tuple[str, ...] = (
         event_code=event_code,
         content_key=key,
         unusable_polygons=unusable,
+        location_hint=shapely.MultiPoint(hint_points) if hint_points else None,
     )
 
 

@@ -40,6 +40,7 @@ def warning_to_record(w: Warning) -> dict[str, Any]:
         "content_key": w.content_key,
         "unusable_polygons": w.unusable_polygons,
         "aliases": [[a.identifier, a.source, a.language, a.event, a.headline] for a in w.aliases],
+        "location_hint": shapely.to_wkt(w.location_hint, rounding_precision=-1) if w.location_hint else None,
     }
 
 
@@ -76,6 +77,7 @@ def warning_from_record(r: dict[str, Any]) -> Warning:
         content_key=r.get("content_key", ""),
         unusable_polygons=int(r.get("unusable_polygons", 0)),
         aliases=tuple(WarningAlias(*a) for a in r.get("aliases", ())),
+        location_hint=shapely.from_wkt(r["location_hint"]) if r.get("location_hint") else None,
     )
 
 

@@ -11,12 +11,17 @@ weather codes) and tolerant of extra keys. Times: the adm4 ``datetime`` field mu
 (``...Z``); DigitalForecast times (``YYYYMMDDhhmm``) and the adm4 ``analysis_date`` carry none and are
 UTC by BMKG's convention (the 00/12 UTC model runs; the adm4 ``utc_datetime`` fields confirm it).
 The parsed types are defined in :mod:`ews.hazard.forecast` and re-exported here.
+
+Limits (:data:`ADM4_LIMITS`, :data:`DIGITALFORECAST_LIMITS`, see :mod:`ews.ingest.limits`): an adm4
+payload over 1 MiB or a DigitalForecast over 16 MiB, or either nested deeper than 32 levels, is refused
+before it is parsed; so is an adm4 payload holding a number longer than 40 characters (or ``NaN``) or
+an object that repeats a key, and a DigitalForecast whose ``latitude``/``longitude``/``h`` is longer.
+One village's payload is one record: :func:`read_adm4` reports it and reads the others.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import math
 import re
@@ -30,7 +35,6 @@ from typing import Any
 from urllib.parse import quote
 
 import defusedxml
-import defusedxml.ElementTree as SafeET
 
 from ews.codes import local_zone, normalize_code
 from ews.config import ForecastRules
@@ -45,6 +49,16 @@ from ews.hazard.forecast import (
 )
 from ews.ingest.bmkg_cap import SourceProblem
 from ews.ingest.http import fetch_bytes
+from ews.ingest.limits import (
+    MIB,
+    DocumentLimits,
+    check_number_text,
+    load_json,
+    read_limited,
+    refusal,
+    shown,
+    xml_root,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +68,11 @@ ADM4_STEP_HOURS = 3.0
 _XML_NS = "{http://www.w3.org/XML/1998/namespace}"
 _OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
 _DF_TIME = re.compile(r"^\d{12}(\d{2})?$")
+
+ADM4_LIMITS = DocumentLimits(max_bytes=1 * MIB, max_depth=32, max_number_chars=40)
+"""What an adm4 payload may be: BMKG's are about 12 KB, 7 levels deep, numbers of a few characters."""
+DIGITALFORECAST_LIMITS = DocumentLimits(max_bytes=16 * MIB, max_depth=32, max_number_chars=40)
+"""What a DigitalForecast file may be: a province is about 0.5 MB, 6 elements deep."""
 
 Fetcher = Callable[[str], bytes]
 
@@ -79,13 +98,13 @@ def _number(value: object, where: str, name: str) -> float:
     if value is None:
         raise ForecastError(f"{where}: field '{name}' is missing or null; BMKG always sends it")
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ForecastError(f"{where}: field '{name}' {value!r} is not a number")
+        raise ForecastError(f"{where}: field '{name}' {shown(value)} is not a number")
     try:
         number = float(value)
     except ValueError:
-        raise ForecastError(f"{where}: field '{name}' {value!r} is not a number") from None
+        raise ForecastError(f"{where}: field '{name}' {shown(value)} is not a number") from None
     if not math.isfinite(number):
-        raise ForecastError(f"{where}: field '{name}' {value!r} is not a finite number")
+        raise ForecastError(f"{where}: field '{name}' {shown(value)} is not a finite number")
     return number
 
 
@@ -129,12 +148,12 @@ def _valid_time(step: Mapping[str, Any], where: str) -> datetime:
     try:
         value = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise ForecastError(f"{where}: field '{name}' {raw!r} is not an ISO 8601 time") from None
+        raise ForecastError(f"{where}: field '{name}' {shown(raw)} is not an ISO 8601 time") from None
     if value.tzinfo is None:
         if name == "utc_datetime":
             return value.replace(tzinfo=UTC)
         raise ForecastError(
-            f"{where}: field 'datetime' {raw!r} has no time zone; a forecast time must say its zone "
+            f"{where}: field 'datetime' {shown(raw)} has no time zone; a forecast time must say its zone "
             "(BMKG writes e.g. 2026-09-24T07:00:00Z)"
         )
     return value.astimezone(UTC)
@@ -147,7 +166,7 @@ def _mapping(value: object, where: str) -> Mapping[str, Any]:
 
 
 def parse_adm4(data: bytes, source: str) -> VillageForecast:
-    """Parse one adm4 village forecast payload.
+    """Parse one adm4 village forecast payload (within :data:`ADM4_LIMITS`: see :mod:`ews.ingest.limits`).
 
     Parameters
     ----------
@@ -164,17 +183,21 @@ def parse_adm4(data: bytes, source: str) -> VillageForecast:
     Raises
     ------
     ForecastError
-        Not JSON; no ``lokasi.adm4`` or not a village code; no ``data[0].cuaca`` steps; a step whose
-        ``datetime`` is missing or has no zone, whose ``local_datetime`` disagrees with it, whose ``tp``
-        (mm) or ``weather`` is missing or not a number, or that repeats a valid time. The message
-        names the file, the step (index over all steps, 0-based) and the field.
+        Larger or deeper than :data:`ADM4_LIMITS`, or holding a number longer than its limit (or
+        ``NaN``) or an object that repeats a key, anywhere; not JSON; no ``lokasi.adm4`` or not a
+        village code; no ``data[0].cuaca`` steps; a step whose ``datetime`` is missing or has no zone,
+        whose ``local_datetime`` disagrees with it, whose ``tp`` (mm) or ``weather`` is missing or not
+        a number, or that repeats a valid time. The message names the file, the step (index over all
+        steps, 0-based) or the path of the value, and the field.
     """
     if not data.strip():
         raise ForecastError(f"{source}: empty file; expected BMKG's prakiraan-cuaca JSON")
-    try:
-        doc = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ForecastError(f"{source}: not valid JSON ({exc}); is it a prakiraan-cuaca adm4 payload?") from None
+    doc = load_json(data, source, ADM4_LIMITS, ForecastError, "BMKG prakiraan-cuaca adm4 payload")
+    refused = refusal(doc)
+    if refused is not None:
+        path, reason = refused
+        where = f"field '{path}'" if path else "the document"
+        raise ForecastError(f"{source}: {where}: {reason}; the forecast is not used")
     doc = _mapping(doc, f"{source}: the document")
     entries = doc.get("data")
     if not isinstance(entries, list) or not entries:
@@ -189,9 +212,10 @@ def parse_adm4(data: bytes, source: str) -> VillageForecast:
     try:
         code = normalize_code(raw_code)
     except ValueError as exc:
-        raise ForecastError(f"{source}: field 'lokasi.adm4': {exc}") from None
+        reason = str(exc) if len(str(exc)) <= 120 else f"not a Kemendagri code: {shown(raw_code)}"
+        raise ForecastError(f"{source}: field 'lokasi.adm4': {reason}") from None
     if code.count(".") != 3:
-        raise ForecastError(f"{source}: field 'lokasi.adm4' {raw_code!r} is not a village (adm4) code")
+        raise ForecastError(f"{source}: field 'lokasi.adm4' {shown(raw_code)} is not a village (adm4) code")
 
     cuaca = entry.get("cuaca")
     if not isinstance(cuaca, list) or not cuaca:
@@ -224,10 +248,10 @@ def parse_adm4(data: bytes, source: str) -> VillageForecast:
             try:
                 stated = datetime.fromisoformat(given.strip())
             except ValueError:
-                raise ForecastError(f"{where}: field 'local_datetime' {given!r} is not an ISO 8601 time") from None
+                raise ForecastError(f"{where}: field 'local_datetime' {shown(given)} is not an ISO 8601 time") from None
             if stated.replace(tzinfo=None) != local.replace(tzinfo=None):
                 raise ForecastError(
-                    f"{where}: field 'local_datetime' {given!r} disagrees with 'datetime' {valid:%Y-%m-%dT%H:%MZ} "
+                    f"{where}: field 'local_datetime' {shown(given)} disagrees with 'datetime' {valid:%Y-%m-%dT%H:%MZ} "
                     f"at UTC{_fmt_offset(offset)}; the payload is inconsistent"
                 )
         tp = _number(step.get("tp"), where, "tp")
@@ -265,7 +289,9 @@ def parse_adm4(data: bytes, source: str) -> VillageForecast:
         try:
             parsed = datetime.fromisoformat(analysis_raw.strip().replace("Z", "+00:00"))
         except ValueError:
-            raise ForecastError(f"{source}: field 'analysis_date' {analysis_raw!r} is not an ISO 8601 time") from None
+            raise ForecastError(
+                f"{source}: field 'analysis_date' {shown(analysis_raw)} is not an ISO 8601 time"
+            ) from None
         analysis = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
     return VillageForecast(
@@ -335,10 +361,8 @@ def read_adm4(paths: str | Path | Iterable[str | Path]) -> ForecastBatch:
             continue
         for file in _json_files(root):
             try:
-                batch.forecasts.append(parse_adm4(file.read_bytes(), str(file)))
-            except OSError as exc:
-                batch.problems.append(SourceProblem(str(file), f"{file}: cannot read ({exc.strerror})"))
-                log.error("%s: cannot read (%s)", file, exc.strerror)
+                data = read_limited(file, str(file), ADM4_LIMITS, ForecastError, "BMKG adm4 payload")
+                batch.forecasts.append(parse_adm4(data, str(file)))
             except ForecastError as exc:
                 batch.problems.append(SourceProblem(str(file), str(exc)))
                 log.error("%s", exc)
@@ -398,14 +422,14 @@ def fetch_adm4(
         try:
             code = normalize_code(raw)
         except ValueError as exc:
-            batch.problems.append(SourceProblem(str(raw), f"adm4 code {raw!r}: {exc}"))
+            batch.problems.append(SourceProblem(str(raw), f"adm4 code {shown(raw)}: {exc}"))
             log.error("adm4 code %r: %s", raw, exc)
             continue
         if code in seen:
             continue
         seen.add(code)
         if code.count(".") != 3:
-            message = f"adm4 code {code!r} is not a village code (xx.xx.xx.xxxx)"
+            message = f"adm4 code {shown(code)} is not a village code (xx.xx.xx.xxxx)"
             batch.problems.append(SourceProblem(code, message))
             log.error("%s", message)
             continue
@@ -437,7 +461,7 @@ def _parse_xml(data: bytes, source: str) -> ET.Element:
     if not data.strip():
         raise ForecastError(f"{source}: empty file; expected a BMKG DigitalForecast XML")
     try:
-        root: ET.Element = SafeET.fromstring(data, forbid_dtd=True)
+        root = xml_root(data, source, DIGITALFORECAST_LIMITS, ForecastError, "BMKG DigitalForecast file")
     except defusedxml.DTDForbidden:
         raise ForecastError(f"{source}: refused: contains a DTD (<!DOCTYPE>); DigitalForecast never has one") from None
     except defusedxml.EntitiesForbidden:
@@ -452,29 +476,38 @@ def _parse_xml(data: bytes, source: str) -> ET.Element:
 def _df_time(text: str | None, where: str, name: str) -> datetime:
     value = (text or "").strip()
     if not _DF_TIME.match(value):
-        raise ForecastError(f"{where}: {name} {value!r} is not a BMKG time (YYYYMMDDhhmm, UTC)")
+        raise ForecastError(f"{where}: {name} {shown(value)} is not a BMKG time (YYYYMMDDhhmm, UTC)")
     try:
         parsed = datetime.strptime(value[:12], "%Y%m%d%H%M")
     except ValueError:
-        raise ForecastError(f"{where}: {name} {value!r} is not a valid date and time") from None
+        raise ForecastError(f"{where}: {name} {shown(value)} is not a valid date and time") from None
     seconds = int(value[12:]) if len(value) == 14 else 0
     if seconds > 59:
-        raise ForecastError(f"{where}: {name} {value!r} is not a valid date and time")
+        raise ForecastError(f"{where}: {name} {shown(value)} is not a valid date and time")
     return parsed.replace(second=seconds, tzinfo=UTC)
+
+
+def _long_number(text: str, where: str) -> None:
+    too_long = check_number_text(text, DIGITALFORECAST_LIMITS)
+    if too_long is not None:
+        raise ForecastError(f"{where}: {too_long}; the file is not used")
 
 
 def _float_attr(node: ET.Element, name: str, where: str) -> float:
     raw = node.get(name)
+    _long_number(raw or "", f"{where}: attribute '{name}'")
     try:
         value = float(raw) if raw is not None else math.nan
     except ValueError:
         value = math.nan
     if not math.isfinite(value):
-        raise ForecastError(f"{where}: attribute '{name}' {raw!r} is missing or not a number")
+        raise ForecastError(f"{where}: attribute '{name}' {shown(raw)} is missing or not a number")
     return value
 
 
 def _value(text: str) -> float | str:
+    if check_number_text(text, DIGITALFORECAST_LIMITS) is not None:
+        return text  # never converted: stays text (a weather code then fails as "not a code")
     try:
         number = float(text)
     except ValueError:
@@ -497,8 +530,9 @@ def _parameter(node: ET.Element, where: str) -> ForecastParameter:
         if pid == "weather":
             icon = values.get("icon")
             if not isinstance(icon, float) or icon != int(icon):
-                raise ForecastError(f'{here}: <value unit="icon"> {icon!r} is not a BMKG weather code')
+                raise ForecastError(f'{here}: <value unit="icon"> {shown(icon)} is not a BMKG weather code')
         h_raw = tr.get("h")
+        _long_number(h_raw or "", f"{here}: attribute 'h'")
         h = int(h_raw) if h_raw is not None and h_raw.lstrip("-").isdigit() else None
         series.append(SeriesValue(time=when, values=values, h=h, day=tr.get("day") or ""))
     return ForecastParameter(
@@ -525,10 +559,12 @@ def parse_digitalforecast(data: bytes, source: str) -> DigitalForecast:
     Raises
     ------
     ForecastError
-        Unsafe XML (DTD, entities: refused before expansion), not well-formed or truncated, not a
-        DigitalForecast (``<data><forecast>``), no ``<issue><timestamp>``, an area without ``id`` or
-        numeric ``latitude``/``longitude``, a bad ``datetime``, or a weather value that is not a code.
-        The message names the file, the area and the field.
+        Larger or deeper than :data:`DIGITALFORECAST_LIMITS`, or a ``latitude``, ``longitude`` or ``h``
+        longer than its number limit; unsafe XML (DTD, entities: refused before expansion), not
+        well-formed or truncated, not a DigitalForecast (``<data><forecast>``), no
+        ``<issue><timestamp>``, an area without ``id`` or numeric ``latitude``/``longitude``, a bad
+        ``datetime``, or a weather value that is not a code (a value longer than the number limit is
+        never converted). The message names the file, the area and the field.
     """
     root = _parse_xml(data, source)
     forecast = root.find("forecast")
@@ -583,10 +619,7 @@ def read_digitalforecast(path: str | Path) -> DigitalForecast:
         The file cannot be read, or :func:`parse_digitalforecast` rejects it.
     """
     file = Path(path)
-    try:
-        data = file.read_bytes()
-    except OSError as exc:
-        raise ForecastError(f"{file}: cannot read ({exc.strerror}); check the forecast path") from None
+    data = read_limited(file, str(file), DIGITALFORECAST_LIMITS, ForecastError, "BMKG DigitalForecast file")
     return parse_digitalforecast(data, str(file))
 
 

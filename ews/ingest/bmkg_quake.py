@@ -21,12 +21,16 @@ Each record becomes an :class:`~ews.hazard.earthquake.Earthquake`:
 The feeds resend old events, and gempaterkini may list one event several times (the 2021-12-14 M7.4
 Flores Sea event appears 3 times): records with the same ``event_id`` collapse to one, the first kept,
 with ``felt``/``shakemap`` filled from the others and a note if they disagreed.
+
+Limits (:data:`LIMITS`, see :mod:`ews.ingest.limits`): a feed larger than 1 MiB or nested deeper than
+32 levels is refused whole, before it is parsed. A record that holds a number longer than 40 characters
+(or JSON's ``NaN``/``Infinity``), or repeats a key (JSON) or an element (XML), is malformed like any
+other: with ``problems=`` only that record is skipped, with the reason; BMKG's feeds never repeat one.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import math
 import re
@@ -37,12 +41,24 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import defusedxml
-import defusedxml.ElementTree as SafeET
 
 from ews.codes import normalize_code
 from ews.errors import DataValidationError, QuakeError
 from ews.hazard.earthquake import Earthquake, quake_event_id
 from ews.ingest.http import fetch_bytes
+from ews.ingest.limits import (
+    MIB,
+    DocumentLimits,
+    KeyedObject,
+    check_number_text,
+    load_json,
+    read_limited,
+    refusal,
+    repeated_key_reason,
+    repeated_keys,
+    shown,
+    xml_root,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +67,8 @@ FEEDS = ("autogempa.json", "gempaterkini.json", "gempadirasakan.json")
 """The live feeds that ``read_quakes("bmkg")`` reads under ``base_url``."""
 
 SUFFIXES = (".json", ".xml")
+LIMITS = DocumentLimits(max_bytes=1 * MIB, max_depth=32, max_number_chars=40)
+"""What a gempa feed may be: BMKG's are under 10 KB, 4 levels deep, numbers of a few characters."""
 COORD_TOLERANCE = 0.011  # degrees: Coordinates and Lintang/Bujur are both rounded to 0.01
 REVISION_WINDOW = timedelta(minutes=2)  # two records this close in time and space are likely one event
 REVISION_KM = 50.0
@@ -69,16 +87,12 @@ Fetcher = Callable[[str], bytes]
 
 
 def _parse_json(data: bytes, source: str) -> list[object]:
-    try:
-        doc = json.loads(data.decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise QuakeError(f"{source}: not UTF-8 text ({exc.reason}); expected a BMKG gempa JSON feed") from None
-    except json.JSONDecodeError as exc:
-        raise QuakeError(
-            f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-            "expected a BMKG gempa feed like autogempa.json"
-        ) from None
+    doc = load_json(data, source, LIMITS, QuakeError, "BMKG gempa feed")
     info = doc.get("Infogempa") if isinstance(doc, dict) else None
+    for where, obj in (("the document", doc), ("Infogempa", info)):
+        keys = repeated_keys(obj)
+        if keys:  # the feed's envelope: which "gempa" would be the real one?
+            raise QuakeError(f"{source}: {where}: {repeated_key_reason(keys[0])}; the feed is not used")
     gempa = info.get("gempa") if isinstance(info, dict) else None
     if isinstance(gempa, dict):
         return [gempa]
@@ -91,7 +105,7 @@ def _parse_json(data: bytes, source: str) -> list[object]:
 
 def _parse_xml(data: bytes, source: str) -> list[object]:
     try:
-        root: ET.Element = SafeET.fromstring(data, forbid_dtd=True)
+        root = xml_root(data, source, LIMITS, QuakeError, "BMKG autogempa.xml")
     except defusedxml.DTDForbidden:
         raise QuakeError(f"{source}: refused: contains a DTD (<!DOCTYPE>); autogempa.xml never needs one") from None
     except defusedxml.EntitiesForbidden:
@@ -104,14 +118,20 @@ def _parse_xml(data: bytes, source: str) -> list[object]:
         raise QuakeError(f"{source}: root element is <{root.tag}>; expected <Infogempa> (autogempa.xml)")
     records: list[object] = []
     for gempa in root.findall("gempa"):
-        record: dict[str, str] = {}
+        record = KeyedObject()
+        repeated: list[str] = []
         for child in gempa:
+            key = "Coordinates" if child.tag == "point" else child.tag
+            if key in record:
+                repeated.append(key)  # <point> and its Coordinates count as one key
+                continue
             if child.tag == "point":
                 coords = child.find("coordinates")
                 if coords is not None and coords.text is not None:
                     record["Coordinates"] = coords.text.strip()
             else:
                 record[child.tag] = (child.text or "").strip()
+        record.repeated = tuple(dict.fromkeys(repeated))
         records.append(record)
     if not records:
         raise QuakeError(f"{source}: field gempa is missing; expected <Infogempa><gempa>...</gempa></Infogempa>")
@@ -129,23 +149,26 @@ def _text(record: Mapping[str, object], key: str) -> str | None:
 
 
 def _float(text: str, where: str, key: str, hint: str) -> float:
+    too_long = check_number_text(text, LIMITS)
+    if too_long is not None:
+        raise QuakeError(f"{where}: field {key}: {too_long}; {hint}")
     try:
         value = float(text)
     except ValueError:
-        raise QuakeError(f"{where}: field {key} {text!r} is not a number; {hint}") from None
+        raise QuakeError(f"{where}: field {key} {shown(text)} is not a number; {hint}") from None
     if not math.isfinite(value):
-        raise QuakeError(f"{where}: field {key} {text!r} is not a finite number; {hint}")
+        raise QuakeError(f"{where}: field {key} {shown(text)} is not a finite number; {hint}")
     return value
 
 
 def _local_time(tanggal: str, jam: str, where: str) -> datetime:
     date = _TANGGAL.match(tanggal)
     if date is None or date.group(2)[:3].lower() not in _MONTHS:
-        raise QuakeError(f"{where}: field Tanggal {tanggal!r} is not a date like '14 Des 2021'")
+        raise QuakeError(f"{where}: field Tanggal {shown(tanggal)} is not a date like '14 Des 2021'")
     clock = _JAM.match(jam)
     zone = (clock.group(4) or "WIB") if clock else ""
     if clock is None or zone not in _ZONES:
-        raise QuakeError(f"{where}: field Jam {jam!r} is not a time like '10:20:23 WIB' (WIB, WITA or WIT)")
+        raise QuakeError(f"{where}: field Jam {shown(jam)} is not a time like '10:20:23 WIB' (WIB, WITA or WIT)")
     try:
         return datetime(
             int(date.group(3)), _MONTHS[date.group(2)[:3].lower()], int(date.group(1)),
@@ -153,7 +176,9 @@ def _local_time(tanggal: str, jam: str, where: str) -> datetime:
             tzinfo=timezone(timedelta(hours=_ZONES[zone])),
         )  # fmt: skip
     except ValueError as exc:
-        raise QuakeError(f"{where}: fields Tanggal/Jam {tanggal!r} {jam!r} are not a valid time ({exc})") from None
+        raise QuakeError(
+            f"{where}: fields Tanggal/Jam {shown(tanggal)} {shown(jam)} are not a valid time ({exc})"
+        ) from None
 
 
 def _origin_time(record: Mapping[str, object], where: str) -> datetime:
@@ -167,12 +192,14 @@ def _origin_time(record: Mapping[str, object], where: str) -> datetime:
     try:
         when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     except ValueError:
-        raise QuakeError(f"{where}: field DateTime {stamp!r} is not ISO 8601 (2021-12-14T03:20:23+00:00)") from None
+        raise QuakeError(
+            f"{where}: field DateTime {shown(stamp)} is not ISO 8601 (2021-12-14T03:20:23+00:00)"
+        ) from None
     if when.tzinfo is None:
-        raise QuakeError(f"{where}: field DateTime {stamp!r} has no UTC offset; BMKG writes +00:00")
+        raise QuakeError(f"{where}: field DateTime {shown(stamp)} has no UTC offset; BMKG writes +00:00")
     if local is not None and local != when:
         raise QuakeError(
-            f"{where}: field DateTime {stamp!r} disagrees with Tanggal/Jam {tanggal!r} {jam!r} "
+            f"{where}: field DateTime {shown(stamp)} disagrees with Tanggal/Jam {shown(tanggal)} {shown(jam)} "
             f"({local.astimezone(UTC).isoformat()}); the record is inconsistent, check the feed"
         )
     return when.astimezone(UTC)
@@ -181,10 +208,10 @@ def _origin_time(record: Mapping[str, object], where: str) -> datetime:
 def _hemisphere(text: str, key: str, where: str) -> float:
     match = _HEMI.match(text)
     expected = ("LS", "LU") if key == "Lintang" else ("BT", "BB")
+    example = "'7.59 LS'" if key == "Lintang" else "'122.24 BT'"
     if match is None or match.group(2).upper() not in expected:
-        example = "'7.59 LS'" if key == "Lintang" else "'122.24 BT'"
-        raise QuakeError(f"{where}: field {key} {text!r} does not parse; expected e.g. {example}")
-    value = float(match.group(1))
+        raise QuakeError(f"{where}: field {key} {shown(text)} does not parse; expected e.g. {example}")
+    value = _float(match.group(1), where, key, f"expected e.g. {example}")
     return -value if match.group(2).upper() in ("LS", "BB") else value
 
 
@@ -195,7 +222,9 @@ def _epicentre(record: Mapping[str, object], where: str) -> tuple[float, float]:
     if coords is not None:
         parts = coords.split(",")
         if len(parts) != 2:
-            raise QuakeError(f"{where}: field Coordinates {coords!r} does not parse; expected 'lat,lon' (-7.59,122.24)")
+            raise QuakeError(
+                f"{where}: field Coordinates {shown(coords)} does not parse; expected 'lat,lon' (-7.59,122.24)"
+            )
         hint = "expected 'lat,lon' in degrees, e.g. -7.59,122.24"
         pair = (
             _float(parts[0].strip(), where, "Coordinates", hint),
@@ -213,7 +242,7 @@ def _epicentre(record: Mapping[str, object], where: str) -> tuple[float, float]:
         and (abs(pair[0] - hemi[0]) > COORD_TOLERANCE or abs(pair[1] - hemi[1]) > COORD_TOLERANCE)
     ):
         raise QuakeError(
-            f"{where}: field Coordinates {coords!r} disagrees with Lintang/Bujur {lintang!r} {bujur!r}; "
+            f"{where}: field Coordinates {shown(coords)} disagrees with Lintang/Bujur {shown(lintang)} {shown(bujur)}; "
             "a sign or order mix-up? check the feed"
         )
     lat, lon = chosen
@@ -232,11 +261,15 @@ def _tsunami(potensi: str | None) -> tuple[bool, str | None]:
         return True, None
     if text.startswith("gempa ini dirasakan untuk diteruskan"):
         return False, None
-    return False, f"unknown Potensi text {potensi!r}: taken as no tsunami; check BMKG"
+    return False, f"unknown Potensi text {shown(potensi)}: taken as no tsunami; check BMKG"
 
 
 def _record(record: object, index: int, source: str) -> Earthquake:
     where = f"{source}: record {index}"
+    refused = refusal(record)
+    if refused is not None:
+        field, reason = refused
+        raise QuakeError(f"{where}: field {field}: {reason}" if field else f"{where}: {reason}")
     if not isinstance(record, dict):
         raise QuakeError(f"{where}: is a {type(record).__name__}, not a gempa record; check the feed")
     time = _origin_time(record, where)
@@ -246,13 +279,14 @@ def _record(record: object, index: int, source: str) -> Earthquake:
         raise QuakeError(f"{where}: field Magnitude is missing; an event without magnitude cannot be assessed")
     magnitude = _float(mag_text, where, "Magnitude", "expected e.g. '7.4'")
     if not 0 <= magnitude < 10:
-        raise QuakeError(f"{where}: field Magnitude {mag_text!r} is outside 0-10; check the feed")
+        raise QuakeError(f"{where}: field Magnitude {shown(mag_text)} is outside 0-10; check the feed")
     depth_text = _text(record, "Kedalaman")
     if depth_text is None:
         raise QuakeError(f"{where}: field Kedalaman is missing; the depth is needed for the shaking estimate")
     depth = _DEPTH.match(depth_text)
     if depth is None:
-        raise QuakeError(f"{where}: field Kedalaman {depth_text!r} does not parse; expected e.g. '10 km'")
+        raise QuakeError(f"{where}: field Kedalaman {shown(depth_text)} does not parse; expected e.g. '10 km'")
+    depth_km = _float(depth.group(1), where, "Kedalaman", "expected e.g. '10 km'")
     potensi = _text(record, "Potensi")
     tsunami, note = _tsunami(potensi)
     return Earthquake(
@@ -261,7 +295,7 @@ def _record(record: object, index: int, source: str) -> Earthquake:
         lat=lat,
         lon=lon,
         magnitude=magnitude,
-        depth_km=float(depth.group(1)),
+        depth_km=depth_km,
         region=_text(record, "Wilayah") or "",
         tsunami=tsunami,
         potensi=potensi,
@@ -345,8 +379,10 @@ def parse_quakes(data: bytes, source: str, problems: list[str] | None = None) ->
     Raises
     ------
     QuakeError
-        The feed is empty, not JSON/XML, unsafe XML (DTD, entities), lacks ``Infogempa.gempa``, or a
-        record has a missing or malformed field; the message names the source, record index and field.
+        The feed is empty, larger or deeper than :data:`LIMITS`, not JSON/XML, unsafe XML (DTD,
+        entities), lacks ``Infogempa.gempa`` (or repeats it), or a record has a missing or malformed
+        field, an over-long number or a repeated key; the message names the source, record index
+        (0-based) and field.
     """
     head = data.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not head:
@@ -428,10 +464,7 @@ def read_quakes(
         else:
             raise QuakeError(f"{source}: no such file or folder, and not an http(s) URL or 'bmkg'")
         for file in files:
-            try:
-                data = file.read_bytes()
-            except OSError as exc:
-                raise QuakeError(f"{file}: cannot read ({exc.strerror}); check permissions") from None
+            data = read_limited(file, str(file), LIMITS, QuakeError, "BMKG gempa feed")
             found.extend(parse_quakes(data, str(file), problems))
     merged = _flag_revisions(_merge(found))
     log.info("read %d earthquake(s) from %s", len(merged), source)

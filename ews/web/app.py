@@ -12,6 +12,8 @@ URL it called, so behind a proxy set ``EWS_PUBLIC_URL`` to the public base URL.
   sender, honoured by the next send); ``SIAP <code>``/``YA <code>`` from a coordinator of Tagana unit
   ``<code>`` acknowledges its latest mobilisation; anything else is stored as a report. A replayed
   webhook (same MessageSid) is stored once.
+
+A request body over 64 KiB (:data:`~ews.web.body_limit.MAX_BODY_BYTES`) gets 413 before it is read.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from twilio.request_validator import RequestValidator
 from ews.contacts import normalize_phone, recipient_id
 from ews.errors import StoreError
 from ews.store.repository import Store
+from ews.web.body_limit import MAX_BODY_BYTES, BodyLimit
 from ews.web.inbound import classify
 
 log = logging.getLogger(__name__)
@@ -46,7 +49,12 @@ def _twiml(text: str | None) -> Response:
 
 
 def create_app(
-    store: Store, auth_token: str, public_url: str, *, clock: Callable[[], datetime] | None = None
+    store: Store,
+    auth_token: str,
+    public_url: str,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> FastAPI:
     """The webhook application.
 
@@ -60,11 +68,14 @@ def create_app(
         The base URL Twilio calls (``https://ews.example.go.id``); signatures are checked against it.
     clock
         Source of "now" (tests pass a fixed one).
+    max_body_bytes
+        Larger request bodies get 413 before they are read (:class:`~ews.web.body_limit.BodyLimit`).
     """
     validator = RequestValidator(auth_token)
     base = public_url.rstrip("/")
     now = clock or (lambda: datetime.now(UTC))
     app = FastAPI(title="ews webhooks", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
 
     async def verified(request: Request) -> dict[str, str] | None:
         raw = (await request.body()).decode("utf-8", errors="replace")

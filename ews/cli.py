@@ -386,45 +386,84 @@ def cmd_affected(args: argparse.Namespace) -> int:
 
 
 def cmd_zonal(args: argparse.Namespace) -> int:
-    """Print exact zonal statistics of one raster band per area (one row per area)."""
+    """Print exact zonal statistics of one raster band, or of an N-hour rain total, per area (one row per area).
+
+    Plain statistics (``--band``) work on any raster: any units (shown empty when the file has none and
+    ``--units`` is not given), no time needed (shown empty), and a GeoTIFF in any CRS (the areas are
+    reprojected to it). ``--hours`` reads the raster as rain: units, band times and the step come from
+    the file or its name, else from ``--units``, ``--time``/``--time-pattern`` and ``--step-hours``.
+    """
+    import math
+
+    import numpy as np
     import pandas as pd
 
+    from ews.config import TIME_PATTERN_PRODUCTS, parse_instant, time_pattern_regex
     from ews.errors import RasterError
     from ews.exposure.zonal import Grid, parse_stats, zonal_stats
     from ews.hazard.rainfall import rain_accumulation
     from ews.ingest.boundaries import read_boundaries
-    from ews.ingest.rainfall import open_rainfall
+    from ews.ingest.rainfall import WGS84, RasterHints, open_rainfall, open_raster
     from ews.store.zonal_cache import cached_weights
 
     try:
         stats = parse_stats(args.stats)
     except ValueError as exc:
         raise ConfigError(f"--stats: {exc}") from None
+    for flag, value in (("--hours", args.hours), ("--step-hours", args.step_hours)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{flag} {value:g}: give a positive number of hours")
+    if args.time is not None and args.time_pattern is not None:
+        raise ConfigError("give --time (the start of one file) or --time-pattern (times in the file names), not both")
+    if args.time_pattern is not None and args.time_pattern not in TIME_PATTERN_PRODUCTS:
+        try:
+            time_pattern_regex(args.time_pattern)
+        except ValueError as exc:
+            raise ConfigError(f"--time-pattern: {exc}") from None
+    hints = RasterHints(
+        units=args.units or None,
+        time=parse_instant(args.time, "--time") if args.time is not None else None,
+        step_hours=args.step_hours,
+        time_pattern=args.time_pattern,
+        variable=args.variable,
+        origin="flags",
+    )
     keep = (args.population_field,) if args.population_field else ()
     areas = read_boundaries(args.boundaries, id_field=args.id_field, name_field=args.name_field, keep=keep)
-    try:
-        raster = open_rainfall(args.raster, variable=args.variable, step_hours=args.step_hours)
-    except RasterError as exc:
-        if args.hours is not None or args.step_hours is not None or "step" not in str(exc):
-            raise
-        # A band's statistics do not depend on the step's length: 1 h stands in when a file has none.
-        raster = open_rainfall(args.raster, variable=args.variable, step_hours=1.0)
-    steps = raster.sizes["time"]
+    west, south, east, north = (float(v) for v in areas.total_bounds)
+    pad = 0.01  # degrees: only the window around the areas is read
+    bbox = (west - pad, south - pad, east + pad, north + pad)
     if args.hours is not None:
+        raster = open_rainfall(args.raster, bbox=bbox, hints=hints)
         band = rain_accumulation(raster, args.hours)
+        values = band.values
         units = "mm"
         when = pd.Timestamp(str(band.attrs["end"]).rstrip("Z")).strftime("%Y-%m-%dT%H:%M:%SZ")  # end of the window
     else:
+        raster = open_raster(args.raster, bbox=bbox, hints=hints)
+        steps = raster.sizes["band"]
         if not 1 <= args.band <= steps:
             raise ConfigError(f"--band {args.band}: {args.raster} has {steps} band(s)/time step(s); use 1..{steps}")
-        band = raster.isel(time=args.band - 1)
+        layer = raster.isel(band=args.band - 1)
+        values = layer.values
         units = str(raster.attrs.get("units", ""))
-        when = str(band["time"].values.astype("datetime64[s]")) + "Z"
+        start = layer["time"].values
+        when = "" if np.isnat(start) else str(start.astype("datetime64[s]")) + "Z"
+    crs = str(raster.attrs["crs"])
+    geometries = areas.geometry
+    if crs != WGS84:
+        try:
+            geometries = geometries.to_crs(crs)
+        except (ValueError, RuntimeError) as exc:
+            raise RasterError(
+                f"{args.raster}: cannot bring the areas into the raster's CRS ({exc}); "
+                "reproject the raster to EPSG:4326 (e.g. gdalwarp -t_srs EPSG:4326)"
+            ) from None
     t = tuple(float(v) for v in raster.attrs["transform"])
-    grid = Grid((t[0], t[1], t[2], t[3], t[4], t[5]), (raster.sizes["y"], raster.sizes["x"]), str(raster.attrs["crs"]))
+    grid = Grid((t[0], t[1], t[2], t[3], t[4], t[5]), (raster.sizes["y"], raster.sizes["x"]), crs)
     cache = Path(args.cache_dir) if args.cache_dir else None
-    weights = cached_weights(cache, grid, areas["code"].tolist(), areas.geometry.values.to_numpy())
-    result = zonal_stats(weights, band.values, stats)
+    weights = cached_weights(cache, grid, areas["code"].tolist(), geometries.values.to_numpy())
+    result = zonal_stats(weights, values, stats)
     out = pd.DataFrame({"id": areas["code"].to_numpy(), "name": areas["name"].to_numpy(), **result})
     if args.population_field:
         population = pd.to_numeric(areas[args.population_field], errors="coerce").to_numpy(dtype=float)
@@ -699,8 +738,15 @@ def build_parser() -> argparse.ArgumentParser:
     zon.add_argument("--name-field", default="nama")
     zon.add_argument("--stats", default="mean,max", help="comma-separated: mean, max, min, sum, count, "
                      "valid_fraction, frac_above:<value> (default mean,max)")  # fmt: skip
-    zon.add_argument("--band", type=int, default=1, help="band / time step, from 1 (default 1)")
-    zon.add_argument("--hours", type=float, help="instead of a band: the total (mm) of the last N hours (1, 3, 6, 24)")
+    zon.add_argument("--band", type=int, default=1, help="band / time step, from 1 (default 1); any raster")
+    zon.add_argument("--hours", type=float, help="instead of a band: the rain total (mm) of the last N hours "
+                     "(1, 3, 6, 24) ending at the file's last step; needs rain units, times and a step")  # fmt: skip
+    zon.add_argument("--units", help="units of the values when the file has none (rain: mm/h, mm/hr, kg m-2 s-1, "
+                     "mm/3h, mm/day; plain statistics: any label)")  # fmt: skip
+    zon.add_argument("--time", help="ISO 8601 start of the first band/step when the file has none "
+                     "(e.g. 2026-09-28T09:30Z)")  # fmt: skip
+    zon.add_argument("--time-pattern", help="read the start from the file name: gsmap, imerg (both also found "
+                     "without this flag) or a strftime pattern such as 'hujan_%%Y%%m%%d_%%H%%M' (UTC)")  # fmt: skip
     zon.add_argument("--step-hours", type=float, help="length of each time step when the file does not say")
     zon.add_argument("--variable", help="the variable to read from a NetCDF/HDF5 file")
     zon.add_argument("--population-field", help="field with people per area: adds population_frac_above_*")

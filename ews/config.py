@@ -150,6 +150,155 @@ def _level_map(value: object) -> object:
     return value
 
 
+RAIN_RATE_UNITS: Mapping[str, float] = {
+    "mm/h": 1.0,
+    "mm/hr": 1.0,
+    "mm/hour": 1.0,
+    "mm h-1": 1.0,
+    "mm h^-1": 1.0,
+    "mm.h-1": 1.0,
+    "mm hr-1": 1.0,
+    "mm hr^-1": 1.0,
+    "millimeter/hour": 1.0,
+    "millimetre/hour": 1.0,
+    "millimeters per hour": 1.0,
+    "millimetres per hour": 1.0,
+    "mm/3h": 1.0 / 3.0,
+    "kg m-2 s-1": 3600.0,
+    "kg m^-2 s^-1": 3600.0,
+    "kg/m2/s": 3600.0,
+    "kg m-2 s^-1": 3600.0,
+    "mm/s": 3600.0,
+    "mm s-1": 3600.0,
+    "mm/day": 1.0 / 24.0,
+    "mm/d": 1.0 / 24.0,
+    "mm d-1": 1.0 / 24.0,
+    "mm day-1": 1.0 / 24.0,
+    "mm/24h": 1.0 / 24.0,
+}
+"""Rain-rate unit spellings (lower case, single spaces) -> factor to mm/h. Anything else is not a rain rate:
+a wrong factor silently makes or hides a warning, so ews never guesses one."""
+
+
+def rain_rate_factor(units: str) -> float | None:
+    """The factor from ``units`` to mm/h, or None when ``units`` is not a rain-rate spelling ews knows."""
+    return RAIN_RATE_UNITS.get(re.sub(r"\s+", " ", units.strip().lower()))
+
+
+TIME_PATTERN_PRODUCTS = ("gsmap", "imerg")
+"""Named file-name time patterns: ``gsmap_<product>.YYYYMMDD.HHMM...`` and IMERG's
+``...3IMERG.YYYYMMDD-SHHMMSS-EHHMMSS...``."""
+
+_TIME_DIRECTIVES = {"Y": r"\d{4}", "y": r"\d{2}", "m": r"\d{2}", "d": r"\d{2}", "j": r"\d{3}", "H": r"\d{2}"}
+_TIME_DIRECTIVES |= {"M": r"\d{2}", "S": r"\d{2}"}
+
+
+def time_pattern_regex(pattern: str) -> re.Pattern[str]:
+    """A regular expression that finds the time written by a ``strftime`` pattern in a file name.
+
+    Parameters
+    ----------
+    pattern
+        E.g. ``"%Y%m%d_%H%M"`` (``hujan_20260928_0930.tif``): the directives ``%Y %y %m %d %j %H %M %S``
+        and ``%%``; other characters are literal. It needs a year and a day (``%m%d`` or ``%j``). The
+        whole match is parsed with :meth:`datetime.strptime`, as UTC.
+
+    Raises
+    ------
+    ValueError
+        An unknown directive, or no year or day.
+    """
+    parts: list[str] = []
+    seen: set[str] = set()
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char != "%":
+            parts.append(re.escape(char))
+            i += 1
+            continue
+        code = pattern[i + 1 : i + 2]
+        if code == "%":
+            parts.append("%")
+        elif code in _TIME_DIRECTIVES:
+            parts.append(_TIME_DIRECTIVES[code])
+            seen.add(code)
+        else:
+            raise ValueError(
+                f"time pattern {pattern!r}: %{code} is not supported; use %Y %y %m %d %j %H %M %S "
+                "(e.g. 'hujan_%Y%m%d_%H%M')"
+            )
+        i += 2
+    if not seen & {"Y", "y"} or not ({"m", "d"} <= seen or "j" in seen):
+        raise ValueError(f"time pattern {pattern!r} needs a year (%Y) and a day (%m%d or %j), e.g. '%Y%m%d_%H%M'")
+    return re.compile("".join(parts))
+
+
+class RainProduct(_Frozen):
+    """What ews is told about one rain product whose files do not say it themselves (``rain.products``).
+
+    The keys fill gaps only: what a file says (its units, band times, step) is used, and a key that
+    disagrees with the file is an error. ``match`` chooses the files: a file-name glob without ``/``
+    (``3B-HHR*.tif``, ``hujan_*.tif``), else a folder (``/data/imerg/``) or a path glob
+    (``${EWS_SHARED_DATA}/rain/*.tif``); relative folders are relative to the region file's folder. The
+    first entry that matches a file is its product.
+
+    ``units``: the rain-rate units of the values (mm/h, mm/hr, kg m-2 s-1, mm/day, ...). ``step_hours``:
+    the duration of each time step. ``time``: the start (ISO 8601 with an offset) of the file's first
+    step, for a one-off file. ``time_pattern``: read that start from the file name instead: ``gsmap``,
+    ``imerg`` (both are also recognised without this key) or a ``strftime`` pattern such as
+    ``hujan_%Y%m%d_%H%M`` (UTC). ``variable``: the rain variable of NetCDF/HDF5 files.
+    """
+
+    match: Annotated[str, Field(min_length=1)]
+    units: str | None = None
+    step_hours: Annotated[float, Field(gt=0, le=744)] | None = None
+    time: datetime | None = None
+    time_pattern: str | None = None
+    variable: str | None = None
+
+    @field_validator("units")
+    @classmethod
+    def _rain_rate(cls, value: str | None) -> str | None:
+        if value is not None and rain_rate_factor(value) is None:
+            raise ValueError(f"{value!r} is not a rain rate ews knows; use mm/h, mm/hr, kg m-2 s-1, mm/3h or mm/day")
+        return value
+
+    @field_validator("time")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a time zone offset, e.g. 2026-09-28T09:30:00Z or 2026-09-28T16:30:00+07:00")
+        return value
+
+    @field_validator("time_pattern")
+    @classmethod
+    def _pattern(cls, value: str | None) -> str | None:
+        if value is not None and value not in TIME_PATTERN_PRODUCTS:
+            time_pattern_regex(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_time(self) -> RainProduct:
+        if self.time is not None and self.time_pattern is not None:
+            raise ValueError("give time (one file) or time_pattern (times in the file names), not both")
+        return self
+
+    def matches(self, file: Path, base: Path | None = None) -> bool:
+        """Whether ``file`` belongs to this product (``base``: the folder of the region file)."""
+        import fnmatch
+
+        if "/" not in self.match and os.sep not in self.match:
+            return fnmatch.fnmatchcase(file.name, self.match)
+        root = Path(self.match)
+        if not root.is_absolute() and base is not None:
+            root = base / root
+        full = os.path.abspath(file)
+        if any(c in self.match for c in "*?["):
+            return fnmatch.fnmatchcase(full, os.path.abspath(root))
+        return Path(full).is_relative_to(os.path.abspath(root))
+
+
 class RainRules(_Frozen):
     """BMKG rain intensity categories and the level each one gives (observed satellite rainfall).
 
@@ -160,7 +309,8 @@ class RainRules(_Frozen):
     max) of the 1-hour and 24-hour accumulations; its level is the higher of the two. An active alert
     goes down only once the value is below ``(1 - hysteresis)`` x the threshold. An alert lasts
     ``valid_hours`` after the end of the newest raster; a raster older than ``max_age_minutes`` at run
-    time is stale (the run is degraded, not silent).
+    time is stale (the run is degraded, not silent). ``products`` says what rain files do not say
+    themselves (units, times, step; see :class:`RainProduct`).
     """
 
     hourly_mm: dict[str, float] = Field(
@@ -176,6 +326,11 @@ class RainRules(_Frozen):
     hysteresis: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.2
     valid_hours: Annotated[float, Field(gt=0)] = 3.0
     max_age_minutes: Annotated[float, Field(gt=0)] = 180.0
+    products: tuple[RainProduct, ...] = ()
+
+    def product_for(self, file: Path, base: Path | None = None) -> tuple[int, RainProduct] | None:
+        """The first product (its index in ``products`` and itself) that ``file`` belongs to, if any."""
+        return next(((i, p) for i, p in enumerate(self.products) if p.matches(file, base)), None)
 
     @field_validator("levels", mode="before")
     @classmethod
@@ -261,6 +416,17 @@ class MessageOptions(_Frozen):
     whatsapp_fallback_sms: bool = False  # a WhatsApp message that fails for good goes again by SMS
 
 
+class FetchOptions(_Frozen):
+    """How a region's sources are fetched over HTTP.
+
+    ``allowed_redirect_hosts``: hosts (``mirror.example.org``: any port; ``host:port``: that port) that a
+    source may redirect to. Without them, ews follows a redirect only within the host it fetches from
+    (see :func:`ews.ingest.http.redirect_refusal`).
+    """
+
+    allowed_redirect_hosts: tuple[Annotated[str, Field(min_length=1, pattern=r"^[^\s/]+$")], ...] = ()
+
+
 class RegionConfig(_Frozen):
     """A validated region: its boundaries, population, thresholds, responders and subscribers.
 
@@ -280,6 +446,7 @@ class RegionConfig(_Frozen):
     rain: RainRules = RainRules()
     forecast: ForecastRules = ForecastRules()
     earthquake: QuakeRules = QuakeRules()
+    fetch: FetchOptions = FetchOptions()
     area_names: tuple[Path, ...] = ()
     tagana: Path | None = None
     subscribers: Path | None = None
@@ -367,8 +534,56 @@ def region_from_mapping(data: object, *, source: str, base: Path, env: Mapping[s
     return _resolve_paths(config, base).model_copy(update={"source_file": Path(source)})
 
 
+MAX_REGION_BYTES = 1024 * 1024
+"""The largest region file ews reads (a real one is a few KB)."""
+MAX_REGION_DEPTH = 32
+"""The deepest nesting of mappings/lists in a region file (a real one nests 3 levels)."""
+
+
+class _RegionYamlRefusedError(Exception):
+    """A region file uses YAML that ews does not accept; ``line`` is 1-based."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(reason)
+        self.line = line
+        self.reason = reason
+
+
+class _RegionLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses aliases (``*name``) and nesting deeper than :data:`MAX_REGION_DEPTH`.
+
+    An alias is refused when the document is composed, before any value is built: a "billion laughs"
+    file (anchors of aliases of anchors) is refused at its first alias instead of growing without end.
+    The nesting limit stops the composer (which recurses) before Python's recursion limit.
+    """
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.nodes.Node | None, index: int) -> yaml.nodes.Node | None:
+        if self.check_event(yaml.events.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in types-PyYAML
+            raise _RegionYamlRefusedError(
+                event.start_mark.line + 1,
+                f"YAML aliases (*{event.anchor}) are not allowed in region files; write the value out",
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_REGION_DEPTH:
+                raise _RegionYamlRefusedError(
+                    self.peek_event().start_mark.line + 1,  # type: ignore[no-untyped-call]
+                    f"values nested more than {MAX_REGION_DEPTH} levels deep; a region file nests a few",
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def open_region(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> RegionConfig:
     """Read and validate ``regions/<id>.yaml``.
+
+    The file is YAML read with a safe loader, at most :data:`MAX_REGION_BYTES` bytes of UTF-8, without
+    aliases (``*name``: write the value out; anchors alone are harmless) and nested at most
+    :data:`MAX_REGION_DEPTH` levels.
 
     Parameters
     ----------
@@ -380,15 +595,30 @@ def open_region(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     Raises
     ------
     ConfigError
-        The file is missing, is not YAML, or has an unknown or invalid key (named in the message).
+        The file is missing, too large, not UTF-8, not YAML, uses an alias or nests too deeply, or has
+        an unknown or invalid key (named in the message).
     """
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        with file.open("rb") as stream:
+            raw = stream.read(MAX_REGION_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read region file ({exc.strerror}); check the --region path") from None
+    if len(raw) > MAX_REGION_BYTES:
+        raise ConfigError(
+            f"region file {file}: larger than {MAX_REGION_BYTES:,} bytes; a region file is a few KB: "
+            "is --region pointing at the right file?"
+        )
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"region file {file}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"
+        ) from None
+    try:
+        data = yaml.load(text, Loader=_RegionLoader)  # noqa: S506 - a SafeLoader subclass
+    except _RegionYamlRefusedError as exc:
+        raise ConfigError(f"region file {file} line {exc.line}: {exc.reason}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{file}: not valid YAML: {exc}") from None
     return region_from_mapping(data, source=str(file), base=file.resolve().parent, env=env or {})

@@ -116,6 +116,8 @@ def stage_sources(
             data = fetch_bytes(url)
         except FetchError as exc:
             text = str(exc).replace("check the URL/EWS_BMKG_BASE_URL", f"check the URL/{hint}" if hint else "check it")
+            if hint and hint not in text:
+                text += f" (to use a mirror, set {hint})"
             problems.append({"source": url, "message": f"DEGRADED: cannot fetch: {text}"})
             return
         except Exception as exc:  # one feed fails alone
@@ -184,8 +186,17 @@ def _rain(
     config_id: str, region: RegionData, paths: Sequence[str], now: datetime, cache_dir: Path | None,
     out: HazardAssessment, run_dir: Path,
 ) -> None:  # fmt: skip
-    """One rain message from every usable raster product (each village takes the highest value)."""
+    """One rain message from every usable raster product (each village takes the highest value).
+
+    What a raster does not say itself (units, times, step) comes from the region's ``rain.products``.
+    """
+    from ews.ingest.rainfall import RasterHints, product_hints
+
     rules = region.config.rain
+
+    def hints(file: Path) -> RasterHints:
+        return product_hints(rules, file, region.config.source_file)
+
     codes = region.villages["code"].astype(str).tolist()
     geoms = region.villages.geometry.values.to_numpy()
     west, south, east, north = (float(v) for v in region.villages.total_bounds)
@@ -197,7 +208,7 @@ def _rain(
     used: list[str] = []
     for path in paths:
         try:
-            da = open_rainfall(path, bbox=(west - pad, south - pad, east + pad, north + pad))
+            da = open_rainfall(path, bbox=(west - pad, south - pad, east + pad, north + pad), hints=hints)
             check_fresh(da, now, timedelta(minutes=rules.max_age_minutes))
             end = step_end(da)
             if end > now + timedelta(minutes=5):
@@ -230,6 +241,10 @@ def _rain(
             continue
         except (EwsError, OSError) as exc:
             out.degraded(path, f"rain raster not used: {exc}")
+            continue
+        except Exception as exc:  # one broken raster must never stop the run: it is reported, not hidden
+            log.debug("rain raster %s: internal error", path, exc_info=True)
+            out.degraded(path, f"rain raster not used: internal error reading {path}: {type(exc).__name__}: {exc}")
             continue
         results.append((h[rules.statistic], daily_values, share))
         ends.append(end)

@@ -8,6 +8,7 @@ renders messages and writes the review outputs atomically. :func:`run_slice` run
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import logging
 import tempfile
@@ -31,6 +32,7 @@ from ews.impact.named_targets import kecamatan_coverage, kecamatan_index, named_
 from ews.ingest.bmkg_cap import DEFAULT_BASE_URL, read_warnings
 from ews.ingest.boundaries import read_boundaries
 from ews.ingest.contacts import read_subscribers, read_tagana
+from ews.ingest.http import fetch_bytes
 from ews.ingest.population import attach_population
 from ews.messages.render import MessageRenderer
 from ews.sources import HazardSources, assess_hazards, load_hazards, load_underlay, stage_sources
@@ -150,12 +152,14 @@ def open_region_data(config: RegionConfig, progress: Progress = _quiet) -> Regio
 # -- step 1 ---------------------------------------------------------------------------------------
 
 
-def fetch_warnings(source: str, run_dir: Path, *, base_url: str = DEFAULT_BASE_URL) -> dict[str, object]:
+def fetch_warnings(
+    source: str, run_dir: Path, *, base_url: str = DEFAULT_BASE_URL, allowed_hosts: Sequence[str] = ()
+) -> dict[str, object]:
     """Read warnings from ``source`` and write ``run_dir/warnings.json`` (with the problems met).
 
     Returns a small summary (counts and the file path) that is safe for XCom.
     """
-    batch = read_warnings(source, base_url=base_url)
+    batch = read_warnings(source, base_url=base_url, fetch=functools.partial(fetch_bytes, allowed_hosts=allowed_hosts))
     record = {
         "source": source,
         "warnings": [warning_to_record(w) for w in batch.warnings],
@@ -174,6 +178,7 @@ def fetch_sources(
     province: str | None = None,
     quake_base_url: str | None = None,
     forecast_url_template: str | None = None,
+    allowed_hosts: Sequence[str] = (),
 ) -> dict[str, object]:
     """Stage this run's rain rasters, forecasts and earthquake feeds (see :func:`ews.sources.stage_sources`).
 
@@ -185,7 +190,7 @@ def fetch_sources(
         options["quake_base_url"] = quake_base_url
     if forecast_url_template:
         options["forecast_url_template"] = forecast_url_template
-    return stage_sources(sources, run_dir, province=province, **options)
+    return stage_sources(sources, run_dir, province=province, allowed_hosts=allowed_hosts, **options)
 
 
 def no_warnings(run_dir: Path) -> dict[str, object]:
@@ -581,14 +586,14 @@ def run_slice(
         run_dir = Path(tmp)
         if source is not None:
             progress(f"reading warnings from {source}")
-            fetch_warnings(source, run_dir, base_url=base_url)
+            fetch_warnings(source, run_dir, base_url=base_url, allowed_hosts=config.fetch.allowed_redirect_hosts)
         else:
             no_warnings(run_dir)
         if sources:
             progress("staging rain, forecast and earthquake sources")
             fetch_sources(
                 sources, run_dir, province=config.name, quake_base_url=quake_base_url,
-                forecast_url_template=forecast_url_template,
+                forecast_url_template=forecast_url_template, allowed_hosts=config.fetch.allowed_redirect_hosts,
             )  # fmt: skip
         region = open_region_data(config, progress)
         assess_villages(config, run_dir, progress, region=region, now=now, cache_dir=cache_dir)

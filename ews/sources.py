@@ -97,6 +97,7 @@ def stage_sources(
     quake_base_url: str = QUAKE_BASE_URL,
     province: str | None = None,
     forecast_url_template: str = DIGITALFORECAST_URL,
+    allowed_hosts: Sequence[str] = (),
 ) -> dict[str, object]:
     """Download the remote sources into ``run_dir/sources/`` and write ``run_dir/sources.json``.
 
@@ -113,7 +114,7 @@ def stage_sources(
     def download(kind: str, url: str, name: str) -> None:
         hint = {"quakes": "EWS_BMKG_TEWS_URL", "forecast": "EWS_BMKG_DIGITALFORECAST_URL"}.get(kind, "")
         try:
-            data = fetch_bytes(url)
+            data = fetch_bytes(url, allowed_hosts=allowed_hosts)  # redirects only within the origin or these
         except FetchError as exc:
             text = str(exc).replace("check the URL/EWS_BMKG_BASE_URL", f"check the URL/{hint}" if hint else "check it")
             if hint and hint not in text:

@@ -62,6 +62,11 @@ class RegionData:
     population_estimated: bool
     notes: list[str] = field(default_factory=list)
     exercise_list: list[Recipient] = field(default_factory=list)
+    problems: list[dict[str, str]] = field(default_factory=list)  # contact files not used (DEGRADED)
+
+    def refused(self, path: Path | None) -> bool:
+        """Whether the contact file at ``path`` was refused (and so is not used this run)."""
+        return path is not None and any(p["source"] == str(path) for p in self.problems)
 
 
 def _area_names(paths: Sequence[Path]) -> dict[str, str]:
@@ -91,22 +96,38 @@ def open_region_data(config: RegionConfig, progress: Progress = _quiet) -> Regio
         A contact file (subscribers, exercise_list, tagana) has bad lines: every bad line of every file
         is listed (never a phone number), with a refused boundary file too, so one does not hide another.
     """
+    # A contact file with bad lines is not used at all (never half of it), and the run goes on without it:
+    # one typo must not stop a warning reaching everyone already in the store. Each is reported DEGRADED.
     refused: list[DataValidationError] = []
+    problems: list[dict[str, str]] = []
     subscribers: list[Recipient] = []
     tagana: list[TaganaUnit] = []
     exercise: list[Recipient] = []
-    try:
-        subscribers = read_subscribers(config.subscribers) if config.subscribers else []
-    except DataValidationError as exc:
+    unused = {
+        "subscribers": "not imported: the subscribers already in the store still get this run's alerts",
+        "tagana": "not used: the Tagana units recorded by the last good file are used",
+        "exercise_list": "not used: Test/Exercise alerts reach nobody this run",
+    }
+
+    def contact_file(kind: str, path: Path, exc: DataValidationError) -> None:
         refused.append(exc)
-    try:
-        tagana = read_tagana(config.tagana) if config.tagana else []
-    except DataValidationError as exc:
-        refused.append(exc)
-    try:
-        exercise = read_subscribers(config.exercise_list, role="exercise_list") if config.exercise_list else []
-    except DataValidationError as exc:
-        refused.append(exc)
+        problems.append({"source": str(path), "message": f"DEGRADED: {kind} file {unused[kind]}; fix it: {exc}"})
+
+    if config.subscribers:
+        try:
+            subscribers = read_subscribers(config.subscribers)
+        except DataValidationError as exc:
+            contact_file("subscribers", config.subscribers, exc)
+    if config.tagana:
+        try:
+            tagana = read_tagana(config.tagana)
+        except DataValidationError as exc:
+            contact_file("tagana", config.tagana, exc)
+    if config.exercise_list:
+        try:
+            exercise = read_subscribers(config.exercise_list, role="exercise_list")
+        except DataValidationError as exc:
+            contact_file("exercise_list", config.exercise_list, exc)
     b = config.boundaries
     keep = (config.population.column,) if config.population.method == "column" and config.population.column else ()
     progress(f"reading boundaries {b.path}")
@@ -129,8 +150,6 @@ def open_region_data(config: RegionConfig, progress: Progress = _quiet) -> Regio
             f"province {province}'s boundaries, or set 'province_code' to the province they are in"
         )
         raise (wrong if not refused else DataValidationError("\n".join(map(str, [wrong, *refused])))) from None
-    if refused:
-        raise refused[0] if len(refused) == 1 else DataValidationError("\n".join(map(str, refused)))
     if len(outside):
         notes.append(f"{len(outside)} areas are outside province {province}: {outside['code'].iloc[0]} …")
     layer = VillageLayer.from_villages(villages)
@@ -146,7 +165,7 @@ def open_region_data(config: RegionConfig, progress: Progress = _quiet) -> Regio
     villages["area_km2"] = layer.area_km2
     estimated = bool(villages.attrs.get("population_estimated", False))
     layer = VillageLayer(villages, layer.projected, layer.area_km2, layer.tree)
-    return RegionData(config, villages, layer, subscribers, tagana, estimated, notes, exercise)
+    return RegionData(config, villages, layer, subscribers, tagana, estimated, notes, exercise, problems)
 
 
 # -- step 1 ---------------------------------------------------------------------------------------
@@ -354,7 +373,7 @@ def sync_region_contacts(store: Store, config: RegionConfig, region: RegionData)
     """
     from ews.subscribers import format_import_report, import_subscriber_file
 
-    if config.subscribers is not None:
+    if config.subscribers is not None and not region.refused(config.subscribers):
         report = import_subscriber_file(store, config.subscribers, None, config.id)
         if not report.ok:
             raise DataValidationError(format_import_report(config.subscribers, report))
@@ -407,19 +426,20 @@ def publish_outputs(
     problems = [*problems, *hazards.problems]
     rows = pd.read_csv(run_dir / "impacts.csv", dtype={"code": str, "kecamatan": str, "kabkota": str})
     assessed_problems, assessed_notes = _load_assessment(run_dir)
-    problems = [*problems, *assessed_problems]
+    problems = [*region.problems, *problems, *assessed_problems]
     notes = list(region.notes) + _warning_notes(warnings) + assessed_notes + hazards.notes
-    notes.extend(f"{p['source']}: {p['message']}" for p in hazards.problems)
     per_village = village_levels(rows)
     table = region.villages
-    extra_units = placeholder_units(table, region.tagana)
     sync_region_contacts(store, config, region)
+    # A refused Tagana file: the units of the last good one, so no unit loses its notices over a typo.
+    tagana = store.tagana_units() if region.refused(config.tagana) else region.tagana
+    extra_units = placeholder_units(table, tagana)
     sources = sorted({w.source for w in warnings} | {h.warning.source for h in hazards.messages})
     run_id = store.start_run(config.id, ",".join(sources) or "-", now)
     with atomic_folder(out_dir) as staging:
         progress("deciding alerts and sending (dry run)")
         alerts = alert_step(
-            store, config, table, warnings, rows, now=now, units=[*region.tagana, *extra_units],
+            store, config, table, warnings, rows, now=now, units=[*tagana, *extra_units],
             exercise_list=region.exercise_list, estimated=region.population_estimated,
             renderer=MessageRenderer(templates_dir), cap_dir=staging / "cap", hazards=hazards.messages,
             previous_cap_dir=out_dir / "cap" if (out_dir / "cap").is_dir() else None,

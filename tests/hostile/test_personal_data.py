@@ -10,6 +10,8 @@ Only fictional numbers (+62 8999 0000 xxxx) are used.
 from __future__ import annotations
 
 import csv
+import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -72,18 +74,27 @@ def test_run_lists_every_bad_subscriber_line_and_imports_nothing(
         ],
     )
     subs = tmp_path / "subscribers.csv"
+    # GOOD was imported before the file was edited badly: the run must still warn that resident.
+    earlier = tmp_path / "earlier.csv"
+    earlier.write_text(
+        "phone,village_code,language,channel,consent_source,consent_time\n" + ",".join(GOOD) + "\n", encoding="utf-8"
+    )
+    assert ews_cli("subscribers", "import", earlier, "--database", database(tmp_path)).code == 0
     result = ews_cli(*run_argv(tmp_path, region))
-    assert result.code == 2
+    assert result.code == 1  # finished, degraded: the bad file is not used, the warning still goes out
     assert "4 bad lines" in result.line_with(str(subs), "nothing was read")
+    result.line_with("DEGRADED: subscribers file not imported", str(subs))
     result.line_with(str(subs), "line 3:", "column 'village_code' is not a Kemendagri code")
     result.line_with(str(subs), "line 4:", "column 'phone' has letters")
     result.line_with(str(subs), "line 5:", "column 'phone' has characters other than digits")
     result.line_with(str(subs), "line 6:", "column 'language'", "not shown")
     assert "line 2:" not in result.err  # the good line
-    assert not (tmp_path / "out").exists()
-    assert not (tmp_path / "outbox.jsonl").exists()
-    assert subscriptions(tmp_path) == []
-    assert_no_written_phone(tmp_path, subs)
+    assert [r["phone"] for r in subscriptions(tmp_path)] == [GOOD[0]]  # nothing of the bad file imported
+    assert (tmp_path / "out" / "report.json").exists()  # the run's other outputs were published
+    assert list((tmp_path / "out" / "cap").glob("*.xml"))
+    sent = [json.loads(x) for x in (tmp_path / "outbox.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [m["to"] for m in sent if m["audience"] == "resident"] == ["+62899*****123"]
+    assert_no_written_phone(tmp_path, subs, earlier, tmp_path / "ews.db")  # the store holds the imported number
 
 
 def test_run_lists_bad_tagana_lines_and_imports_no_contact(ews_cli: RunCli, shared_data: Path, tmp_path: Path) -> None:
@@ -100,15 +111,19 @@ def test_run_lists_bad_tagana_lines_and_imports_no_contact(ews_cli: RunCli, shar
     )
     tagana = tmp_path / "tagana.csv"
     result = ews_cli(*run_argv(tmp_path, region))
-    assert result.code == 2
+    assert result.code == 1
+    result.line_with("DEGRADED: tagana file not used", str(tagana))
     result.line_with(str(tagana), "3 bad lines", "tagana")
     result.line_with(str(tagana), "line 3:", "column 'phone' has letters")
     result.line_with(str(tagana), "line 4:", "column 'kabkota_code' is not a kab/kota code")
-    line = result.line_with(str(tagana), "line 5:", "kecamatan 35.15.01 is not in kab/kota 35.78")
+    line = result.line_with(str(tagana), "line 5:", "kecamatan 35.78.01 is not in kab/kota 35.78".replace(
+        "35.78.01", "35.15.01"))  # fmt: skip
     assert "column 'channel' is 'telegram'" in line
-    assert not (tmp_path / "out").exists()
-    assert subscriptions(tmp_path) == []  # the subscribers file was fine, but the run imported nothing
-    assert_no_written_phone(tmp_path, tagana, tmp_path / "subscribers.csv")
+    assert (tmp_path / "out" / "report.json").exists()
+    assert [r["phone"] for r in subscriptions(tmp_path)] == [GOOD[0]]  # the subscribers file was fine
+    sent = [json.loads(x) for x in (tmp_path / "outbox.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert all(m["to"] is None for m in sent if m["audience"] == "tagana")  # no contact from the refused file
+    assert_no_written_phone(tmp_path, tagana, tmp_path / "subscribers.csv", tmp_path / "ews.db")
 
 
 def test_run_checks_the_exercise_list_the_same_way(ews_cli: RunCli, shared_data: Path, tmp_path: Path) -> None:
@@ -120,12 +135,13 @@ def test_run_checks_the_exercise_list_the_same_way(ews_cli: RunCli, shared_data:
     )
     region = write_region(tmp_path, shared_data, subscribers=[GOOD], extra=f"exercise_list: {staff}\n")
     result = ews_cli(*run_argv(tmp_path, region))
-    assert result.code == 2
+    assert result.code == 1
+    result.line_with("DEGRADED: exercise_list file not used", str(staff))
     line = result.line_with(str(staff), "line 2:", "column 'phone'", "exercise_list")
     assert "nothing was read" in line
-    assert not (tmp_path / "out").exists()
-    assert subscriptions(tmp_path) == []
-    assert_no_written_phone(tmp_path, staff, tmp_path / "subscribers.csv")
+    assert (tmp_path / "out" / "report.json").exists()
+    assert [r["phone"] for r in subscriptions(tmp_path)] == [GOOD[0]]
+    assert_no_written_phone(tmp_path, staff, tmp_path / "subscribers.csv", tmp_path / "ews.db")
 
 
 def test_import_lists_every_bad_line_by_file_and_imports_nothing(ews_cli: RunCli, tmp_path: Path) -> None:
@@ -232,13 +248,16 @@ def test_export_to_stdout_is_neutralised_too(
 def test_the_dag_steps_use_the_same_validator(shared_data: Path, tmp_path: Path) -> None:
     # The DAG's assess and publish tasks read the region through open_region_data, as ews run does.
     from ews.config import open_region
-    from ews.errors import DataValidationError
     from ews.pipeline import open_region_data
 
     region = write_region(tmp_path, shared_data, subscribers=[(LETTER_O, V1, "id", "sms", *CONSENT)])
-    with pytest.raises(DataValidationError, match=r"subscribers\.csv: line 2: column 'phone' has letters") as info:
-        open_region_data(open_region(region, {}))
-    assert_no_phone(str(info.value))
+    data = open_region_data(open_region(region, {}))
+    (problem,) = data.problems
+    assert problem["message"].startswith("DEGRADED: subscribers file not imported")
+    assert re.search(r"subscribers\.csv: line 2: column 'phone' has letters", problem["message"])
+    assert data.subscribers == []
+    assert data.refused(tmp_path / "subscribers.csv")
+    assert_no_phone(json.dumps(data.problems))
 
 
 def test_a_run_on_good_contacts_written_by_hand_or_by_the_export(

@@ -18,8 +18,9 @@ import pytest
 from ews.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
-# An Indonesian mobile number in any written form (also with separators), not a run of digits in a decimal.
-FULL_NUMBER = re.compile(r"(?<![\d.])(?:\+?62|0)[\s\-.()]*8(?:[\s\-.()]*\d){7,11}(?![\d.])")
+# An Indonesian mobile number in any written form (also with separators): 08…, 62 8…, +62 (8…); not decimals
+# such as "0.86 927.88" (a leading 0 is written right before the 8, and 62 is never followed by a dot).
+FULL_NUMBER = re.compile(r"(?<![\d.])(?:\(?\+?62\)?[\s\-()]*|\(?0)8(?:[\s\-.()]*\d){7,11}(?![\d.])")
 SURABAYA_BOX = "-7.345,112.670 -7.345,112.700 -7.325,112.700 -7.325,112.670 -7.345,112.670"
 
 

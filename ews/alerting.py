@@ -94,14 +94,15 @@ def record_warnings(
     """
     known = store.warning_threads()
     by_content = store.warnings_by_content({w.content_key for w in warnings if w.content_key})
-    active = store.thread_heads({s.thread_id for s in store.active_alerts(region)}) if region else []
+    active = store.thread_heads(store.active_threads(region)) if region else []
     threads: dict[str, str] = {}
     aliases: dict[str, str] = {}
     alias_rows: list[tuple[str, str, str, str, str]] = []
     for w in sorted(warnings, key=lambda w: (w.sent, w.identifier)):
-        canonical = alias_of(w, by_content) if w.identifier not in known else None
+        canonical = alias_of(w, by_content)
         if canonical is not None:
             aliases[w.identifier] = canonical
+            known[w.identifier] = by_content[w.content_key][1]  # its Updates and Cancel reach that thread
             reason = edition_reason(by_content[w.content_key][2], w.language)
             alias_rows.append((w.identifier, canonical, reason, w.language, w.source))
             alias_rows.extend((a.identifier, canonical, edition_reason(w.language, a.language), a.language, a.source)
@@ -142,8 +143,11 @@ def record_warnings(
         digest = hashlib.sha256(json.dumps(warning_to_record(w), sort_keys=True).encode()).hexdigest()
         store.record_source(w.identifier, w.source, digest, received_at)
         store.save_warning(w, thread)
-        alias_rows.extend((a.identifier, w.identifier, edition_reason(w.language, a.language), a.language, a.source)
-                          for a in w.aliases if a.identifier not in known)  # fmt: skip
+        for a in w.aliases:  # copies read in this batch: aliases of this warning, in its thread
+            if a.identifier != w.identifier:
+                alias_rows.append((a.identifier, w.identifier, edition_reason(w.language, a.language), a.language,
+                                   a.source))  # fmt: skip
+                known.setdefault(a.identifier, thread)
         if w.msg_type == "Alert" and not w.geometry.is_empty:
             active.append(
                 ActiveThread(

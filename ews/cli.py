@@ -211,8 +211,7 @@ def cmd_alerts_list(args: argparse.Namespace) -> int:
                 )
             for key, n in sorted(store.counts(region).items()):
                 print(f"  {key:<24} {n}")
-            threads = {s.thread_id for s in store.village_states(region)}
-            _print_aliases(store.warning_aliases(threads), f"in {region}")
+            _print_aliases(store.warning_aliases(store.region_threads(region)), f"in {region}")
         if not regions:
             _print_aliases(store.warning_aliases(), "")
     finally:

@@ -233,6 +233,19 @@ class Store(WarningRepository):
         with self.engine.connect() as connection:
             return [self._state(r) for r in connection.execute(stmt).mappings()]
 
+    def active_threads(self, region: str) -> set[str]:
+        """The threads that have at least one village under an active alert in the region (one query)."""
+        s = VillageStateRow
+        stmt = select(s.thread_id).where(s.region == region, s.active.is_(True), s.level > int(Level.NONE)).distinct()
+        with self.engine.connect() as connection:
+            return set(connection.execute(stmt).scalars())
+
+    def region_threads(self, region: str) -> set[str]:
+        """Every thread with a village state in the region, active or not (one query)."""
+        s = VillageStateRow
+        with self.engine.connect() as connection:
+            return set(connection.execute(select(s.thread_id).where(s.region == region).distinct()).scalars())
+
     @staticmethod
     def _state(r: Any) -> VillageState:
         return VillageState(

@@ -114,10 +114,16 @@ class WarningRepository(StoreBase):
             connection.execute(stmt)
 
     def warning_threads(self) -> dict[str, str]:
-        """Every known warning identifier and the thread it belongs to."""
+        """Every known warning identifier, and every alias of one, with the thread it belongs to.
+
+        An alias belongs to its warning's thread: an Update or Cancel that references the identifier of a
+        re-served copy continues (or cancels) the thread of the warning it repeats.
+        """
+        w, a = WarningRow, WarningAliasRow
         with self.engine.connect() as connection:
-            rows = connection.execute(select(WarningRow.identifier, WarningRow.thread_id))
-            return {identifier: thread for identifier, thread in rows}
+            rows = connection.execute(select(w.identifier, w.thread_id)).all()
+            aliases = connection.execute(select(a.identifier, w.thread_id).join(w, w.identifier == a.canonical)).all()
+        return {**{i: t for i, t in aliases}, **{i: t for i, t in rows}}
 
     def warning_headers(self, thread_id: str) -> list[WarningHeader]:
         """The warnings of a thread, oldest ``sent`` first (without their areas)."""

@@ -249,3 +249,23 @@ def test_real_gorontalo_editions_under_different_identifiers_are_one_warning(sha
     (warning,) = batch.warnings
     assert warning.identifier == "2.49.0.1.360.0.2026.09.24.07.75.002"
     assert [a.identifier for a in warning.aliases] == ["2.49.0.1.360.0.2026.09.24.08.75.002"]
+
+
+def test_cancel_that_references_a_reserved_copy_cancels_the_thread(
+    cycles: Cycles, templates: dict[str, bytes], kecamatan: dict[str, str]
+) -> None:
+    polygons, names = [kecamatan[c] for c in NAMED], list(NAMED.values())
+    first = cycles.run("1", {"a.xml": build(templates["id"], ORIGINAL, polygons, names)}, "17:25")
+    alerted = {m["to"] for m in cycles.residents(first)}
+    cycles.run("2", {"b.xml": build(templates["id"], RESERVED_HOUR, polygons, names)}, "17:40")
+    # BMKG cancels, naming the identifier it served last: the copy's. Everyone alerted must hear it.
+    reference = f"cuaca.ekstrem@bmkg.go.id,{RESERVED_HOUR},2026-11-28T17:00:00+07:00"
+    cancel = build(templates["id"], "2.49.0.1.360.0.2026.11.28.11.35.009", polygons, names,
+                   sent="2026-11-28T17:50:00+07:00")  # fmt: skip
+    cancel = cancel.replace(b"<msgType>Alert</msgType>", f"<msgType>Cancel</msgType>\n  <references>{reference}"
+                            "</references>".encode())  # fmt: skip
+    ended = cycles.run("3", {"c.xml": cancel}, "17:55")
+    assert ended.transitions.get("cancel", 0) > 0
+    assert {m["to"] for m in cycles.residents(ended)} == alerted
+    assert cycles.threads() == {ORIGINAL}
+    assert cycles.store.active_alerts(cycles.config.id) == []

@@ -258,7 +258,19 @@ def _village_alert(
         issuer=issuer_of(warning)[0],
         source_label=issuer_of(warning)[1],
         hazard=cause or "cuaca",
+        events=_editions(warning),
     )
+
+
+def _editions(warning: Warning | None) -> tuple[tuple[str, str], ...]:
+    """(language, event) of every edition of a warning read with it: its own, then its aliases'."""
+    if warning is None:
+        return ()
+    found: dict[str, str] = {}
+    for language, event in ((warning.language, warning.event), *((a.language, a.event) for a in warning.aliases)):
+        if event:
+            found.setdefault(language.split("-")[0].lower(), event)
+    return tuple(found.items())
 
 
 def _units_for(units: Sequence[TaganaUnit], village_code: str) -> list[TaganaUnit]:

@@ -134,6 +134,7 @@ class VillageAlert:
     issuer: str = "BMKG"  # who the message names as issuing it (ews's own satellite assessment: "EWS")
     hazard: str = "cuaca"  # which advice residents get: "cuaca" (rain, storms, floods), "gempa", "tsunami"
     source_label: str = "BMKG"  # the data behind it, for the "Sumber:" line
+    events: tuple[tuple[str, str], ...] = ()  # (language, event) from the warning's other editions, e.g. ("en", …)
 
 
 @dataclass(frozen=True)

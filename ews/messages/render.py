@@ -214,7 +214,8 @@ class MessageRenderer:
             "village": alert.village_name,
             "kecamatan": alert.kecamatan_name,
             "kabkota": alert.kabkota_name,
-            "event": alert.event,
+            # BMKG's own words in the resident's language when its edition in that language was read.
+            "event": dict(alert.events).get(language, alert.event),
         }
 
         def context(values: Mapping[str, str], variant: str) -> _Context:

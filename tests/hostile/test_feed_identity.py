@@ -91,12 +91,19 @@ def templates(shared_data: Path) -> dict[str, bytes]:
 
 @pytest.fixture
 def region(tmp_path: Path, shared_data: Path) -> Path:
-    """Surabaya with one fictional subscriber per kelurahan (+62 8999 0000 xxxx)."""
+    """Surabaya with one fictional subscriber per kelurahan (+62 8999 0000 xxxx), every other one in English."""
     features = json.loads(
         (shared_data / "boundaries/wilayah_boundaries_geojson/kel/35/wilayah_boundaries_kel_35.78.geojson").read_text()
     )["features"]
     rows = [
-        (f"+628999000{n:05d}", f["properties"]["kode"], "id", "sms", "test", "2026-01-01T00:00:00+07:00")
+        (
+            f"+628999000{n:05d}",
+            f["properties"]["kode"],
+            "en" if n % 2 else "id",
+            "sms",
+            "test",
+            "2026-01-01T00:00:00+07:00",
+        )
         for n, f in enumerate(features)
     ]
     return write_region(tmp_path / "region", shared_data, subscribers=rows)
@@ -269,3 +276,20 @@ def test_cancel_that_references_a_reserved_copy_cancels_the_thread(
     assert {m["to"] for m in cycles.residents(ended)} == alerted
     assert cycles.threads() == {ORIGINAL}
     assert cycles.store.active_alerts(cycles.config.id) == []
+
+
+def test_each_language_hears_bmkg_s_own_words_when_both_editions_are_read(
+    cycles: Cycles, templates: dict[str, bytes], kecamatan: dict[str, str]
+) -> None:
+    polygons, names = [kecamatan[c] for c in NAMED], list(NAMED.values())
+    both = {
+        "id.xml": build(templates["id"], ORIGINAL, polygons, names),
+        "en.xml": build(templates["en"], ENGLISH, polygons, names),
+    }
+    messages = cycles.residents(cycles.run("1", both, "17:25"))
+    by_language = {lang: [m["text"] for m in messages if m["language"] == lang] for lang in ("id", "en")}
+    assert by_language["id"]
+    assert by_language["en"]
+    assert all("Hujan Lebat dan Petir" in t for t in by_language["id"])
+    assert all("Thunderstorm" in t for t in by_language["en"])  # the English edition's event, not a translation
+    assert len({m["to"] for m in messages}) == len(messages)  # still one message per resident

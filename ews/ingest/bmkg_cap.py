@@ -44,7 +44,9 @@ _URGENCY = {"Immediate", "Expected", "Future", "Past", "Unknown"}
 _SEVERITY = {"Extreme", "Severe", "Moderate", "Minor", "Unknown"}
 _CERTAINTY = {"Observed", "Likely", "Possible", "Unlikely", "Unknown"}
 _CAP_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}([+-]\d{2}:\d{2}|Z)$")
-_NAMED = re.compile(r"(?:khususnya di|especially in:?)\s*(.+?)(?:\.\s|\.$|\n|$)", re.IGNORECASE | re.DOTALL)
+_NAMED = re.compile(r"(?:khususnya di|especially in:?)\s*([^\n]*)", re.IGNORECASE)
+# The list ends at a full stop after a word; "Bl." / "Kec." / "Gn." (up to 3 letters) abbreviate inside a name.
+_LIST_END = re.compile(r"(?<![.\s])(?<!\b\w)(?<!\b\w\w)(?<!\b\w\w\w)\.(?=\s|$)")
 _GEOD = Geod(ellps="WGS84")
 # A CAP alert or an RSS index is a few kB (BMKG's largest seen: 12 kB); anything near this is not one.
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
@@ -243,11 +245,19 @@ def circle_from_cap(text: str, where: str) -> Polygon:
 
 
 def named_areas(description: str) -> tuple[str, ...]:
-    """The area names BMKG lists after "khususnya di" / "especially in:", upper-cased."""
+    """The area names BMKG lists after "khususnya di" / "especially in:", upper-cased.
+
+    The list ends at the line's end or at a full stop after a word; a period after an abbreviation of up to
+    three letters ("Bl. Limbangan", "Kec. Gayungan") belongs to the name.
+    """
     match = _NAMED.search(description)
     if not match:
         return ()
-    names = [n.strip().strip(".").upper() for n in re.split(r",|\bdan\b|\band\b", match.group(1))]
+    listed = match.group(1)
+    end = _LIST_END.search(listed)
+    if end is not None:
+        listed = listed[: end.start()]
+    names = [" ".join(n.split()).upper() for n in re.split(r",|\bdan\b|\band\b", listed, flags=re.IGNORECASE)]
     return tuple(n for n in names if n)
 
 

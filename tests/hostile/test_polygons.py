@@ -102,3 +102,25 @@ def test_alert_with_only_a_degenerate_polygon_is_located_by_its_named_kecamatan(
     assert any("encloses no area" in p["message"] or "encloses no area" in n
                for p in report["problems"] for n in report["notes"])  # fmt: skip
     assert (out / "cap").is_dir()
+
+
+def test_named_area_cross_check_understands_bmkg_spellings(
+    tmp_path: Path, shared_data: Path, outlines: dict[str, str], ews_cli: Callable[..., CliResult]
+) -> None:
+    # Title-Case (older files), a "Kec." prefix with a period, and a typo (GAJUNGAN for Gayungan): all matched,
+    # so the report flags only what is really wrong: a named kecamatan the polygons do not cover (Benowo).
+    template = (shared_data / "bmkg/cap/siaga_cap-id-CGT20260924002_alert.xml").read_bytes()
+    names = ["Wonocolo", "Kec. GAJUNGAN", "BENOWO"]
+    cap = tmp_path / "cap.xml"
+    cap.write_bytes(build(template, ORIGINAL, [outlines["35.78.02"], outlines["35.78.22"]], names))
+    region = write_region(tmp_path / "region", shared_data)
+    db, outbox = f"sqlite:///{tmp_path / 'ews.db'}", tmp_path / "outbox.jsonl"
+    out = tmp_path / "out"
+    result = ews_cli("run", "--region", region, "--cap", cap, "--out", out, "--at", "2026-11-28T17:30+07:00", "-q",
+                     "--database", db, "--outbox", outbox)  # fmt: skip
+    assert result.code == 0
+    notes = json.loads((out / "report.json").read_text())["notes"]
+    named = [n for n in notes if ORIGINAL in n and "named" in n]
+    assert any("BENOWO" in n and "35.78.19" in n for n in named), named
+    assert not any("Wonocolo" in n or "GAJUNGAN" in n for n in named), named
+    assert not any("not found" in n for n in named), named

@@ -303,3 +303,18 @@ def test_rss_item_without_link_skips_only_that_item(shared_data: Path) -> None:
 def test_missing_source_is_named() -> None:
     with pytest.raises(CapError, match=r"no/such/file\.xml: no such file or folder"):
         read_warnings("no/such/file.xml")
+
+
+@pytest.mark.parametrize(
+    ("description", "names"),
+    [
+        (
+            "… khususnya di Bl. Limbangan, Cibatu dan Leles. Kondisi ini berpotensi …",
+            ("BL. LIMBANGAN", "CIBATU", "LELES"),
+        ),
+        ("… khususnya di Wonocolo, Kec. GAJUNGAN.\n Kondisi …", ("WONOCOLO", "KEC. GAJUNGAN")),
+        ("… especially in: BUSANG, GUNUNG TABUR and TABANG.\n These …", ("BUSANG", "GUNUNG TABUR", "TABANG")),
+    ],
+)
+def test_named_areas_keep_abbreviations_with_a_period(description: str, names: tuple[str, ...]) -> None:
+    assert named_areas(description) == names

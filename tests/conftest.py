@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
+from tests_support import Site
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -72,6 +73,24 @@ def serve_dir() -> Iterator[object]:
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def sites() -> Iterator[object]:
+    """``url, handler = sites()`` starts a loopback :class:`tests_support.Site` on a port of its own (an origin)."""
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def start() -> tuple[str, type[Site]]:
+        handler = type("S", (Site,), {"files": {}, "moved": {}, "seen": []})
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}", handler
 
     yield start
     for server in servers:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import http.server
+from typing import ClassVar
+
 
 def minimal_cap(
     polygon: str | tuple[str, ...],
@@ -45,3 +48,28 @@ def minimal_cap(
     {area}
   </info>
 </alert>""".encode()
+
+
+class Site(http.server.BaseHTTPRequestHandler):
+    """A loopback site: serves ``files`` by path; a path in ``moved`` answers 302 with that Location."""
+
+    files: ClassVar[dict[str, bytes]] = {}
+    moved: ClassVar[dict[str, str]] = {}
+    seen: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        if self.path in self.moved:
+            self.send_response(302)
+            self.send_header("Location", self.moved[self.path])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = self.files.get(self.path)
+        self.send_response(200 if body is not None else 404)
+        self.send_header("Content-Length", str(len(body or b"")))
+        self.end_headers()
+        self.wfile.write(body or b"")
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None

@@ -74,6 +74,11 @@ def ews_cli(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
     return run
 
 
+def surabaya_kelurahan(shared_data: Path) -> Path:
+    """The 152 real kelurahan of Kota Surabaya (GeoJSON, lon/lat, no crs member)."""
+    return shared_data / "boundaries/wilayah_boundaries_geojson/kel/35/wilayah_boundaries_kel_35.78.geojson"
+
+
 def write_region(
     folder: Path,
     shared_data: Path,
@@ -89,8 +94,7 @@ def write_region(
     only: ews reserves +62 8999 0000 xxxx).
     """
     folder.mkdir(parents=True, exist_ok=True)
-    kel = shared_data / "boundaries" / "wilayah_boundaries_geojson" / "kel" / "35"
-    kel = kel / "wilayah_boundaries_kel_35.78.geojson"
+    kel = surabaya_kelurahan(shared_data)
     codes = shared_data / "wilayah_codes"
     lines = [
         "id: jawa-timur",

@@ -18,7 +18,7 @@ from tests_support import minimal_cap
 from ews.errors import BoundaryError
 from ews.ingest.boundaries import read_boundaries
 
-from .conftest import SURABAYA_BOX, CliResult, write_region
+from .conftest import SURABAYA_BOX, CliResult, surabaya_kelurahan, write_region
 
 RunCli = Callable[..., CliResult]
 AT = "2026-11-28T18:00:00+07:00"
@@ -27,14 +27,7 @@ AT = "2026-11-28T18:00:00+07:00"
 @pytest.fixture
 def surabaya_file(shared_data: Path) -> Path:
     """The 152 real kelurahan of Kota Surabaya (GeoJSON, lon/lat, no crs member)."""
-    return (
-        shared_data
-        / "boundaries"
-        / "wilayah_boundaries_geojson"
-        / "kel"
-        / "35"
-        / "wilayah_boundaries_kel_35.78.geojson"
-    )
+    return surabaya_kelurahan(shared_data)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ of the same ``ews run`` is published, the store is unchanged by a refused reques
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import socket
@@ -18,12 +17,11 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
-from tests_support import minimal_cap
+from tests_support import Site, minimal_cap
 from twilio.request_validator import RequestValidator
 
 from ews.store.repository import Store, SubscriberRecord
@@ -217,51 +215,8 @@ def test_a_forecast_repeating_a_key_is_not_used_and_the_other_forecasts_are(
 # -- B. redirects ---------------------------------------------------------------------------------------
 
 
-class _Site(http.server.BaseHTTPRequestHandler):
-    """Serves ``files`` by path; ``moved`` paths answer 302 to another URL."""
-
-    files: ClassVar[dict[str, bytes]] = {}
-    moved: ClassVar[dict[str, str]] = {}
-    seen: ClassVar[list[str]] = []
-
-    def do_GET(self) -> None:
-        self.seen.append(self.path)
-        if self.path in self.moved:
-            self.send_response(302)
-            self.send_header("Location", self.moved[self.path])
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        body = self.files.get(self.path)
-        self.send_response(200 if body is not None else 404)
-        self.send_header("Content-Length", str(len(body or b"")))
-        self.end_headers()
-        self.wfile.write(body or b"")
-
-    def log_message(self, format: str, *args: object) -> None:
-        return None
-
-
-@pytest.fixture
-def sites() -> Iterator[Callable[[], tuple[str, type[_Site]]]]:
-    """``url, handler = sites()`` starts a loopback site on its own port (another origin each time)."""
-    servers: list[http.server.ThreadingHTTPServer] = []
-
-    def start() -> tuple[str, type[_Site]]:
-        handler = type("Site", (_Site,), {"files": {}, "moved": {}, "seen": []})
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}", handler
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
-
-
 def test_a_feed_redirected_to_another_origin_is_refused_and_the_cap_warning_goes_out(
-    run_ews: Callable[..., tuple[CliResult, Path]], sites: Callable[[], tuple[str, type[_Site]]]
+    run_ews: Callable[..., tuple[CliResult, Path]], sites: Callable[[], tuple[str, type[Site]]]
 ) -> None:
     mirror, mirror_site = sites()
     elsewhere, elsewhere_site = sites()  # same host, another port: another origin

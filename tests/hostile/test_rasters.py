@@ -21,7 +21,7 @@ import rasterio
 from pyproj import Transformer
 from rasterio.transform import Affine
 
-from hostile.conftest import CliResult, write_region
+from hostile.conftest import CliResult, surabaya_kelurahan, write_region
 
 pytestmark = pytest.mark.shared_data
 
@@ -31,17 +31,6 @@ ROWS, COLS = 35, 45
 RAIN = 12.5  # mm/h: lebat (>= 10 mm/h), so Waspada for every village in a run
 START = "2026-09-28T09:00:00Z"
 AT = "2026-09-28T10:30:00Z"  # 30 min after the hour of rain ends: fresh
-
-
-def kelurahan(shared_data: Path) -> Path:
-    return (
-        shared_data
-        / "boundaries"
-        / "wilayah_boundaries_geojson"
-        / "kel"
-        / "35"
-        / "wilayah_boundaries_kel_35.78.geojson"
-    )
 
 
 def plain_tif(path: Path, bands: list[float] | None = None, **profile: Any) -> Path:
@@ -73,7 +62,7 @@ def test_zonal_on_a_plain_geotiff_gives_mean_and_max_per_village(
     ews_cli: Callable[..., CliResult], shared_data: Path, tmp_path: Path
 ) -> None:
     raster = plain_tif(tmp_path / "plain.tif")
-    rows = table(ews_cli("zonal", raster, "--boundaries", kelurahan(shared_data)))
+    rows = table(ews_cli("zonal", raster, "--boundaries", surabaya_kelurahan(shared_data)))
     assert len(rows) == 152
     assert list(rows.columns) == ["id", "name", "time", "units", "mean", "max"]
     # A constant raster: every village's mean and max is that constant.
@@ -87,7 +76,7 @@ def test_zonal_hours_on_a_plain_geotiff_names_the_flags_then_works_with_them(
     ews_cli: Callable[..., CliResult], shared_data: Path, tmp_path: Path
 ) -> None:
     raster = plain_tif(tmp_path / "plain.tif")
-    boundaries = kelurahan(shared_data)
+    boundaries = surabaya_kelurahan(shared_data)
     refused = ews_cli("zonal", raster, "--boundaries", boundaries, "--hours", "1")
     assert refused.code == 2
     assert refused.out == ""
@@ -113,7 +102,7 @@ def test_zonal_units_flag_labels_plain_values_and_converts_rain_rates(
     ews_cli: Callable[..., CliResult], shared_data: Path, tmp_path: Path
 ) -> None:
     raster = plain_tif(tmp_path / "depth.tif", bands=[0.75])
-    boundaries = kelurahan(shared_data)
+    boundaries = surabaya_kelurahan(shared_data)
     rows = table(ews_cli("zonal", raster, "--boundaries", boundaries, "--units", "m"))
     assert set(rows["units"]) == {"m"}
     np.testing.assert_allclose(rows["mean"].astype(float), 0.75)
@@ -130,7 +119,7 @@ def test_zonal_refuses_a_flag_that_contradicts_the_file(
     raster = plain_tif(tmp_path / "tagged.tif")
     with rasterio.open(raster, "r+") as ds:
         ds.update_tags(units="mm/day", TIME=START, STEP_HOURS="24")
-    boundaries = kelurahan(shared_data)
+    boundaries = surabaya_kelurahan(shared_data)
     refused = ews_cli("zonal", raster, "--boundaries", boundaries, "--hours", "24", "--units", "mm/h")
     assert refused.code == 2
     refused.line_with("tagged.tif", "'mm/day'", "--units")
@@ -146,7 +135,7 @@ def test_zonal_multiband_plain_geotiff_band_and_hours(
     ews_cli: Callable[..., CliResult], shared_data: Path, tmp_path: Path
 ) -> None:
     raster = plain_tif(tmp_path / "three.tif", bands=[1.0, 2.0, 4.0])
-    boundaries = kelurahan(shared_data)
+    boundaries = surabaya_kelurahan(shared_data)
     rows = table(ews_cli("zonal", raster, "--boundaries", boundaries, "--band", "3"))
     np.testing.assert_allclose(rows["mean"].astype(float), 4.0)
     refused = ews_cli("zonal", raster, "--boundaries", boundaries, "--band", "4")
@@ -174,7 +163,7 @@ def test_zonal_on_a_projected_geotiff_reprojects_the_villages(
     width, height = int((x1 - x0) // 500) + 2, int((y1 - y0) // 500) + 2
     raster = plain_tif(tmp_path / "utm.tif", bands=[0.5], crs="EPSG:32749", width=width, height=height,
                        transform=Affine(500.0, 0.0, round(x0, -3), 0.0, -500.0, round(y1, -3)))  # fmt: skip
-    boundaries = kelurahan(shared_data)
+    boundaries = surabaya_kelurahan(shared_data)
     rows = table(ews_cli("zonal", raster, "--boundaries", boundaries))
     assert len(rows) == 152
     np.testing.assert_allclose(rows["mean"].astype(float), 0.5)
@@ -189,7 +178,7 @@ def test_zonal_reads_time_and_step_from_an_imerg_name(
     ews_cli: Callable[..., CliResult], shared_data: Path, tmp_path: Path
 ) -> None:
     raster = plain_tif(tmp_path / "3B-HHR-E.MS.MRG.3IMERG.20260928-S093000-E095959.0570.V07B.tif")
-    boundaries = kelurahan(shared_data)
+    boundaries = surabaya_kelurahan(shared_data)
     rows = table(ews_cli("zonal", raster, "--boundaries", boundaries))
     assert set(rows["time"]) == {"2026-09-28T09:30:00Z"}
     # Half an hour at 12.5 mm/h = 6.25 mm; units still have to be given (the name has none).
@@ -207,7 +196,7 @@ def test_zonal_refuses_bad_flags_naming_them(
     ews_cli: Callable[..., CliResult], shared_data: Path, tmp_path: Path
 ) -> None:
     raster = plain_tif(tmp_path / "plain.tif")
-    boundaries = kelurahan(shared_data)
+    boundaries = surabaya_kelurahan(shared_data)
     for argv, needle in (
         (["--time", "2026-09-28T09:00"], "--time"),  # no offset
         (["--time", "yesterday"], "--time"),

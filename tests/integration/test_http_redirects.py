@@ -2,61 +2,21 @@
 
 from __future__ import annotations
 
-import http.server
-import threading
-from collections.abc import Callable, Iterator
-from typing import ClassVar
+from collections.abc import Callable
 
 import pytest
+from tests_support import Site
 
 from ews.errors import FetchError
 from ews.ingest.http import fetch_bytes, redirect_refusal
-
-
-class Site(http.server.BaseHTTPRequestHandler):
-    """Serves ``files`` by path; a path in ``moved`` answers 302 with that Location."""
-
-    files: ClassVar[dict[str, bytes]] = {}
-    moved: ClassVar[dict[str, str]] = {}
-    seen: ClassVar[list[str]] = []
-
-    def do_GET(self) -> None:
-        self.seen.append(self.path)
-        if self.path in self.moved:
-            self.send_response(302)
-            self.send_header("Location", self.moved[self.path])
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        body = self.files.get(self.path)
-        self.send_response(200 if body is not None else 404)
-        self.send_header("Content-Length", str(len(body or b"")))
-        self.end_headers()
-        self.wfile.write(body or b"")
-
-    def log_message(self, format: str, *args: object) -> None:
-        return None
-
 
 Start = Callable[[], tuple[str, type[Site]]]
 
 
 @pytest.fixture
-def site() -> Iterator[Start]:
+def site(sites: Start) -> Start:
     """``url, handler = site()``: a loopback server on a port of its own (a distinct origin)."""
-    servers: list[http.server.ThreadingHTTPServer] = []
-
-    def start() -> tuple[str, type[Site]]:
-        handler = type("S", (Site,), {"files": {}, "moved": {}, "seen": []})
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}", handler
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    return sites
 
 
 def no_sleep(_: float) -> None:

@@ -158,7 +158,9 @@ def test_the_flores_tsunami_event_puts_coastal_bali_at_awas_once(
 
 
 def test_a_digitalforecast_warns_whole_kabkota_a_day_ahead(shared_data: Path, tmp_path: Path) -> None:
-    config = open_region(Path(__file__).resolve().parents[2] / "regions" / "jawa-timur.yaml")
+    config = open_region(
+        Path(__file__).resolve().parents[2] / "regions" / "jawa-timur.yaml", {"EWS_SHARED_DATA": str(shared_data)}
+    )
     feed = shared_data / "bmkg" / "digitalforecast" / "DigitalForecast-JawaTimur_2024-04-03.xml"
     now = datetime(2024, 4, 3, 3, 0, tzinfo=UTC)
     report, _ = run(config, tmp_path / "f1", now, HazardSources(forecast=(str(feed),)), tmp_path / "ews.db")

@@ -36,11 +36,29 @@ def loop_at(ring: str, i: int) -> str:
     return " ".join([*points[: i + 1], *loop, *points[i:]])
 
 
+def crossing_on_edge(ring: str, i: int, d: float = 0.002) -> str:
+    """Edge i -> i+1 drawn as A, E, F, B with E 80 % along (offset d) and F 20 % along (offset 2d).
+
+    A-E and F-B cross two thirds of the way along the edge: the outline crosses itself slightly, the way a
+    hand-drawn or simplified polygon does (BMKG's Kalimantan Utara alert has such crossings).
+    """
+    points = ring.split()
+    (alat, alon), (blat, blon) = ((float(v) for v in points[k].split(",")) for k in (i, i + 1))
+    nlat, nlon = -(blon - alon), blat - alat  # perpendicular to the edge
+    norm = (nlat**2 + nlon**2) ** 0.5
+    nlat, nlon = nlat / norm, nlon / norm
+
+    def at(t: float, off: float) -> str:
+        return f"{alat + t * (blat - alat) + off * nlat:.4f},{alon + t * (blon - alon) + off * nlon:.4f}"
+
+    return " ".join([*points[: i + 1], at(0.8, d), at(0.2, 2 * d), *points[i + 1 :]])
+
+
 def test_self_crossing_polygons_are_repaired_and_the_alert_kept(
     tmp_path: Path, shared_data: Path, outlines: dict[str, str], ews_cli: Callable[..., CliResult]
 ) -> None:
     template = (shared_data / "bmkg/cap/siaga_cap-id-CGT20260924002_alert.xml").read_bytes()
-    polygons = [loop_at(outlines["35.78.02"], 1), loop_at(outlines["35.78.22"], 3)]
+    polygons = [loop_at(outlines["35.78.02"], 1), crossing_on_edge(outlines["35.78.22"], 2)]
     cap = tmp_path / "cap.xml"
     cap.write_bytes(build(template, ORIGINAL, polygons, ["WONOCOLO", "GAYUNGAN"]))
     region = write_region(tmp_path / "region", shared_data)

@@ -396,7 +396,7 @@ def _quakes(config_id: str, region: RegionData, paths: Sequence[str], now: datet
             out.degraded(src, f"earthquake feed not used: internal error ({type(exc).__name__}: {exc}); "
                          "please report it")  # fmt: skip
         for message in bad:
-            out.degraded(src, f"earthquake record skipped: {message}")
+            out.degraded(src, f"earthquake input skipped: {message}")
     if not events:
         return
     unique = {e.event_id: e for e in sorted(events, key=lambda e: (e.time, e.event_id))}

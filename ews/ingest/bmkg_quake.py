@@ -432,7 +432,8 @@ def read_quakes(
     fetch
         Function that GETs a URL (default: :func:`ews.ingest.http.fetch_bytes`).
     problems
-        Collects malformed records instead of raising (see :func:`parse_quakes`).
+        Collects malformed records instead of raising (see :func:`parse_quakes`), and, in a folder of
+        several feeds, a feed that cannot be read at all (the other feeds are still read).
 
     Returns
     -------
@@ -464,8 +465,13 @@ def read_quakes(
         else:
             raise QuakeError(f"{source}: no such file or folder, and not an http(s) URL or 'bmkg'")
         for file in files:
-            data = read_limited(file, str(file), LIMITS, QuakeError, "BMKG gempa feed")
-            found.extend(parse_quakes(data, str(file), problems))
+            try:
+                data = read_limited(file, str(file), LIMITS, QuakeError, "BMKG gempa feed")
+                found.extend(parse_quakes(data, str(file), problems))
+            except QuakeError as exc:
+                if problems is None or len(files) == 1:
+                    raise
+                problems.append(f"{exc}: feed skipped, the folder's other feeds are read")  # one file fails alone
     merged = _flag_revisions(_merge(found))
     log.info("read %d earthquake(s) from %s", len(merged), source)
     return merged

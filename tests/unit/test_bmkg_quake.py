@@ -308,3 +308,17 @@ def test_one_bad_record_does_not_hide_the_other_events_when_problems_are_collect
     # Every record bad: the feed is unusable, it raises even when collecting.
     with pytest.raises(QuakeError):
         parse_quakes(feed(with_(Magnitude="besar")), "gempaterkini.json", [])
+
+
+def test_one_unreadable_feed_in_a_folder_skips_only_itself(tmp_path: Path, gempa_dir: Path) -> None:
+    good = gempa_dir / "muhk01_gempaterkini_2023-07-12.json"
+    (tmp_path / "a_good.json").write_bytes(good.read_bytes())
+    (tmp_path / "b_nested.json").write_text("[" * 100_000 + "]" * 100_000)
+    problems: list[str] = []
+    quakes = read_quakes(str(tmp_path), problems=problems)
+    assert len(quakes) == len(read_quakes(str(good)))
+    (problem,) = problems
+    assert "b_nested.json" in problem
+    assert "feed skipped, the folder's other feeds are read" in problem
+    with pytest.raises(QuakeError, match=r"b_nested\.json"):
+        read_quakes(str(tmp_path))  # strict without a problems list

@@ -317,7 +317,8 @@ def _forecast(config_id: str, region: RegionData, paths: Sequence[str], now: dat
         files = sorted(f for f in p.iterdir() if f.is_file()) if p.is_dir() else [p]
         for f in files:
             try:
-                head = f.read_bytes()[:64].lstrip()
+                with f.open("rb") as handle:  # the first bytes tell XML from JSON: no need to read it all
+                    head = handle.read(64).lstrip()
             except OSError as exc:
                 out.degraded(str(f), f"forecast not read ({exc.strerror})")
                 continue

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ews.errors import ConfigError, EwsError
+from ews.errors import ConfigError, DataValidationError, EwsError
 
 if TYPE_CHECKING:
     from ews.channels.base import Channel
@@ -537,7 +537,12 @@ def cmd_subscribers_opt_out(args: argparse.Namespace) -> int:
 
     from ews.store.repository import Store
 
-    source = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8-sig")
+    try:
+        source = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataValidationError(
+            f"{args.file}: not UTF-8 (byte {exc.start}); save it as UTF-8 and run the opt-out again"
+        ) from None
     now = datetime.now(UTC)
     changed = unknown = 0
     bad: list[int] = []

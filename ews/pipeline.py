@@ -152,6 +152,13 @@ def open_region_data(config: RegionConfig, progress: Progress = _quiet) -> Regio
         raise (wrong if not refused else DataValidationError("\n".join(map(str, [wrong, *refused])))) from None
     if len(outside):
         notes.append(f"{len(outside)} areas are outside province {province}: {outside['code'].iloc[0]} …")
+    known = set(villages["code"])
+    elsewhere = sorted({r.village_code for r in (*subscribers, *exercise) if r.village_code not in known})
+    if elsewhere:  # village codes only: no personal data
+        notes.append(
+            f"subscribers in {len(elsewhere)} village(s) outside this region's boundaries get no alerts from it: "
+            f"{', '.join(elsewhere[:5])}{' …' if len(elsewhere) > 5 else ''} (a typo, or another region's subscriber)"
+        )
     layer = VillageLayer.from_villages(villages)
     villages = attach_population(layer.table, layer.area_km2, config.population)
     missing = villages.attrs.get("population_missing", [])

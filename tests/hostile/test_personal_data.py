@@ -280,3 +280,21 @@ def test_a_run_on_good_contacts_written_by_hand_or_by_the_export(
     outbox = (tmp_path / "outbox.jsonl").read_text(encoding="utf-8")
     assert "+62899*****160" in outbox
     assert_no_phone(outbox, (tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+
+
+def test_a_subscriber_outside_the_region_is_named_by_village_not_number(
+    ews_cli: RunCli, shared_data: Path, tmp_path: Path
+) -> None:
+    sidoarjo = ("+6289990000170", "35.15.01.2001", "id", "sms", *CONSENT)  # a village of another kab/kota
+    region = write_region(tmp_path, shared_data, subscribers=[GOOD, sidoarjo])
+    result = ews_cli(*run_argv(tmp_path, region))
+    assert result.code == 0
+    result.line_with("subscribers in 1 village(s) outside this region's boundaries", "35.15.01.2001")
+
+
+def test_opt_out_file_that_is_not_utf8_is_refused_by_name(ews_cli: RunCli, tmp_path: Path) -> None:
+    stop = tmp_path / "stop-list.txt"
+    stop.write_bytes("0899-9000-0123 \u2013 Bu S\u00e9ti\n".encode("cp1252"))
+    result = ews_cli("subscribers", "opt-out", stop, "--source", "call to BPBD", "--database", database(tmp_path))
+    assert result.code == 2
+    assert "save it as UTF-8" in result.line_with(str(stop), "not UTF-8")

@@ -73,3 +73,18 @@ class Site(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         return None
+
+
+# One hand-written gempaterkini record: the 2021-12-14 Flores Sea event as BMKG listed it.
+FLORES = {
+    "Tanggal": "14 Des 2021",
+    "Jam": "10:20:23 WIB",
+    "DateTime": "2021-12-14T03:20:23+00:00",
+    "Coordinates": "-7.59,122.24",
+    "Lintang": "7.59 LS",
+    "Bujur": "122.24 BT",
+    "Magnitude": "7.4",
+    "Kedalaman": "10 km",
+    "Wilayah": "113 km BaratLaut LARANTUKA-NTT",
+    "Potensi": "Potensi tsunami untuk diteruskan pada masyarakat",
+}

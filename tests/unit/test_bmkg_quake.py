@@ -9,26 +9,13 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
+from tests_support import FLORES
 
 from ews.errors import DataValidationError, FetchError, QuakeError
 from ews.ingest.bmkg_quake import parse_quakes, read_coastal_codes, read_quakes
 
 TSUNAMI_FEED = "arraysyams_gempaterkini_2021-12-14_tsunami-potential.json"
 FLORES_ID = "20211214T032023Z_7.59S_122.24E"
-
-# One hand-written gempaterkini record (the 2021-12-14 Flores Sea event as BMKG listed it).
-FLORES = {
-    "Tanggal": "14 Des 2021",
-    "Jam": "10:20:23 WIB",
-    "DateTime": "2021-12-14T03:20:23+00:00",
-    "Coordinates": "-7.59,122.24",
-    "Lintang": "7.59 LS",
-    "Bujur": "122.24 BT",
-    "Magnitude": "7.4",
-    "Kedalaman": "10 km",
-    "Wilayah": "113 km BaratLaut LARANTUKA-NTT",
-    "Potensi": "Potensi tsunami untuk diteruskan pada masyarakat",
-}
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from tests_support import FLORES
 
 from ews.errors import ForecastError, QuakeError
 from ews.ingest import bmkg_forecast, bmkg_quake
@@ -25,18 +26,6 @@ from ews.ingest.limits import (
 
 SMALL = DocumentLimits(max_bytes=200, max_depth=3, max_number_chars=5)
 
-FLORES = {
-    "Tanggal": "14 Des 2021",
-    "Jam": "10:20:23 WIB",
-    "DateTime": "2021-12-14T03:20:23+00:00",
-    "Coordinates": "-7.59,122.24",
-    "Lintang": "7.59 LS",
-    "Bujur": "122.24 BT",
-    "Magnitude": "7.4",
-    "Kedalaman": "10 km",
-    "Wilayah": "113 km BaratLaut LARANTUKA-NTT",
-    "Potensi": "Potensi tsunami untuk diteruskan pada masyarakat",
-}
 FLORES_ID = "20211214T032023Z_7.59S_122.24E"
 # An M5.0 two hours later, far away: a second, valid event.
 OTHER = {**FLORES, "Jam": "12:20:23 WIB", "DateTime": "2021-12-14T05:20:23+00:00", "Magnitude": "5.0",

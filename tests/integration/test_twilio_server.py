@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import http.server
+import json
 import re
 import threading
+import time
 import urllib.parse
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from twilio.base.exceptions import TwilioRestException
+import requests
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
@@ -281,3 +285,272 @@ def test_unknown_fault_kind_is_refused() -> None:
 )
 def test_segment_count_follows_gsm7_and_ucs2_limits(body: str, segments: int) -> None:
     assert segment_count(body) == segments
+
+
+# -- late creates: recorded only after the hold ---------------------------------------------------------------
+
+
+def test_late_create_appears_only_after_the_hold_though_the_client_timed_out() -> None:
+    with TwilioStub(SID, TOKEN, late_seconds=2.0) as stub:
+        stub.fail_next("late")
+        client = client_for(stub, timeout=0.3)
+        with pytest.raises(Exception, match="timed out"):
+            client.messages.create(to=RESIDENT, from_=SENDER, body="x")
+        # Reconciling right after the timeout finds nothing: the provider has not completed the create yet.
+        assert client.messages.list(to=RESIDENT) == []
+        assert stub.count(RESIDENT) == 0
+        assert stub.pending_late == 1
+        assert stub.wait_for_late(timeout=10)
+        listed = client.messages.list(to=RESIDENT)
+        [message] = stub.messages
+        [early_list, late_list] = [r for r in stub.requests if r.method == "GET"]
+        [create] = [r for r in stub.requests if r.method == "POST"]
+
+    assert [m.sid for m in listed] == [message["sid"]]
+    assert (create.fault, create.status, create.to, create.body) == ("late", 201, RESIDENT, "x")
+    # On the stub's own clock: created 2 s after the request arrived, after the first list and before the second.
+    assert message["arrived_monotonic"] == create.time
+    assert message["created_monotonic"] >= create.time + 2.0
+    assert early_list.time < message["created_monotonic"] <= late_list.time
+    assert create.answered is not None
+    assert create.answered >= message["created_monotonic"]
+
+
+def test_late_create_answers_a_client_that_waits_long_enough() -> None:
+    with TwilioStub(SID, TOKEN, late_seconds=0.2) as stub:
+        stub.fail_next("late")
+        created = client_for(stub, timeout=5).messages.create(to=RESIDENT, from_=SENDER, body="x")
+        [message] = stub.messages
+    assert created.sid == message["sid"]
+    assert created.status == "queued"
+    assert message["created_monotonic"] - message["arrived_monotonic"] >= 0.2
+
+
+def test_stop_completes_pending_late_creates_at_once() -> None:
+    with TwilioStub(SID, TOKEN, late_seconds=60) as stub:
+        stub.fail_next("late")
+        with pytest.raises(Exception, match="timed out"):
+            client_for(stub, timeout=0.2).messages.create(to=RESIDENT, from_=SENDER, body="x")
+        assert stub.messages == []
+    assert [m["to"] for m in stub.messages] == [RESIDENT]
+    assert stub.pending_late == 0
+
+
+def test_late_holds_are_drawn_from_a_range_and_mixed_faults_follow_the_seed() -> None:
+    def run(seed: int) -> list[str | None]:
+        mix = {"429": 0.3, "500": 0.2, "late": 0.2}
+        with TwilioStub(SID, TOKEN, seed=seed, fault_mix=mix, late_seconds=(0.05, 0.1)) as stub:
+            client = client_for(stub)
+            for i in range(30):
+                try:
+                    client.messages.create(to=RESIDENT, from_=SENDER, body=str(i))
+                except TwilioRestException:  # a loop of creates, some refused: not the call under test
+                    pass
+            assert stub.wait_for_late()
+            faults = [r.fault for r in stub.requests]
+            held = [m["created_monotonic"] - m["arrived_monotonic"] for m in stub.messages]
+            late = [b for b, f in zip(range(30), faults, strict=True) if f == "late"]
+            assert sum(h >= 0.05 for h in held) == len(late)
+            assert len(stub.messages) == faults.count(None) + faults.count("late")
+            return faults
+
+    first = run(3)
+    assert first == run(3)
+    assert first != run(4)
+    assert {"429", "500", "late", None} == set(first)
+
+
+def test_fault_mix_and_list_kinds_are_validated() -> None:
+    with pytest.raises(ValueError, match="sum to at most 1"):
+        TwilioStub(fault_mix={"429": 0.7, "500": 0.5})
+    with pytest.raises(ValueError, match="unknown fault kinds"):
+        TwilioStub(fault_mix={"teapot": 0.1})
+    with pytest.raises(ValueError, match="unknown list fault kinds"):
+        TwilioStub(list_fault_kinds=("hang",))
+    with pytest.raises(ValueError, match="unknown list fault kind"):
+        TwilioStub().fail_next_list("late")
+    with pytest.raises(ValueError, match="late_seconds"):
+        TwilioStub(late_seconds=(2.0, 1.0))
+
+
+# -- list-call faults: what the real client raises ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kind", "status"), [("429", 429), ("500", 500)])
+def test_list_faults_raise_the_base_twilio_exception_not_the_rest_one(kind: str, status: int) -> None:
+    with TwilioStub(SID, TOKEN, retry_after=4) as stub:
+        client = client_for(stub)
+        client.messages.create(to=RESIDENT, from_=SENDER, body="x")
+        stub.fail_next_list(kind)
+        with pytest.raises(TwilioException, match="Unable to fetch page") as caught:
+            client.messages.list(to=RESIDENT)
+        # twilio 9 raises the base class here (Page.process_response), with the response as its second argument.
+        assert not isinstance(caught.value, TwilioRestException)
+        response = caught.value.args[1]
+        assert response.status_code == status
+        assert (response.headers.get("Retry-After") == "4") is (kind == "429")
+        assert json.loads(response.text)["code"] == {"429": 20429, "500": 20500}[kind]
+        assert len(client.messages.list(to=RESIDENT)) == 1  # the script is used up
+        gets = [r for r in stub.requests if r.method == "GET"]
+        assert [(r.status, r.fault, r.retry_after) for r in gets] == [
+            (status, kind, 4 if kind == "429" else None),
+            (200, None, None),
+        ]
+
+
+def test_a_list_with_bad_credentials_raises_the_base_exception_too(stub: TwilioStub) -> None:
+    # Not an injected fault: the same client behaviour for a 401, which create reports as TwilioRestException.
+    with pytest.raises(TwilioException, match="Unable to fetch page") as caught:
+        client_for(stub, token=TOKEN.upper()).messages.list(to=RESIDENT)
+    assert not isinstance(caught.value, TwilioRestException)
+    assert caught.value.args[1].status_code == 401
+
+
+def test_a_list_fault_on_a_later_page_raises_too(stub: TwilioStub) -> None:
+    client = client_for(stub)
+    for i in range(2):
+        client.messages.create(to=RESIDENT, from_=SENDER, body=str(i))
+    first = client.messages.page(to=RESIDENT, page_size=1)
+    assert len(list(first)) == 1
+    stub.fail_next_list("500")
+    with pytest.raises(TwilioException, match="Unable to fetch page"):
+        first.next_page()
+
+
+def test_list_faults_leave_fetch_and_create_alone(stub: TwilioStub) -> None:
+    client = client_for(stub)
+    stub.fail_next_list("429", 2)
+    created = client.messages.create(to=RESIDENT, from_=SENDER, body="x")
+    assert client.messages(created.sid).fetch().sid == created.sid
+    with pytest.raises(TwilioException, match="Unable to fetch page"):
+        client.messages.list(to=RESIDENT)
+
+
+def test_random_list_faults_follow_their_own_seed_and_spare_the_create_sequence() -> None:
+    def run(list_rate: float) -> tuple[list[str | None], list[str | None]]:
+        with TwilioStub(SID, TOKEN, seed=5, fault_rate=0.3, list_fault_rate=list_rate) as stub:
+            client = client_for(stub)
+            for i in range(20):
+                try:
+                    client.messages.create(to=RESIDENT, from_=SENDER, body=str(i))
+                except TwilioRestException:  # a loop of creates, some refused: not the call under test
+                    pass
+                try:
+                    client.messages.list(to=RESIDENT, limit=1)
+                except TwilioException:  # a loop of lists, some failing: not the call under test
+                    pass
+            posts = [r.fault for r in stub.requests if r.method == "POST"]
+            gets = [r.fault for r in stub.requests if r.method == "GET"]
+            return posts, gets
+
+    posts, gets = run(0.5)
+    assert (posts, gets) == run(0.5)
+    assert {"429", "500", None} == set(gets)
+    assert run(0.0) == (posts, [None] * 20)  # list faults draw from a generator of their own
+
+
+# -- server down: unreachable for a while, back on the same port ----------------------------------------------
+
+
+def test_pause_refuses_connections_until_resumed_on_the_same_port(stub: TwilioStub) -> None:
+    client = client_for(stub)
+    url = stub.url
+    client.messages.create(to=RESIDENT, from_=SENDER, body="before")
+    stub.pause()
+    assert stub.down
+    with pytest.raises(requests.exceptions.ConnectionError, match="Connection refused"):
+        client.messages.create(to=RESIDENT, from_=SENDER, body="during")
+    with pytest.raises(requests.exceptions.ConnectionError, match="Connection refused"):
+        client.messages.list(to=RESIDENT)
+    with pytest.raises(RuntimeError, match="already paused"):
+        stub.pause()
+    stub.resume()
+    assert not stub.down
+    assert stub.url == url
+    client.messages.create(to=RESIDENT, from_=SENDER, body="after")
+    assert [m["body"] for m in stub.messages] == ["before", "after"]
+    [outage] = stub.outages
+    assert outage.mode == "refuse"
+    assert outage.end is not None
+    assert [r.time for r in stub.requests if outage.start <= r.time <= outage.end] == []
+
+
+def wait_until_up(stub: TwilioStub, limit: float = 10.0) -> None:
+    deadline = time.monotonic() + limit
+    while stub.down and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not stub.down, f"stub still down after {limit} s"
+
+
+def test_pause_for_seconds_comes_back_by_itself(stub: TwilioStub) -> None:
+    stub.pause(0.3)
+    with pytest.raises(requests.exceptions.ConnectionError, match="Connection refused"):
+        client_for(stub).messages.create(to=RESIDENT, from_=SENDER, body="during")
+    wait_until_up(stub)
+    client_for(stub).messages.create(to=RESIDENT, from_=SENDER, body="after")
+    [outage] = stub.outages
+    assert outage.end is not None
+    assert outage.end - outage.start >= 0.3
+    assert [m["body"] for m in stub.messages] == ["after"]
+
+
+def test_pause_in_reset_mode_resets_every_connection(stub: TwilioStub) -> None:
+    client = client_for(stub)
+    stub.pause(mode="reset")
+    with pytest.raises(requests.exceptions.ConnectionError, match=r"reset|aborted"):
+        client.messages.create(to=RESIDENT, from_=SENDER, body="during")
+    stub.resume()
+    client.messages.create(to=RESIDENT, from_=SENDER, body="after")
+    assert [m["body"] for m in stub.messages] == ["after"]
+    assert [(r.fault, r.status) for r in stub.requests] == [("reset", 0), (None, 201)]
+    with pytest.raises(ValueError, match="unknown pause mode"):
+        stub.pause(mode="teapot")
+
+
+def test_a_late_create_completes_while_the_server_is_down() -> None:
+    with TwilioStub(SID, TOKEN, late_seconds=0.5) as stub:
+        stub.fail_next("late")
+        with pytest.raises(Exception, match="timed out"):
+            client_for(stub, timeout=0.2).messages.create(to=RESIDENT, from_=SENDER, body="x")
+        stub.pause()
+        assert stub.wait_for_late(timeout=10)
+        assert stub.count(RESIDENT, "x") == 1
+        stub.resume()
+        assert [m.body for m in client_for(stub).messages.list(to=RESIDENT)] == ["x"]
+
+
+# -- bookkeeping: per-recipient index, latency, what each request carried -------------------------------------
+
+
+def test_counts_per_recipient_and_body_come_from_an_index(stub: TwilioStub) -> None:
+    client = client_for(stub)
+    for to, text in [(RESIDENT, "a"), (RESIDENT, "a"), (RESIDENT, "b"), (OTHER, "a")]:
+        client.messages.create(to=to, from_=SENDER, body=text)
+    assert stub.sent_counts() == Counter({(RESIDENT, "a"): 2, (RESIDENT, "b"): 1, (OTHER, "a"): 1})
+    assert (stub.count(RESIDENT), stub.count(RESIDENT, "a"), stub.count(OTHER, "b")) == (3, 2, 0)
+    assert [m["body"] for m in stub.messages_to(RESIDENT)] == ["a", "a", "b"]
+    assert [m.body for m in client.messages.list(to=RESIDENT)] == ["b", "a", "a"]
+
+
+def test_latency_delays_every_answer_on_the_stub_clock() -> None:
+    with TwilioStub(SID, TOKEN, latency=0.05) as stub:
+        client = client_for(stub)
+        client.messages.create(to=RESIDENT, from_=SENDER, body="x")
+        client.messages.list(to=RESIDENT)
+        with pytest.raises(TwilioRestException, match="Authenticate"):
+            client_for(stub, token=TOKEN.upper()).messages.create(to=RESIDENT, from_=SENDER, body="x")
+        records = stub.requests
+    assert len(records) == 3
+    assert all(r.answered is not None and r.answered - r.time >= 0.05 for r in records)
+
+
+def test_create_records_carry_recipient_body_and_retry_after() -> None:
+    with TwilioStub(SID, TOKEN, retry_after=2) as stub:
+        client = client_for(stub)
+        stub.fail_next("429")
+        with pytest.raises(TwilioRestException, match="Too Many Requests"):
+            client.messages.create(to=RESIDENT, from_=SENDER, body="x")
+        client.messages.create(to=RESIDENT, from_=SENDER, body="x")
+        refused, accepted = stub.requests
+    assert (refused.to, refused.body, refused.status, refused.retry_after) == (RESIDENT, "x", 429, 2)
+    assert (accepted.to, accepted.body, accepted.status, accepted.retry_after) == (RESIDENT, "x", 201, None)

@@ -610,25 +610,36 @@ def cmd_send(args: argparse.Namespace) -> int:
             f"--lease {args.lease} must be at least twice --timeout {args.timeout}: a send must finish inside its "
             "lease, or another worker could take the row over and send it again"
         )
+    if args.settle < args.timeout:
+        raise EwsError(
+            f"--settle {args.settle} must be at least --timeout {args.timeout}: Twilio may complete a create after "
+            "the client gave up, and a reconciliation before then would send the message twice"
+        )
     channels, where = send_channels(args)
     rates = {"sms": args.rate_sms, "whatsapp": args.rate_whatsapp}
     store = Store.from_url(_database_url(args))
+    failed = 0
     try:
         dispatcher = Dispatcher(
-            store, channels, worker=args.worker, lease_seconds=args.lease, batch=args.batch, rates=rates
-        )
+            store, channels, worker=args.worker, lease_seconds=args.lease, settle_seconds=args.settle,
+            batch=args.batch, rates=rates, max_backoff=args.max_backoff,
+        )  # fmt: skip
         print(f"ews send: worker {args.worker} -> {where}", file=sys.stderr)
         while True:
-            report = dispatcher.run(until_empty=args.once)
-            if report.sent or report.failed or report.expired or report.opted_out or args.once:
+            report = dispatcher.run(until_empty=args.once, max_wait=args.max_wait)
+            failed += report.failed
+            if report.sent or report.failed or report.expired or report.opted_out or report.unsure or args.once:
                 print(
                     f"ews send: sent {report.sent}, failed {report.failed}, expired {report.expired}, "
-                    f"opted out {report.opted_out}, retried {report.retried}, reconciled "
-                    f"{report.reconciled_sent} sent / {report.reconciled_requeued} requeued",
+                    f"opted out {report.opted_out}, retried {report.retried}, outcome unknown {report.unsure}, "
+                    f"reconciled {report.reconciled_sent} sent / {report.reconciled_requeued} requeued"
+                    + (f", {report.pending} still waiting" if report.pending else ""),
                     file=sys.stderr,
                 )
             if args.once:
-                return EXIT_OK
+                if failed:
+                    print(f"ews send: {failed} message(s) failed for good: see ews alerts show", file=sys.stderr)
+                return EXIT_PARTIAL if failed or report.pending else EXIT_OK
             time.sleep(args.poll)
     finally:
         store.close()
@@ -779,7 +790,26 @@ def build_parser() -> argparse.ArgumentParser:
     send = sub.add_parser("send", help="deliver queued messages (Twilio when configured, else the dry-run outbox)")
     send.add_argument("--once", action="store_true", help="stop when the queue is empty (default: keep polling)")
     send.add_argument("--worker", default=f"ews-send-{os.getpid()}", help="this worker's name (kept on its leases)")
-    send.add_argument("--lease", type=float, default=120.0, help="seconds before a dead worker's sends are reconciled")
+    send.add_argument("--lease", type=float, default=120.0, help="seconds a worker holds a row before it is taken over")
+    send.add_argument(
+        "--settle",
+        type=float,
+        default=120.0,
+        help="seconds after an unknown outcome (time-out, crash) before Twilio is asked whether the "
+        "message exists: a create can complete after the client gave up (default 120)",
+    )
+    send.add_argument(
+        "--max-backoff",
+        type=float,
+        default=300.0,
+        help="longest wait between retries of a message (Retry-After is honoured beyond it)",
+    )
+    send.add_argument(
+        "--max-wait",
+        type=float,
+        default=None,
+        help="with --once: stop waiting for retries and settles after this many seconds",
+    )
     send.add_argument("--batch", type=int, default=100, help="rows leased per transaction")
     send.add_argument("--timeout", type=float, default=15.0, help="seconds per Twilio request")
     send.add_argument("--rate-sms", type=float, default=None, help="SMS per second (default: no limit)")

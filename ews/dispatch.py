@@ -1,31 +1,39 @@
 """The dispatcher (``ews send``): delivers queued ledger rows through the channels, exactly once.
 
-Why it can promise "never twice, never lost" although Twilio's create call has no idempotency key:
+Twilio's create call has no idempotency key. This is how ews still sends each message once:
 
 1. A row is leased and marked ``sending`` in a committed transaction *before* the provider is called
-   (PostgreSQL hands disjoint batches to concurrent workers with ``FOR UPDATE SKIP LOCKED``).
-2. After the call the outcome is recorded: ``sent``/``dry-run`` with the provider id, ``failed`` with the
-   provider's code (permanent: never retried), or back to ``queued`` with a due time (transient, 429).
-3. A row still ``sending`` after its lease ran out belonged to a worker that died mid-send. Before
-   anything is resent it is *reconciled*: the channel is asked whether it already accepted that body for
-   that number since the lease began (:meth:`find_sent`). Found: recorded as sent. Not found: queued
-   again. A call that timed out (Twilio may or may not have accepted it) is reconciled the same way.
+   (PostgreSQL hands disjoint batches to concurrent workers with ``FOR UPDATE SKIP LOCKED``). The lease
+   carries a fencing token: every later change names it, and the database refuses a change from a worker
+   that lost the row (:mod:`ews.store.ledger`).
+2. After the call the outcome is recorded: ``sent`` with the provider id and status, ``failed`` with the
+   provider's code (permanent: invalid number, unsubscribed, blocked), or back to ``queued`` with a due time
+   (429 honouring ``Retry-After``, 5xx, no connection: nothing was created), retried with capped back-off
+   for as long as the warning is valid.
+3. A send whose outcome is unknown (a time-out after the request left, a reset, a worker killed or its lease
+   lost) becomes ``unsure``. It is never sent again before a reconciliation that runs ``settle_seconds``
+   later, so that a create the provider completes after the client gave up has appeared, and that lists the
+   provider's messages to that number over the row's whole sending episode (from ``leased_at``, which a
+   take-over never moves), matching sender and text. Found: ``sent``. Not found: queued again. A list call
+   that fails leaves the row ``unsure`` for a later pass, backed off, while the rest of the queue is sent.
+4. Lost leases are taken over on every pass, not only when the queue is empty.
 
-Also, at send time: a number that opted out is sent nothing (endings included); a message whose warning
-expired is not sent (``expired``); Twilio's ``ValidityPeriod`` follows the warning's expiry; cancels and
-all-clears go first; a token bucket keeps each channel under its configured rate.
+Account or sender errors (401, a wrong ``From``) stop the worker with the same one-line message every time;
+the rows it held go back to where the next run resumes them. At send time a number that opted out is sent
+nothing, a message whose warning expired is not sent (``expired``), Twilio's ``ValidityPeriod`` follows the
+warning's expiry, cancels and all-clears go first, and a token bucket keeps each channel under its rate.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from ews.channels.base import Channel, TransientChannelError
-from ews.errors import EwsError
+from ews.errors import ConfigError, EwsError
 from ews.messages.gsm7 import sms_segments
 from ews.store.repository import Outcome, QueuedMessage, Store
 from ews.types import RenderedMessage
@@ -44,7 +52,10 @@ class DispatchReport:
     retried: int = 0
     reconciled_sent: int = 0
     reconciled_requeued: int = 0
+    unsure: int = 0  # sends whose outcome was unknown, left to a reconciliation after the settle delay
+    reconcile_deferred: int = 0  # reconciliations put off because the provider could not be asked
     failovers: int = 0
+    pending: int = 0  # rows still waiting (a retry or a settle) when the pass ended
     errors: dict[str, int] = field(default_factory=dict)
 
 
@@ -86,8 +97,23 @@ def ledger_key(q: QueuedMessage) -> str:
     return f"{q.alert_version_id}|{q.recipient_id}|{q.channel}"
 
 
+# The provider's clock and ours may differ: a reconciliation looks this much before the episode began.
+CLOCK_MARGIN = timedelta(seconds=60)
+
+
 class Dispatcher:
-    """Drains the send queue of a store through channels keyed by channel name (``sms``, ``whatsapp``)."""
+    """Drains the send queue of a store through channels keyed by channel name (``sms``, ``whatsapp``).
+
+    Parameters
+    ----------
+    lease_seconds
+        How long a worker holds a row; a row held longer is taken over (its send may have happened).
+    settle_seconds
+        How long after an unknown outcome before it is reconciled: long enough for a create the provider
+        completes after the client gave up to show in its list (default 120 s, see the README).
+    backoff, max_backoff
+        Exponential back-off for transient failures, capped (``Retry-After`` is honoured even if longer).
+    """
 
     def __init__(
         self,
@@ -96,15 +122,17 @@ class Dispatcher:
         *,
         worker: str = "ews-send",
         lease_seconds: float = 120.0,
+        settle_seconds: float = 120.0,
         batch: int = 100,
         rates: Mapping[str, float | None] | None = None,
-        max_attempts: int = 10,
         backoff: float = 2.0,
+        max_backoff: float = 300.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.store, self.channels, self.worker = store, dict(channels), worker
-        self.lease_seconds, self.batch, self.max_attempts, self.backoff = lease_seconds, batch, max_attempts, backoff
+        self.lease_seconds, self.settle_seconds, self.batch = lease_seconds, settle_seconds, batch
+        self.backoff, self.max_backoff = backoff, max_backoff
         self.clock, self.sleep = clock, sleep
         # A send must end well inside its lease, or another worker could take the row over mid-send.
         # (The channels' request timeout must stay below lease_seconds / 2: checked by `ews send`.)
@@ -117,43 +145,50 @@ class Dispatcher:
         except KeyError:
             raise EwsError(f"no channel configured for {q.channel!r} (ledger row {q.ledger_id})") from None
 
-    def reconcile(self, report: DispatchReport) -> None:
-        """Settle rows left 'sending' by a dead worker: sent if the provider has them, else queued again."""
-        while rows := self.store.take_abandoned(self.worker, self.clock(), self.lease_seconds, self.batch):
-            for q in rows:
-                self._settle_ambiguous(q, report, "worker died mid-send")
+    def _delay(self, attempts: int) -> float:
+        return float(min(self.max_backoff, self.backoff * 2 ** max(0, attempts)))
 
-    def _settle_ambiguous(self, q: QueuedMessage, report: DispatchReport, why: str) -> None:
-        since = (q.claimed_at or self.clock()) - timedelta(seconds=self.lease_seconds + 60)
-        try:
-            found = self._channel(q).find_sent(to_message(q), ledger_key(q), since)
-        except TransientChannelError as exc:
-            # The provider cannot tell us now: leave the row 'sending'; its lease runs out and it is retried.
-            log.warning("cannot reconcile ledger row %s yet: %s", q.ledger_id, exc)
-            return
-        if found is not None:
-            self.store.finish(q.ledger_id, "sent", provider_id=found, error=f"reconciled: {why}", worker=self.worker)
-            report.reconciled_sent += 1
-        else:
-            self.store.retry_later(q.ledger_id, self.clock(), f"not at provider after: {why}", worker=self.worker)
-            report.reconciled_requeued += 1
+    def reconcile(self, rows: Sequence[QueuedMessage], report: DispatchReport) -> None:
+        """Settle rows whose outcome was unknown: sent if the provider has them, else queued again."""
+        for i, q in enumerate(rows):
+            since = (q.leased_at or q.claimed_at or self.clock()) - CLOCK_MARGIN
+            try:
+                found = self._channel(q).find_sent(to_message(q), ledger_key(q), since)
+            except TransientChannelError as exc:
+                # The provider cannot be asked now: the row stays unsure, asked again later; the queue goes on.
+                log.warning("cannot reconcile ledger row %s yet: %s", q.ledger_id, exc)
+                later = self.clock() + timedelta(seconds=self._delay(q.attempts))
+                self.store.mark_unsure(q, later, f"reconciliation deferred: {exc}", worker=self.worker)
+                report.reconcile_deferred += 1
+                continue
+            except ConfigError:
+                self.store.release(rows[i:], worker=self.worker, now=self.clock())
+                raise
+            if found is not None:
+                if self.store.finish(q.ledger_id, "sent", provider_id=found, worker=self.worker, lease=q.lease,
+                                     provider_status="reconciled"):  # fmt: skip
+                    report.reconciled_sent += 1
+            elif self.store.requeue(q, self.clock(), "not at the provider after an unknown outcome: resend",
+                                    worker=self.worker, attempt=False):  # fmt: skip
+                report.reconciled_requeued += 1
 
     def send_one(self, q: QueuedMessage, report: DispatchReport) -> Outcome | None:
         """Deliver one leased row; return its outcome to record, or ``None`` if it was settled already.
 
-        Retries and reconciliations are written at once; final outcomes are returned so that a batch's
-        are written in one transaction (a crash before that leaves the rows 'sending', to be reconciled).
+        Retries and unknown outcomes are written at once; final outcomes are returned so that a batch's
+        are written in one transaction (a crash before that leaves the rows 'sending', to be taken over).
         """
         now = self.clock()
         if self._opted_out(q.address):
             report.opted_out += 1
-            return Outcome(q.ledger_id, "failed", error="opted out")
+            return Outcome(q.ledger_id, "failed", error="opted out", lease=q.lease)
         if q.valid_until is not None and q.valid_until <= now:
             report.expired += 1
-            return Outcome(q.ledger_id, "expired", error=f"warning expired at {q.valid_until.isoformat()}")
-        # A row leased long ago (a long batch) renews its lease first, so nobody takes it over mid-send.
+            return Outcome(q.ledger_id, "expired", error=f"warning expired at {q.valid_until.isoformat()}",
+                           lease=q.lease)  # fmt: skip
+        # A row leased long ago (a long batch) renews its lease first; a worker that lost it does not send.
         stale = q.claimed_at is not None and (now - q.claimed_at).total_seconds() > self.lease_seconds / 2
-        if stale and not self.store.touch(q.ledger_id, self.worker, now):
+        if stale and not self.store.touch(q, self.worker, now):
             log.warning("ledger row %s: lease lost to another worker, not sending", q.ledger_id)
             return None
         channel = self._channel(q)
@@ -161,18 +196,22 @@ class Dispatcher:
         try:
             result = channel.send(to_message(q), ledger_key(q), valid_until=q.valid_until)
         except TransientChannelError as exc:
-            if exc.ambiguous:
-                self._settle_ambiguous(q, report, str(exc))
-                return None
-            report.retried += 1
             name = type(exc).__name__
             report.errors[name] = report.errors.get(name, 0) + 1
-            if q.attempts >= self.max_attempts:
-                report.failed += 1
-                return Outcome(q.ledger_id, "failed", error=f"gave up after {q.attempts} attempts: {exc}")
-            delay = exc.retry_after if exc.retry_after is not None else self.backoff * 2 ** (q.attempts - 1)
+            if exc.ambiguous:
+                settle = self.clock() + timedelta(seconds=self.settle_seconds)
+                if self.store.mark_unsure(q, settle, f"outcome unknown: {exc}", worker=self.worker):
+                    report.unsure += 1
+                return None
+            report.retried += 1
             # From when the answer came back: Retry-After counts from the response, not the request.
-            self.store.retry_later(q.ledger_id, self.clock() + timedelta(seconds=delay), str(exc), worker=self.worker)
+            delay = exc.retry_after if exc.retry_after is not None else self._delay(q.attempts)
+            when = self.clock() + timedelta(seconds=delay)
+            if q.valid_until is not None and when >= q.valid_until:
+                report.expired += 1
+                return Outcome(q.ledger_id, "expired", error=f"warning expired before the provider took it: {exc}",
+                               lease=q.lease)  # fmt: skip
+            self.store.requeue(q, when, str(exc), worker=self.worker, attempt=True)
             return None
         status = {"sent": "sent", "dry-run": "dry-run", "expired": "expired"}.get(result.status, "failed")
         if status in ("sent", "dry-run"):
@@ -181,7 +220,8 @@ class Dispatcher:
             report.expired += 1
         else:
             report.failed += 1
-        return Outcome(q.ledger_id, status, result.provider_id, result.detail or None)
+        error = None if status in ("sent", "dry-run") else (result.detail or result.status)
+        return Outcome(q.ledger_id, status, result.provider_id, error, result.provider_status or None, q.lease)
 
     def _flush(self, batch: list[tuple[QueuedMessage, Outcome]], report: DispatchReport) -> None:
         settled = set(self.store.finish_many([o for _, o in batch], worker=self.worker))
@@ -201,16 +241,29 @@ class Dispatcher:
             report.failovers += 1
             log.info("ledger row %s: WhatsApp failed (%s), SMS queued as row %s", q.ledger_id, why, queued)
 
-    def run(self, *, until_empty: bool = True, idle_sleep: float = 0.5) -> DispatchReport:
-        """Reconcile, then send due rows until none is due (and none waits for a retry, if ``until_empty``)."""
+    def run(
+        self, *, until_empty: bool = True, idle_sleep: float = 0.5, max_wait: float | None = None
+    ) -> DispatchReport:
+        """Send due rows and settle unknown outcomes until nothing is due.
+
+        With ``until_empty``, also wait for rows due later (a retry, a settle delay) until none is left, or
+        for at most ``max_wait`` seconds (``report.pending`` then counts what still waits).
+        """
         report = DispatchReport()
         with self.store.opt_out_checker() as checker:
             self._opted_out = checker
-            return self._run(report, until_empty=until_empty, idle_sleep=idle_sleep)
+            return self._run(report, until_empty=until_empty, idle_sleep=idle_sleep, max_wait=max_wait)
 
-    def _run(self, report: DispatchReport, *, until_empty: bool, idle_sleep: float) -> DispatchReport:
-        self.reconcile(report)
+    def _run(
+        self, report: DispatchReport, *, until_empty: bool, idle_sleep: float, max_wait: float | None
+    ) -> DispatchReport:
+        started = time.monotonic()
+        waited_at: datetime | None = None
         while True:
+            self.store.expire_leases(self.clock(), self.lease_seconds, self.settle_seconds)
+            unsure = self.store.take_unsure(self.worker, self.clock(), self.batch)
+            if unsure:
+                self.reconcile(unsure, report)
             rows = self.store.lease(self.worker, self.clock(), self.batch)
             done: list[tuple[QueuedMessage, Outcome]] = []
             flushed = self.clock()
@@ -224,12 +277,28 @@ class Dispatcher:
                     outcome = self.send_one(q, report)
                     if outcome is not None:
                         done.append((q, outcome))
+            except ConfigError:
+                # The account or sender is wrong: give back every row of the batch still held (the failing one
+                # too: its request was refused), so the next run starts from them. Settled rows are fenced off.
+                self._flush(done, report)
+                self.store.release(rows, worker=self.worker, now=self.clock())
+                raise
             finally:
                 self._flush(done, report)
-            if rows:
+            if rows or unsure:
                 continue
-            self.reconcile(report)
             waiting = self.store.queue_counts()
-            if not until_empty or (waiting.get("queued", 0) == 0 and waiting.get("sending", 0) == 0):
+            report.pending = sum(waiting.get(s, 0) for s in ("queued", "sending", "unsure"))
+            if not until_empty or report.pending == 0:
                 return report
-            self.sleep(idle_sleep)
+            if max_wait is not None and time.monotonic() - started > max_wait:
+                return report
+            now = self.clock()
+            if waited_at is not None and now <= waited_at:
+                return report  # a clock that stands still (a replay at a fixed time): waiting would never end
+            waited_at = now
+            due = self.store.next_due()
+            pause = idle_sleep
+            if due is not None:
+                pause = min(max(idle_sleep, (due - self.clock()).total_seconds()), 5.0)
+            self.sleep(pause)

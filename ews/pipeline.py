@@ -454,8 +454,9 @@ def publish_outputs(
         notes.extend(alerts.notes)
         both = _Tee(channel, FileOutbox(staging / "outbox.jsonl")) if channel is not None else None
         if both is not None:  # the dry-run outbox (or a channel given by the caller) delivers at once
+            # The run's own clock stands still at `now`; the dry-run outbox knows at once what it holds.
             dispatcher = Dispatcher(
-                store, {"sms": both, "whatsapp": both}, worker=f"run-{config.id}", clock=lambda: now
+                store, {"sms": both, "whatsapp": both}, worker=f"run-{config.id}", clock=lambda: now, settle_seconds=0
             )
             dispatcher.run()
         else:

@@ -12,11 +12,16 @@ from ews.types import RenderedMessage
 
 @dataclass(frozen=True)
 class SendResult:
-    """What a channel did with one message: ``dry-run``, ``sent``, ``no-contact`` or ``failed``."""
+    """What a channel did with one message: ``dry-run``, ``sent``, ``no-contact`` or ``failed``.
+
+    ``detail`` explains a failure; ``provider_status`` is what the provider said of an accepted message
+    (Twilio: ``queued``, ``accepted``), kept apart from any error.
+    """
 
     status: str
     provider_id: str | None = None
     detail: str = ""
+    provider_status: str = ""
 
 
 class Channel(Protocol):

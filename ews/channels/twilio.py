@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
@@ -353,15 +353,41 @@ class _TwilioChannel:
         try:
             found = self.client.messages.list(to=params["to"], date_sent_after=since, limit=200)
         except TwilioRestException as exc:
+            self._refuse_config(int(exc.status), exc.code if isinstance(exc.code, int) else None)
             raise TransientSendError(
                 f"cannot list Twilio messages to reconcile {ledger_key} (HTTP {exc.status})", ambiguous=False
             ) from None
+        except TwilioException as exc:  # twilio 9 raises the base class for a page it could not fetch
+            response = exc.args[1] if len(exc.args) > 1 else None
+            status = getattr(response, "status_code", None)
+            if isinstance(status, int):
+                self._refuse_config(status, None)
+            raise TransientSendError(
+                f"cannot list Twilio messages to reconcile {ledger_key} (HTTP {status or '?'})", ambiguous=False
+            ) from None
         except requests.exceptions.RequestException:
             raise TransientSendError(f"cannot reach Twilio to reconcile {ledger_key}", ambiguous=False) from None
+        sender = params.get("from_") or params.get("messaging_service_sid")
         for m in found:
+            # Only what ews controls identifies its message: the recipient (the filter), the sender, the text
+            # and the sending episode's window. A template message has no body to compare: number and time only.
+            created = getattr(m, "date_created", None)
+            if isinstance(created, datetime) and created.tzinfo is not None and created < since:
+                continue
+            if sender and sender not in (getattr(m, "from_", None), getattr(m, "messaging_service_sid", None)):
+                continue
             if body is None or m.body == body:
                 return str(m.sid)
         return None
+
+    def _refuse_config(self, status: int, code: int | None) -> None:
+        """Raise :class:`TwilioConfigError` for answers that mean the account or sender is wrong (401, 403...)."""
+        if status in {401, 403} or (code is not None and code in CONFIG_CODES):
+            raise TwilioConfigError(
+                f"Twilio refused the account or sender (HTTP {status}, code {code}: {twilio_error_meaning(code)})",
+                status=status,
+                code=code,
+            ) from None
 
     def send(self, message: RenderedMessage, ledger_key: str, *, valid_until: datetime | None = None) -> SendResult:
         """Create one Twilio message for ``message``.
@@ -428,9 +454,17 @@ class _TwilioChannel:
             raise TransientSendError(
                 f"Twilio connection error for recipient {who}: {what}", ambiguous=ambiguous
             ) from None
+        except (requests.exceptions.RequestException, TwilioException) as exc:
+            # A reply cut short or unreadable (reset mid-response, bad JSON): the request went out.
+            logger.warning("twilio reply lost for %s (%s): %s, ambiguous", ledger_key, who, type(exc).__name__)
+            raise TransientSendError(
+                f"Twilio's reply for recipient {who} was lost ({type(exc).__name__}): the message MAY have been "
+                "created; reconcile before resending",
+                ambiguous=True,
+            ) from None
         sid = str(created.sid)
         logger.info("sent %s (%s) to %s as %s", ledger_key, who, mask_phone(message.to), sid)
-        return SendResult("sent", provider_id=sid, detail=str(created.status or ""))
+        return SendResult("sent", provider_id=sid, provider_status=str(created.status or ""))
 
     def _classify(self, exc: TwilioRestException, ledger_key: str, who: str) -> SendResult:
         status = int(exc.status)
@@ -452,12 +486,7 @@ class _TwilioChannel:
                 status=status,
                 code=code,
             ) from None
-        if status in {401, 403} or (code is not None and code in CONFIG_CODES):
-            raise TwilioConfigError(
-                f"Twilio refused the account or sender (HTTP {status}, code {code}: {meaning})",
-                status=status,
-                code=code,
-            ) from None
+        self._refuse_config(status, code)
         return SendResult("failed", detail=f"twilio {code}: {meaning}")
 
 

@@ -34,7 +34,7 @@ from sqlalchemy.types import TypeDecorator
 
 VERSION_STATUSES = ("auto", "pending", "approved", "rejected")
 AUDIENCES = ("resident", "tagana", "exercise")
-LEDGER_STATUSES = ("queued", "sending", "sent", "failed", "expired", "dry-run")
+LEDGER_STATUSES = ("queued", "sending", "unsure", "sent", "failed", "expired", "dry-run")
 CHANNELS = ("sms", "whatsapp")
 LANGUAGES = ("id", "en")
 
@@ -260,10 +260,17 @@ class LedgerEntry(Base):
     valid_until: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]
-    claimed_at: Mapped[datetime | None]  # when a worker marked it 'sending' (its lease)
+    claimed_at: Mapped[datetime | None]  # when a worker marked it 'sending' or renewed its lease
     worker: Mapped[str | None] = mapped_column(String(64))
     provider_id: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
+    # Fencing and unknown outcomes (ews.store.ledger): the token every change of a held row must name, the
+    # start of the sending episode (a message may exist since then), when an 'unsure' row may be reconciled,
+    # and what the provider said of a sent message (apart from any error).
+    lease_version: Mapped[int] = mapped_column(Integer, default=0)
+    leased_at: Mapped[datetime | None]
+    settle_after: Mapped[datetime | None]
+    provider_status: Mapped[str | None] = mapped_column(String(32))
     grouped_into: Mapped[int | None] = mapped_column(Integer, index=True)  # the row whose message covers this one
 
 

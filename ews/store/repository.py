@@ -14,9 +14,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, bindparam, delete, func, select, update
@@ -26,8 +26,8 @@ from ews.alerts.model import Decision, Transition, VillageState
 from ews.contacts import normalize_phone, recipient_id
 from ews.errors import StoreError
 from ews.store.base import _chunks, _now
+from ews.store.ledger import LedgerRepository, Outcome, QueuedMessage
 from ews.store.models import (
-    AUDIENCES,
     CHANNELS,
     LANGUAGES,
     LEDGER_STATUSES,
@@ -92,28 +92,6 @@ class AlertVersionRecord:
     decided_at: datetime | None
 
 
-@dataclass(frozen=True)
-class QueuedMessage:
-    """A ledger row the dispatcher delivers: the rendered text and where it goes (``address`` is personal data)."""
-
-    ledger_id: int
-    alert_version_id: int
-    recipient_id: str
-    audience: str
-    channel: str
-    address: str
-    body: str
-    language: str
-    priority: int
-    valid_until: datetime | None
-    attempts: int
-    claimed_at: datetime | None
-    fallback_body: str | None
-    village_code: str
-    level: Level
-    warning_id: str
-
-
 class OptOutChecker:
     """``checker(address)``: has this number opted out? One held autocommit connection, one read per call.
 
@@ -156,16 +134,6 @@ class OptOutChecker:
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """How one send ended, to record with :meth:`Store.finish_many`."""
-
-    ledger_id: int
-    status: str
-    provider_id: str | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True)
 class SubscriberRecord:
     """One validated subscription to import. ``phone`` is E.164 (personal data); times are aware.
 
@@ -203,7 +171,7 @@ class ImportReport:
         return not self.problems
 
 
-class Store(WarningRepository):
+class Store(WarningRepository, LedgerRepository):
     """The ews database: warnings, village states, alert versions, the send ledger, subscribers and runs.
 
     Parameters
@@ -455,252 +423,6 @@ class Store(WarningRepository):
             f"alert version {version_id} is {current!r}, not 'pending': only pending versions can be approved "
             "or rejected; a decided version stays decided (issue a new version to change what was sent)"
         )
-
-    # -- send ledger ------------------------------------------------------------------------------------
-
-    def enqueue(
-        self,
-        alert_version_id: int,
-        recipient_id: str,
-        audience: str,
-        channel: str,
-        *,
-        address: str,
-        body: str,
-        language: str,
-        priority: int,
-        valid_until: datetime | None,
-        fallback_body: str | None = None,
-        at: datetime | None = None,
-    ) -> int | None:
-        """Claim one send in the ledger and queue its message; the new ledger id, or ``None`` if claimed before.
-
-        ``fallback_body`` (WhatsApp rows) is the SMS text to send instead if WhatsApp fails for good.
-        """
-        return self.enqueue_group(
-            [alert_version_id], recipient_id, audience, channel, address=address, render=lambda _: body,
-            language=language, priority=priority, valid_until=valid_until, fallback_body=fallback_body, at=at,
-        )  # fmt: skip
-
-    def enqueue_group(
-        self,
-        alert_version_ids: Sequence[int],
-        recipient_id: str,
-        audience: str,
-        channel: str,
-        *,
-        address: str,
-        render: Callable[[Sequence[int]], str],
-        language: str,
-        priority: int,
-        valid_until: datetime | None,
-        fallback_body: str | None = None,
-        at: datetime | None = None,
-    ) -> int | None:
-        """Claim several alert versions for one recipient and queue ONE message covering the new ones.
-
-        In one transaction: each version not yet claimed for this recipient and channel gets a ledger row;
-        ``render`` receives those versions' ids and returns the message text, stored on the first row; the
-        others are grouped into it (they settle with it). Returns that row's id, or ``None`` when every
-        version was claimed before (nothing new to say). A crash can leave no claim without its message.
-        """
-        if not _RECIPIENT_ID.fullmatch(recipient_id):
-            raise StoreError(
-                "enqueue: recipient_id must be the pseudonymous id from ews.contacts.recipient_id ('r-' and 16 hex "
-                "digits), never a phone number"
-            )
-        if audience not in AUDIENCES:
-            raise StoreError(f"enqueue: audience {audience!r} is unknown; use one of {', '.join(AUDIENCES)}")
-        when = at or _now()
-        e = LedgerEntry
-        versions = ", ".join(map(str, alert_version_ids))
-        with self._tx(f"queue alert version {versions} for {recipient_id} (does it exist?)") as connection:
-            new: list[tuple[int, int]] = []
-            for version_id in alert_version_ids:
-                stmt = (
-                    self._insert(LedgerEntry)
-                    .values(
-                        alert_version_id=version_id, recipient_id=recipient_id, audience=audience, channel=channel,
-                        created_at=when, status="queued", address=address, body=None, language=language,
-                        priority=priority, valid_until=valid_until, attempts=0,
-                    )
-                    .on_conflict_do_nothing(index_elements=["alert_version_id", "recipient_id", "channel"])
-                    .returning(LedgerEntry.id)
-                )  # fmt: skip
-                found = connection.execute(stmt).scalar_one_or_none()
-                if found is not None:
-                    new.append((version_id, int(found)))
-            if not new:
-                return None
-            lead = new[0][1]
-            body = render([v for v, _ in new])
-            connection.execute(update(e).where(e.id == lead).values(body=body, fallback_body=fallback_body))
-            others = [lid for _, lid in new[1:]]
-            if others:
-                connection.execute(update(e).where(e.id.in_(others)).values(grouped_into=lead))
-        return lead
-
-    def _queued_rows(self, connection: Connection, ids: Sequence[int]) -> list[QueuedMessage]:
-        e, a = LedgerEntry, AlertVersion
-        stmt = (
-            select(e, a.village_code, a.level, a.warning_id)
-            .join(a, a.id == e.alert_version_id)
-            .where(e.id.in_(ids))
-            .order_by(e.priority, e.id)
-        )
-        return self._queued(connection.execute(stmt).all())
-
-    def _queued(self, rows: Iterable[Any]) -> list[QueuedMessage]:
-        return [
-            QueuedMessage(
-                r.id, r.alert_version_id, r.recipient_id, r.audience, r.channel, r.address or "", r.body or "",
-                r.language or "id", r.priority, r.valid_until, r.attempts, r.claimed_at, r.fallback_body,
-                r.village_code, Level(r.level), r.warning_id,
-            )
-            for r in rows
-        ]  # fmt: skip
-
-    def lease(self, worker: str, now: datetime, limit: int = 50) -> list[QueuedMessage]:
-        """Take up to ``limit`` queued messages that are due, mark them 'sending' for ``worker``, return them.
-
-        Endings (priority 0) come first, then oldest first. On PostgreSQL the rows are locked with
-        ``FOR UPDATE SKIP LOCKED``, so several workers take disjoint batches; SQLite serialises writers.
-        """
-        e = LedgerEntry
-        due = (
-            select(e.id)
-            .where(
-                e.status == "queued", e.body.is_not(None), (e.next_attempt_at.is_(None)) | (e.next_attempt_at <= now)
-            )
-            .order_by(e.priority, e.id)
-            .limit(limit)
-        )
-        if self.engine.dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True)
-        with self._tx(f"lease for {worker}") as connection:
-            ids = list(connection.execute(due).scalars())
-            if not ids:
-                return []
-            connection.execute(
-                update(e)
-                .where(e.id.in_(ids))
-                .values(status="sending", claimed_at=now, worker=worker, attempts=e.attempts + 1)
-            )
-            return self._queued_rows(connection, ids)
-
-    def take_abandoned(self, worker: str, now: datetime, lease_seconds: float, limit: int = 50) -> list[QueuedMessage]:
-        """Take over 'sending' rows whose worker's lease ran out (it died mid-send): they need reconciling.
-
-        The rows stay 'sending' under the new worker (with a fresh lease) until :meth:`finish` or
-        :meth:`retry_later` settles them.
-        """
-        e = LedgerEntry
-        stale = select(e.id).where(e.status == "sending", e.claimed_at < now - timedelta(seconds=lease_seconds))
-        stale = stale.order_by(e.priority, e.id).limit(limit)
-        if self.engine.dialect.name == "postgresql":
-            stale = stale.with_for_update(skip_locked=True)
-        with self._tx(f"take abandoned sends for {worker}") as connection:
-            ids = list(connection.execute(stale).scalars())
-            if not ids:
-                return []
-            connection.execute(update(e).where(e.id.in_(ids)).values(claimed_at=now, worker=worker))
-            return self._queued_rows(connection, ids)
-
-    def finish(
-        self,
-        ledger_id: int,
-        status: str,
-        *,
-        provider_id: str | None = None,
-        error: str | None = None,
-        worker: str | None = None,
-        at: datetime | None = None,
-    ) -> bool:
-        """Settle one send (see :meth:`finish_many`); ``False`` if ``worker`` no longer holds its lease."""
-        return bool(self.finish_many([Outcome(ledger_id, status, provider_id, error)], worker=worker, at=at))
-
-    def finish_many(
-        self, outcomes: Sequence[Outcome], *, worker: str | None = None, at: datetime | None = None
-    ) -> list[int]:
-        """Settle sends in one transaction: 'sent', 'dry-run', 'failed' (permanent) or 'expired'.
-
-        Rows grouped into a settled row (one Tagana notice, many villages) settle with it. With ``worker``,
-        only rows still 'sending' under that worker's lease change: if another worker took a row over
-        (the lease ran out), its outcome is left to that worker's reconciliation. Returns the settled ids.
-        """
-        for o in outcomes:
-            if o.status not in ("sent", "dry-run", "failed", "expired"):
-                raise StoreError(f"finish: status {o.status!r} is not final; use sent, dry-run, failed or expired")
-        if not outcomes:
-            return []
-        e, when = LedgerEntry, at or _now()
-        ids = [o.ledger_id for o in outcomes]
-        with self._tx(f"settle {len(outcomes)} ledger row(s)") as connection:
-            owned = select(e.id).where(e.id.in_(ids))
-            if worker is not None:
-                owned = owned.where(e.worker == worker, e.status == "sending")
-            mine = set(connection.execute(owned).scalars())
-            settled = [o for o in outcomes if o.ledger_id in mine]
-            if not settled:
-                return []
-            rows = [{"lid": o.ledger_id, "st": o.status, "pid": o.provider_id, "err": o.error} for o in settled]
-            connection.execute(
-                update(e)
-                .where(e.id == bindparam("lid"))
-                .values(status=bindparam("st"), provider_id=bindparam("pid"), error=bindparam("err")),
-                rows,
-            )
-            # Rows grouped into a settled one (a Tagana notice for many villages) settle with it.
-            leads = set(connection.execute(select(e.grouped_into).where(e.grouped_into.in_(list(mine)))).scalars())
-            for o in settled:
-                if o.ledger_id in leads:
-                    connection.execute(
-                        update(e)
-                        .where(e.grouped_into == o.ledger_id, e.status == "queued")
-                        .values(status=o.status, provider_id=o.provider_id)
-                    )
-            connection.execute(
-                self._insert(Delivery),
-                [
-                    {"ledger_id": o.ledger_id, "provider_id": o.provider_id, "status": o.status,
-                     "detail": o.error or "", "updated_at": when}
-                    for o in settled
-                ],
-            )  # fmt: skip
-        return [o.ledger_id for o in settled]
-
-    def touch(self, ledger_id: int, worker: str, now: datetime) -> bool:
-        """Renew a worker's lease on one 'sending' row before it sends it; ``False`` if it lost the row."""
-        e = LedgerEntry
-        stmt = (
-            update(e)
-            .where(e.id == ledger_id, e.worker == worker, e.status == "sending")
-            .values(claimed_at=now)
-            .returning(e.id)
-        )
-        with self._tx(f"renew lease on ledger row {ledger_id}") as connection:
-            return connection.execute(stmt).scalar_one_or_none() is not None
-
-    def retry_later(self, ledger_id: int, when: datetime, error: str, *, worker: str | None = None) -> None:
-        """Put a 'sending' row back in the queue, due at ``when`` (a transient failure, nothing delivered).
-
-        With ``worker``, only if that worker still holds the row.
-        """
-        e = LedgerEntry
-        mine = update(e).where(e.id == ledger_id)
-        if worker is not None:
-            mine = mine.where(e.worker == worker, e.status == "sending")
-        with self._tx(f"requeue ledger row {ledger_id}") as connection:
-            connection.execute(
-                mine.values(status="queued", next_attempt_at=when, error=error, claimed_at=None, worker=None)
-            )
-
-    def queue_counts(self) -> dict[str, int]:
-        """Ledger rows that carry a message, per status."""
-        e = LedgerEntry
-        stmt = select(e.status, func.count()).where(e.body.is_not(None)).group_by(e.status)
-        with self.engine.connect() as connection:
-            return {status: int(n) for status, n in connection.execute(stmt)}
 
     def opt_out_checker(self) -> OptOutChecker:
         """A reusable :meth:`is_opted_out` on one held autocommit connection, for the dispatcher's hot loop."""
@@ -1150,3 +872,14 @@ class Store(WarningRepository):
             }
             for r in rows
         ]
+
+
+__all__ = [
+    "EXPORT_COLUMNS",
+    "AlertVersionRecord",
+    "ImportReport",
+    "Outcome",
+    "QueuedMessage",
+    "Store",
+    "SubscriberRecord",
+]

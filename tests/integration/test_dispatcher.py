@@ -54,6 +54,7 @@ def lines(path: Path) -> list[dict[str, object]]:
 
 
 def dispatcher(store: Store, outbox: FileOutbox, now: datetime = T0, **kw: object) -> Dispatcher:
+    kw.setdefault("settle_seconds", 0)  # the outbox knows at once what it holds: no late creates to wait for
     return Dispatcher(store, {"sms": outbox, "whatsapp": outbox}, clock=lambda: now, sleep=lambda _: None, **kw)  # type: ignore[arg-type]
 
 
@@ -139,9 +140,17 @@ def test_a_send_abandoned_mid_flight_is_reconciled_not_repeated(store: Store, tm
 def test_a_live_lease_is_not_taken_over(store: Store, tmp_path: Path) -> None:
     v = version(store, "35.78.01.1001")
     queue(store, v, 1)
-    store.lease("busy-worker", T0, limit=10)
-    assert store.take_abandoned("other", T0 + timedelta(seconds=30), lease_seconds=60) == []
-    assert len(store.take_abandoned("other", T0 + timedelta(seconds=61), lease_seconds=60)) == 1
+    (held,) = store.lease("busy-worker", T0, limit=10)
+    assert store.expire_leases(T0 + timedelta(seconds=30), lease_seconds=60, settle_seconds=0) == 0
+    assert store.expire_leases(T0 + timedelta(seconds=61), lease_seconds=60, settle_seconds=0) == 1
+    # The row is 'unsure' now, fenced: the worker that lost it can neither renew, record nor requeue it.
+    assert not store.touch(held, "busy-worker", T0 + timedelta(seconds=62))
+    assert not store.finish(held.ledger_id, "sent", provider_id="SM1", worker="busy-worker", lease=held.lease)
+    assert not store.requeue(held, T0, "late", worker="busy-worker")
+    (taken,) = store.take_unsure("other", T0 + timedelta(seconds=62))
+    assert taken.reconcile
+    assert taken.leased_at == held.leased_at  # the episode's start survives the take-over
+    assert taken.lease > held.lease
 
 
 class _WhatsAppClosed:

@@ -1,0 +1,419 @@
+"""The send ledger: one row per alert version x recipient x channel, and the dispatcher's state machine on it.
+
+A row moves ``queued -> sending -> sent | failed | expired | dry-run``, with two ways back:
+
+- **transient** (429, 5xx, no connection; nothing was created): ``sending -> queued`` with a due time;
+- **unknown outcome** (a time-out after the request left, a reset, a worker killed or its lease lost):
+  ``sending -> unsure``. The provider may have accepted the message, perhaps only seconds later (a create
+  completed after the client gave up). An ``unsure`` row is reconciled only after ``settle_after``, against
+  the provider's own record over the whole sending episode, which started at ``leased_at`` and is never
+  moved by a take-over: found, it is ``sent``; not found, it is ``queued`` again.
+
+Every change of a row a worker holds is **fenced**: it names the ``lease_version`` it took the row with, and
+the database applies it only while the row still has that version. Taking a row (to send or to reconcile),
+expiring a lease and releasing a row all bump the version, so a worker that lost its lease (paused, slow,
+partitioned) can never record anything on a row another worker now holds, nor renew its lease.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, select, update
+
+from ews.errors import StoreError
+from ews.store.base import StoreBase, _now
+from ews.store.models import AUDIENCES, AlertVersion, Delivery, LedgerEntry
+from ews.types import Level
+
+_RECIPIENT_ID = re.compile(r"r-[0-9a-f]{16}")
+FINAL = ("sent", "dry-run", "failed", "expired")
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """A ledger row the dispatcher delivers: the rendered text and where it goes (``address`` is personal data).
+
+    ``lease`` is the fencing token this worker holds the row with; ``leased_at`` the start of the sending
+    episode (a message may have been created since then); ``reconcile``: the row was taken to settle an
+    unknown outcome, not to be sent.
+    """
+
+    ledger_id: int
+    alert_version_id: int
+    recipient_id: str
+    audience: str
+    channel: str
+    address: str
+    body: str
+    language: str
+    priority: int
+    valid_until: datetime | None
+    attempts: int
+    claimed_at: datetime | None
+    fallback_body: str | None
+    village_code: str
+    level: Level
+    warning_id: str
+    lease: int = 0
+    leased_at: datetime | None = None
+    reconcile: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one send ended, to record with :meth:`LedgerRepository.finish_many`.
+
+    ``provider_status`` is what the provider said of the message (``queued``, ``accepted``); ``error`` only
+    an error. ``lease`` fences the change (``None``: the worker's ownership alone is checked).
+    """
+
+    ledger_id: int
+    status: str
+    provider_id: str | None = None
+    error: str | None = None
+    provider_status: str | None = None
+    lease: int | None = None
+
+
+class LedgerRepository(StoreBase):
+    """Queries of the send ledger (mixed into :class:`ews.store.repository.Store`)."""
+
+    # -- send ledger ------------------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        alert_version_id: int,
+        recipient_id: str,
+        audience: str,
+        channel: str,
+        *,
+        address: str,
+        body: str,
+        language: str,
+        priority: int,
+        valid_until: datetime | None,
+        fallback_body: str | None = None,
+        at: datetime | None = None,
+    ) -> int | None:
+        """Claim one send in the ledger and queue its message; the new ledger id, or ``None`` if claimed before.
+
+        ``fallback_body`` (WhatsApp rows) is the SMS text to send instead if WhatsApp fails for good.
+        """
+        return self.enqueue_group(
+            [alert_version_id], recipient_id, audience, channel, address=address, render=lambda _: body,
+            language=language, priority=priority, valid_until=valid_until, fallback_body=fallback_body, at=at,
+        )  # fmt: skip
+
+    def enqueue_group(
+        self,
+        alert_version_ids: Sequence[int],
+        recipient_id: str,
+        audience: str,
+        channel: str,
+        *,
+        address: str,
+        render: Callable[[Sequence[int]], str],
+        language: str,
+        priority: int,
+        valid_until: datetime | None,
+        fallback_body: str | None = None,
+        at: datetime | None = None,
+    ) -> int | None:
+        """Claim several alert versions for one recipient and queue ONE message covering the new ones.
+
+        In one transaction: each version not yet claimed for this recipient and channel gets a ledger row;
+        ``render`` receives those versions' ids and returns the message text, stored on the first row; the
+        others are grouped into it (they settle with it). Returns that row's id, or ``None`` when every
+        version was claimed before (nothing new to say). A crash can leave no claim without its message.
+        """
+        if not _RECIPIENT_ID.fullmatch(recipient_id):
+            raise StoreError(
+                "enqueue: recipient_id must be the pseudonymous id from ews.contacts.recipient_id ('r-' and 16 hex "
+                "digits), never a phone number"
+            )
+        if audience not in AUDIENCES:
+            raise StoreError(f"enqueue: audience {audience!r} is unknown; use one of {', '.join(AUDIENCES)}")
+        when = at or _now()
+        e = LedgerEntry
+        versions = ", ".join(map(str, alert_version_ids))
+        with self._tx(f"queue alert version {versions} for {recipient_id} (does it exist?)") as connection:
+            new: list[tuple[int, int]] = []
+            for version_id in alert_version_ids:
+                stmt = (
+                    self._insert(LedgerEntry)
+                    .values(
+                        alert_version_id=version_id, recipient_id=recipient_id, audience=audience, channel=channel,
+                        created_at=when, status="queued", address=address, body=None, language=language,
+                        priority=priority, valid_until=valid_until, attempts=0,
+                    )
+                    .on_conflict_do_nothing(index_elements=["alert_version_id", "recipient_id", "channel"])
+                    .returning(LedgerEntry.id)
+                )  # fmt: skip
+                found = connection.execute(stmt).scalar_one_or_none()
+                if found is not None:
+                    new.append((version_id, int(found)))
+            if not new:
+                return None
+            lead = new[0][1]
+            body = render([v for v, _ in new])
+            connection.execute(update(e).where(e.id == lead).values(body=body, fallback_body=fallback_body))
+            others = [lid for _, lid in new[1:]]
+            if others:
+                connection.execute(update(e).where(e.id.in_(others)).values(grouped_into=lead))
+        return lead
+
+    def _queued_rows(
+        self, connection: Connection, ids: Sequence[int], *, reconcile: bool = False
+    ) -> list[QueuedMessage]:
+        e, a = LedgerEntry, AlertVersion
+        stmt = (
+            select(e, a.village_code, a.level, a.warning_id)
+            .join(a, a.id == e.alert_version_id)
+            .where(e.id.in_(ids))
+            .order_by(e.priority, e.id)
+        )
+        return self._queued(connection.execute(stmt).all(), reconcile=reconcile)
+
+    def _queued(self, rows: Iterable[Any], *, reconcile: bool = False) -> list[QueuedMessage]:
+        return [
+            QueuedMessage(
+                r.id, r.alert_version_id, r.recipient_id, r.audience, r.channel, r.address or "", r.body or "",
+                r.language or "id", r.priority, r.valid_until, r.attempts, r.claimed_at, r.fallback_body,
+                r.village_code, Level(r.level), r.warning_id, r.lease_version, r.leased_at, reconcile,
+            )
+            for r in rows
+        ]  # fmt: skip
+
+    def _take(self, worker: str, now: datetime, limit: int, *, unsure: bool) -> list[QueuedMessage]:
+        e = LedgerEntry
+        if unsure:
+            where = [e.status == "unsure", e.settle_after <= now]
+        else:
+            where = [
+                e.status == "queued",
+                e.body.is_not(None),
+                e.next_attempt_at.is_(None) | (e.next_attempt_at <= now),
+            ]
+        due = select(e.id).where(*where).order_by(e.priority, e.id).limit(limit)
+        if self._postgres:
+            due = due.with_for_update(skip_locked=True)
+        values: dict[str, Any] = {"status": "sending", "claimed_at": now, "worker": worker,
+                                  "lease_version": e.lease_version + 1}  # fmt: skip
+        if not unsure:
+            values["leased_at"] = now  # a new sending episode starts; a reconciliation keeps the old one's start
+        with self._tx(f"take ledger rows for {worker}") as connection:
+            ids = list(connection.execute(due).scalars())
+            if not ids:
+                return []
+            connection.execute(update(e).where(e.id.in_(ids)).values(values))
+            return self._queued_rows(connection, ids, reconcile=unsure)
+
+    def lease(self, worker: str, now: datetime, limit: int = 50) -> list[QueuedMessage]:
+        """Take up to ``limit`` queued messages that are due, mark them 'sending' for ``worker``, return them.
+
+        Endings (priority 0) come first, then oldest first. On PostgreSQL the rows are locked with
+        ``FOR UPDATE SKIP LOCKED``, so several workers take disjoint batches; SQLite serialises writers.
+        Taking a row starts its sending episode (``leased_at``) and bumps its fencing token.
+        """
+        return self._take(worker, now, limit, unsure=False)
+
+    def take_unsure(self, worker: str, now: datetime, limit: int = 50) -> list[QueuedMessage]:
+        """Take up to ``limit`` 'unsure' rows whose settle time has come, to reconcile them (``reconcile=True``)."""
+        return self._take(worker, now, limit, unsure=True)
+
+    def expire_leases(self, now: datetime, lease_seconds: float, settle_seconds: float) -> int:
+        """Turn 'sending' rows whose lease ran out (their worker died or stalled) into 'unsure', in one statement.
+
+        Their outcome is unknown: the worker may have sent them. They are reconciled ``settle_seconds`` from now
+        (a request still in flight from the old worker has landed by then), over their whole episode.
+        """
+        e = LedgerEntry
+        stmt = (
+            update(e)
+            .where(e.status == "sending", e.claimed_at < now - timedelta(seconds=lease_seconds))
+            .values(status="unsure", settle_after=now + timedelta(seconds=settle_seconds), worker=None,
+                    lease_version=e.lease_version + 1, error="lease ran out mid-send (worker died or stalled)")
+        )  # fmt: skip
+        with self._tx("expire lost leases") as connection:
+            return int(connection.execute(stmt).rowcount or 0)
+
+    def _mine(self, q: QueuedMessage, worker: str) -> Any:
+        e = LedgerEntry
+        return update(e).where(
+            e.id == q.ledger_id, e.worker == worker, e.status == "sending", e.lease_version == q.lease
+        )
+
+    def touch(self, q: QueuedMessage, worker: str, now: datetime) -> bool:
+        """Renew ``worker``'s lease on a row it holds; ``False`` (fail closed: do not send) if it lost the row."""
+        e = LedgerEntry
+        stmt = self._mine(q, worker).values(claimed_at=now).returning(e.id)
+        with self._tx(f"renew lease on ledger row {q.ledger_id}") as connection:
+            return connection.execute(stmt).scalar_one_or_none() is not None
+
+    def requeue(self, q: QueuedMessage, when: datetime, error: str, *, worker: str, attempt: bool = True) -> bool:
+        """Put a row ``worker`` holds back in the queue, due at ``when``; ``attempt``: count a provider attempt.
+
+        For transient failures (nothing was created) and for reconciliations that found nothing.
+        """
+        e = LedgerEntry
+        stmt = (
+            self._mine(q, worker)
+            .values(status="queued", next_attempt_at=when, error=error, claimed_at=None, worker=None, leased_at=None,
+                    settle_after=None, attempts=e.attempts + (1 if attempt else 0), lease_version=e.lease_version + 1)
+            .returning(e.id)
+        )  # fmt: skip
+        with self._tx(f"requeue ledger row {q.ledger_id}") as connection:
+            return connection.execute(stmt).scalar_one_or_none() is not None
+
+    def mark_unsure(self, q: QueuedMessage, settle_after: datetime, why: str, *, worker: str) -> bool:
+        """A send whose outcome is unknown: reconcile it at ``settle_after`` (it keeps its episode's start)."""
+        e = LedgerEntry
+        stmt = (
+            self._mine(q, worker)
+            .values(status="unsure", settle_after=settle_after, error=why, worker=None, claimed_at=None,
+                    lease_version=e.lease_version + 1)
+            .returning(e.id)
+        )  # fmt: skip
+        with self._tx(f"mark ledger row {q.ledger_id} unsure") as connection:
+            return connection.execute(stmt).scalar_one_or_none() is not None
+
+    def release(self, rows: Sequence[QueuedMessage], *, worker: str, now: datetime) -> int:
+        """Give rows ``worker`` holds but did not send back to the queue at once (no attempt counted).
+
+        Rows taken to be reconciled go back to 'unsure' (their outcome is still unknown). One statement each.
+        """
+        e = LedgerEntry
+        count = 0
+        with self._tx(f"release {len(rows)} ledger row(s) of {worker}") as connection:
+            for reconcile in (False, True):
+                mine = [q for q in rows if q.reconcile is reconcile]
+                if not mine:
+                    continue
+                target: dict[str, Any] = (
+                    {"status": "unsure", "settle_after": now} if reconcile
+                    else {"status": "queued", "leased_at": None}
+                )  # fmt: skip
+                stmt = (
+                    update(e)
+                    .where(e.id == bindparam("lid"), e.lease_version == bindparam("v"), e.worker == worker,
+                           e.status == "sending")
+                    .values(**target, worker=None, claimed_at=None, lease_version=e.lease_version + 1)
+                )  # fmt: skip
+                result = connection.execute(stmt, [{"lid": q.ledger_id, "v": q.lease} for q in mine])
+                count += int(result.rowcount or 0)
+        return count
+
+    def finish(
+        self,
+        ledger_id: int,
+        status: str,
+        *,
+        provider_id: str | None = None,
+        error: str | None = None,
+        worker: str | None = None,
+        lease: int | None = None,
+        provider_status: str | None = None,
+        at: datetime | None = None,
+    ) -> bool:
+        """Settle one send (see :meth:`finish_many`); ``False`` if ``worker`` no longer holds its lease."""
+        outcome = Outcome(ledger_id, status, provider_id, error, provider_status, lease)
+        return bool(self.finish_many([outcome], worker=worker, at=at))
+
+    def finish_many(
+        self, outcomes: Sequence[Outcome], *, worker: str | None = None, at: datetime | None = None
+    ) -> list[int]:
+        """Settle sends in one transaction: 'sent', 'dry-run', 'failed' (permanent) or 'expired'.
+
+        Rows grouped into a settled row (one Tagana notice, many villages) settle with it. With ``worker``,
+        only rows still 'sending' under that worker (and, where the outcome carries one, under its fencing
+        token) change: a row another worker took over is left to that worker. Returns the settled ids.
+        """
+        for o in outcomes:
+            if o.status not in FINAL:
+                raise StoreError(f"finish: status {o.status!r} is not final; use {', '.join(FINAL)}")
+        if not outcomes:
+            return []
+        e, when = LedgerEntry, at or _now()
+        ids = [o.ledger_id for o in outcomes]
+        with self._tx(f"settle {len(outcomes)} ledger row(s)") as connection:
+            owned = select(e.id, e.lease_version).where(e.id.in_(ids))
+            if worker is not None:
+                owned = owned.where(e.worker == worker, e.status == "sending")
+            if self._postgres:
+                owned = owned.with_for_update()  # nobody takes them over between this check and the update
+            versions: dict[int, int] = {int(i): int(v) for i, v in connection.execute(owned)}
+            settled = [o for o in outcomes if o.ledger_id in versions and o.lease in (None, versions[o.ledger_id])]
+            if not settled:
+                return []
+            rows = [
+                {"lid": o.ledger_id, "st": o.status, "pid": o.provider_id, "err": o.error, "ps": o.provider_status}
+                for o in settled
+            ]
+            connection.execute(
+                update(e)
+                .where(e.id == bindparam("lid"))
+                .values(status=bindparam("st"), provider_id=bindparam("pid"), error=bindparam("err"),
+                        provider_status=bindparam("ps"), worker=None, settle_after=None),
+                rows,
+            )  # fmt: skip
+            mine = [o.ledger_id for o in settled]
+            # Rows grouped into a settled one (a Tagana notice for many villages) settle with it.
+            leads = set(connection.execute(select(e.grouped_into).where(e.grouped_into.in_(mine))).scalars())
+            for o in settled:
+                if o.ledger_id in leads:
+                    connection.execute(
+                        update(e)
+                        .where(e.grouped_into == o.ledger_id, e.status == "queued")
+                        .values(status=o.status, provider_id=o.provider_id)
+                    )
+            connection.execute(
+                self._insert(Delivery),
+                [
+                    {"ledger_id": o.ledger_id, "provider_id": o.provider_id, "status": o.status,
+                     "detail": o.error or o.provider_status or "", "updated_at": when}
+                    for o in settled
+                ],
+            )  # fmt: skip
+        return mine
+
+    def queue_counts(self) -> dict[str, int]:
+        """Ledger rows that carry a message, per status (``queued``, ``sending``, ``unsure``, ``sent``...)."""
+        e = LedgerEntry
+        stmt = select(e.status, func.count()).where(e.body.is_not(None)).group_by(e.status)
+        with self.engine.connect() as connection:
+            return {status: int(n) for status, n in connection.execute(stmt)}
+
+    def next_due(self) -> datetime | None:
+        """When the next queued row is due or the next unsure row may be reconciled (``None``: nothing waits)."""
+        e = LedgerEntry
+        with self.engine.connect() as connection:
+            queued = connection.execute(
+                select(func.min(func.coalesce(e.next_attempt_at, e.created_at))).where(e.status == "queued")
+            ).scalar_one_or_none()
+            unsure = connection.execute(
+                select(func.min(e.settle_after)).where(e.status == "unsure")
+            ).scalar_one_or_none()
+        found = [t for t in (queued, unsure) if t is not None]
+        return min(found) if found else None
+
+    def failed_rows(self, region: str | None = None, thread_id: str | None = None) -> list[dict[str, Any]]:
+        """Rows that ended 'failed', with the version they belong to and the provider's reason (no number)."""
+        e, a = LedgerEntry, AlertVersion
+        stmt = (
+            select(e.id, e.recipient_id, e.audience, e.channel, e.error, e.attempts, a.region, a.thread_id,
+                   a.village_code, a.seq)
+            .join(a, a.id == e.alert_version_id)
+            .where(e.status == "failed")
+            .order_by(e.id)
+        )  # fmt: skip
+        if region is not None:
+            stmt = stmt.where(a.region == region)
+        if thread_id is not None:
+            stmt = stmt.where(a.thread_id == thread_id)
+        with self.engine.connect() as connection:
+            return [dict(r._mapping) for r in connection.execute(stmt)]

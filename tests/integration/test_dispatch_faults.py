@@ -159,7 +159,10 @@ def test_faults_at_20_percent_deliver_everything_once_and_honour_retry_after(sto
         hang_seconds=HANG_SECONDS,
     ) as stub:  # fmt: skip
         channel = Recording(sms(stub))
-        dispatcher = Dispatcher(store, {"sms": channel}, lease_seconds=5.0, batch=50, backoff=0.05)
+        # Settle just past the stub's hang: a hung create has been recorded by the time it is reconciled.
+        dispatcher = Dispatcher(
+            store, {"sms": channel}, lease_seconds=5.0, batch=50, backoff=0.05, settle_seconds=HANG_SECONDS + 0.5
+        )
         drain(dispatcher, store)
         posts = creates(stub, len(channel.calls))
         messages = stub.messages
@@ -224,7 +227,9 @@ def test_stop_during_a_batch_stops_the_rest_of_it(store: Store) -> None:
 
     with TwilioStub(SID, TOKEN) as stub:
         channel = Recording(sms(stub), after_send)
-        dispatcher = Dispatcher(store, {"sms": channel}, lease_seconds=60.0, batch=count)
+        dispatcher = Dispatcher(
+            store, {"sms": channel}, lease_seconds=60.0, batch=count, settle_seconds=HANG_SECONDS + 0.5
+        )
         report = dispatcher.run(idle_sleep=0.05)
         messages = stub.messages
 

@@ -259,11 +259,18 @@ class Dispatcher:
     ) -> DispatchReport:
         started = time.monotonic()
         waited_at: datetime | None = None
+        # Lost leases are looked for on every pass, but not more often than this: prompt, and cheap.
+        every = min(self.lease_seconds / 4, 5.0)
+        looked = -every
         while True:
-            self.store.expire_leases(self.clock(), self.lease_seconds, self.settle_seconds)
-            unsure = self.store.take_unsure(self.worker, self.clock(), self.batch)
-            if unsure:
-                self.reconcile(unsure, report)
+            unsure: list[QueuedMessage] = []
+            fresh = time.monotonic() - looked >= every
+            if fresh:
+                looked = time.monotonic()
+                self.store.expire_leases(self.clock(), self.lease_seconds, self.settle_seconds)
+                unsure = self.store.take_unsure(self.worker, self.clock(), self.batch)
+                if unsure:
+                    self.reconcile(unsure, report)
             rows = self.store.lease(self.worker, self.clock(), self.batch)
             done: list[tuple[QueuedMessage, Outcome]] = []
             flushed = self.clock()
@@ -286,6 +293,9 @@ class Dispatcher:
             finally:
                 self._flush(done, report)
             if rows or unsure:
+                continue
+            if not fresh:  # before deciding that nothing is due, look for lost leases and settled rows now
+                looked = -every
                 continue
             waiting = self.store.queue_counts()
             report.pending = sum(waiting.get(s, 0) for s in ("queued", "sending", "unsure"))

@@ -72,11 +72,14 @@ def _print_report(report: object) -> None:
         "  villages per level",
         *(f"    {label:<8} {n:>6}" for label, n in report.levels.items()),
         f"  people exposed      {people}",
-        "  messages rendered (dry run, outbox.jsonl)",
-        *(f"    {k:<18} {n:>6}" for k, n in sorted(report.messages.items())),
     ]
-    if not report.messages:
-        lines.append("    (none)")
+    if report.queued is not None:
+        lines.append(f"  messages queued for `ews send`: {report.queued}")
+    else:
+        lines.append("  messages rendered (dry run, outbox.jsonl)")
+        lines.extend(f"    {k:<18} {n:>6}" for k, n in sorted(report.messages.items()))
+        if not report.messages:
+            lines.append("    (none)")
     if report.transitions:
         lines.append("  decisions: " + ", ".join(f"{k} {n}" for k, n in sorted(report.transitions.items())))
     if report.pending:
@@ -228,6 +231,37 @@ def _print_aliases(aliases: Sequence[AliasRecord], where: str) -> None:
             f"  {a.identifier} = {a.canonical} ({a.reason}, {a.language or '?'}) thread {a.thread_id}, "
             f"seen {a.times_seen}x, first {a.first_seen.isoformat()}, last {a.last_seen.isoformat()}, from {a.source}"
         )
+
+
+def cmd_alerts_show(args: argparse.Namespace) -> int:
+    """One thread: its warnings, its villages' alert states, its deliveries and every message that failed."""
+    from ews.store.repository import Store
+
+    store = Store.from_url(_database_url(args))
+    try:
+        headers = store.warning_headers(args.thread)
+        states = [s for s in store.village_states(args.region) if s.thread_id == args.thread]
+        deliveries = store.thread_deliveries(args.region, args.thread)
+        if not headers and not states and not deliveries:
+            raise EwsError(f"thread {args.thread!r} is unknown in region {args.region} (see ews alerts list)")
+        print(f"thread {args.thread} in {args.region}")
+        for h in headers:
+            until = h.expires.isoformat() if h.expires else "-"
+            print(f"  {h.msg_type:<6} {h.identifier} sent {h.sent.isoformat()} until {until} ({h.event})")
+        active = [s for s in states if s.active]
+        print(f"  villages: {len(states)} alerted, {len(active)} active")
+        print("  messages: " + (", ".join(f"{k} {n}" for k, n in sorted(deliveries.items())) or "none"))
+        failed = store.failed_rows(args.region, args.thread)
+        if failed:
+            print(f"  FAILED ({len(failed)}), never to be retried:")
+        for row in failed:
+            print(f"    ledger {row['id']} {row['village_code']} v{row['seq']} {row['audience']} {row['channel']} "
+                  f"{row['recipient_id']}: {row['error'] or 'failed'}")  # fmt: skip
+        for alias in store.warning_aliases([args.thread]):
+            print(f"  alias {alias.identifier} = {alias.canonical} ({alias.reason})")
+    finally:
+        store.close()
+    return EXIT_OK
 
 
 def cmd_alerts_decide(args: argparse.Namespace) -> int:
@@ -715,6 +749,11 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--region", help="region id (default: the regions with pending reviews)")
     lst.add_argument("--database", help="SQLAlchemy URL (default: $EWS_DATABASE_URL or sqlite:///.ews/ews.db)")
     lst.set_defaults(func=cmd_alerts_list)
+    show = alerts_sub.add_parser("show", help="one thread: warnings, villages, deliveries and failed messages")
+    show.add_argument("thread", help="thread id (see ews alerts list)")
+    show.add_argument("--region", required=True, help="region id, e.g. jawa-timur")
+    show.add_argument("--database", help="SQLAlchemy URL (default: $EWS_DATABASE_URL or sqlite:///.ews/ews.db)")
+    show.set_defaults(func=cmd_alerts_show)
     for action in ("approve", "reject"):
         dec = alerts_sub.add_parser(action, help=f"{action} an alert version held for review")
         dec.add_argument("id", type=int, help="alert version id (see ews alerts list)")

@@ -49,6 +49,7 @@ class DispatchReport:
     failed: int = 0
     expired: int = 0
     opted_out: int = 0
+    no_contact: int = 0
     retried: int = 0
     reconciled_sent: int = 0
     reconciled_requeued: int = 0
@@ -56,7 +57,8 @@ class DispatchReport:
     reconcile_deferred: int = 0  # reconciliations put off because the provider could not be asked
     failovers: int = 0
     pending: int = 0  # rows still waiting (a retry or a settle) when the pass ended
-    errors: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)  # transient errors by kind
+    failures: dict[str, int] = field(default_factory=dict)  # permanent failures by the provider's reason
 
 
 class TokenBucket:
@@ -180,7 +182,7 @@ class Dispatcher:
         """
         now = self.clock()
         if self._opted_out(q.address):
-            report.opted_out += 1
+            report.opted_out += 1  # their wish, not a failure to report
             return Outcome(q.ledger_id, "failed", error="opted out", lease=q.lease)
         if q.valid_until is not None and q.valid_until <= now:
             report.expired += 1
@@ -218,9 +220,12 @@ class Dispatcher:
             report.sent += 1
         elif status == "expired":
             report.expired += 1
-        else:
-            report.failed += 1
         error = None if status in ("sent", "dry-run") else (result.detail or result.status)
+        if result.status == "no-contact":
+            report.no_contact += 1  # nobody to send to (a Tagana unit without a number): reported by the run
+        elif status == "failed":
+            report.failed += 1
+            report.failures[error or "failed"] = report.failures.get(error or "failed", 0) + 1
         return Outcome(q.ledger_id, status, result.provider_id, error, result.provider_status or None, q.lease)
 
     def _flush(self, batch: list[tuple[QueuedMessage, Outcome]], report: DispatchReport) -> None:

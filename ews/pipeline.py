@@ -333,6 +333,7 @@ class RunReport:
     transitions: dict[str, int] = field(default_factory=dict)
     pending: list[int] = field(default_factory=list)
     cap_files: int = 0
+    queued: int | None = None  # messages left in the send ledger for `ews send` (None: delivered in the run)
 
     def to_json(self) -> dict[str, object]:
         """A JSON-safe dict."""
@@ -350,6 +351,7 @@ class RunReport:
             "transitions": self.transitions,
             "pending": self.pending,
             "cap_files": self.cap_files,
+            "queued": self.queued,
         }
 
 
@@ -444,7 +446,9 @@ def publish_outputs(
     sources = sorted({w.source for w in warnings} | {h.warning.source for h in hazards.messages})
     run_id = store.start_run(config.id, ",".join(sources) or "-", now)
     with atomic_folder(out_dir) as staging:
-        progress("deciding alerts and sending (dry run)")
+        progress(
+            "deciding alerts and sending (dry run)" if channel is not None else "deciding alerts and queueing them"
+        )
         alerts = alert_step(
             store, config, table, warnings, rows, now=now, units=[*tagana, *extra_units],
             exercise_list=region.exercise_list, estimated=region.population_estimated,
@@ -458,7 +462,10 @@ def publish_outputs(
             dispatcher = Dispatcher(
                 store, {"sms": both, "whatsapp": both}, worker=f"run-{config.id}", clock=lambda: now, settle_seconds=0
             )
-            dispatcher.run()
+            delivered = dispatcher.run()
+            if delivered.failed:
+                why = ", ".join(f"{k} ({n})" for k, n in sorted(delivered.failures.items()))
+                notes.append(f"{delivered.failed} message(s) failed for good: {why} (ews alerts show THREAD)")
         else:
             notes.append(f"{alerts.queued} message(s) queued for `ews send`")
         sent = both.sent if both is not None else []
@@ -484,6 +491,7 @@ def publish_outputs(
             transitions=alerts.transitions,
             pending=alerts.pending,
             cap_files=alerts.cap_files,
+            queued=None if channel is not None else alerts.queued,
         )
         if not (staging / "outbox.jsonl").exists():
             write_text_atomic(staging / "outbox.jsonl", "")

@@ -417,3 +417,15 @@ class LedgerRepository(StoreBase):
             stmt = stmt.where(a.thread_id == thread_id)
         with self.engine.connect() as connection:
             return [dict(r._mapping) for r in connection.execute(stmt)]
+
+    def thread_deliveries(self, region: str, thread_id: str) -> dict[str, int]:
+        """Ledger rows of a thread's versions per status (``sent``, ``failed``, ``queued``...), one query."""
+        e, a = LedgerEntry, AlertVersion
+        stmt = (
+            select(e.status, func.count())
+            .join(a, a.id == e.alert_version_id)
+            .where(a.region == region, a.thread_id == thread_id)
+            .group_by(e.status)
+        )
+        with self.engine.connect() as connection:
+            return {str(status): int(n) for status, n in connection.execute(stmt)}

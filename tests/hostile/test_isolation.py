@@ -102,3 +102,14 @@ def test_refused_configuration_is_exit_2(tmp_path: Path, ews_cli: Callable[..., 
     assert result.code == 2
     assert result.line_with("ews run: error:", "r.yaml")
     assert not (tmp_path / "out").exists()
+
+
+def test_queue_only_says_it_queues(tmp_path: Path, shared_data: Path, ews_cli: Callable[..., CliResult]) -> None:
+    cap = tmp_path / "cap.xml"
+    cap.write_bytes(minimal_cap(SURABAYA_BOX))
+    region = write_region(tmp_path / "region", shared_data)
+    result = ews_cli(*run_args(tmp_path, region, "--cap", cap, "--queue-only"))
+    assert result.code == 0
+    assert result.line_with("messages queued for `ews send`:")
+    assert "dry run" not in result.out
+    assert "(none)" not in result.out

@@ -174,6 +174,17 @@ def test_send_once_exits_1_when_a_message_failed_for_good(store: Store, database
     assert any(error and "21610" in error for _, _, error in rows.values())
     sent = [json.dumps(r) for r in rows.values()]
     assert not any("+62" in s for s in sent)
+    # The failed row is visible to the operator, with the provider's reason and no number.
+    shown = subprocess.run(
+        [sys.executable, "-m", "ews.cli", "alerts", "show", "CJT20261128007", "--region", "jawa-timur",
+         "--database", database_url],
+        capture_output=True, text=True, timeout=60, cwd=REPO, check=False,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert "messages: failed 1, sent 1" in shown.stdout
+    assert "FAILED (1)" in shown.stdout
+    assert "21610" in shown.stdout
+    assert "+62" not in shown.stdout
 
 
 def test_fencing_refuses_a_worker_that_lost_its_lease(store: Store) -> None:

@@ -52,7 +52,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,12 +60,12 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from ews.alerts.model import Decision, Transition
 from ews.contacts import recipient_id
 from ews.store.repository import Store
+from ews.testing.databases import scratch_schema
 from ews.testing.twilio_server import RequestRecord, TwilioStub
 from ews.types import Level
 
@@ -165,17 +164,8 @@ def database(kind: str, postgres: str, workdir: Path) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{workdir / 'ews.db'}"
         return
-    schema = f"ews_soak_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(postgres).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with scratch_schema(postgres, "ews_soak") as url:
+        yield url
 
 
 def seed_queue(store: Store, rows: int, valid_until: datetime) -> dict[tuple[str, str], int]:

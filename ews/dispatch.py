@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from ews.channels.base import Channel, TransientChannelError
+from ews.channels.base import Channel, TransientChannelError, Withheld, last_check
 from ews.errors import ConfigError, EwsError
 from ews.messages.gsm7 import sms_segments
 from ews.store.repository import Outcome, QueuedMessage, Store
@@ -140,6 +140,7 @@ class Dispatcher:
         # (The channels' request timeout must stay below lease_seconds / 2: checked by `ews send`.)
         self.buckets = {name: TokenBucket((rates or {}).get(name), sleep=sleep) for name in self.channels}
         self._opted_out: Callable[[str], bool] = store.is_opted_out  # a held connection while running
+        self._ask_opted_out: Callable[[str], Callable[[], bool]] = lambda address: lambda: store.is_opted_out(address)
 
     def _channel(self, q: QueuedMessage) -> Channel:
         try:
@@ -181,10 +182,9 @@ class Dispatcher:
         are written in one transaction (a crash before that leaves the rows 'sending', to be taken over).
         """
         now = self.clock()
-        if self._opted_out(q.address):
-            report.opted_out += 1  # their wish, not a failure to report
-            return Outcome(q.ledger_id, "failed", error="opted out", lease=q.lease)
         if q.valid_until is not None and q.valid_until <= now:
+            if self._opted_out(q.address):
+                return self._withheld(q, report)
             report.expired += 1
             return Outcome(q.ledger_id, "expired", error=f"warning expired at {q.valid_until.isoformat()}",
                            lease=q.lease)  # fmt: skip
@@ -195,8 +195,19 @@ class Dispatcher:
             return None
         channel = self._channel(q)
         self.buckets[q.channel].take()
+        # The opt-out is read after every wait, so a STOP recorded before this send began always stops it. Asked
+        # now, its answer is awaited where the request leaves (a channel that says it calls at_the_wire), or here.
+        opted_out = self._ask_opted_out(q.address)
         try:
-            result = channel.send(to_message(q), ledger_key(q), valid_until=q.valid_until)
+            if getattr(channel, "checks_at_the_wire", False):
+                with last_check(lambda: "opted out" if opted_out() else None):
+                    result = channel.send(to_message(q), ledger_key(q), valid_until=q.valid_until)
+            elif opted_out():
+                return self._withheld(q, report)
+            else:
+                result = channel.send(to_message(q), ledger_key(q), valid_until=q.valid_until)
+        except Withheld:
+            return self._withheld(q, report)
         except TransientChannelError as exc:
             name = type(exc).__name__
             report.errors[name] = report.errors.get(name, 0) + 1
@@ -228,6 +239,10 @@ class Dispatcher:
             report.failures[error or "failed"] = report.failures.get(error or "failed", 0) + 1
         return Outcome(q.ledger_id, status, result.provider_id, error, result.provider_status or None, q.lease)
 
+    def _withheld(self, q: QueuedMessage, report: DispatchReport) -> Outcome:
+        report.opted_out += 1  # their wish, not a failure to report
+        return Outcome(q.ledger_id, "failed", error="opted out", lease=q.lease)
+
     def _flush(self, batch: list[tuple[QueuedMessage, Outcome]], report: DispatchReport) -> None:
         settled = set(self.store.finish_many([o for _, o in batch], worker=self.worker))
         for q, o in batch:
@@ -256,7 +271,7 @@ class Dispatcher:
         """
         report = DispatchReport()
         with self.store.opt_out_checker() as checker:
-            self._opted_out = checker
+            self._opted_out, self._ask_opted_out = checker, checker.ask
             return self._run(report, until_empty=until_empty, idle_sleep=idle_sleep, max_wait=max_wait)
 
     def _run(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -29,6 +32,11 @@ class Channel(Protocol):
 
     ``find_sent`` is how the dispatcher settles a send whose outcome it never learned (the worker died, or
     the request timed out after it went out) before it sends again.
+
+    A channel that calls a provider over the network may say so with ``checks_at_the_wire = True`` and call
+    :func:`at_the_wire` right before its request leaves: the dispatcher's last check (the recipient's
+    opt-out) then runs there, so its database round trip overlaps building the request. Any other channel
+    is checked before ``send`` is called.
     """
 
     name: str
@@ -56,3 +64,37 @@ class TransientChannelError(EwsError):
         super().__init__(message)
         self.retry_after = retry_after
         self.ambiguous = ambiguous
+
+
+class Withheld(EwsError):  # noqa: N818 - it names what happened to the message, not an error
+    """The dispatcher's last check stopped a send before its request left: nothing was sent (the reason)."""
+
+
+_LAST_CHECK: ContextVar[Callable[[], str | None] | None] = ContextVar("ews_last_check", default=None)
+
+
+@contextlib.contextmanager
+def last_check(check: Callable[[], str | None]) -> Iterator[None]:
+    """Run ``check`` when the ``send`` inside this block reaches :func:`at_the_wire` (a reason stops it)."""
+    token = _LAST_CHECK.set(check)
+    try:
+        yield
+    finally:
+        _LAST_CHECK.reset(token)
+
+
+def at_the_wire() -> None:
+    """Called by a channel as late as it can before its request leaves: runs the pending last check once.
+
+    Raises
+    ------
+    Withheld
+        The check gave a reason not to send (the recipient opted out since the message was leased).
+    """
+    check = _LAST_CHECK.get()
+    if check is None:
+        return
+    _LAST_CHECK.set(None)
+    reason = check()
+    if reason:
+        raise Withheld(reason)

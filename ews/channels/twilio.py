@@ -38,7 +38,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from ews.channels.base import SendResult, TransientChannelError
+from ews.channels.base import SendResult, TransientChannelError, at_the_wire
 from ews.contacts import is_fictional, mask_phone
 from ews.errors import ConfigError, EwsError
 from ews.types import RenderedMessage
@@ -166,6 +166,17 @@ def _redact(url: str) -> str:
     return _ACCOUNT_SID.sub("AC…", urlsplit(url).path)
 
 
+class _CheckedSession(requests.Session):
+    """A ``requests`` session that runs the dispatcher's last check (:func:`at_the_wire`) as a request leaves.
+
+    It is the last step before the socket: the request is built, the proxy settings merged.
+    """
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        at_the_wire()
+        return super().send(request, **kwargs)
+
+
 class RoutedHttpClient(TwilioHttpClient):  # type: ignore[misc]  # twilio ships no type hints
     """``TwilioHttpClient`` with a timeout, an optional base-URL override and redacted logging.
 
@@ -189,6 +200,10 @@ class RoutedHttpClient(TwilioHttpClient):  # type: ignore[misc]  # twilio ships 
         if not timeout > 0:
             raise ValueError(f"Twilio timeout must be a positive number of seconds, got {timeout}")
         super().__init__(timeout=timeout, logger=_http_logger)
+        checked = _CheckedSession()
+        plain: requests.Session = self.session
+        checked.adapters = plain.adapters  # twilio's own (pool size) mounts
+        self.session: requests.Session = checked
         self.base_url: str | None = None
         if base_url is not None:
             parts = urlsplit(base_url)
@@ -332,6 +347,8 @@ class _TwilioChannel:
         self.client = client
         self.status_callback = status_callback
         self.clock = clock or (lambda: datetime.now(UTC))
+        # ews's own HTTP client runs the dispatcher's last check as the request leaves (see ews.channels.base).
+        self.checks_at_the_wire = isinstance(getattr(client, "http_client", None), RoutedHttpClient)
 
     def _params(self, message: RenderedMessage) -> dict[str, Any]:
         raise NotImplementedError

@@ -73,5 +73,22 @@ class StoreBase:
                 raise
             raise StoreError(f"{what}: {exc.orig}") from None
 
+    @contextlib.contextmanager
+    def _statement(self, what: str) -> Iterator[Connection]:
+        """For one statement that is atomic by itself: :meth:`_tx` on SQLite, autocommit on PostgreSQL.
+
+        On PostgreSQL a single statement is its own transaction; autocommit saves the BEGIN and COMMIT
+        round trips (the statement's commit is as durable as any other).
+        """
+        if not self._postgres:
+            with self._tx(what) as connection:
+                yield connection
+            return
+        try:
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                yield connection
+        except IntegrityError as exc:
+            raise StoreError(f"{what}: the database refused it ({_first_line(exc)})") from None
+
     def _insert(self, model: type[_M]) -> postgresql.Insert | sqlite.Insert:
         return postgresql.insert(model) if self._postgres else sqlite.insert(model)

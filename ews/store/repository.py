@@ -14,12 +14,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Engine, delete, func, select, update
 from sqlalchemy.exc import DBAPIError
 
 from ews.alerts.model import Decision, Transition, VillageState
@@ -98,13 +98,20 @@ class OptOutChecker:
     Each read is its own statement outside any transaction, so it sees every opt-out committed before it
     (a STOP recorded mid-batch stops the very next send), without a pool checkout per message. A broken
     connection is replaced once before the error is raised. Close it with :meth:`close` (or ``with``).
+
+    :meth:`ask` splits a read in two: the question goes to the database now, the answer is read when it is
+    needed. The dispatcher asks just before a send and reads the answer just before the request leaves (see
+    :func:`ews.channels.base.at_the_wire`), so on PostgreSQL the round trip overlaps building the request.
     """
+
+    _NAME = b"ews_opt_out"
+    _SQL = "SELECT 1 FROM subscribers WHERE phone_e164 = {} AND opted_out_at IS NOT NULL LIMIT 1"
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._connection: Connection | None = None
-        s = Subscriber
-        self._stmt = select(func.count()).where(s.phone_e164 == bindparam("address"), s.opted_out_at.is_not(None))
+        self._prepared: object | None = None  # the libpq connection the early read is prepared on
+        self._outstanding: _EarlyAnswer | None = None
 
     def _connect(self) -> Connection:
         if self._connection is None:
@@ -115,36 +122,140 @@ class OptOutChecker:
         # One read per send, on the hot path: straight through the driver (its statement is prepared once).
         connection = self._connect()
         raw: Any = connection.connection.driver_connection
-        marker = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
-        sql = f"SELECT 1 FROM subscribers WHERE phone_e164 = {marker} AND opted_out_at IS NOT NULL LIMIT 1"  # noqa: S608
         if self.engine.dialect.name == "postgresql":
-            return raw.execute(sql, (address,), prepare=True).fetchone() is not None
-        return raw.execute(sql, (address,)).fetchone() is not None
+            return raw.execute(self._SQL.format("%s"), (address,), prepare=True).fetchone() is not None
+        return raw.execute(self._SQL.format("?"), (address,)).fetchone() is not None
 
     def __call__(self, address: str) -> bool:
         """Whether ``address`` (E.164) opted out of any subscription."""
+        self._settle()
         try:
             return self._ask(address)
         except Exception as exc:  # the driver's own errors (sqlite3 / psycopg), below SQLAlchemy
-            if not isinstance(exc, DBAPIError | OSError) and type(exc).__module__.split(".")[0] not in (
-                "sqlite3", "psycopg"
-            ):  # fmt: skip
+            if not _driver_error(exc):
                 raise
-            self.close()  # a dropped connection: one fresh try, then the error goes up
+            self._discard()  # a dropped connection: one fresh try, then the error goes up
             return self._ask(address)
+
+    def ask(self, address: str) -> Callable[[], bool]:
+        """Send the question for ``address`` now; the returned callable waits for the answer (once, then cached).
+
+        The answer is as of when the database runs the read, i.e. after this call: an opt-out committed
+        before ``ask`` is always seen. Only one question is outstanding: a new one (or any other read)
+        settles the previous first. SQLite answers at once.
+        """
+        self._settle()
+        if self.engine.dialect.name != "postgresql":
+            answer = self(address)
+            return lambda: answer
+        try:
+            pgconn = self._pgconn()
+            pgconn.send_query_prepared(self._NAME, [address.encode()])
+            while pgconn.flush():
+                pass
+        except Exception as exc:
+            if not (_driver_error(exc) or isinstance(exc, StoreError)):
+                raise
+            self._discard()
+            answer = self(address)  # the one fresh try, answered at once
+            return lambda: answer
+        self._outstanding = _EarlyAnswer(self, pgconn, address)
+        return self._outstanding
+
+    def _pgconn(self) -> Any:
+        """The held connection's libpq handle, with the read prepared on it (once per connection)."""
+        from psycopg import pq
+
+        raw: Any = self._connect().connection.driver_connection
+        pgconn = raw.pgconn
+        if self._prepared is not pgconn:
+            result = pgconn.prepare(self._NAME, self._SQL.format("$1").encode(), None)
+            state = result.error_field(pq.DiagnosticField.SQLSTATE)
+            if result.status != pq.ExecStatus.COMMAND_OK and state != b"42P05":  # 42P05: prepared already
+                raise StoreError(f"cannot prepare the opt-out read: {result.error_message.decode(errors='replace')}")
+            self._prepared = pgconn
+        return pgconn
+
+    def _settle(self) -> None:
+        if self._outstanding is not None:
+            self._outstanding()
 
     def close(self) -> None:
         """Return the held connection."""
+        self._release(broken=False)
+
+    def _discard(self) -> None:
+        """Drop a connection that failed: closed for good, not returned to the pool."""
+        self._release(broken=True)
+
+    def _release(self, *, broken: bool) -> None:
+        outstanding, self._outstanding = self._outstanding, None
+        if outstanding is not None:
+            outstanding.abandon()
+            broken = broken or outstanding.broken
         if self._connection is not None:
-            with contextlib.suppress(DBAPIError):
+            with contextlib.suppress(Exception):
+                if broken:
+                    self._connection.invalidate()
                 self._connection.close()
             self._connection = None
+        self._prepared = None
 
     def __enter__(self) -> OptOutChecker:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _EarlyAnswer:
+    """The answer to one :meth:`OptOutChecker.ask` on PostgreSQL, read from the connection when first called."""
+
+    def __init__(self, checker: OptOutChecker, pgconn: Any, address: str) -> None:
+        self._checker, self._pgconn, self._address = checker, pgconn, address
+        self._answer: bool | None = None
+        self._abandoned = False
+        self.broken = False
+
+    def __call__(self) -> bool:
+        if self._answer is None:
+            # Abandoned (its connection was closed before it was read): asked again, never assumed.
+            self._answer = self._checker(self._address) if self._abandoned else self._read()
+        return self._answer
+
+    def _read(self) -> bool:
+        from psycopg import pq
+
+        checker = self._checker
+        if checker._outstanding is self:
+            checker._outstanding = None
+        try:
+            results = []
+            while (result := self._pgconn.get_result()) is not None:
+                results.append(result)
+            if not results or results[0].status != pq.ExecStatus.TUPLES_OK:
+                raise StoreError("the opt-out read failed: " + (
+                    results[0].error_message.decode(errors="replace") if results else "no answer"))  # fmt: skip
+            return bool(results[0].ntuples)
+        except Exception as exc:
+            if not (_driver_error(exc) or isinstance(exc, StoreError)):
+                raise
+            checker._discard()  # a dropped connection or a failed read: one fresh try, then the error goes up
+            return checker(self._address)
+
+    def abandon(self) -> None:
+        """Read and drop the answer (the connection is being closed); :attr:`broken` if that failed."""
+        self._abandoned = True
+        try:
+            while self._pgconn.get_result() is not None:
+                pass
+        except Exception:  # any failure here only means the connection is not reusable
+            self.broken = True
+
+
+def _driver_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database driver's own (sqlite3 / psycopg), raised below SQLAlchemy."""
+    return isinstance(exc, DBAPIError | OSError) or type(exc).__module__.split(".")[0] in ("sqlite3", "psycopg")
 
 
 @dataclass(frozen=True)

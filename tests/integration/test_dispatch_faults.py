@@ -108,9 +108,14 @@ class Call:
 class Recording:
     """The SMS channel, recording when each send began and ended and calling ``after_send`` after each one."""
 
-    def __init__(self, inner: TwilioSms, after_send: Callable[[SendResult], None] | None = None) -> None:
+    def __init__(
+        self, inner: TwilioSms, after_send: Callable[[SendResult], None] | None = None, *, at_the_wire: bool = True
+    ) -> None:
         self.inner, self.after_send = inner, after_send
         self.name = inner.name
+        # True: the dispatcher's opt-out answer is awaited inside the inner channel, as its request leaves;
+        # False: the dispatcher reads it before calling send.
+        self.checks_at_the_wire = at_the_wire and inner.checks_at_the_wire
         self.calls: list[Call] = []
 
     def send(self, message: RenderedMessage, ledger_key: str, *, valid_until: datetime | None = None) -> SendResult:
@@ -205,7 +210,8 @@ def test_faults_at_20_percent_deliver_everything_once_and_honour_retry_after(sto
     assert checked == faults["429"]
 
 
-def test_stop_during_a_batch_stops_the_rest_of_it(store: Store) -> None:
+@pytest.mark.parametrize("at_the_wire", [True, False], ids=["checked-at-the-wire", "checked-before-send"])
+def test_stop_during_a_batch_stops_the_rest_of_it(store: Store, at_the_wire: bool) -> None:
     count, accepted_before_stop = 50, 20
     ids = queue_messages(store, count, thread="CGT20261128002")
     numbers = list(ids)
@@ -226,7 +232,8 @@ def test_stop_during_a_batch_stops_the_rest_of_it(store: Store) -> None:
                     opted_out_at[to] = time.monotonic()
 
     with TwilioStub(SID, TOKEN) as stub:
-        channel = Recording(sms(stub), after_send)
+        channel = Recording(sms(stub), after_send, at_the_wire=at_the_wire)
+        assert channel.checks_at_the_wire is at_the_wire
         dispatcher = Dispatcher(
             store, {"sms": channel}, lease_seconds=60.0, batch=count, settle_seconds=HANG_SECONDS + 0.5
         )

@@ -154,7 +154,7 @@ class Steps:
         return "ms/msg: " + ", ".join([*parts, f"other {other / n * 1000:.2f}"])
 
 
-def with_ews(url: str, n: int, profile: cProfile.Profile | None, steps: Steps) -> float:
+def with_ews(url: str, n: int, profile: cProfile.Profile | None, steps: Steps, batch: int | None = None) -> float:
     """Seconds for the dispatcher to drain ``n`` queued rows of the store at ``url``."""
     store = Store.from_url(url)
     try:
@@ -163,7 +163,7 @@ def with_ews(url: str, n: int, profile: cProfile.Profile | None, steps: Steps) -
             client = twilio_client(SID, TOKEN, base_url=stub.url, timeout=TIMEOUT)
             client.messages.create(to=number(0), from_=SENDER, body="warm-up")
             channel = TwilioSms(client, from_number=SENDER, messaging_service_sid=None, status_callback=None)
-            dispatcher = Dispatcher(store, {"sms": channel}, worker="bench")
+            dispatcher = Dispatcher(store, {"sms": channel}, worker="bench", **({"batch": batch} if batch else {}))
             steps.wrap(channel, "send", "twilio send")
             for method in ("finish_many", "lease", "take_unsure", "expire_leases"):
                 steps.wrap(store, method, method)
@@ -234,6 +234,7 @@ def main() -> int:
         help=f"also run ews on PostgreSQL (default URL: EWS_TEST_POSTGRES_URL or {DEFAULT_POSTGRES})",
     )  # fmt: skip
     parser.add_argument("--profile", action="store_true", help="print a cProfile summary of each ews run")
+    parser.add_argument("--batch", type=int, default=None, help="rows leased at a time (default: the Dispatcher's)")
     args = parser.parse_args()
     if args.n < 1 or args.rounds < 1 or args.n < args.rounds:
         parser.error("--n and --rounds must be positive, and --n at least --rounds")
@@ -260,7 +261,7 @@ def main() -> int:
                 took[side] = bare_loop(per_round)
                 continue
             with dict(backends)[side]() as url:  # type: ignore[attr-defined]
-                took[side] = with_ews(url, per_round, profiles[side], steps[side])
+                took[side] = with_ews(url, per_round, profiles[side], steps[side], args.batch)
         for side, elapsed in took.items():
             seconds[side] += elapsed
             if side != "bare":

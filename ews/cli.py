@@ -636,7 +636,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     """Deliver queued messages: once until the queue is empty (``--once``), or keep polling."""
     import time
 
-    from ews.dispatch import Dispatcher
+    from ews.dispatch import DEFAULT_BATCH, Dispatcher
     from ews.store.repository import Store
 
     if args.lease < 2 * args.timeout:
@@ -649,6 +649,8 @@ def cmd_send(args: argparse.Namespace) -> int:
             f"--settle {args.settle} must be at least --timeout {args.timeout}: Twilio may complete a create after "
             "the client gave up, and a reconciliation before then would send the message twice"
         )
+    if args.batch is not None and args.batch < 1:
+        raise EwsError(f"--batch {args.batch} must be a positive number of rows")
     channels, where = send_channels(args)
     rates = {"sms": args.rate_sms, "whatsapp": args.rate_whatsapp}
     store = Store.from_url(_database_url(args))
@@ -656,7 +658,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     try:
         dispatcher = Dispatcher(
             store, channels, worker=args.worker, lease_seconds=args.lease, settle_seconds=args.settle,
-            batch=args.batch, rates=rates, max_backoff=args.max_backoff,
+            batch=DEFAULT_BATCH if args.batch is None else args.batch, rates=rates, max_backoff=args.max_backoff,
         )  # fmt: skip
         print(f"ews send: worker {args.worker} -> {where}", file=sys.stderr)
         while True:
@@ -849,7 +851,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="with --once: stop waiting for retries and settles after this many seconds",
     )
-    send.add_argument("--batch", type=int, default=100, help="rows leased per transaction")
+    send.add_argument("--batch", type=int, default=None, help="rows leased at a time (default: the dispatcher's, 200)")
     send.add_argument("--timeout", type=float, default=15.0, help="seconds per Twilio request")
     send.add_argument("--rate-sms", type=float, default=None, help="SMS per second (default: no limit)")
     send.add_argument("--rate-whatsapp", type=float, default=None, help="WhatsApp messages per second")

@@ -40,6 +40,10 @@ from ews.types import RenderedMessage
 
 log = logging.getLogger(__name__)
 
+DEFAULT_BATCH = 200
+"""Rows a worker leases at a time: two statements (lease, finish) per this many sends; a crashed worker's
+batch waits for the settle delay and one reconciliation each. A long batch renews its lease in one statement."""
+
 
 @dataclass
 class DispatchReport:
@@ -125,7 +129,7 @@ class Dispatcher:
         worker: str = "ews-send",
         lease_seconds: float = 120.0,
         settle_seconds: float = 120.0,
-        batch: int = 100,
+        batch: int = DEFAULT_BATCH,
         rates: Mapping[str, float | None] | None = None,
         backoff: float = 2.0,
         max_backoff: float = 300.0,
@@ -188,11 +192,6 @@ class Dispatcher:
             report.expired += 1
             return Outcome(q.ledger_id, "expired", error=f"warning expired at {q.valid_until.isoformat()}",
                            lease=q.lease)  # fmt: skip
-        # A row leased long ago (a long batch) renews its lease first; a worker that lost it does not send.
-        stale = q.claimed_at is not None and (now - q.claimed_at).total_seconds() > self.lease_seconds / 2
-        if stale and not self.store.touch(q, self.worker, now):
-            log.warning("ledger row %s: lease lost to another worker, not sending", q.ledger_id)
-            return None
         channel = self._channel(q)
         self.buckets[q.channel].take()
         # The opt-out is read after every wait, so a STOP recorded before this send began always stops it. Asked
@@ -294,13 +293,25 @@ class Dispatcher:
             rows = self.store.lease(self.worker, self.clock(), self.batch)
             done: list[tuple[QueuedMessage, Outcome]] = []
             flushed = self.clock()
+            renewed = min((q.claimed_at for q in rows if q.claimed_at is not None), default=flushed)
+            lost: set[int] = set()
             try:
-                for q in rows:
+                for i, q in enumerate(rows):
                     # Record what was sent before those rows could outlive the lease (another worker would
                     # then have to reconcile them); usually once per batch.
                     if done and (self.clock() - flushed).total_seconds() > self.lease_seconds / 4:
                         self._flush(done, report)
                         flushed = self.clock()
+                    # A long batch renews the lease on the rows it has still to send, in one statement; a row
+                    # lost meanwhile (taken over after a stall) is not sent: its new holder settles it.
+                    now = self.clock()
+                    if (now - renewed).total_seconds() > self.lease_seconds / 2:
+                        rest = rows[i:]
+                        lost |= {r.ledger_id for r in rest} - self.store.touch_many(rest, self.worker, now)
+                        renewed = now
+                    if q.ledger_id in lost:
+                        log.warning("ledger row %s: lease lost to another worker, not sending", q.ledger_id)
+                        continue
                     outcome = self.send_one(q, report)
                     if outcome is not None:
                         done.append((q, outcome))

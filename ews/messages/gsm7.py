@@ -87,7 +87,7 @@ def is_gsm7(text: str) -> bool:
     bool
         ``True`` when the text can be sent as a GSM-7 SMS without loss; ``True`` for ``""``.
     """
-    return all(char in _GSM7_ALL for char in text)
+    return _GSM7_ALL.issuperset(text)
 
 
 def gsm7_length(text: str) -> int:
@@ -153,6 +153,8 @@ def sms_segments(text: str) -> int:
         Number of parts, at least 1 (an empty body still costs one message).
     """
     if is_gsm7(text):
+        if len(text) <= SEPTETS_SINGLE // 2 or (len(text) <= SEPTETS_SINGLE and GSM7_EXTENSION.isdisjoint(text)):
+            return 1  # fits one part whatever it holds (the common case, decided without a loop)
         costs = [2 if char in GSM7_EXTENSION else 1 for char in text]
         return _parts(costs, SEPTETS_SINGLE, SEPTETS_PER_PART)
     units = [2 if ord(char) > 0xFFFF else 1 for char in text]

@@ -22,15 +22,16 @@ from ews.store.models import Base
 
 _CHUNK = 500  # bound parameters per IN (...): well under SQLite's and PostgreSQL's limits
 _M = TypeVar("_M", bound=Base)
+_T = TypeVar("_T")
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
+def _chunks(items: Sequence[_T], size: int = _CHUNK) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _first_line(exc: IntegrityError) -> str:

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, TextClause, bindparam, func, select, text, update
+from sqlalchemy import Connection, TextClause, bindparam, func, select, text, tuple_, update
 
 from ews.errors import StoreError
-from ews.store.base import StoreBase, _now
+from ews.store.base import _CHUNK, StoreBase, _chunks, _now
 from ews.store.models import AUDIENCES, AlertVersion, Delivery, LedgerEntry, UtcDateTime
 from ews.types import Level
 
@@ -267,10 +267,28 @@ class LedgerRepository(StoreBase):
 
     def touch(self, q: QueuedMessage, worker: str, now: datetime) -> bool:
         """Renew ``worker``'s lease on a row it holds; ``False`` (fail closed: do not send) if it lost the row."""
+        return q.ledger_id in self.touch_many([q], worker, now)
+
+    def touch_many(self, rows: Sequence[QueuedMessage], worker: str, now: datetime) -> set[int]:
+        """Renew ``worker``'s lease on the rows it still holds, in one statement; returns their ids.
+
+        A row missing from the answer was lost (taken over, expired, released): fail closed, do not send it.
+        """
+        if not rows:
+            return set()
         e = LedgerEntry
-        stmt = self._mine(q, worker).values(claimed_at=now).returning(e.id)
-        with self._tx(f"renew lease on ledger row {q.ledger_id}") as connection:
-            return connection.execute(stmt).scalar_one_or_none() is not None
+        held: set[int] = set()
+        with self._tx(f"renew lease on {len(rows)} ledger row(s)") as connection:
+            for chunk in _chunks(list(rows), _CHUNK // 2):  # two parameters a row
+                stmt = (
+                    update(e)
+                    .where(tuple_(e.id, e.lease_version).in_([(q.ledger_id, q.lease) for q in chunk]),
+                           e.worker == worker, e.status == "sending")
+                    .values(claimed_at=now)
+                    .returning(e.id)
+                )  # fmt: skip
+                held.update(int(i) for i in connection.execute(stmt).scalars())
+        return held
 
     def requeue(self, q: QueuedMessage, when: datetime, error: str, *, worker: str, attempt: bool = True) -> bool:
         """Put a row ``worker`` holds back in the queue, due at ``when``; ``attempt``: count a provider attempt.

@@ -109,8 +109,9 @@ class OptOutChecker:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._postgres = engine.dialect.name == "postgresql"
         self._connection: Connection | None = None
-        self._prepared: object | None = None  # the libpq connection the early read is prepared on
+        self._prepared: Any = None  # the libpq connection the early read is prepared on
         self._outstanding: _EarlyAnswer | None = None
 
     def _connect(self) -> Connection:
@@ -145,7 +146,7 @@ class OptOutChecker:
         settles the previous first. SQLite answers at once.
         """
         self._settle()
-        if self.engine.dialect.name != "postgresql":
+        if not self._postgres:
             answer = self(address)
             return lambda: answer
         try:
@@ -164,6 +165,8 @@ class OptOutChecker:
 
     def _pgconn(self) -> Any:
         """The held connection's libpq handle, with the read prepared on it (once per connection)."""
+        if self._prepared is not None and self._connection is not None:
+            return self._prepared
         from psycopg import pq
 
         raw: Any = self._connect().connection.driver_connection

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from ews.alerts.model import Decision, Transition
 from ews.channels.outbox import FileOutbox
@@ -204,3 +205,56 @@ def test_whatsapp_that_fails_for_good_goes_again_by_sms_once(store: Store, tmp_p
     assert [m["text"] for m in lines(sms.path)] == ["short sms text"]
     assert d.run().sent == 0  # the fallback is queued once, whatever happens later
     assert whatsapp.calls == 2
+
+
+def test_a_long_batch_renews_its_rows_at_once_and_skips_one_taken_over(store: Store, tmp_path: Path) -> None:
+    v = version(store, "35.78.01.1001")
+    for n in range(10):
+        queue(store, v, n)
+    clock = [T0]
+    outbox = FileOutbox(tmp_path / "out.jsonl")
+    taken_over: list[int] = []
+
+    class Slow:
+        """The outbox, each send taking 10 s of the dispatcher's clock; after the second, a row is taken over."""
+
+        name = "slow"
+
+        def send(self, message, ledger_key, *, valid_until=None):  # type: ignore[no-untyped-def]
+            clock[0] += timedelta(seconds=10)
+            result = outbox.send(message, ledger_key, valid_until=valid_until)
+            if len(lines(outbox.path)) == 2:
+                with store.engine.begin() as connection:  # another worker's take-over of the 6th row
+                    (row,) = connection.execute(text("SELECT id FROM send_ledger WHERE body = 'pesan 5'")).scalars()
+                    connection.execute(
+                        text(
+                            "UPDATE send_ledger SET worker = 'other', lease_version = lease_version + 1 WHERE id = :i"
+                        ),
+                        {"i": row},
+                    )
+                taken_over.append(row)
+            return result
+
+        def find_sent(self, message, ledger_key, since):  # type: ignore[no-untyped-def]
+            return outbox.find_sent(message, ledger_key, since)
+
+    renewals: list[int] = []
+    touch_many = store.touch_many
+
+    def counted(rows, worker, now):  # type: ignore[no-untyped-def]
+        renewals.append(len(rows))
+        return touch_many(rows, worker, now)
+
+    store.touch_many = counted  # type: ignore[method-assign]
+    d = Dispatcher(store, {"sms": Slow()}, clock=lambda: clock[0], sleep=lambda _: None, lease_seconds=60,
+                   settle_seconds=0, batch=10)  # type: ignore[dict-item]  # fmt: skip
+    report = d.run(until_empty=False)
+    # Renewed once more than 30 s (half the lease) went by, each time the rest of the batch in one statement:
+    # before the 5th send (40 s: rows 5-10) and before the 10th (the taken-over row costs no time): never row by row.
+    assert renewals == [6, 1]
+    # The taken-over row was not sent in its turn; once the other worker's lease ran out too (it never renewed
+    # it), the row was reconciled (not in the outbox) and sent, once, last.
+    sent = [str(m["text"]) for m in lines(outbox.path)]
+    assert sent == [f"pesan {n}" for n in range(10) if n != 5] + ["pesan 5"]
+    assert (report.sent, report.reconciled_requeued) == (10, 1)
+    assert taken_over

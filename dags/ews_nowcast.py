@@ -250,6 +250,8 @@ def _pipeline(dag_id: str, asset: Asset, *, cap: bool, kinds: tuple[str, ...], q
             "levels": report.levels,
             "messages": report.messages,
             "people_exposed": report.people_exposed,
+            # Held for review until an analyst decides (ews alerts approve THREAD): in every run's summary.
+            "pending_review": report.pending_review,
         }
 
     publish(assess(fetch()))

@@ -587,9 +587,11 @@ def alert_step(
         store, go, version_ids, renderer, report, whatsapp_fallback_sms=config.messages.whatsapp_fallback_sms
     )
     if report.pending:
+        held = sorted({thread for (thread, _), st in status.items() if st == "pending"})
         report.notes.append(
-            f"PENDING APPROVAL: {len(report.pending)} alert version(s) wait for review "
-            f"(ews alerts list / ews alerts approve ID): {', '.join(map(str, report.pending[:10]))}"
+            f"PENDING APPROVAL: {len(report.pending)} alert version(s) in {len(held)} thread(s) wait for review: "
+            + "; ".join(f"ews alerts approve {t} --region {config.id}" for t in held[:5])
+            + (f" (and {len(held) - 5} more thread(s): ews alerts list)" if len(held) > 5 else "")
         )
     # CAP: every version that went out this cycle, plus the latest version of every active alert.
     by_code = villages.set_index("code")
@@ -631,50 +633,54 @@ def dispatch_approved(
     store: Store,
     config: RegionConfig,
     villages: pd.DataFrame,
-    version_id: int,
+    versions: Sequence[AlertVersionRecord],
     *,
     units: Sequence[TaganaUnit],
     exercise_list: Sequence[Recipient],
     estimated: bool,
     renderer: MessageRenderer,
 ) -> AlertReport:
-    """Queue an alert version an analyst has just approved (the ledger still guards against repeats)."""
-    version = store.alert_version(version_id)
-    if version.status != "approved":
-        raise StoreError(f"alert version {version_id} is {version.status}, not approved: nothing to send")
-    headers = {h.identifier: h for h in store.warning_headers(version.thread_id)}
-    header = headers.get(version.warning_id)
-    state = next(
-        (
-            s
-            for s in store.village_states(config.id)
-            if (s.thread_id, s.village_code) == (version.thread_id, version.village_code)
-        ),
-        None,
-    )
-    decision = Decision(
-        region=config.id,
-        village_code=version.village_code,
-        thread_id=version.thread_id,
-        transition=version.transition,
-        level_before=version.level_before,
-        level=version.level,
-        seq=version.seq,
-        warning_id=version.warning_id,
-        warning_sent=header.sent if header else version.created_at,
-        expires=header.expires if header else None,
-        fraction=state.fraction if state else 1.0,
-        send=True,
-        exercise=version.exercise,
-        reason=f"approved: {version.reason}",
-    )
+    """Queue the alert versions an analyst has just approved (a thread's, or several), in one pass.
+
+    Of several approved versions of one village in one thread, the latest is what is sent; the ledger still
+    guards against repeats.
+    """
+    for v in versions:
+        if v.status != "approved":
+            raise StoreError(f"alert version {v.id} is {v.status}, not approved: nothing to send")
+        if v.region != config.id:
+            raise StoreError(f"alert version {v.id} belongs to region {v.region}, not {config.id}")
+    latest: dict[tuple[str, str], AlertVersionRecord] = {}
+    for v in sorted(versions, key=lambda v: (v.seq, v.id)):
+        latest[(v.thread_id, v.village_code)] = v
+    headers = {
+        (thread, h.identifier): h
+        for thread in {t for t, _ in latest}
+        for h in store.warning_headers(thread)
+    }  # fmt: skip
+    states = {(s.thread_id, s.village_code): s for s in store.village_states(config.id)}
+    decisions = []
+    for key, version in latest.items():
+        header = headers.get((version.thread_id, version.warning_id))
+        state = states.get(key)
+        decisions.append(
+            Decision(
+                region=config.id, village_code=version.village_code, thread_id=version.thread_id,
+                transition=version.transition, level_before=version.level_before, level=version.level,
+                seq=version.seq, warning_id=version.warning_id,
+                warning_sent=header.sent if header else version.created_at,
+                expires=header.expires if header else None, fraction=state.fraction if state else 1.0, send=True,
+                exercise=version.exercise, reason=f"approved: {version.reason}",
+            )
+        )  # fmt: skip
     report = AlertReport()
-    plans = plan_recipients(store, config, [decision], villages, {}, units, exercise_list, estimated)
+    plans = plan_recipients(store, config, decisions, villages, {}, units, exercise_list, estimated)
     for p in plans:  # the stored header stands in for the warning: event and times for the message
+        header = headers.get((p.decision.thread_id, p.decision.warning_id))
         if header is not None:
             p.alert = replace(p.alert, event=header.event)
     report.queued = queue_plans(
-        store, plans, {(version.thread_id, version.village_code): version_id}, renderer, report,
+        store, plans, {key: v.id for key, v in latest.items()}, renderer, report,
         whatsapp_fallback_sms=config.messages.whatsapp_fallback_sms,
     )  # fmt: skip
     return report

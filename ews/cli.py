@@ -82,10 +82,10 @@ def _print_report(report: object) -> None:
             lines.append("    (none)")
     if report.transitions:
         lines.append("  decisions: " + ", ".join(f"{k} {n}" for k, n in sorted(report.transitions.items())))
-    if report.pending:
-        lines.append(
-            f"  PENDING REVIEW: {len(report.pending)} alert version(s): ews alerts list / ews alerts approve ID"
-        )
+    if report.pending_review:
+        lines.append(f"  PENDING REVIEW ({len(report.pending_review)} thread(s), until an analyst decides):")
+        lines.extend(f"    {line}" for line in report.pending_review)
+        lines.append(f"    ews alerts approve THREAD --region {report.region}   (or reject; ews alerts list)")
     lines.append(f"  CAP 1.2 files written: {report.cap_files} (cap/, index.atom)")
     for p in report.problems:
         lines.append(f"  REJECTED {p['source']}: {p['message']}")
@@ -155,6 +155,36 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if report.problems else EXIT_OK
 
 
+def _region_file(value: str) -> Path:
+    """``--region`` as given: a region file (``regions/jawa-timur.yaml``) or a region id (``jawa-timur``).
+
+    An id is looked up as ``<id>.yaml`` in ``$EWS_REGIONS_DIR`` (default ``regions``).
+    """
+    path = Path(value)
+    if path.suffix in (".yaml", ".yml") or path.is_file() or "/" in value or "\\" in value:
+        return path
+    folder = Path(os.environ.get("EWS_REGIONS_DIR", "regions"))
+    found = folder / f"{value}.yaml"
+    if not found.is_file():
+        raise EwsError(
+            f"--region {value!r}: there is no region file {found}; give the file (regions/<id>.yaml) or the id of "
+            "one in $EWS_REGIONS_DIR (default ./regions)"
+        )
+    return found
+
+
+def _region_id(value: str | None) -> str | None:
+    """The region id of ``--region`` (a file is read for its ``id``; an id is taken as it is)."""
+    if value is None:
+        return None
+    path = Path(value)
+    if path.suffix in (".yaml", ".yml") or path.is_file() or "/" in value:
+        from ews.config import open_region
+
+        return open_region(path, os.environ).id
+    return value
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the slice for a configured region on real warnings, rain rasters, forecasts and earthquakes."""
     from ews.config import open_region
@@ -162,7 +192,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ews.sources import HazardSources
 
     progress = _Progress(not args.quiet)
-    config = open_region(args.region, os.environ)
+    config = open_region(_region_file(args.region), os.environ)
     now = _parse_time(args.at)
     out = Path(args.out) if args.out else Path("out") / config.id
     exit_code = EXIT_OK
@@ -192,17 +222,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts_list(args: argparse.Namespace) -> int:
-    """Active alerts, versions waiting for review, and counts."""
+    """Active alerts, what waits for review (by thread), and counts."""
     from ews.store.repository import Store
 
+    region_id = _region_id(args.region)
     store = Store.from_url(_database_url(args))
     try:
-        pending = store.pending_versions(args.region)
-        regions = [args.region] if args.region else sorted({v.region for v in pending}) or []
-        print(f"pending review: {len(pending)}")
-        for v in pending:
-            print(f"  #{v.id:<6} {v.region} {v.village_code} {v.transition.value:<11} {v.level.label:<8} "
-                  f"warning {v.warning_id}  ({v.reason})")  # fmt: skip
+        pending = store.pending_threads(region_id)
+        regions = [region_id] if region_id else sorted({t.region for t in pending}) or []
+        versions = sum(t.versions for t in pending)
+        print(f"pending review: {versions} version(s) in {len(pending)} thread(s)")
+        for t in pending:
+            print(f"  {t.region} {t.line()}")
+            print(f"    ews alerts approve {t.thread_id} --region {t.region}   (or: reject)")
         for region in regions:
             active = store.active_alerts(region)
             print(f"active alerts in {region}: {len(active)}")
@@ -237,6 +269,9 @@ def cmd_alerts_show(args: argparse.Namespace) -> int:
     """One thread: its warnings, its villages' alert states, its deliveries and every message that failed."""
     from ews.store.repository import Store
 
+    region = _region_id(args.region)
+    assert region is not None  # noqa: S101 - required by the parser
+    args.region = region
     store = Store.from_url(_database_url(args))
     try:
         headers = store.warning_headers(args.thread)
@@ -265,7 +300,7 @@ def cmd_alerts_show(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts_decide(args: argparse.Namespace) -> int:
-    """Approve (and send at once) or reject an alert version held for review."""
+    """Approve (and send at once) or reject what the review gate holds: whole threads, versions, or all."""
     from ews.alerting import dispatch_approved
     from ews.config import open_region
     from ews.dispatch import Dispatcher
@@ -274,20 +309,25 @@ def cmd_alerts_decide(args: argparse.Namespace) -> int:
     from ews.store.repository import Store
 
     status = "approved" if args.action == "approve" else "rejected"
-    config = open_region(args.region, os.environ) if args.region else None
+    if not args.targets and not args.all:
+        raise EwsError(f"say what to {args.action}: a thread id, a version id, or --all (see ews alerts list)")
+    if args.targets and args.all:
+        raise EwsError(f"{args.action}: give thread or version ids, or --all, not both")
+    ids = [int(t.lstrip("#")) for t in args.targets if t.lstrip("#").isdigit()]
+    threads = [t for t in args.targets if not t.lstrip("#").isdigit()]
+    config = open_region(_region_file(args.region), os.environ)
     store = Store.from_url(_database_url(args))
     try:
-        version = store.alert_version(args.id)
-        if config is not None and version.region != config.id:
-            raise EwsError(f"alert version {args.id} belongs to region {version.region}, not {config.id}")
-        if status == "approved" and config is None:
-            raise EwsError("approve needs --region regions/<id>.yaml to send the approved alert")
-        store.set_version_status(args.id, status, args.by)
-        print(f"alert version {args.id} {status} by {args.by}")
-        if config is not None and status == "approved":
+        decided = store.decide_pending(config.id, status, args.by, threads=threads, ids=ids, every=args.all)
+        by_thread: dict[str, int] = {}
+        for v in decided:
+            by_thread[v.thread_id] = by_thread.get(v.thread_id, 0) + 1
+        for thread, n in sorted(by_thread.items()):
+            print(f"{thread}: {n} alert version(s) {status} by {args.by}")
+        if status == "approved":
             region = open_region_data(config)
             report = dispatch_approved(
-                store, config, region.villages, args.id,
+                store, config, region.villages, decided,
                 units=[*region.tagana, *placeholder_units(region.villages, region.tagana)],
                 exercise_list=region.exercise_list, estimated=region.population_estimated,
                 renderer=MessageRenderer(TEMPLATES_DIR),
@@ -299,6 +339,8 @@ def cmd_alerts_decide(args: argparse.Namespace) -> int:
                 print(
                     f"  sent {sent.sent} (dry-run outbox {outbox.path}); failed {sent.failed}, expired {sent.expired}"
                 )
+        left = store.pending_threads(config.id)
+        print(f"still pending in {config.id}: {sum(t.versions for t in left)} version(s) in {len(left)} thread(s)")
     finally:
         store.close()
     return EXIT_OK
@@ -317,7 +359,7 @@ def cmd_alerts_cancel(args: argparse.Namespace) -> int:
     from ews.store.records import warning_to_record
     from ews.types import Warning
 
-    config = open_region(args.region, os.environ)
+    config = open_region(_region_file(args.region), os.environ)
     now = _parse_time(args.at)
     store = _open_store(_database_url(args), config)
     try:
@@ -530,7 +572,7 @@ def cmd_subscribers_import(args: argparse.Namespace) -> int:
     path = Path(args.file)
     codes, region_name = None, "?"
     if args.region:
-        region_name, codes = region_village_codes(Path(args.region), dict(os.environ))
+        region_name, codes = region_village_codes(_region_file(args.region), dict(os.environ))
     store = Store.from_url(_database_url(args))
     try:
         report = import_subscriber_file(store, path, codes, region_name)
@@ -716,7 +758,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     run = sub.add_parser("run", help="run for a region on BMKG warnings, rain rasters, forecasts and earthquakes")
-    run.add_argument("--region", required=True, help="regions/<id>.yaml")
+    run.add_argument("--region", required=True, help="regions/<id>.yaml or the region id")
     run.add_argument(
         "--cap",
         nargs="+",
@@ -748,18 +790,24 @@ def build_parser() -> argparse.ArgumentParser:
     alerts = sub.add_parser("alerts", help="list alerts; approve or reject those held for review")
     alerts_sub = alerts.add_subparsers(dest="action", required=True)
     lst = alerts_sub.add_parser("list", help="active alerts, pending reviews and counts")
-    lst.add_argument("--region", help="region id (default: the regions with pending reviews)")
+    lst.add_argument("--region", help="region id or file (default: the regions with pending reviews)")
     lst.add_argument("--database", help="SQLAlchemy URL (default: $EWS_DATABASE_URL or sqlite:///.ews/ews.db)")
     lst.set_defaults(func=cmd_alerts_list)
     show = alerts_sub.add_parser("show", help="one thread: warnings, villages, deliveries and failed messages")
     show.add_argument("thread", help="thread id (see ews alerts list)")
-    show.add_argument("--region", required=True, help="region id, e.g. jawa-timur")
+    show.add_argument("--region", required=True, help="region id (jawa-timur) or file (regions/jawa-timur.yaml)")
     show.add_argument("--database", help="SQLAlchemy URL (default: $EWS_DATABASE_URL or sqlite:///.ews/ews.db)")
     show.set_defaults(func=cmd_alerts_show)
     for action in ("approve", "reject"):
-        dec = alerts_sub.add_parser(action, help=f"{action} an alert version held for review")
-        dec.add_argument("id", type=int, help="alert version id (see ews alerts list)")
-        dec.add_argument("--region", help="regions/<id>.yaml (required to approve: the alert is sent at once)")
+        dec = alerts_sub.add_parser(action, help=f"{action} what the review gate holds: threads, versions or all")
+        dec.add_argument(
+            "targets", nargs="*", metavar="THREAD|ID",
+            help="thread ids (all their pending villages at once) or alert version ids (see ews alerts list)",
+        )  # fmt: skip
+        dec.add_argument("--all", action="store_true", help=f"{action} everything pending in the region")
+        dec.add_argument(
+            "--region", required=True, help="regions/<id>.yaml or the region id (an approved alert is sent at once)"
+        )
         dec.add_argument("--by", default=os.environ.get("USER", "analyst"), help="who decides (kept in the store)")
         dec.add_argument("--database", help="SQLAlchemy URL (default: $EWS_DATABASE_URL or sqlite:///.ews/ews.db)")
         dec.add_argument("--outbox", help="dry-run channel file (default .ews/outbox/<region>.jsonl)")
@@ -767,7 +815,7 @@ def build_parser() -> argparse.ArgumentParser:
         dec.set_defaults(func=cmd_alerts_decide)
     can = alerts_sub.add_parser("cancel", help="cancel the active alerts of a thread; everyone alerted is told")
     can.add_argument("thread", help="thread id (see ews alerts list), e.g. ews.rain.jawa-timur")
-    can.add_argument("--region", required=True, help="regions/<id>.yaml")
+    can.add_argument("--region", required=True, help="regions/<id>.yaml or the region id")
     can.add_argument("--reason", required=True, help="why (kept in the store and the CAP Cancel)")
     can.add_argument("--by", default=os.environ.get("USER", "analyst"), help="who cancels (kept in the store)")
     can.add_argument("--at", help="ISO 8601 instant of the cancel (default: now)")
@@ -815,7 +863,7 @@ def build_parser() -> argparse.ArgumentParser:
     database_help = "SQLAlchemy URL of the ews database (default: $EWS_DATABASE_URL or sqlite:///.ews/ews.db)"
     imp = subs_sub.add_parser("import", help="import a subscribers CSV, all rows or none")
     imp.add_argument("file", metavar="FILE.csv", help="columns phone, village_code, language, channel, consent_*")
-    imp.add_argument("--region", help="regions/<id>.yaml: reject villages outside its boundaries")
+    imp.add_argument("--region", help="regions/<id>.yaml or id: reject villages outside its boundaries")
     imp.add_argument("--database", help=database_help)
     imp.set_defaults(func=cmd_subscribers_import)
     exp = subs_sub.add_parser("export", help="write every subscription with its opt-out state as CSV")

@@ -331,7 +331,9 @@ class RunReport:
     messages: dict[str, int]
     unreachable_tagana: list[str]
     transitions: dict[str, int] = field(default_factory=dict)
-    pending: list[int] = field(default_factory=list)
+    pending: list[int] = field(default_factory=list)  # versions this run held for review
+    # Everything of the region still waiting for review (this run's and earlier runs'), one line per thread.
+    pending_review: list[str] = field(default_factory=list)
     cap_files: int = 0
     queued: int | None = None  # messages left in the send ledger for `ews send` (None: delivered in the run)
 
@@ -350,6 +352,7 @@ class RunReport:
             "unreachable_tagana": self.unreachable_tagana,
             "transitions": self.transitions,
             "pending": self.pending,
+            "pending_review": self.pending_review,
             "cap_files": self.cap_files,
             "queued": self.queued,
         }
@@ -490,6 +493,7 @@ def publish_outputs(
             unreachable_tagana=unreachable,
             transitions=alerts.transitions,
             pending=alerts.pending,
+            pending_review=[t.line() for t in store.pending_threads(config.id)],
             cap_files=alerts.cap_files,
             queued=None if channel is not None else alerts.queued,
         )

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy import Connection, Engine, case, delete, func, select, update
 from sqlalchemy.exc import DBAPIError
 
 from ews.alerts.model import Decision, Transition, VillageState
@@ -90,6 +90,27 @@ class AlertVersionRecord:
     created_at: datetime
     decided_by: str | None
     decided_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PendingThread:
+    """Versions of one thread waiting for review (see :meth:`Store.pending_threads`)."""
+
+    region: str
+    thread_id: str
+    versions: int
+    villages: int
+    level: Level  # the highest level held
+    since: datetime  # the oldest held version's creation
+    exercise: bool
+
+    def line(self) -> str:
+        """One line for a report or a terminal (no personal data)."""
+        mark = " LATIHAN" if self.exercise else ""
+        return (
+            f"{self.thread_id}: {self.versions} version(s), {self.villages} village(s), up to {self.level.label}"
+            f"{mark}, waiting since {self.since.isoformat()}"
+        )
 
 
 class OptOutChecker:
@@ -551,6 +572,89 @@ class Store(WarningRepository, LedgerRepository):
             f"alert version {version_id} is {current!r}, not 'pending': only pending versions can be approved "
             "or rejected; a decided version stays decided (issue a new version to change what was sent)"
         )
+
+    def decide_pending(
+        self,
+        region: str,
+        status: str,
+        by: str,
+        *,
+        threads: Sequence[str] = (),
+        ids: Sequence[int] = (),
+        every: bool = False,
+        at: datetime | None = None,
+    ) -> list[AlertVersionRecord]:
+        """Approve or reject, in one statement, pending versions of ``region``; returns those decided (oldest first).
+
+        Chosen are the versions in ``threads``, those with ``ids``, or ``every`` pending one. A version decided
+        already stays so.
+
+        Raises
+        ------
+        StoreError
+            A bad ``status`` or ``by``, nothing selected, an id of another region, or a selection with
+            nothing pending (the message says what the selection holds).
+        """
+        if status not in ("approved", "rejected"):
+            raise StoreError(f"a reviewer can set alert versions to 'approved' or 'rejected', not {status!r}")
+        if not by.strip():
+            raise StoreError("approving or rejecting alert versions needs the reviewer's name (by)")
+        if not (threads or ids or every):
+            raise StoreError("say which alert versions to decide: a thread id, a version id, or all pending")
+        a = AlertVersion
+        chosen = a.region == region
+        if not every:
+            chosen &= a.thread_id.in_(list(threads)) | a.id.in_(list(ids))
+        stmt = (
+            update(a)
+            .where(chosen, a.status == "pending")
+            .values(status=status, decided_by=by, decided_at=at or _now())
+            .returning(*AlertVersion.__table__.c)
+        )
+        with self._tx(f"decide alert versions of {region}") as connection:
+            foreign = []
+            if ids:
+                others = select(a.id, a.region).where(a.id.in_(list(ids)), a.region != region)
+                foreign = list(connection.execute(others))
+            if foreign:
+                raise StoreError(
+                    "alert version(s) "
+                    + ", ".join(f"{i} (region {r})" for i, r in foreign)
+                    + f" do not belong to region {region}"
+                )
+            decided = sorted((self._version(r) for r in connection.execute(stmt).mappings()), key=lambda v: v.id)
+            if decided:
+                return decided
+            held = connection.execute(
+                select(a.status, func.count()).where(chosen).group_by(a.status)
+            ).all()  # fmt: skip
+        what = ", ".join([*threads, *map(str, ids)]) or "all"
+        if not held:
+            raise StoreError(f"no alert version of region {region} matches {what} (see ews alerts list)")
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(held))
+        raise StoreError(f"nothing pending in {what} of region {region} ({counts}): a decision is final")
+
+    def pending_threads(self, region: str | None = None) -> list[PendingThread]:
+        """What waits for review, by thread: versions, villages, the highest level, the oldest (in one query)."""
+        a = AlertVersion
+        stmt = (
+            select(a.region, a.thread_id, func.count(), func.count(func.distinct(a.village_code)),
+                   func.max(a.level), func.min(a.created_at), func.max(case((a.exercise, 1), else_=0)))
+            .where(a.status == "pending")
+            .group_by(a.region, a.thread_id)
+            .order_by(func.min(a.created_at))
+        )  # fmt: skip
+        if region is not None:
+            stmt = stmt.where(a.region == region)
+        with self.engine.connect() as connection:
+            rows = connection.execute(stmt).all()
+        return [
+            PendingThread(
+                region=r[0], thread_id=r[1], versions=int(r[2]), villages=int(r[3]), level=Level(int(r[4])),
+                since=r[5], exercise=bool(r[6]),
+            )
+            for r in rows
+        ]  # fmt: skip
 
     def opt_out_checker(self) -> OptOutChecker:
         """A reusable :meth:`is_opted_out` on one held autocommit connection, for the dispatcher's hot loop."""

@@ -59,8 +59,9 @@ def test_awas_waits_for_approval_then_goes_out(tmp_path: Path, capsys: pytest.Ca
 
     assert main(["alerts", "list", "--database", db, "--region", "demo"]) == 0
     listed = capsys.readouterr().out
-    assert f"pending review: {len(report.pending)}" in listed
-    assert f"#{report.pending[0]}" in listed
+    assert f"pending review: {len(report.pending)} version(s) in 1 thread(s)" in listed
+    assert "ews alerts approve " in listed
+    assert "--region demo" in listed
 
     first, second = report.pending[0], report.pending[1]
     outbox = tmp_path / "approved.jsonl"
@@ -74,12 +75,54 @@ def test_awas_waits_for_approval_then_goes_out(tmp_path: Path, capsys: pytest.Ca
     assert main(["alerts", "approve", str(first), *args]) == 2
     assert "approved" in capsys.readouterr().err
     assert len(lines(outbox)) == len(approved)
-    assert main(["alerts", "reject", str(second), "--database", db]) == 0
+    assert main(["alerts", "reject", str(second), "--region", str(region), "--database", db]) == 0
     assert len(lines(outbox)) == len(approved)
 
     # The next cycle does not resend what was approved, nor what was sent already.
     again = run(region, warning, tmp_path, db, now)
     assert again.messages == {}
+
+
+def test_the_gate_holds_and_approves_a_whole_thread(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    region = region_with(tmp_path, "alerts: {review_levels: [Siaga, Awas]}\n")
+    now = datetime.now(UTC).replace(microsecond=0)
+    warning = write_synthetic_warning(tmp_path / "w", now)
+    db = f"sqlite:///{tmp_path / 'ews.db'}"
+    report = run(region, warning, tmp_path, db, now)
+    assert len(report.pending) >= 2
+    (held,) = report.pending_review  # one thread, all its held villages
+    store = Store.from_url(db)
+    try:
+        (thread,) = store.pending_threads("demo")
+    finally:
+        store.close()
+    assert thread.versions == len(report.pending)
+    assert thread.thread_id in held
+
+    # Until decided, every run says so, even one that holds nothing new.
+    again = run(region, warning, tmp_path, db, now)
+    assert again.pending == []
+    assert again.pending_review == report.pending_review
+
+    # --region takes the id too (looked up in $EWS_REGIONS_DIR); one command approves the thread's villages.
+    monkeypatch.setenv("EWS_REGIONS_DIR", str(region.parent))
+    outbox = tmp_path / "approved.jsonl"
+    args = ["--region", "demo", "--database", db, "--outbox", str(outbox), "--by", "analyst-2"]
+    assert region.name == "demo.yaml"
+    assert main(["alerts", "approve", thread.thread_id, *args]) == 0
+    out = capsys.readouterr().out
+    assert f"{thread.thread_id}: {thread.versions} alert version(s) approved by analyst-2" in out
+    assert "still pending in demo: 0 version(s) in 0 thread(s)" in out
+    approved = lines(outbox)
+    assert {m["level"] for m in approved} >= {"Siaga"}
+    assert len({m["recipient_id"] for m in approved if m["audience"] == "resident"}) == len(
+        [m for m in approved if m["audience"] == "resident"]
+    )  # one message per resident
+    assert main(["alerts", "approve", "--all", *args]) == 2  # nothing left: said so, exit 2
+    assert "nothing pending" in capsys.readouterr().err
+    assert run(region, warning, tmp_path, db, now).pending_review == []
 
 
 def test_volume_guard_holds_a_large_send(tmp_path: Path) -> None:

@@ -196,6 +196,36 @@ def test_reject_and_bad_status_transitions(store: Store) -> None:
         store.set_version_status(pending, "approved", "x")
 
 
+def test_the_gate_decides_whole_threads_in_one_statement(store: Store) -> None:
+    a1 = store.add_alert_version(decision("35.78.01.1001", thread="A"), "a-1", "pending", at=T0)
+    a2 = store.add_alert_version(decision("35.78.01.1002", thread="A", level=Level.AWAS), "a-2", "pending", at=T0)
+    b1 = store.add_alert_version(decision("35.78.01.1003", thread="B"), "b-1", "pending", at=T0)
+    store.add_alert_version(decision("35.78.01.1004", thread="C"), "c-1", "auto", at=T0)
+    other = store.add_alert_version(decision("33.74.01.1001", thread="A", region="jawa-tengah"), "o-1", "pending")
+    threads = {t.thread_id: t for t in store.pending_threads("jawa-timur")}
+    assert set(threads) == {"A", "B"}
+    assert (threads["A"].versions, threads["A"].villages, threads["A"].level) == (2, 2, Level.AWAS)
+    assert threads["A"].since == T0
+    assert not threads["A"].exercise
+    assert {t.region for t in store.pending_threads()} == {"jawa-timur", "jawa-tengah"}
+
+    decided = store.decide_pending("jawa-timur", "approved", "duty officer", threads=["A"], at=T0)
+    assert [v.id for v in decided] == [a1, a2]  # the thread's villages, not jawa-tengah's version of it
+    assert {(v.status, v.decided_by) for v in decided} == {("approved", "duty officer")}
+    assert store.alert_version(other).status == "pending"
+    with pytest.raises(StoreError, match="nothing pending in A of region jawa-timur \\(2 approved\\)"):
+        store.decide_pending("jawa-timur", "rejected", "x", threads=["A"])
+    with pytest.raises(StoreError, match=f"{other} \\(region jawa-tengah\\) do not belong to region jawa-timur"):
+        store.decide_pending("jawa-timur", "approved", "x", ids=[b1, other])
+    assert store.alert_version(b1).status == "pending"  # a refused selection changes nothing
+    with pytest.raises(StoreError, match="no alert version of region jawa-timur matches Z"):
+        store.decide_pending("jawa-timur", "approved", "x", threads=["Z"])
+    with pytest.raises(StoreError, match="say which"):
+        store.decide_pending("jawa-timur", "approved", "x")
+    assert [v.id for v in store.decide_pending("jawa-timur", "rejected", "x", every=True)] == [b1]
+    assert store.pending_threads("jawa-timur") == []
+
+
 # -- send ledger ----------------------------------------------------------------------------------------
 
 

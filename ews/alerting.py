@@ -17,7 +17,7 @@ import json
 import logging
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -37,11 +37,11 @@ from ews.cap.writer import (
     to_cap_xml,
 )
 from ews.codes import local_zone, parent_code
-from ews.config import RegionConfig
+from ews.config import CommandCenter, RegionConfig
 from ews.contacts import recipient_id
 from ews.errors import StoreError
 from ews.hazard.earthquake import link_revisions
-from ews.messages.render import MessageRenderer
+from ews.messages.render import MessageRenderer, TaganaContact
 from ews.store.records import warning_to_record
 from ews.store.repository import AlertVersionRecord, Store
 from ews.store.warnings import WarningHeader
@@ -376,8 +376,14 @@ def queue_plans(
     report: AlertReport,
     *,
     whatsapp_fallback_sms: bool = False,
+    command_center: CommandCenter | None = None,
+    now: datetime | None = None,
 ) -> int:
     """Render and queue every message of the plans in the send ledger; return how many were queued.
+
+    A Tagana notice tells its coordinator how to acknowledge on their channel, by when (``command_center``'s
+    ``ack_minutes`` from ``now``) and the command center's duty number; a WhatsApp notice carries its SMS
+    rendering, sent instead if WhatsApp fails for good.
 
     With ``whatsapp_fallback_sms`` a resident's WhatsApp message also carries its SMS rendering, which the
     dispatcher sends instead if WhatsApp fails for good (no template, outside the 24-hour window...).
@@ -417,14 +423,34 @@ def queue_plans(
                 queued += 1
         for unit in p.units:
             tagana.setdefault((unit.unit_id, d.thread_id, d.transition.ends), []).append((version_id, p.alert, unit, p))
+    center = command_center or CommandCenter()
+    issued = now or datetime.now(UTC)
     for _, items in sorted(tagana.items(), key=lambda kv: kv[0]):
         unit, first = items[0][2], items[0][3].decision
         by_version = {v: a for v, a, _, _ in items}
+        zone, _name = local_zone(first.village_code)
+        contact = TaganaContact(
+            center.name,
+            center.phone,
+            center.whatsapp,
+            (issued + timedelta(minutes=center.ack_minutes)).astimezone(zone),
+        )
 
         def notice(
-            new: Sequence[int], unit: TaganaUnit = unit, by_version: dict[int, VillageAlert] = by_version
+            new: Sequence[int],
+            unit: TaganaUnit = unit,
+            by_version: dict[int, VillageAlert] = by_version,
+            contact: TaganaContact = contact,
         ) -> str:
-            return renderer.render_tagana(unit, [by_version[v] for v in new]).text
+            return renderer.render_tagana(unit, [by_version[v] for v in new], contact).text
+
+        def sms_notice(
+            new: Sequence[int],
+            unit: TaganaUnit = unit,
+            by_version: dict[int, VillageAlert] = by_version,
+            contact: TaganaContact = contact,
+        ) -> str:
+            return renderer.render_tagana(replace(unit, channel="sms"), [by_version[v] for v in new], contact).text
 
         lid = store.enqueue_group(
             list(by_version),
@@ -436,6 +462,7 @@ def queue_plans(
             language="id",
             priority=0 if first.transition.ends else 1,
             valid_until=None if first.transition.ends else first.expires,
+            render_fallback=sms_notice if unit.channel == "whatsapp" and unit.phone else None,
         )
         if lid is None:
             report.skipped_duplicates += len(items)
@@ -584,8 +611,9 @@ def alert_step(
     store.save_states(config.id, outcome.states, at=now)
     go = [p for p in plans if status[(p.decision.thread_id, p.decision.village_code)] == "auto"]
     report.queued = queue_plans(
-        store, go, version_ids, renderer, report, whatsapp_fallback_sms=config.messages.whatsapp_fallback_sms
-    )
+        store, go, version_ids, renderer, report, whatsapp_fallback_sms=config.messages.whatsapp_fallback_sms,
+        command_center=config.command_center, now=now,
+    )  # fmt: skip
     if report.pending:
         held = sorted({thread for (thread, _), st in status.items() if st == "pending"})
         report.notes.append(
@@ -681,6 +709,6 @@ def dispatch_approved(
             p.alert = replace(p.alert, event=header.event)
     report.queued = queue_plans(
         store, plans, {key: v.id for key, v in latest.items()}, renderer, report,
-        whatsapp_fallback_sms=config.messages.whatsapp_fallback_sms,
+        whatsapp_fallback_sms=config.messages.whatsapp_fallback_sms, command_center=config.command_center,
     )  # fmt: skip
     return report

@@ -378,8 +378,12 @@ class QuakeRules(_Frozen):
 
     ``mmi`` gives the lowest MMI for each level. An event with tsunami potential puts every coastal
     village within ``tsunami_radius_km`` of the epicentre at Awas at once. Coastal villages are read from
-    ``coastal`` (a CSV with a ``code`` column) when given, else taken as the villages that touch the
-    outline of the region's boundary layer (see README: a land border counts as coast there).
+    ``coastal`` (a CSV with a ``code`` column) when given; else they are the villages that touch the sea,
+    the outline of all land around the region: its villages and the ``land`` boundary files or folders
+    (the neighbouring provinces' polygons, each feature with a Kemendagri code in ``land_id_field``), so a
+    land border with a neighbour is not coast (:func:`ews.hazard.earthquake.coastal_villages`). ``land: []``
+    says the region has no land border (an island); without ``land`` a land border counts as coast and a
+    run that derives the coast says so (DEGRADED).
     Events with magnitude below ``min_magnitude`` or older than ``max_age_hours`` at run time are not
     alerted (BMKG's feeds resend old events). An earthquake alert expires ``valid_hours`` after the event.
     """
@@ -388,6 +392,8 @@ class QuakeRules(_Frozen):
     min_magnitude: Annotated[float, Field(ge=0)] = 4.0
     tsunami_radius_km: Annotated[float, Field(gt=0)] = 300.0
     coastal: Path | None = None
+    land: tuple[Path, ...] | None = None
+    land_id_field: Annotated[str, Field(min_length=1)] = "kode"
     valid_hours: Annotated[float, Field(gt=0)] = 6.0
     max_age_hours: Annotated[float, Field(gt=0)] = 24.0
 
@@ -396,6 +402,18 @@ class QuakeRules(_Frozen):
     def _labels(cls, value: object) -> object:
         if isinstance(value, Mapping):
             return {Level.from_label(k) if isinstance(k, str) else k: v for k, v in value.items()}
+        return value
+
+    @field_validator("land", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return (value,) if isinstance(value, str | Path) else value
+
+    @field_validator("land", mode="after")
+    @classmethod
+    def _no_blank(cls, value: tuple[Path, ...] | None) -> tuple[Path, ...] | None:
+        if value is not None and any(str(p).strip() in ("", ".") for p in value):
+            raise ValueError("an empty path; give boundary files or folders of the land around the region")
         return value
 
     @model_validator(mode="after")
@@ -414,6 +432,20 @@ class MessageOptions(_Frozen):
     languages: tuple[Literal["id", "en"], ...] = ("id", "en")
     channels: tuple[Literal["sms", "whatsapp"], ...] = ("sms", "whatsapp")
     whatsapp_fallback_sms: bool = False  # a WhatsApp message that fails for good goes again by SMS
+
+
+class CommandCenter(_Frozen):
+    """The command center that Tagana coordinators answer to (a public institutional contact, not personal data).
+
+    ``phone``: its duty number, given in every mobilisation notice. ``whatsapp``: the WhatsApp number where
+    coordinators reply ``SIAP <unit>`` (ews's WhatsApp sender; Twilio has no two-way SMS in Indonesia, so a
+    coordinator on SMS is told to reply there). ``ack_minutes``: how long a coordinator has to acknowledge.
+    """
+
+    name: Annotated[str, Field(min_length=1, max_length=40)] = "Pusdalops"
+    phone: Annotated[str, Field(pattern=r"^\+?[0-9][0-9 -]{1,18}[0-9]$")] | None = None
+    whatsapp: Annotated[str, Field(pattern=r"^\+[1-9][0-9]{7,14}$")] | None = None
+    ack_minutes: Annotated[int, Field(ge=5, le=24 * 60)] = 30
 
 
 class FetchOptions(_Frozen):
@@ -443,6 +475,7 @@ class RegionConfig(_Frozen):
     levels: LevelRules = LevelRules()
     alerts: AlertRules = AlertRules()
     messages: MessageOptions = MessageOptions()
+    command_center: CommandCenter = CommandCenter()
     rain: RainRules = RainRules()
     forecast: ForecastRules = ForecastRules()
     earthquake: QuakeRules = QuakeRules()
@@ -501,6 +534,8 @@ def _resolve_paths(config: RegionConfig, base: Path) -> RegionConfig:
         return p if p.is_absolute() else (base / p).resolve()
 
     boundaries = config.boundaries.model_copy(update={"path": fix(config.boundaries.path)})
+    given = config.earthquake.land
+    land = None if given is None else tuple(p for p in (fix(g) for g in given) if p is not None)
     population = config.population.model_copy(update={"path": fix(config.population.path)})
     return config.model_copy(
         update={
@@ -510,7 +545,9 @@ def _resolve_paths(config: RegionConfig, base: Path) -> RegionConfig:
             "tagana": fix(config.tagana),
             "subscribers": fix(config.subscribers),
             "exercise_list": fix(config.exercise_list),
-            "earthquake": config.earthquake.model_copy(update={"coastal": fix(config.earthquake.coastal)}),
+            "earthquake": config.earthquake.model_copy(
+                update={"coastal": fix(config.earthquake.coastal), "land": land}
+            ),
         }
     )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -68,6 +69,20 @@ _MONTHS: dict[str, tuple[str, ...]] = {
 }
 
 _Context = dict[str, object]
+
+
+@dataclass(frozen=True)
+class TaganaContact:
+    """What a mobilisation notice tells the coordinator about answering (see ``command_center`` in the region).
+
+    ``ack_by`` is already in the villages' local zone (like :class:`VillageAlert`'s times). ``whatsapp`` is
+    where an SMS coordinator replies ``SIAP <unit>``; ``phone`` the command center's duty number.
+    """
+
+    name: str
+    phone: str | None
+    whatsapp: str | None
+    ack_by: datetime
 
 
 def _clock(moment: datetime | None, zone_name: str) -> str:
@@ -237,8 +252,13 @@ class MessageRenderer:
             recipient_id=recipient.recipient_id,
         )
 
-    def render_tagana(self, unit: TaganaUnit, alerts: Sequence[VillageAlert]) -> RenderedMessage:
+    def render_tagana(
+        self, unit: TaganaUnit, alerts: Sequence[VillageAlert], contact: TaganaContact | None = None
+    ) -> RenderedMessage:
         """Render the mobilisation notice for one Tagana unit's coordinator.
+
+        ``contact`` gives the command center's name and duty number, where an SMS coordinator replies
+        (WhatsApp) and the acknowledgement deadline; without it the notice asks for the reply alone.
 
         Villages are ranked by level, then by ``fraction`` (both descending), then by name; a village that
         appears under several warnings counts once, at its highest level. The notice names the top villages,
@@ -251,6 +271,8 @@ class MessageRenderer:
             The unit; gives the channel and the coordinator's phone (``to=""`` when none is configured).
         alerts : Sequence[VillageAlert]
             The alerts for villages in the unit's area; levels ``NONE`` are ignored.
+        contact : TaganaContact, optional
+            How and by when to acknowledge, and the command center's number.
 
         Returns
         -------
@@ -308,6 +330,11 @@ class MessageRenderer:
             "issuer": top.issuer,
             "source": top.source_label,
             "hazard": top.hazard,
+            "channel": channel,
+            "center_name": contact.name if contact else "",
+            "center_phone": (contact.phone or "") if contact else "",
+            "reply_whatsapp": (contact.whatsapp or "") if contact else "",
+            "ack_by": _clock(contact.ack_by if contact else None, top.zone_name),
         }
         shown = ranked[:TAGANA_TOP_VILLAGES]
         parts = {"unit_name": unit.name, "event": top.event}

@@ -127,6 +127,7 @@ class LedgerRepository(StoreBase):
         priority: int,
         valid_until: datetime | None,
         fallback_body: str | None = None,
+        render_fallback: Callable[[Sequence[int]], str] | None = None,
         at: datetime | None = None,
     ) -> int | None:
         """Claim several alert versions for one recipient and queue ONE message covering the new ones.
@@ -135,6 +136,7 @@ class LedgerRepository(StoreBase):
         ``render`` receives those versions' ids and returns the message text, stored on the first row; the
         others are grouped into it (they settle with it). Returns that row's id, or ``None`` when every
         version was claimed before (nothing new to say). A crash can leave no claim without its message.
+        ``render_fallback`` (or a fixed ``fallback_body``) gives the SMS text sent if WhatsApp fails for good.
         """
         if not _RECIPIENT_ID.fullmatch(recipient_id):
             raise StoreError(
@@ -166,6 +168,8 @@ class LedgerRepository(StoreBase):
                 return None
             lead = new[0][1]
             body = render([v for v, _ in new])
+            if render_fallback is not None:
+                fallback_body = render_fallback([v for v, _ in new])
             connection.execute(update(e).where(e.id == lead).values(body=body, fallback_body=fallback_body))
             others = [lid for _, lid in new[1:]]
             if others:

@@ -174,3 +174,31 @@ def test_whatsapp_messages_carry_their_sms_fallback_when_the_region_asks(tmp_pat
     assert whatsapp
     assert all(q.fallback_body and len(q.fallback_body) < len(q.body) for q in whatsapp)
     assert all(q.fallback_body is None for q in queued if q.channel == "sms")
+
+
+def test_tagana_notices_carry_the_command_center_and_an_sms_fallback(tmp_path: Path) -> None:
+    region = region_with(
+        tmp_path,
+        'command_center: {name: Pusdalops Contoh, phone: "0351 000 000", whatsapp: "+6289990009999",'
+        " ack_minutes: 20}\n",
+    )
+    warning = write_synthetic_warning(tmp_path / "w", NOW)
+    db = f"sqlite:///{tmp_path / 'ews.db'}"
+    store = Store.from_url(db)
+    try:
+        run_slice(open_region(region), str(warning), tmp_path / "out", now=NOW, store=store, channel=None)
+        queued = store.lease("inspect", NOW, limit=500)
+    finally:
+        store.close()
+    tagana = {q.channel: q for q in queued if q.audience == "tagana"}
+    assert set(tagana) == {"sms", "whatsapp"}  # Pos Barat on WhatsApp, Pos Timur on SMS
+    deadline = "18:20 WIB"  # the run at 18:00 WIB + ack_minutes
+    # WhatsApp: reply to this message, by when, and the command center's number; its SMS rendering rides along.
+    assert f"SIAP TGN-3599-01 paling lambat {deadline}" in tagana["whatsapp"].body
+    assert "Pusdalops Contoh (pusat komando): 0351 000 000" in tagana["whatsapp"].body
+    fallback = tagana["whatsapp"].fallback_body
+    assert fallback is not None
+    assert f'Konfirmasi: WA "SIAP TGN-3599-01" ke +6289990009999 s.d. {deadline}.' in fallback
+    # SMS: no replies on SMS in Indonesia, so a WhatsApp number to confirm to, and the deadline.
+    assert f'WA "SIAP TGN-3599-02" ke +6289990009999 s.d. {deadline}' in tagana["sms"].body
+    assert tagana["sms"].fallback_body is None

@@ -21,6 +21,7 @@ from ews.messages import (
     sms_segments,
     to_gsm7,
 )
+from ews.messages.render import TaganaContact
 from ews.types import Level, Recipient, TaganaUnit, VillageAlert
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -438,8 +439,29 @@ def test_tagana_sms(renderer: MessageRenderer) -> None:
     assert "sekitar 12.346 jiwa." in text
     assert "estimasi" not in text
     assert "s.d. 24 Sep 2026 17:27 WITA" in text
-    assert 'Balas "SIAP tgn-3507" via WhatsApp' in text
+    # No command center configured: the coordinator is told to confirm, never to "reply on WhatsApp" to nowhere.
+    assert "Konfirmasi SIAP tgn-3507 ke BPBD/Pusdalops." in text
+    assert "WhatsApp" not in text
     assert "Ref: 2.49.0.1.360.0.2026.09.24.14.30.004" in text
+
+
+def test_tagana_notices_say_how_and_by_when_to_acknowledge_on_their_channel(renderer: MessageRenderer) -> None:
+    wita = timezone(timedelta(hours=8), "WITA")
+    contact = TaganaContact(
+        "Pusdalops Jatim", "031 000 0000", "+6289990000999", datetime(2026, 9, 24, 15, 5, tzinfo=wita)
+    )
+    sms = renderer.render_tagana(make_unit(), tagana_alerts(), contact).text
+    assert is_gsm7(sms)
+    assert sms_segments(sms) <= 2
+    # SMS has no replies in Indonesia: the coordinator confirms on WhatsApp, to a number, by a time.
+    assert 'Konfirmasi: WA "SIAP tgn-3507" ke +6289990000999 s.d. 15:05 WITA.' in sms
+    whatsapp = renderer.render_tagana(replace(make_unit(), channel="whatsapp"), tagana_alerts(), contact).text
+    assert "membalas pesan ini: SIAP tgn-3507 paling lambat 15:05 WITA." in whatsapp
+    assert "Pusdalops Jatim (pusat komando): 031 000 0000" in whatsapp
+    without_whatsapp = replace(contact, whatsapp=None)
+    sms = renderer.render_tagana(make_unit(), tagana_alerts(), without_whatsapp).text
+    assert "Konfirmasi SIAP tgn-3507 ke Pusdalops Jatim 031 000 0000 s.d. 15:05 WITA." in sms
+    assert 'WA "SIAP' not in sms
 
 
 def test_tagana_estimated_population_and_whatsapp(renderer: MessageRenderer) -> None:

@@ -60,6 +60,8 @@ class AlertReport:
     skipped_duplicates: int = 0
     cap_files: int = 0
     notes: list[str] = field(default_factory=list)
+    villages_to_tell: int = 0  # villages with something to announce this cycle
+    reachable: int = 0  # residents, exercise-list members and Tagana contacts those announcements go to
 
 
 def tagana_recipient_id(unit: TaganaUnit) -> str:
@@ -598,6 +600,14 @@ def alert_step(
         store, config, outcome.decisions, villages, by_id, units, exercise_list, estimated, standing_ids, causes
     )
     status = review_status(plans, config)
+    report.villages_to_tell = len({p.decision.village_code for p in plans})
+    report.reachable = sum(len(p.residents) + sum(1 for u in p.units if u.phone) for p in plans)
+    if report.villages_to_tell and not report.reachable:
+        report.notes.append(
+            f"NOBODY REACHED: {report.villages_to_tell} village(s) have an alert to announce, but no subscriber, "
+            "exercise-list member or Tagana contact covers them: import subscribers (ews subscribers import) and "
+            "give Tagana units a phone (tagana: in the region file)"
+        )
     version_ids: dict[tuple[str, str], int] = {}
     for p in plans:
         d = p.decision

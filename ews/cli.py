@@ -78,7 +78,9 @@ def _print_report(report: object) -> None:
     else:
         lines.append("  messages rendered (dry run, outbox.jsonl)")
         lines.extend(f"    {k:<18} {n:>6}" for k, n in sorted(report.messages.items()))
-        if not report.messages:
+        if any(n.startswith("NOBODY REACHED") for n in report.notes):
+            lines.append("    NOBODY REACHED: no subscriber or Tagana contact in the alerted villages (see NOTE)")
+        elif not report.messages:
             lines.append("    (none)")
     if report.transitions:
         lines.append("  decisions: " + ", ".join(f"{k} {n}" for k, n in sorted(report.transitions.items())))

@@ -10,7 +10,7 @@ import pytest
 from tests_support import minimal_cap
 
 from ews.channels.outbox import FileOutbox
-from ews.cli import main
+from ews.cli import _print_report, main
 from ews.config import open_region
 from ews.pipeline import RunReport, run_slice
 from ews.store.repository import Store
@@ -202,3 +202,19 @@ def test_tagana_notices_carry_the_command_center_and_an_sms_fallback(tmp_path: P
     # SMS: no replies on SMS in Indonesia, so a WhatsApp number to confirm to, and the deadline.
     assert f'WA "SIAP TGN-3599-02" ke +6289990009999 s.d. {deadline}' in tagana["sms"].body
     assert tagana["sms"].fallback_body is None
+
+
+def test_a_run_that_reaches_nobody_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    region = write_synthetic_region(tmp_path / "region")
+    kept = [x for x in region.read_text().splitlines() if not x.startswith(("tagana:", "subscribers:"))]
+    region.write_text("\n".join(kept) + "\n")
+    warning = write_synthetic_warning(tmp_path / "w", NOW)
+    report = run(region, warning, tmp_path, f"sqlite:///{tmp_path / 'ews.db'}")
+    assert sum(n for label, n in report.levels.items() if label != "Aman") > 0
+    assert set(report.messages) <= {"tagana sms NO CONTACT", "tagana whatsapp NO CONTACT"}  # nothing delivered
+    (note,) = [n for n in report.notes if n.startswith("NOBODY REACHED")]
+    assert "no subscriber, exercise-list member or Tagana contact" in note
+    _print_report(report)
+    out = capsys.readouterr().out
+    assert "NOBODY REACHED: no subscriber or Tagana contact in the alerted villages (see NOTE)" in out
+    assert "NOTE NOBODY REACHED" in out

@@ -596,6 +596,14 @@ def alert_step(
         log.info("decision refers to stored warning %s not fetched this cycle", header_id)
     standing_ids = {h.warning.identifier for h in hazards if _is_standing(h)}
     causes = {(h.warning.identifier, v.code): v.cause for h in hazards for v in h.villages if v.cause}
+    # What this cycle does not say again (an ending, an update of a quiet source) keeps the announced hazard:
+    # a tsunami never ends with rain advice.
+    quiet = [d for d in outcome.decisions if (d.warning_id, d.village_code) not in causes]
+    if quiet:
+        announced = store.version_hazards(config.id, {d.thread_id for d in quiet})
+        for d in quiet:
+            if (hazard := announced.get((d.thread_id, d.village_code))) is not None:
+                causes[(d.warning_id, d.village_code)] = hazard
     plans = plan_recipients(
         store, config, outcome.decisions, villages, by_id, units, exercise_list, estimated, standing_ids, causes
     )
@@ -613,7 +621,7 @@ def alert_step(
         d = p.decision
         key = (d.thread_id, d.village_code)
         ident = cap_identifier(config.id, d.thread_id, d.village_code, d.seq)
-        version_ids[key] = store.add_alert_version(d, ident, status[key], at=now)
+        version_ids[key] = store.add_alert_version(d, ident, status[key], at=now, hazard=p.alert.hazard)
         if status[key] == "pending":
             report.pending.append(version_ids[key])
     # States first: a crash after this point re-sends nothing (the ledger) and loses nothing (versions are
@@ -712,7 +720,8 @@ def dispatch_approved(
             )
         )  # fmt: skip
     report = AlertReport()
-    plans = plan_recipients(store, config, decisions, villages, {}, units, exercise_list, estimated)
+    causes = {(v.warning_id, v.village_code): v.hazard for v in latest.values() if v.hazard}  # the advice held
+    plans = plan_recipients(store, config, decisions, villages, {}, units, exercise_list, estimated, (), causes)
     for p in plans:  # the stored header stands in for the warning: event and times for the message
         header = headers.get((p.decision.thread_id, p.decision.warning_id))
         if header is not None:

@@ -71,6 +71,18 @@ _MONTHS: dict[str, tuple[str, ...]] = {
 _Context = dict[str, object]
 
 
+_HAZARD_EVENT = {
+    "id": {"cuaca": "Cuaca ekstrem", "gempa": "Gempabumi", "tsunami": "Peringatan dini tsunami"},
+    "en": {"cuaca": "Severe weather", "gempa": "Earthquake", "tsunami": "Tsunami warning"},
+}
+
+
+def hazard_event(hazard: str, language: str) -> str:
+    """A plain name of ``hazard`` for a message whose warning gave no event text."""
+    names = _HAZARD_EVENT.get(language, _HAZARD_EVENT["id"])
+    return names.get(hazard, names["cuaca"])
+
+
 @dataclass(frozen=True)
 class TaganaContact:
     """What a mobilisation notice tells the coordinator about answering (see ``command_center`` in the region).
@@ -229,8 +241,9 @@ class MessageRenderer:
             "village": alert.village_name,
             "kecamatan": alert.kecamatan_name,
             "kabkota": alert.kabkota_name,
-            # BMKG's own words in the resident's language when its edition in that language was read.
-            "event": dict(alert.events).get(language, alert.event),
+            # BMKG's own words in the resident's language when its edition in that language was read; never
+            # empty (an ending whose warning was not read this cycle): the hazard's name then.
+            "event": dict(alert.events).get(language, alert.event) or hazard_event(alert.hazard, language),
         }
 
         def context(values: Mapping[str, str], variant: str) -> _Context:
@@ -337,7 +350,7 @@ class MessageRenderer:
             "ack_by": _clock(contact.ack_by if contact else None, top.zone_name),
         }
         shown = ranked[:TAGANA_TOP_VILLAGES]
-        parts = {"unit_name": unit.name, "event": top.event}
+        parts = {"unit_name": unit.name, "event": top.event or hazard_event(top.hazard, "id")}
         for index, alert in enumerate(shown):
             parts[f"name{index}"] = alert.village_name
             parts[f"kecamatan{index}"] = alert.kecamatan_name

@@ -184,6 +184,9 @@ class AlertVersion(Base):
     created_at: Mapped[datetime]
     decided_by: Mapped[str | None] = mapped_column(String(255))
     decided_at: Mapped[datetime | None]
+    # What residents act on ("cuaca", "gempa", "tsunami"): kept so that approval, updates and endings give the
+    # advice of the hazard that was announced, even when its source says nothing more (NULL: before 0005).
+    hazard: Mapped[str | None] = mapped_column(String(16))
 
 
 class Subscriber(Base):

@@ -90,6 +90,7 @@ class AlertVersionRecord:
     created_at: datetime
     decided_by: str | None
     decided_at: datetime | None
+    hazard: str = ""  # "cuaca" | "gempa" | "tsunami" ("" for versions stored before it was kept)
 
 
 @dataclass(frozen=True)
@@ -419,7 +420,13 @@ class Store(WarningRepository, LedgerRepository):
     # -- alert versions ---------------------------------------------------------------------------------
 
     def add_alert_version(
-        self, decision: Decision, cap_identifier: str, status: str, *, at: datetime | None = None
+        self,
+        decision: Decision,
+        cap_identifier: str,
+        status: str,
+        *,
+        at: datetime | None = None,
+        hazard: str | None = None,
     ) -> int:
         """Record the alert version a decision announces and return its id.
 
@@ -435,6 +442,8 @@ class Store(WarningRepository, LedgerRepository):
             ``"auto"`` (sent without review), ``"pending"`` (waits for a reviewer), ``"approved"`` or ``"rejected"``.
         at
             When it was recorded (aware; default now).
+        hazard
+            What residents act on (``"cuaca"``, ``"gempa"``, ``"tsunami"``), for the advice of later messages.
 
         Raises
         ------
@@ -460,6 +469,7 @@ class Store(WarningRepository, LedgerRepository):
                 exercise=d.exercise,
                 reason=d.reason,
                 created_at=at or _now(),
+                hazard=hazard or None,
             )
             .on_conflict_do_nothing(index_elements=["region", "thread_id", "village_code", "seq"])
         )
@@ -514,6 +524,20 @@ class Store(WarningRepository, LedgerRepository):
                         out.append(self._version(row))
         return out
 
+    def version_hazards(self, region: str, threads: Iterable[str]) -> dict[tuple[str, str], str]:
+        """(thread, village) -> the hazard of its latest version that recorded one, for ``threads`` of ``region``."""
+        a = AlertVersion
+        found: dict[tuple[str, str], tuple[int, str]] = {}
+        with self.engine.connect() as connection:
+            for chunk in _chunks(sorted(set(threads))):
+                stmt = select(a.thread_id, a.village_code, a.seq, a.hazard).where(
+                    a.region == region, a.thread_id.in_(chunk), a.hazard.is_not(None)
+                )
+                for thread, village, seq, hazard in connection.execute(stmt):
+                    if (thread, village) not in found or seq > found[(thread, village)][0]:
+                        found[(thread, village)] = (int(seq), str(hazard))
+        return {key: hazard for key, (_, hazard) in found.items()}
+
     def pending_versions(self, region: str | None = None) -> list[AlertVersionRecord]:
         """Alert versions waiting for review (of one region, or all), oldest first."""
         stmt = select(AlertVersion).where(AlertVersion.status == "pending").order_by(AlertVersion.id)
@@ -541,6 +565,7 @@ class Store(WarningRepository, LedgerRepository):
             created_at=r["created_at"],
             decided_by=r["decided_by"],
             decided_at=r["decided_at"],
+            hazard=r.get("hazard") or "",
         )
 
     def set_version_status(self, version_id: int, status: str, by: str, *, at: datetime | None = None) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from tests_support import minimal_cap
 
 from ews.channels.outbox import FileOutbox
@@ -218,3 +219,40 @@ def test_a_run_that_reaches_nobody_says_so(tmp_path: Path, capsys: pytest.Captur
     out = capsys.readouterr().out
     assert "NOBODY REACHED: no subscriber or Tagana contact in the alerted villages (see NOTE)" in out
     assert "NOTE NOBODY REACHED" in out
+
+
+def test_the_announced_hazard_travels_through_approval_and_the_end(tmp_path: Path) -> None:
+    region = region_with(tmp_path, "alerts: {review_levels: [Waspada, Siaga, Awas]}\n")
+    now = datetime.now(UTC).replace(microsecond=0)
+    warning = write_synthetic_warning(tmp_path / "w", now)
+    db = f"sqlite:///{tmp_path / 'ews.db'}"
+    assert run(region, warning, tmp_path, db, now).pending
+    store = Store.from_url(db)
+    try:
+        assert {v.hazard for v in store.pending_versions("demo")} == {"cuaca"}
+        # As if the thread had been a tsunami warning: the stored hazard is what the approval must announce.
+        with store.engine.begin() as connection:
+            connection.execute(text("UPDATE alert_versions SET hazard = 'tsunami'"))
+    finally:
+        store.close()
+    outbox = tmp_path / "approved.jsonl"
+    args = ["--region", str(region), "--database", db, "--outbox", str(outbox), "--by", "analyst-3"]
+    assert main(["alerts", "approve", "--all", *args]) == 0
+    resident = [m for m in lines(outbox) if m["audience"] == "resident"]
+    assert resident
+    for m in resident:
+        text_ = str(m["text"]).lower()
+        assert "pantai" in text_ or "coast" in text_, m["text"]
+        rain_advice = ("genangan", "standing water", "mengungsi ke tempat yang lebih tinggi atau lokasi")
+        assert not any(w in text_ for w in rain_advice), m["text"]
+    # The warning runs out: the end is announced with the tsunami's advice, never rain's.
+    later = now + timedelta(days=1)
+    ended = run(region, warning, tmp_path, db, later)
+    assert ended.transitions.get("expire")
+    ends = [m for m in lines(tmp_path / "outbox.jsonl") if m["audience"] == "resident" and m["channel"] == "whatsapp"]
+    ends = [m for m in ends if "BERAKHIR" in str(m["text"]) or "OVER" in str(m["text"])]
+    assert ends
+    for m in ends:
+        assert "pantai" in str(m["text"]) or "coast" in str(m["text"]), m["text"]
+        assert "genangan" not in str(m["text"])
+        assert "standing water" not in str(m["text"])

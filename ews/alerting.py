@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -340,8 +340,10 @@ def plan_recipients(
             mine = [unit_by_id[r] for r, aud, _ in heard if aud == "tagana" and r in unit_by_id]
             plans.append(_Plan(d, alert, residents, mine, "exercise" if d.exercise else "resident"))
         elif d.exercise:
+            # Tagana rehearse their mobilisation too (the notice says LATIHAN); residents hear nothing.
+            mine = _units_for(units, d.village_code) if d.level >= config.levels.tagana_min_level else []
             plans.append(
-                _Plan(d, alert, [replace(r, village_code=d.village_code) for r in exercise_list], [], "exercise")
+                _Plan(d, alert, [replace(r, village_code=d.village_code) for r in exercise_list], mine, "exercise")
             )
         else:
             mine = _units_for(units, d.village_code) if d.level >= config.levels.tagana_min_level else []
@@ -396,10 +398,22 @@ def queue_plans(
     """
     queued = 0
     tagana: dict[tuple[str, str, bool], list[tuple[int, VillageAlert, TaganaUnit, _Plan]]] = {}
+    # An exercise goes to each person on the exercise list once per thread (and per ending), not per village.
+    drills: dict[tuple[str, str, str, bool], list[tuple[int, VillageAlert, Recipient, _Plan]]] = {}
     for p in plans:
         d = p.decision
         version_id = version_ids[(d.thread_id, d.village_code)]
         priority, valid_until = (0, None) if d.transition.ends else (1, d.expires)
+        if p.audience == "exercise":
+            for r in p.residents:
+                drills.setdefault((r.recipient_id, r.channel, d.thread_id, d.transition.ends), []).append(
+                    (version_id, p.alert, r, p)
+                )
+            for unit in p.units:
+                tagana.setdefault((unit.unit_id, d.thread_id, d.transition.ends), []).append(
+                    (version_id, p.alert, unit, p)
+                )
+            continue
         for r in p.residents:
             message = renderer.render_resident(p.alert, r)
             text = ("LATIHAN/EXERCISE: " + message.text) if p.audience == "exercise" else message.text
@@ -425,6 +439,33 @@ def queue_plans(
                 queued += 1
         for unit in p.units:
             tagana.setdefault((unit.unit_id, d.thread_id, d.transition.ends), []).append((version_id, p.alert, unit, p))
+    for _, group in sorted(drills.items(), key=lambda kv: kv[0]):
+        person, first = group[0][2], group[0][3].decision
+        alerts = {v: a for v, a, _, _ in group}
+
+        def drill(
+            new: Sequence[int], person: Recipient = person, alerts: dict[int, VillageAlert] = alerts, sms: bool = False
+        ) -> str:
+            # The most serious village of the thread stands for all of them; the count says how many.
+            top = max((alerts[v] for v in new), key=lambda x: (x.level, x.fraction, x.village_code))
+            who = replace(person, village_code=top.village_code, channel="sms" if sms else person.channel)
+            text = renderer.render_resident(top, who).text
+            more = f" (+{len(new) - 1} desa/kel.)" if len(new) > 1 else ""
+            return f"LATIHAN/EXERCISE{more}: {text}"
+
+        def drill_sms(new: Sequence[int], drill: Callable[..., str] = drill) -> str:
+            return drill(new, sms=True)
+
+        lid = store.enqueue_group(
+            list(alerts), person.recipient_id, "exercise", person.channel, address=person.phone, render=drill,
+            language=person.language, priority=0 if first.transition.ends else 1,
+            valid_until=None if first.transition.ends else first.expires,
+            render_fallback=drill_sms if whatsapp_fallback_sms and person.channel == "whatsapp" else None,
+        )  # fmt: skip
+        if lid is None:
+            report.skipped_duplicates += len(group)
+        else:
+            queued += 1
     center = command_center or CommandCenter()
     issued = now or datetime.now(UTC)
     for _, items in sorted(tagana.items(), key=lambda kv: kv[0]):
@@ -438,21 +479,26 @@ def queue_plans(
             (issued + timedelta(minutes=center.ack_minutes)).astimezone(zone),
         )
 
+        mark = "LATIHAN/EXERCISE: " if first.exercise else ""
+
         def notice(
             new: Sequence[int],
             unit: TaganaUnit = unit,
             by_version: dict[int, VillageAlert] = by_version,
             contact: TaganaContact = contact,
+            mark: str = mark,
         ) -> str:
-            return renderer.render_tagana(unit, [by_version[v] for v in new], contact).text
+            return mark + renderer.render_tagana(unit, [by_version[v] for v in new], contact).text
 
         def sms_notice(
             new: Sequence[int],
             unit: TaganaUnit = unit,
             by_version: dict[int, VillageAlert] = by_version,
             contact: TaganaContact = contact,
+            mark: str = mark,
         ) -> str:
-            return renderer.render_tagana(replace(unit, channel="sms"), [by_version[v] for v in new], contact).text
+            sms_unit = replace(unit, channel="sms")
+            return mark + renderer.render_tagana(sms_unit, [by_version[v] for v in new], contact).text
 
         lid = store.enqueue_group(
             list(by_version),

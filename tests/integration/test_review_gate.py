@@ -152,9 +152,19 @@ def test_exercise_goes_to_the_exercise_list_only(tmp_path: Path) -> None:
     report = run(region, alert, tmp_path, f"sqlite:///{tmp_path / 'ews.db'}")
     sent = lines(tmp_path / "outbox.jsonl")
     assert sent
-    assert {m["audience"] for m in sent} == {"exercise"}
-    assert {m["recipient_id"] for m in sent} == {sent[0]["recipient_id"]}  # the one staff member
-    assert all(str(m["text"]).startswith("LATIHAN/EXERCISE: ") for m in sent)
+    residents = [m for m in sent if m["audience"] != "tagana"]
+    assert {m["audience"] for m in residents} == {"exercise"}
+    # The one staff member, once for the thread (not once per village), the count of villages in the mark.
+    assert len(residents) == 1
+    assert str(residents[0]["text"]).startswith("LATIHAN/EXERCISE")
+    assert sum(n for label, n in report.levels.items() if label != "Aman") > 1
+    assert "desa/kel.)" in str(residents[0]["text"])
+    # Tagana rehearse their mobilisation: a notice marked LATIHAN, one per unit.
+    tagana = [m for m in sent if m["audience"] == "tagana"]
+    assert tagana
+    assert all(str(m["text"]).startswith("LATIHAN/EXERCISE: ") for m in tagana)
+    assert all("MOBILISASI" in str(m["text"]) for m in tagana)
+    assert len({m["recipient_id"] for m in tagana}) == len(tagana)
     assert any("exercise list only" in n for n in report.notes)
     caps = list((tmp_path / "out" / "cap").glob("*.xml"))
     assert caps

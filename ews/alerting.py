@@ -416,11 +416,10 @@ def queue_plans(
             continue
         for r in p.residents:
             message = renderer.render_resident(p.alert, r)
-            text = ("LATIHAN/EXERCISE: " + message.text) if p.audience == "exercise" else message.text
+            text = message.text
             fallback = None
             if whatsapp_fallback_sms and r.channel == "whatsapp":
-                sms = renderer.render_resident(p.alert, replace(r, channel="sms")).text
-                fallback = ("LATIHAN/EXERCISE: " + sms) if p.audience == "exercise" else sms
+                fallback = renderer.render_resident(p.alert, replace(r, channel="sms")).text
             lid = store.enqueue(
                 version_id,
                 r.recipient_id,
@@ -449,9 +448,8 @@ def queue_plans(
             # The most serious village of the thread stands for all of them; the count says how many.
             top = max((alerts[v] for v in new), key=lambda x: (x.level, x.fraction, x.village_code))
             who = replace(person, village_code=top.village_code, channel="sms" if sms else person.channel)
-            text = renderer.render_resident(top, who).text
             more = f" (+{len(new) - 1} desa/kel.)" if len(new) > 1 else ""
-            return f"LATIHAN/EXERCISE{more}: {text}"
+            return renderer.render_resident(top, who, prefix=f"LATIHAN/EXERCISE{more}: ").text
 
         def drill_sms(new: Sequence[int], drill: Callable[..., str] = drill) -> str:
             return drill(new, sms=True)
@@ -488,7 +486,7 @@ def queue_plans(
             contact: TaganaContact = contact,
             mark: str = mark,
         ) -> str:
-            return mark + renderer.render_tagana(unit, [by_version[v] for v in new], contact).text
+            return renderer.render_tagana(unit, [by_version[v] for v in new], contact, mark).text
 
         def sms_notice(
             new: Sequence[int],
@@ -498,7 +496,7 @@ def queue_plans(
             mark: str = mark,
         ) -> str:
             sms_unit = replace(unit, channel="sms")
-            return mark + renderer.render_tagana(sms_unit, [by_version[v] for v in new], contact).text
+            return renderer.render_tagana(sms_unit, [by_version[v] for v in new], contact, mark).text
 
         lid = store.enqueue_group(
             list(by_version),

@@ -187,7 +187,7 @@ class MessageRenderer:
             lstrip_blocks=True,
         )
 
-    def render_resident(self, alert: VillageAlert, recipient: Recipient) -> RenderedMessage:
+    def render_resident(self, alert: VillageAlert, recipient: Recipient, prefix: str = "") -> RenderedMessage:
         """Render the message for one resident about their village.
 
         Parameters
@@ -197,6 +197,8 @@ class MessageRenderer:
         recipient : Recipient
             The resident; gives the channel (``"sms"`` or ``"whatsapp"``) and the language (``"id"`` or
             ``"en"``; any other language gets Bahasa Indonesia).
+        prefix : str, optional
+            Text put in front (an exercise mark), counted in the SMS budget.
 
         Returns
         -------
@@ -250,7 +252,7 @@ class MessageRenderer:
             return {**fixed, **values, "variant": variant}
 
         template = f"resident_end_{channel}.{language}.j2" if ending else f"resident_{channel}.{language}.j2"
-        text, shortened = self._fit(template, channel, parts, context)
+        text, shortened = self._fit(template, channel, parts, context, prefix)
         return RenderedMessage(
             audience="resident",
             channel=channel,
@@ -266,7 +268,11 @@ class MessageRenderer:
         )
 
     def render_tagana(
-        self, unit: TaganaUnit, alerts: Sequence[VillageAlert], contact: TaganaContact | None = None
+        self,
+        unit: TaganaUnit,
+        alerts: Sequence[VillageAlert],
+        contact: TaganaContact | None = None,
+        prefix: str = "",
     ) -> RenderedMessage:
         """Render the mobilisation notice for one Tagana unit's coordinator.
 
@@ -286,6 +292,8 @@ class MessageRenderer:
             The alerts for villages in the unit's area; levels ``NONE`` are ignored.
         contact : TaganaContact, optional
             How and by when to acknowledge, and the command center's number.
+        prefix : str, optional
+            Text put in front (an exercise mark), counted in the SMS budget.
 
         Returns
         -------
@@ -369,7 +377,7 @@ class MessageRenderer:
             }
 
         template = f"tagana_end_{channel}.id.j2" if ending else f"tagana_{channel}.id.j2"
-        text, shortened = self._fit(template, channel, parts, context)
+        text, shortened = self._fit(template, channel, parts, context, prefix)
         return RenderedMessage(
             audience="tagana",
             channel=channel,
@@ -419,14 +427,15 @@ class MessageRenderer:
         channel: str,
         parts: Mapping[str, str],
         context: Callable[[Mapping[str, str], str], _Context],
+        prefix: str = "",
     ) -> tuple[str, bool]:
-        """Render ``name`` so that it fits ``channel``; return the text and whether parts were shortened."""
+        """Render ``name`` to fit ``channel`` with ``prefix`` in front; return the text and if parts were cut."""
         sms = channel == "sms"
         measure: Callable[[str], int] = gsm7_length if sms else len
         budget = _SMS_BUDGET if sms else WHATSAPP_MAX_CHARS
 
         def finish(values: Mapping[str, str], variant: str) -> str:
-            raw = self._render(name, context(values, variant))
+            raw = prefix + self._render(name, context(values, variant))
             return _normalise(to_gsm7(raw) if sms else raw, keep_blank_lines=not sms)
 
         def fits(text: str) -> bool:

@@ -593,3 +593,17 @@ _HAZARD_ALERT = VillageAlert(
     population_exposed=None,
     population_estimated=False,
 )
+
+
+def test_an_exercise_mark_is_counted_in_the_sms_budget(renderer: MessageRenderer) -> None:
+    long_names = make_alert(village_name="Sumbermanjing Kulon Wetan Lor Kidul", kecamatan_name="Sumbermanjing Wetan")
+    mark = "LATIHAN/EXERCISE (+21 desa/kel.): "
+    for language in ("id", "en"):
+        plain = renderer.render_resident(long_names, make_recipient(language=language)).text
+        marked = renderer.render_resident(long_names, make_recipient(language=language), prefix=mark).text
+        assert marked.startswith(mark)
+        assert sms_segments(marked) <= 2
+        assert len(marked) - len(mark) <= len(plain)  # made to fit with the mark, not cut by the carrier
+    notice = renderer.render_tagana(make_unit(), tagana_alerts(), prefix="LATIHAN/EXERCISE: ").text
+    assert notice.startswith("LATIHAN/EXERCISE: MOBILISASI")
+    assert sms_segments(notice) <= 2

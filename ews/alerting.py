@@ -228,6 +228,26 @@ def issuer_of(warning: Warning | None) -> tuple[str, str]:
     return "EWS", "EWS"
 
 
+def quake_facts(hazard: HazardMessage) -> tuple[tuple[str, str], ...]:
+    """What a resident reads first about an earthquake: magnitude, depth, epicentre and BMKG's tsunami word."""
+    d = hazard.details
+    magnitude, depth = d.get("magnitude"), d.get("depth_km")
+    if not isinstance(magnitude, int | float) or isinstance(magnitude, bool):
+        return ()
+    potensi = str(d.get("potensi") or "").strip().lower()
+    tsunami = "yes" if d.get("tsunami") else ("no" if potensi.startswith("tidak berpotensi tsunami") else "unknown")
+    epicentre = str(d.get("region") or "").strip()
+    for lead in ("Pusat gempa berada di ", "Pusat gempa di "):
+        if epicentre.lower().startswith(lead.lower()):
+            epicentre = epicentre[len(lead):]
+    return (
+        ("magnitude", f"{float(magnitude):.1f}"),
+        ("depth_km", f"{float(depth):g}" if isinstance(depth, int | float) else "?"),
+        ("epicentre", epicentre),
+        ("tsunami", tsunami),
+    )
+
+
 def _village_alert(
     d: Decision,
     village: pd.Series,
@@ -235,6 +255,7 @@ def _village_alert(
     estimated: bool,
     standing: bool = False,
     cause: str = "",
+    quake: tuple[tuple[str, str], ...] = (),
 ) -> VillageAlert:
     tz, zone = local_zone(d.village_code)
     ending = d.transition.ends
@@ -261,6 +282,7 @@ def _village_alert(
         source_label=issuer_of(warning)[1],
         hazard=cause or "cuaca",
         events=_editions(warning),
+        quake=quake,
     )
 
 
@@ -304,11 +326,13 @@ def plan_recipients(
     estimated: bool,
     standing_ids: Collection[str] = (),
     causes: Mapping[tuple[str, str], str] | None = None,
+    quakes: Mapping[str, tuple[tuple[str, str], ...]] | None = None,
 ) -> list[_Plan]:
     """Who each sending decision goes to. Endings: whoever the ledger says heard that village's alert.
 
     ``standing_ids``: identifiers of messages of standing threads (their expiry is not announced);
-    ``causes``: (message identifier, village) -> what residents act on ("gempa", "tsunami"), for advice.
+    ``causes``: (message identifier, village) -> what residents act on ("gempa", "tsunami"), for advice;
+    ``quakes``: message identifier -> the earthquake's facts for the message (:func:`quake_facts`).
     """
     by_code = villages.set_index("code")
     plans: list[_Plan] = []
@@ -327,7 +351,7 @@ def plan_recipients(
             continue
         alert = _village_alert(
             d, by_code.loc[d.village_code], warnings.get(d.warning_id), estimated, d.warning_id in standing_ids,
-            (causes or {}).get((d.warning_id, d.village_code), ""),
+            (causes or {}).get((d.warning_id, d.village_code), ""), (quakes or {}).get(d.warning_id, ()),
         )  # fmt: skip
         if d.transition.ends:
             heard = store.version_recipients(config.id, d.thread_id, d.village_code)
@@ -648,9 +672,11 @@ def alert_step(
         for d in quiet:
             if (hazard := announced.get((d.thread_id, d.village_code))) is not None:
                 causes[(d.warning_id, d.village_code)] = hazard
+    quakes = {h.warning.identifier: facts for h in hazards if (facts := quake_facts(h))}
     plans = plan_recipients(
-        store, config, outcome.decisions, villages, by_id, units, exercise_list, estimated, standing_ids, causes
-    )
+        store, config, outcome.decisions, villages, by_id, units, exercise_list, estimated, standing_ids, causes,
+        quakes,
+    )  # fmt: skip
     status = review_status(plans, config)
     report.villages_to_tell = len({p.decision.village_code for p in plans})
     report.reachable = sum(len(p.residents) + sum(1 for u in p.units if u.phone) for p in plans)

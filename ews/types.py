@@ -135,6 +135,9 @@ class VillageAlert:
     hazard: str = "cuaca"  # which advice residents get: "cuaca" (rain, storms, floods), "gempa", "tsunami"
     source_label: str = "BMKG"  # the data behind it, for the "Sumber:" line
     events: tuple[tuple[str, str], ...] = ()  # (language, event) from the warning's other editions, e.g. ("en", …)
+    # An earthquake's facts as BMKG gives them, for the message: magnitude, depth_km, epicentre (BMKG's
+    # ``Wilayah``), tsunami ("yes" | "no" | "unknown", from ``Potensi``); empty for other hazards.
+    quake: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,24 @@ def hazard_event(hazard: str, language: str) -> str:
     return names.get(hazard, names["cuaca"])
 
 
+_TSUNAMI_WORDS = {
+    "id": {"yes": "BERPOTENSI TSUNAMI", "no": "Tidak berpotensi tsunami", "unknown": "Info tsunami: pantau BMKG"},
+    "en": {"yes": "TSUNAMI POSSIBLE", "no": "No tsunami potential", "unknown": "Tsunami: check BMKG"},
+}
+
+
+def _quake_context(alert: VillageAlert, language: str) -> _Context:
+    """An earthquake's facts for the templates (``quake`` false for other hazards): BMKG's words first."""
+    facts = dict(alert.quake)
+    return {
+        "quake": bool(facts),
+        "magnitude": facts.get("magnitude", ""),
+        "depth": facts.get("depth_km", ""),
+        "quake_time": _clock(alert.effective, alert.zone_name),
+        "tsunami_text": _TSUNAMI_WORDS.get(language, _TSUNAMI_WORDS["id"])[facts.get("tsunami", "unknown")],
+    }
+
+
 @dataclass(frozen=True)
 class TaganaContact:
     """What a mobilisation notice tells the coordinator about answering (see ``command_center`` in the region).
@@ -238,11 +256,13 @@ class MessageRenderer:
             "issuer": alert.issuer,
             "source": alert.source_label,
             "hazard": alert.hazard,
+            **_quake_context(alert, language),
         }
         parts = {
             "village": alert.village_name,
             "kecamatan": alert.kecamatan_name,
             "kabkota": alert.kabkota_name,
+            "epicentre": dict(alert.quake).get("epicentre", ""),
             # BMKG's own words in the resident's language when its edition in that language was read; never
             # empty (an ending whose warning was not read this cycle): the hazard's name then.
             "event": dict(alert.events).get(language, alert.event) or hazard_event(alert.hazard, language),

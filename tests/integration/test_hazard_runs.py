@@ -200,3 +200,42 @@ def test_cap_files_of_unchanged_alerts_are_copied_byte_for_byte(demo_region: Reg
     copied = {p.name: p.read_bytes() for p in (tmp_path / "out" / "cap").glob("*.xml")}
     rendered = {p.name: p.read_bytes() for p in (tmp_path / "fresh" / "cap").glob("*.xml")}
     assert copied == rendered == first
+
+
+def test_the_flores_tsunami_messages_give_bmkgs_facts_and_end_with_tsunami_advice(
+    bali_region: RegionConfig, kec_dir: Path, shared_data: Path, tmp_path: Path
+) -> None:
+    features = json.loads((kec_dir / "wilayah_boundaries_kec_51.geojson").read_text())["features"]
+    codes = [f["properties"]["kode"] for f in features]
+    rows = ["phone,village_code,language,channel,consent_source,consent_time"]
+    for i, code in enumerate(codes):
+        language, channel = ("en", "whatsapp") if i % 2 else ("id", "sms")
+        rows.append(f"+62899900{i:06d},{code},{language},{channel},test,2021-01-01T00:00:00+08:00")
+    (tmp_path / "subscribers.csv").write_text("\n".join(rows) + "\n")
+    region = tmp_path / "bali-subscribed.yaml"
+    region.write_text(Path(str(bali_region.source_file)).read_text() + f"subscribers: {tmp_path / 'subscribers.csv'}\n")
+    config = open_region(region)
+    feed = shared_data / "bmkg" / "gempa" / "arraysyams_gempaterkini_2021-12-14_tsunami-potential.json"
+    now = datetime(2021, 12, 14, 4, 0, tzinfo=UTC)
+    db = tmp_path / "ews.db"
+    _, sent = run(config, tmp_path / "q1", now, HazardSources(quakes=(str(feed),)), db)
+    residents = [m for m in sent if m["audience"] == "resident"]
+    assert residents
+    for m in residents:
+        text = str(m["text"])
+        assert "M7.4" in text, text  # BMKG's final solution
+        assert "113 km BaratLaut LARANTUKA-NTT" in text
+        assert "10:20 WIB" in text or "11:20 WITA" in text  # the origin time, local (Bali is WITA)
+        assert "BERPOTENSI TSUNAMI" in text or "TSUNAMI POSSIBLE" in text
+        assert "pantai" in text.lower() or "coast" in text.lower()
+        assert "hujan" not in text.lower()
+        assert "rain" not in text.lower()
+    # Two days later the alerts have expired: the end says what to do after a tsunami warning, not after rain.
+    _, ended = run(config, tmp_path / "q3", now + timedelta(days=2), HazardSources(quakes=(str(feed),)), db)
+    ends = [m for m in ended if m["audience"] == "resident"]
+    assert ends
+    for m in ends:
+        text = str(m["text"]).lower()
+        assert "genangan" not in text
+        assert "standing water" not in text
+    assert any("pantai" in str(m["text"]) or "coast" in str(m["text"]) for m in ends if m["channel"] == "whatsapp")

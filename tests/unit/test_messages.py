@@ -607,3 +607,33 @@ def test_an_exercise_mark_is_counted_in_the_sms_budget(renderer: MessageRenderer
     notice = renderer.render_tagana(make_unit(), tagana_alerts(), prefix="LATIHAN/EXERCISE: ").text
     assert notice.startswith("LATIHAN/EXERCISE: MOBILISASI")
     assert sms_segments(notice) <= 2
+
+
+@pytest.mark.parametrize(
+    ("tsunami", "words_id", "words_en"),
+    [("no", "Tidak berpotensi tsunami", "No tsunami potential"), ("yes", "BERPOTENSI TSUNAMI", "TSUNAMI POSSIBLE")],
+)
+def test_an_earthquake_message_gives_bmkgs_facts_first(
+    renderer: MessageRenderer, tsunami: str, words_id: str, words_en: str
+) -> None:
+    wib = timezone(timedelta(hours=7), "WIB")
+    quake = (("magnitude", "7.4"), ("depth_km", "10"), ("epicentre", "113 km BaratLaut LARANTUKA-NTT"),
+             ("tsunami", tsunami))  # fmt: skip
+    alert = make_alert(
+        event="Gempabumi", hazard="tsunami" if tsunami == "yes" else "gempa", level=Level.AWAS, quake=quake,
+        effective=datetime(2021, 12, 14, 10, 20, tzinfo=wib), zone_name="WIB", expires=None,
+    )  # fmt: skip
+    for channel in ("sms", "whatsapp"):
+        text_id = renderer.render_resident(alert, make_recipient(channel=channel)).text
+        text_en = renderer.render_resident(alert, make_recipient(channel=channel, language="en")).text
+        for text, words in ((text_id, words_id), (text_en, words_en)):
+            assert "M7.4" in text
+            assert "10:20 WIB" in text
+            assert "113 km BaratLaut LARANTUKA-NTT" in text
+            assert "10 km" in text
+            assert words in text
+            assert "Gempabumi di" not in text  # the village is where it is felt, not the epicentre
+            if channel == "sms":
+                assert sms_segments(text) <= 2
+        assert "Guncangan" in text_id
+        assert "haking" in text_en

@@ -12,10 +12,11 @@ import functools
 import json
 import logging
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import pandas as pd
@@ -39,7 +40,11 @@ from ews.sources import HazardSources, assess_hazards, load_hazards, load_underl
 from ews.store.artifacts import atomic_folder, write_bytes_atomic, write_text_atomic
 from ews.store.records import warning_from_record, warning_to_record
 from ews.store.repository import Store
-from ews.types import Recipient, RenderedMessage, TaganaUnit, Warning
+from ews.types import HazardMessage, Recipient, RenderedMessage, TaganaUnit, Warning
+
+if TYPE_CHECKING:  # matplotlib is imported on publish only
+    from ews.review.riskmap import RasterLayer
+    from ews.review.scene import EndedAlert
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -430,7 +435,8 @@ def publish_outputs(
     maps, village files, ``summary.csv``, ``outbox.jsonl`` (this run's messages), ``cap/`` and ``report.json``.
     """
     from ews.alerting import alert_step
-    from ews.review.riskmap import MapTitle, RasterLayer, risk_map_html, risk_map_png  # matplotlib on publish
+    from ews.review.riskmap import RasterLayer  # matplotlib on publish
+    from ews.review.scene import ended_alerts
 
     region = region or open_region_data(config, progress)
     warnings, problems = _load_warnings(run_dir)
@@ -452,6 +458,7 @@ def publish_outputs(
         progress(
             "deciding alerts and sending (dry run)" if channel is not None else "deciding alerts and queueing them"
         )
+        before = store.active_alerts(config.id)  # the map tells which alerts this run ends
         alerts = alert_step(
             store, config, table, warnings, rows, now=now, units=[*tagana, *extra_units],
             exercise_list=region.exercise_list, estimated=region.population_estimated,
@@ -477,9 +484,15 @@ def publish_outputs(
             notes.append(f"NO TAGANA CONTACT for kab/kota {', '.join(unreachable)}: configure 'tagana' in the region")
         progress("drawing risk maps and writing outputs")
         underlay = load_underlay(run_dir)
-        raster = RasterLayer.from_transform(*underlay) if underlay is not None else None
+        by = _estimate_by(config)
+        raster = RasterLayer.from_transform(*underlay, f"curah hujan satelit – {by}") if underlay is not None else None
         shown = [*warnings, *(h.warning for h in hazards.messages)]
-        _write_review(staging, config, region, shown, per_village, MapTitle, risk_map_png, risk_map_html, raster)
+        cancels = {w.identifier for w in shown if w.msg_type == "Cancel"}
+        ended = ended_alerts(before, store.village_states(config.id), cancels)
+        stamp = _write_review(
+            staging, config, region, shown, per_village, rows=rows, now=now, ended=ended, hazards=hazards.messages,
+            raster=raster,
+        )  # fmt: skip
         report = RunReport(
             out_dir=out_dir,
             region=config.id,
@@ -499,7 +512,8 @@ def publish_outputs(
         )
         if not (staging / "outbox.jsonl").exists():
             write_text_atomic(staging / "outbox.jsonl", "")
-        write_text_atomic(staging / "report.json", json.dumps(report.to_json(), ensure_ascii=False, indent=1))
+        record = {**report.to_json(), **stamp}
+        write_text_atomic(staging / "report.json", json.dumps(record, ensure_ascii=False, indent=1))
     counts = {**alerts.transitions, **report.messages, "queued": alerts.queued}
     store.finish_run(run_id, "partial" if problems else "ok", counts, problems)
     for note in notes:
@@ -534,19 +548,39 @@ class _Tee:
         return self.channel.find_sent(message, ledger_key, since)
 
 
+def _estimate_by(config: RegionConfig) -> str:
+    """Whose estimate ews's own map areas are: the region's command center when it names one."""
+    if "command_center" in config.model_fields_set:
+        return f"perkiraan {config.command_center.name}"
+    from ews.review.scene import DEFAULT_ESTIMATE_BY
+
+    return DEFAULT_ESTIMATE_BY
+
+
 def _write_review(
     staging: Path,
     config: RegionConfig,
     region: RegionData,
     warnings: Sequence[Warning],
     per_village: pd.DataFrame,
-    map_title: type,
-    risk_map_png: Callable[..., bytes],
-    risk_map_html: Callable[..., str],
-    raster: object | None = None,
-) -> None:
-    """Maps, village files and summary.csv for analysts (``raster``: a rain layer drawn under the levels)."""
+    *,
+    rows: pd.DataFrame,
+    now: datetime,
+    ended: Mapping[str, EndedAlert],
+    hazards: Sequence[HazardMessage] = (),
+    raster: RasterLayer | None = None,
+) -> dict[str, object]:
+    """Maps, village files and summary.csv for analysts (``raster``: a rain layer drawn under the levels).
+
+    What the maps show is :func:`ews.review.scene.map_scene`'s. When warnings of the run are exercises, the
+    tables get a first column ``exercise`` (``LATIHAN`` on their rows); returns what ``report.json`` adds:
+    ``exercise: "LATIHAN"`` for an exercise run, and the identifiers of its exercise warnings.
+    """
+    from ews.review.riskmap import risk_map_html, risk_map_png
+    from ews.review.scene import EXERCISE_COLUMN, exercise_ids, exercise_marks, is_exercise_run, map_scene
+
     table = region.villages
+    marked = exercise_ids(warnings)
     result = table[["code", "geometry"]].merge(per_village, on="code", how="inner")
     result = gpd.GeoDataFrame(result, geometry="geometry", crs=table.crs)
     tz, zone = local_zone(config.province_code)
@@ -556,49 +590,34 @@ def _write_review(
         geometry=[w.geometry for w in located],
         crs="EPSG:4326",
     )
-    # Draw touched villages and their neighbours in the warnings' extent (or around the leveled villages
-    # when the levels come from rain, forecasts or an earthquake).
-    leveled = table[table["code"].isin(per_village.loc[per_village["level"] > 0, "code"])] if len(per_village) else None
-    if len(warn_frame) or (leveled is not None and len(leveled)):
-        frames = [warn_frame.total_bounds] if len(warn_frame) else []
-        if leveled is not None and len(leveled):
-            frames.append(leveled.total_bounds)
-        minx, miny = min(b[0] for b in frames), min(b[1] for b in frames)
-        maxx, maxy = max(b[2] for b in frames), max(b[3] for b in frames)
-        pad = 0.1 * max(maxx - minx, maxy - miny, 0.05)
-        nearby = table.cx[minx - pad : maxx + pad, miny - pad : maxy + pad]
-    else:
-        nearby = table.iloc[0:0]
-    drawn = nearby[["code", "name", "kecamatan_name", "geometry"]].rename(columns={"kecamatan_name": "kecamatan"})
-    lv = per_village.set_index("code") if len(per_village) else pd.DataFrame(columns=["level", "fraction"])
-    drawn = drawn.assign(
-        level=drawn["code"].map(lv["level"] if len(lv) else {}).fillna(0).astype(int),
-        fraction=drawn["code"].map(lv["fraction"] if len(lv) else {}).fillna(0.0).astype(float),
-        population_exposed=drawn["code"].map(lv["population_exposed"] if len(lv) else {}).astype(float),
-    )
-    first = min(warnings, key=lambda w: w.sent) if warnings else None
-    title = map_title(
-        event=first.event if first else "Tidak ada peringatan",
-        area_desc=first.area_desc if first else config.name,
-        warning_ids=tuple(w.identifier for w in warnings),
-        valid_from=first.effective.astimezone(tz) if first and first.effective else None,
-        valid_until=first.expires.astimezone(tz) if first and first.expires else None,
-        zone_name=zone,
+    scene = map_scene(
+        table, rows, warnings, region_name=config.name, now=now, tz=tz, zone_name=zone,
+        estimate_by=_estimate_by(config), hazards=hazards, ended=ended,
         population_note=(
             "Penduduk terpapar: ESTIMASI dari total kab/kota dibagi menurut luas desa" if region.population_estimated
             else None
         ),
     )  # fmt: skip
+    summary = per_village.drop(columns=["kecamatan_name", "kabkota_name"], errors="ignore")
+    summary = summary.assign(population_estimated=region.population_estimated)
+    if marked:  # first, where a spreadsheet shows it; a column, so programs still read every row
+        for frame in (result, summary):
+            frame.insert(0, EXERCISE_COLUMN, exercise_marks(frame.get("warning_id", []), marked))
+        warn_frame.insert(0, EXERCISE_COLUMN, exercise_marks(warn_frame["identifier"], marked))
     if len(result):
         result.to_file(staging / "villages.gpkg", layer="villages", driver="GPKG", engine="pyogrio")
         result.to_file(staging / "villages.geojson", driver="GeoJSON", engine="pyogrio")
-    summary = per_village.drop(columns=["kecamatan_name", "kabkota_name"], errors="ignore")
-    summary = summary.assign(population_estimated=region.population_estimated)
     write_text_atomic(staging / "summary.csv", summary.to_csv(index=False, float_format="%.4f"))
     if len(warn_frame):
         warn_frame.to_file(staging / "warnings.geojson", driver="GeoJSON", engine="pyogrio")
-    write_bytes_atomic(staging / "risk_map.png", risk_map_png(drawn, warn_frame, title, raster=raster))
-    write_text_atomic(staging / "risk_map.html", risk_map_html(drawn, warn_frame, title, raster=raster))
+    write_bytes_atomic(staging / "risk_map.png", risk_map_png(scene.villages, scene.areas, scene.title, raster=raster))
+    write_text_atomic(staging / "risk_map.html", risk_map_html(scene.villages, scene.areas, scene.title, raster=raster))
+    stamp: dict[str, object] = {}
+    if is_exercise_run(warnings):
+        stamp["exercise"] = "LATIHAN"
+    if marked:
+        stamp["exercise_warnings"] = sorted(marked)
+    return stamp
 
 
 def run_slice(

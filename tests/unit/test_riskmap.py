@@ -11,11 +11,20 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pytest
+from matplotlib.colors import to_hex
 from matplotlib.image import imread
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
 from ews.errors import DataValidationError
-from ews.review.riskmap import LEVEL_COLOURS, MapTitle, RasterLayer, risk_map_html, risk_map_png
+from ews.review.riskmap import (
+    LEVEL_COLOURS,
+    ActiveWarning,
+    MapTitle,
+    RasterLayer,
+    risk_map_figure,
+    risk_map_html,
+    risk_map_png,
+)
 from ews.types import Level
 
 WITA = timezone(timedelta(hours=8))
@@ -80,9 +89,8 @@ def no_warnings() -> gpd.GeoDataFrame:
 
 def make_title(**changes: Any) -> MapTitle:
     fields: dict[str, Any] = {
-        "event": "Hujan Lebat dan Petir",
-        "area_desc": "Gorontalo",
-        "warning_ids": ("CBT20260924001",),
+        "region": "Gorontalo",
+        "active": (ActiveWarning("CBT20260924001", "Hujan Lebat dan Petir", "BMKG"),),
         "valid_from": datetime(2026, 9, 24, 15, 27, tzinfo=WITA),
         "valid_until": datetime(2026, 9, 24, 17, 27, tzinfo=WITA),
         "zone_name": "WITA",
@@ -139,8 +147,10 @@ def test_png_is_deterministic_and_changes_with_levels(make_villages, warnings_fr
 @pytest.mark.parametrize(
     "title",
     [
-        make_title(valid_from=None, valid_until=None, warning_ids=(), population_note=None),
-        make_title(warning_ids=tuple(f"ID{i}" for i in range(7)), area_desc="$x$ Kota " * 30),
+        make_title(valid_from=None, valid_until=None, active=(), population_note=None),
+        make_title(
+            active=tuple(ActiveWarning(f"ID{i}", "$x$ Banjir " * 10, "BMKG") for i in range(7)), region="$x$ Kota " * 30
+        ),
     ],
     ids=["bare-title", "long-title"],
 )
@@ -162,7 +172,7 @@ def test_html_is_offline(make_villages, warnings_frame):
     for forbidden in ("http://", "https://", "//cdn", " src=", "fetch(", "@import"):
         assert forbidden not in page
     assert '<meta charset="utf-8">' in page
-    assert "<title>Peta risiko: Hujan Lebat dan Petir – Gorontalo</title>" in page
+    assert "<title>Peta risiko: Gorontalo: 1 peringatan aktif</title>" in page
 
 
 def test_html_has_one_path_per_village_filled_by_level(make_villages, warnings_frame):
@@ -189,18 +199,22 @@ def test_html_keeps_holes_and_all_parts(make_villages, warnings_frame):
 
 
 def test_html_escapes_names_from_data(make_villages, warnings_frame):
-    page = risk_map_html(make_villages(), warnings_frame, make_title(event='Banjir "<b>"'))
+    active = (ActiveWarning("X1", 'Banjir "<b>"', "<i>sender</i>"),)
+    page = risk_map_html(make_villages(), warnings_frame, make_title(active=active, region="<u>Gorontalo</u>"))
     assert XSS not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<b>" not in page
+    assert "<i>" not in page
+    assert "<u>" not in page
     # the only script element is the page's own
     assert page.count("<script>") == 1
 
 
 def test_html_title_block(make_villages, warnings_frame):
-    ids = tuple(f"CBT2026092400{i}" for i in range(5))
-    page = risk_map_html(make_villages(), warnings_frame, make_title(warning_ids=ids))
-    assert "<h1>Hujan Lebat dan Petir – Gorontalo</h1>" in page
+    active = tuple(ActiveWarning(f"CBT2026092400{i}", "Hujan Lebat dan Petir", "BMKG") for i in range(5))
+    page = risk_map_html(make_villages(), warnings_frame, make_title(active=active))
+    assert "<h1>Gorontalo: 5 peringatan aktif</h1>" in page
+    assert '<p class="hazards">Hujan Lebat dan Petir (BMKG) ×5</p>' in page
     assert "Berlaku 24 Sep 2026 15:27–17:27 WITA" in page
     # three ids, then the count of the rest
     assert "Peringatan: CBT20260924000, CBT20260924001, CBT20260924002 +2" in page
@@ -379,3 +393,230 @@ def test_html_embeds_the_rain_offline_and_leaves_unleveled_villages_unfilled(mak
     assert "Hujan 24 jam (mm)" in page
     assert 'fill="none"' in page or all(f != LEVEL_COLOURS[Level.NONE] for f in village_fills(page).values())
     assert "http://" not in page.replace("http://www.w3.org", "")
+
+
+# ------------------------------------------------------------------------------ what the map says (data)
+
+KABKOTA = {A: "Kabupaten Satu", B: "Kabupaten Satu", C: "Kota Dua", D: "Kota Dua", E: "Kabupaten Tiga"}
+
+
+def with_columns(villages: gpd.GeoDataFrame, ended: dict[str, str] | None = None) -> gpd.GeoDataFrame:
+    """The optional columns: kab/kota names, and how a village's alert ended this run."""
+    return villages.assign(
+        kabkota=villages["code"].map(KABKOTA), ended=[(ended or {}).get(c, "") for c in villages["code"]]
+    )
+
+
+def within(bounds: tuple[float, ...], xlim: tuple[float, float], ylim: tuple[float, float]) -> bool:
+    """Whether the box ``bounds`` (minx, miny, maxx, maxy) lies strictly inside the view."""
+    return xlim[0] < bounds[0] and bounds[2] < xlim[1] and ylim[0] < bounds[1] and bounds[3] < ylim[1]
+
+
+def legend_texts(figure: Any) -> list[str]:
+    # Long labels are wrapped onto lines (and a count kept whole): compare them as single-spaced text.
+    return [" ".join(t.get_text().split()) for t in figure.axes[0].get_legend().get_texts()]
+
+
+def texts_with(figure: Any, gid: str) -> list[str]:
+    return [t.get_text() for t in figure.axes[0].texts if t.get_gid() == gid]
+
+
+def collections(figure: Any) -> dict[str, Any]:
+    return {c.get_gid(): c for c in figure.axes[0].collections if c.get_gid()}
+
+
+def areas_frame(*rows: tuple[str, str, str, bool, Any]) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {
+            "identifier": [r[0] for r in rows],
+            "event": [r[1] for r in rows],
+            "label": [r[2] for r in rows],
+            "estimate": [r[3] for r in rows],
+        },
+        geometry=[r[4] for r in rows],
+        crs="EPSG:4326",
+    )
+
+
+def test_png_heading_is_the_region_and_the_warnings_in_force(make_villages, warnings_frame):
+    active = (
+        ActiveWarning("CBT1", "Hujan Lebat dan Petir", "BMKG"),
+        ActiveWarning("CBT2", "Hujan Lebat dan Petir", "BMKG"),
+        ActiveWarning("ews.gempa.X", "Gempabumi Berpotensi Tsunami", "info gempa BMKG, perkiraan EWS"),
+    )
+    figure = risk_map_figure(make_villages(), warnings_frame, make_title(region="Jawa Timur", active=active), dpi=40)
+    assert figure.get_suptitle() == "Jawa Timur: 3 peringatan aktif"
+    lines = [t.get_text() for t in figure.texts]
+    # How many, which hazards, who issued them: two BMKG nowcasts and ews's own earthquake estimate.
+    assert "Hujan Lebat dan Petir (BMKG) ×2 · Gempabumi Berpotensi Tsunami (info gempa BMKG, perkiraan EWS)" in lines
+    assert "Peringatan: CBT1, CBT2, ews.gempa.X" in lines
+    assert "Berlaku 24 Sep 2026 15:27–17:27 WITA" in lines
+
+
+def test_png_heading_without_a_warning_in_force(make_villages, no_warnings):
+    figure = risk_map_figure(
+        make_villages({}), no_warnings, make_title(active=(), as_of=datetime(2026, 9, 24, 18, 5, tzinfo=WITA))
+    )
+    assert figure.get_suptitle() == "Gorontalo: tidak ada peringatan aktif"
+    lines = [t.get_text() for t in figure.texts]
+    assert "Tidak ada peringatan yang berlaku · keadaan 24 Sep 2026 18:05 WITA" in lines
+    assert not any(line.startswith("Peringatan:") for line in lines)
+
+
+def test_png_legend_names_who_drew_each_area(make_villages):
+    tsunami = "radius tsunami 300 km dari pusat gempa – perkiraan EWS"
+    both = areas_frame(
+        ("CBT1", "Hujan Lebat", "area peringatan BMKG", False, box(112.005, -7.499, 112.015, -7.495)),
+        ("ews.gempa.X", "Gempabumi", tsunami, True, Point(112.02, -7.49).buffer(0.02)),
+    )
+    figure = risk_map_figure(make_villages(), both, make_title(), dpi=40)
+    legend = legend_texts(figure)
+    assert "area peringatan BMKG (1)" in legend
+    assert f"{tsunami} (1)" in legend
+    drawn = collections(figure)
+    assert len(drawn["areas-issuer"].get_paths()) == 1
+    assert len(drawn["areas-estimate"].get_paths()) == 1
+    assert drawn["areas-estimate"].get_linestyle()[0][1] is not None  # dashed: ews's own estimate
+    assert drawn["areas-issuer"].get_linestyle()[0][1] is None  # solid: the issuer's polygon
+
+    # ews's own circle alone is never called a BMKG area.
+    own = risk_map_figure(make_villages(), both.iloc[1:], make_title(), dpi=40)
+    assert not any("BMKG" in label for label in legend_texts(own))
+    page = risk_map_html(make_villages(), both.iloc[1:], make_title())
+    assert "area peringatan BMKG" not in page
+    assert f"{tsunami} (1)</li>" in page
+    assert page.count('<path class="w e"') == 1
+
+    # Without a label column an area is BMKG's (what the renderers always drew).
+    assert "area peringatan BMKG (1)" in legend_texts(
+        risk_map_figure(make_villages(), both.iloc[:1][["identifier", "event", "geometry"]], make_title(), dpi=40)
+    )
+
+
+def test_png_draws_ended_alerts_hatched_and_named_never_as_a_level(make_villages, no_warnings):
+    # A (Siaga) was cancelled this run, C (Siaga) expired: both keep their old level only for the tooltip.
+    villages = with_columns(make_villages(), {A: "cancel", C: "end"})
+    figure = risk_map_figure(villages, no_warnings, make_title(active=()), dpi=40)
+    drawn = collections(figure)
+    assert len(drawn["ended-cancel"].get_paths()) == 1
+    assert len(drawn["ended-end"].get_paths()) == 1
+    assert drawn["ended-cancel"].get_hatch() != drawn["ended-end"].get_hatch()
+    level_fills = {to_hex(c) for c in drawn["levels"].get_facecolor()}
+    for kind in ("ended-cancel", "ended-end"):
+        assert drawn[kind].get_hatch()
+        assert {to_hex(c) for c in drawn[kind].get_facecolor()}.isdisjoint(LEVEL_COLOURS.values())
+    assert len(drawn["levels"].get_paths()) == 3  # B, D, E
+    assert LEVEL_COLOURS[Level.SIAGA] not in level_fills  # the only Siaga villages ended
+    assert texts_with(figure, "label-cancel") == ["DICABUT"]
+    assert texts_with(figure, "label-end") == ["BERAKHIR"]
+    legend = legend_texts(figure)
+    assert "DICABUT: peringatan dicabut (1 desa)" in legend
+    assert "BERAKHIR: peringatan berakhir (1 desa)" in legend
+    assert "Siaga (0 desa)" in legend
+
+
+def test_html_draws_ended_alerts_hatched_and_named(make_villages, no_warnings):
+    page = risk_map_html(with_columns(make_villages(), {A: "cancel", C: "end"}), no_warnings, make_title(active=()))
+    path_a = re.search(rf'<path class="v end-cancel" fill="url\(#hatch-cancel\)"[^>]*data-code="{A}"[^>]*/>', page)
+    assert path_a is not None
+    assert 'data-level-label="DICABUT (sebelumnya Siaga)"' in path_a.group()
+    assert 'data-ended="cancel"' in path_a.group()
+    assert re.search(rf'<path class="v end-end" fill="url\(#hatch-end\)"[^>]*data-code="{C}"', page)
+    assert set(village_fills(page)) == {B, D, E}  # only villages whose level stands are filled by level
+    assert '<text class="k cancel"' in page
+    assert ">DICABUT</text>" in page
+    assert ">BERAKHIR</text>" in page
+    assert "DICABUT: peringatan dicabut (1 desa)</li>" in page
+    # The table lists the levels in force, then the ended alerts.
+    assert re.findall(r'<tr data-code="([^"]+)">', page) == [B, E, A, C]
+    assert "<td>DICABUT (sebelumnya Siaga)</td>" in page
+
+
+def test_view_covers_every_village_with_a_level_or_an_ended_alert_whatever_the_areas(make_villages):
+    villages = with_columns(make_villages({A: 2, B: 3}), {E: "end"})
+    # A nowcast of another province (106E) in the same feed, and one over A and B.
+    areas = areas_frame(
+        ("CBT1", "Hujan", "area peringatan BMKG", False, box(112.005, -7.499, 112.015, -7.495)),
+        ("CBT2", "Hujan", "area peringatan BMKG", False, box(106.0, -6.5, 106.3, -6.2)),
+    )
+    figure = risk_map_figure(villages, areas, make_title(), dpi=40)
+    (x0, x1), (y0, y1) = figure.axes[0].get_xlim(), figure.axes[0].get_ylim()
+    for code in (A, B, E):  # every leveled village, and the ended one, whole, with room to spare
+        minx, miny, maxx, maxy = GEOMETRY[code].bounds
+        assert within((minx, miny, maxx, maxy), (x0, x1), (y0, y1)), code
+    assert x0 > 111.9  # the far polygon does not widen the view
+    assert "area peringatan BMKG (1)" in legend_texts(figure)  # only the area in view is in the legend
+    page = risk_map_html(villages, areas, make_title())
+    assert page.count('<path class="w"') == 1
+
+
+def test_kabkota_names_are_written_once_each_legibly_without_overlap(make_villages, warnings_frame):
+    figure = risk_map_figure(with_columns(make_villages()), warnings_frame, make_title(), dpi=60)
+    labels = [t for t in figure.axes[0].texts if t.get_gid() == "label-kabkota"]
+    names = [t.get_text() for t in labels]
+    assert sorted(names) == ["Kab. Satu", "Kab. Tiga", "Kota Dua"]  # once per kab/kota, not once per village
+    assert all(t.get_fontsize() >= 7 for t in labels)
+    assert all(t.get_path_effects() for t in labels)  # a white halo over the village fills
+    renderer = figure.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+    page = risk_map_html(with_columns(make_villages()), warnings_frame, make_title())
+    assert sorted(re.findall(r'<text class="k"[^>]*>([^<]*)</text>', page)) == ["Kab. Satu", "Kab. Tiga", "Kota Dua"]
+
+
+def test_kabkota_labels_that_would_collide_are_left_out(make_villages, warnings_frame):
+    # A long kab/kota name on each of five small villages: not all fit, and those that do never overlap.
+    villages = make_villages().assign(kabkota=[f"Kabupaten Nama Panjang Sekali {i}" for i in range(5)])
+    figure = risk_map_figure(villages, warnings_frame, make_title(), dpi=60)
+    labels = [t for t in figure.axes[0].texts if t.get_gid() == "label-kabkota"]
+    assert 1 <= len(labels) < 5
+    renderer = figure.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+
+
+def test_an_exercise_is_stamped_latihan_on_both_maps(make_villages, warnings_frame):
+    title = make_title(exercise=True)
+    figure = risk_map_figure(make_villages(), warnings_frame, title, dpi=40)
+    assert figure.get_suptitle() == "LATIHAN – Gorontalo: 1 peringatan aktif"
+    assert texts_with(figure, "exercise") == ["LATIHAN"]  # across the map
+    assert any(t.get_text() == "LATIHAN" and t.get_gid() == "exercise-badge" for t in figure.texts)
+    png = risk_map_png(make_villages(), warnings_frame, title, dpi=30)
+    assert b"Peta risiko: LATIHAN" in png  # the PNG's Title text chunk: a program can tell without pixels
+    page = risk_map_html(make_villages(), warnings_frame, title)
+    assert "<title>Peta risiko: LATIHAN – Gorontalo: 1 peringatan aktif</title>" in page
+    assert '<p class="exercise">LATIHAN / EXERCISE: bukan peringatan sungguhan</p>' in page
+    assert re.search(r'<text class="x"[^>]*>LATIHAN</text>', page)
+
+    real = make_title()
+    assert "LATIHAN" not in risk_map_html(make_villages(), warnings_frame, real)
+    assert b"LATIHAN" not in risk_map_png(make_villages(), warnings_frame, real, dpi=30)
+    assert "LATIHAN" not in " ".join(
+        t.get_text() for t in risk_map_figure(make_villages(), warnings_frame, real, dpi=30).texts
+    )
+
+
+def test_an_exercise_warning_in_a_real_run_is_marked_alone(make_villages, warnings_frame):
+    active = (ActiveWarning("CBT1", "Hujan Lebat", "BMKG"), ActiveWarning("CBT9", "Banjir", "BMKG", exercise=True))
+    figure = risk_map_figure(make_villages(), warnings_frame, make_title(active=active), dpi=30)
+    assert figure.get_suptitle() == "Gorontalo: 2 peringatan aktif"
+    assert "Hujan Lebat (BMKG) · Banjir (BMKG) [LATIHAN]" in [t.get_text() for t in figure.texts]
+    assert texts_with(figure, "exercise") == []
+
+
+def test_png_legend_takes_names_from_data_literally(make_villages):
+    # A CAP sender or event with "$...$" must not switch the legend to mathtext (and fail to draw).
+    odd = areas_frame(
+        ("X1", "Banjir", r"area peringatan CAP $\frac{a$@example.org", False, box(112.0, -7.5, 112.01, -7.49))
+    )
+    png = risk_map_png(make_villages(), odd, make_title(), dpi=30)
+    assert png.startswith(PNG_SIGNATURE)
+    assert r"area peringatan CAP $\frac{a$@example.org (1)" in legend_texts(
+        risk_map_figure(make_villages(), odd, make_title())
+    )
+
+
+def test_unknown_ended_value_names_the_village(make_villages, warnings_frame):
+    villages = make_villages().assign(ended=["", "", "expired", "", ""])
+    with pytest.raises(DataValidationError, match=rf"village {re.escape(C)}: ended 'expired' is not"):
+        risk_map_html(villages, warnings_frame, make_title())

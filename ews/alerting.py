@@ -215,17 +215,20 @@ def _is_standing(hazard: HazardMessage | None) -> bool:
     return hazard is not None and bool(hazard.details.get("standing"))
 
 
-def issuer_of(warning: Warning | None) -> tuple[str, str]:
-    """Who a message names as its issuer and its source line: never BMKG for ews's own rain assessment."""
+def issuer_of(warning: Warning | None, own: str = "EWS") -> tuple[str, str]:
+    """Who a message names as its issuer and its source line: never BMKG for ews's own rain assessment.
+
+    ``own`` is how the region signs ews's own alerts (``command_center.issuer``).
+    """
     if warning is None or warning.sender != "ews":
         return "BMKG", "BMKG"
     if warning.identifier.startswith("ews.rain."):
-        return "EWS", "curah hujan satelit, diolah EWS"
+        return own, f"curah hujan satelit, diolah {own}"
     if warning.identifier.startswith("ews.forecast."):
         return "BMKG", "prakiraan cuaca BMKG"
     if warning.identifier.startswith("ews.gempa."):
         return "BMKG", "info gempa BMKG, estimasi guncangan EWS"
-    return "EWS", "EWS"
+    return own, own
 
 
 def quake_facts(hazard: HazardMessage) -> tuple[tuple[str, str], ...]:
@@ -239,7 +242,7 @@ def quake_facts(hazard: HazardMessage) -> tuple[tuple[str, str], ...]:
     epicentre = str(d.get("region") or "").strip()
     for lead in ("Pusat gempa berada di ", "Pusat gempa di "):
         if epicentre.lower().startswith(lead.lower()):
-            epicentre = epicentre[len(lead):]
+            epicentre = epicentre[len(lead) :]
     return (
         ("magnitude", f"{float(magnitude):.1f}"),
         ("depth_km", f"{float(depth):g}" if isinstance(depth, int | float) else "?"),
@@ -256,8 +259,10 @@ def _village_alert(
     standing: bool = False,
     cause: str = "",
     quake: tuple[tuple[str, str], ...] = (),
+    own: str = "EWS",
 ) -> VillageAlert:
     tz, zone = local_zone(d.village_code)
+    issuer, source_label = issuer_of(warning, own)
     ending = d.transition.ends
     exposed = float(village.get("population", np.nan)) * (d.fraction if not ending else 0.0)
     return VillageAlert(
@@ -278,8 +283,8 @@ def _village_alert(
         population_exposed=None if np.isnan(exposed) else exposed,
         population_estimated=estimated,
         transition=d.transition.value,
-        issuer=issuer_of(warning)[0],
-        source_label=issuer_of(warning)[1],
+        issuer=issuer,
+        source_label=source_label,
         hazard=cause or "cuaca",
         events=_editions(warning),
         quake=quake,
@@ -352,6 +357,7 @@ def plan_recipients(
         alert = _village_alert(
             d, by_code.loc[d.village_code], warnings.get(d.warning_id), estimated, d.warning_id in standing_ids,
             (causes or {}).get((d.warning_id, d.village_code), ""), (quakes or {}).get(d.warning_id, ()),
+            config.command_center.issuer,
         )  # fmt: skip
         if d.transition.ends:
             heard = store.version_recipients(config.id, d.thread_id, d.village_code)

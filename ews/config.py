@@ -443,6 +443,8 @@ class CommandCenter(_Frozen):
     """
 
     name: Annotated[str, Field(min_length=1, max_length=40)] = "Pusdalops"
+    # How ews's own alerts (satellite rain) are signed in messages and CAP: never "BMKG". GSM-7, short.
+    issuer: Annotated[str, Field(min_length=2, max_length=16, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ./-]*$")] = "EWS"
     phone: Annotated[str, Field(pattern=r"^\+?[0-9][0-9 -]{1,18}[0-9]$")] | None = None
     whatsapp: Annotated[str, Field(pattern=r"^\+[1-9][0-9]{7,14}$")] | None = None
     ack_minutes: Annotated[int, Field(ge=5, le=24 * 60)] = 30

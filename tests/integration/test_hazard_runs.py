@@ -239,3 +239,21 @@ def test_the_flores_tsunami_messages_give_bmkgs_facts_and_end_with_tsunami_advic
         assert "genangan" not in text
         assert "standing water" not in text
     assert any("pantai" in str(m["text"]) or "coast" in str(m["text"]) for m in ends if m["channel"] == "whatsapp")
+
+
+def test_ews_own_alerts_are_signed_by_the_region_never_bmkg(tmp_path: Path) -> None:
+    region = write_synthetic_region(tmp_path / "region")
+    region.write_text(region.read_text() + "command_center: {name: Pusdalops Contoh, issuer: BPBD Contoh}\n")
+    rain = write_synthetic_rain(
+        tmp_path / "rain", region_bounds=synthetic_bounds(), start=T - timedelta(hours=24), hours=24,
+        formats=("geotiff",),
+    )["geotiff"]  # fmt: skip
+    _, sent = run(open_region(region), tmp_path / "o1", T, HazardSources(rain=(str(rain),)), tmp_path / "ews.db")
+    residents = [m for m in sent if m["audience"] == "resident"]
+    assert residents
+    for m in residents:
+        first = str(m["text"]).split("\n")[0]
+        assert "BPBD Contoh" in first, first
+        assert "BMKG" not in first
+        assert "EWS" not in first
+    assert any("diolah BPBD Contoh" in str(m["text"]) for m in residents if m["channel"] == "whatsapp")

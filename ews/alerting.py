@@ -370,8 +370,11 @@ def plan_recipients(
             mine = [unit_by_id[r] for r, aud, _ in heard if aud == "tagana" and r in unit_by_id]
             plans.append(_Plan(d, alert, residents, mine, "exercise" if d.exercise else "resident"))
         elif d.exercise:
-            # Tagana rehearse their mobilisation too (the notice says LATIHAN); residents hear nothing.
-            mine = _units_for(units, d.village_code) if d.level >= config.levels.tagana_min_level else []
+            # In an exercise (CAP status Exercise, not Test or Draft) Tagana rehearse their mobilisation too (the
+            # notice says LATIHAN); residents hear nothing.
+            warning = warnings.get(d.warning_id)
+            drill = warning is not None and warning.status == "Exercise"
+            mine = _units_for(units, d.village_code) if drill and d.level >= config.levels.tagana_min_level else []
             plans.append(
                 _Plan(d, alert, [replace(r, village_code=d.village_code) for r in exercise_list], mine, "exercise")
             )

@@ -29,9 +29,9 @@ import pandas as pd
 import shapely
 import xarray as xr
 
-from ews.errors import DataValidationError, EwsError, FetchError, StaleSourceError
+from ews.errors import BoundaryError, DataValidationError, EwsError, FetchError, StaleSourceError
 from ews.exposure.zonal import Grid, StatRequest, zonal_stats
-from ews.hazard.earthquake import coastal_villages, quake_message
+from ews.hazard.earthquake import coast_key, coastal_villages, quake_message, surrounding_land
 from ews.hazard.forecast import (
     ForecastLevels,
     adm4_levels,
@@ -44,9 +44,11 @@ from ews.hazard.rainfall import rain_accumulation, rain_message
 from ews.ingest.bmkg_forecast import DIGITALFORECAST_URL, check_forecast_fresh, read_adm4, read_digitalforecast
 from ews.ingest.bmkg_quake import DEFAULT_BASE_URL as QUAKE_BASE_URL
 from ews.ingest.bmkg_quake import FEEDS, read_coastal_codes, read_quakes
+from ews.ingest.boundaries import digest_land_files, list_land_files, read_land
 from ews.ingest.http import fetch_bytes
 from ews.ingest.rainfall import check_fresh, open_rainfall, step_end
 from ews.store.artifacts import write_bytes_atomic, write_text_atomic
+from ews.store.coast_cache import Coast, cached_coast
 from ews.store.records import hazard_from_record, hazard_to_record
 from ews.store.zonal_cache import cached_weights
 from ews.types import HazardMessage
@@ -383,7 +385,78 @@ def _forecast(config_id: str, region: RegionData, paths: Sequence[str], now: dat
     )
 
 
-def _quakes(config_id: str, region: RegionData, paths: Sequence[str], now: datetime, out: HazardAssessment) -> None:
+def _coast(region: RegionData, cache_dir: Path | None, out: HazardAssessment) -> set[str]:
+    """The coastal villages of a region: the outline of its villages and ``earthquake.land`` (cached).
+
+    Without ``land`` (or when a land file cannot be used) the coast is the outline of the villages alone
+    and the run says, DEGRADED, that land borders count as coast.
+    """
+    config = region.config
+    rules = config.earthquake
+    where = f"{config.source_file or config.id} [earthquake.land]"
+    layer = region.layer
+    codes = layer.table["code"].astype(str).tolist()
+    geometries = layer.table.geometry.values
+    files: list[Path] | None = None
+    land_key = "none"
+    if rules.land is None:
+        out.degraded(
+            where,
+            "tsunami coast taken from the outline of the region's boundaries alone: villages on a land border "
+            "with a neighbouring province count as coastal and get tsunami alerts; set 'earthquake.land' to the "
+            "neighbours' boundary files (or 'land: []' for an island region), or give 'earthquake.coastal'",
+        )
+    else:
+        try:
+            files = list_land_files(rules.land)
+            land_key = f"{rules.land_id_field}:{digest_land_files(files)}"
+        except BoundaryError as exc:
+            out.degraded(where, f"land around the region not used, land borders count as coast this run: {exc}")
+            files = None
+
+    def derive(land_files: list[Path] | None) -> Coast:
+        if not land_files:
+            return Coast(frozenset(coastal_villages(layer)))
+        around = surrounding_land(read_land(land_files, id_field=rules.land_id_field), codes)
+        coast = coastal_villages(layer, land=around.land.geometry)
+        return Coast(frozenset(coast), len(around.land), len(around.own))
+
+    try:
+        found = cached_coast(cache_dir, coast_key(codes, geometries, land_key), lambda: derive(files))
+    except BoundaryError as exc:  # a land file that exists but is not usable boundaries
+        out.degraded(where, f"land around the region not used, land borders count as coast this run: {exc}")
+        files = None
+        found = cached_coast(cache_dir, coast_key(codes, geometries, "none"), lambda: derive(None))
+    coast = found.coast
+    if files is None:
+        source = "the outline of the boundaries alone"
+    elif not files:
+        source = "the outline of the boundaries (earthquake.land: [], no land border)"
+    else:
+        source = f"the villages and {len(files)} land file(s)"
+    detail = ""
+    if coast.land_kept is not None:
+        detail = f"; {coast.land_kept} land feature(s) kept, {coast.land_own} of the region itself left out"
+        if coast.land_kept == 0:
+            out.degraded(
+                where,
+                f"the land files hold only the region's own areas ({coast.land_own} features): land borders "
+                "count as coast; give the neighbouring provinces' boundaries",
+            )
+    out.notes.append(
+        f"gempa: tsunami coast: {len(coast.codes)} of {len(codes)} villages, from {source} ({found.origin}{detail})"
+    )
+    return set(coast.codes)
+
+
+def _quakes(
+    config_id: str,
+    region: RegionData,
+    paths: Sequence[str],
+    now: datetime,
+    out: HazardAssessment,
+    cache_dir: Path | None = None,
+) -> None:
     rules = region.config.earthquake
     events = []
     for src in paths:
@@ -412,7 +485,7 @@ def _quakes(config_id: str, region: RegionData, paths: Sequence[str], now: datet
             small.append(event.event_id)
             continue
         if event.tsunami and coastal is None:
-            coastal = read_coastal_codes(rules.coastal) if rules.coastal else coastal_villages(region.layer)
+            coastal = read_coastal_codes(rules.coastal) if rules.coastal else _coast(region, cache_dir, out)
         try:
             outcome = quake_message(config_id, event, region.layer, rules, coastal or set(), now)
         except Exception as exc:  # one event fails alone
@@ -445,7 +518,7 @@ def assess_hazards(
     steps: list[tuple[str, Callable[[], None]]] = [
         ("rain", lambda: _rain(config_id, region, staged["rain"], now, cache_dir, out, run_dir)),
         ("forecast", lambda: _forecast(config_id, region, staged["forecast"], now, out)),
-        ("quakes", lambda: _quakes(config_id, region, staged["quakes"], now, out)),
+        ("quakes", lambda: _quakes(config_id, region, staged["quakes"], now, out, cache_dir)),
     ]
     for kind, step in steps:
         if not staged[kind]:

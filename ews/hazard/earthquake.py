@@ -42,13 +42,18 @@ hysteresis margin. When BMKG says the event may cause a tsunami, every coastal v
 Coast
 -----
 Without an authoritative list (``QuakeRules.coastal``), :func:`coastal_villages` takes as coastal the
-villages that touch the outer outline of the union of the boundary layer. Caveat: the outline of a
-province layer also runs along land borders with neighbouring provinces, so villages on such a border
-count as coastal here; a region should give a CSV of coastal codes to avoid that.
+villages that touch the sea: the outer outline of *all land* around the region, the union of the
+region's villages and the polygons of the land around it (``QuakeRules.land``: the neighbouring
+provinces' boundaries, less the region's own areas, see :func:`surrounding_land`). A land border with
+a neighbour is then inside the land, not on its outline. Two tolerances close the gaps between layers
+that were digitised apart (see :data:`COAST_GAP_M`, :data:`LAND_GAP_M`); a wider gap that is enclosed
+(between the region and its neighbour, or between villages) is a hole of the union, and holes are not
+sea. Without land, a land border is on the outline and counts as coast (the caller says so in the run).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -58,13 +63,14 @@ from typing import NamedTuple
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from numpy.typing import ArrayLike, NDArray
 from pyproj import CRS, Transformer
 from shapely.geometry.base import BaseGeometry
 
 from ews.config import QuakeRules
-from ews.exposure.coverage import EQUAL_AREA, WGS84, VillageLayer
+from ews.exposure.coverage import WGS84, VillageLayer
 from ews.types import HazardMessage, Level, VillageHazard, Warning
 
 # Allen, Wald & Worden (2012), hypocentral-distance IPE (see the module docstring for the source).
@@ -81,7 +87,28 @@ SEVERITY = {Level.AWAS: "Extreme", Level.SIAGA: "Severe", Level.WASPADA: "Modera
 """CAP severity of a message from its highest village level (the inverse of ``LevelRules.severity``)."""
 
 COAST_GAP_M = 100.0
-"""Gaps narrower than twice this between neighbouring polygons are closed before taking the outline."""
+"""Village polygons are grown by this (ground metres) before their union, closing slivers and gaps narrower
+than twice this between villages of one layer (they are digitised apart by tens of metres in places); a
+village within twice this of the land's outline is coastal (the outline lies this far out to sea from
+the villages' own shore, so a village up to this far from the shore still counts)."""
+
+LAND_GAP_M = 250.0
+"""The land around the region is grown by this (m): with :data:`COAST_GAP_M` it closes gaps of up to
+350 m between the region's villages and a neighbour's polygons, also where both meet the sea. Neighbouring
+layers are coarser (kecamatan and kab/kota polygons, simplified upstream) and do not line up with the
+villages: along Jawa Timur's border the kel/35 villages and the Jawa Tengah kecamatan of the shared data
+lie up to about 600 m apart, but those gaps are enclosed, so holes, not sea. Measured on the shared data,
+the coast of Jawa Timur (Jawa Tengah and Bali kecamatan as land) is the same for 100 m to 1,000 m, and
+that of Kota Surabaya alone (the other Jawa Timur kecamatan as land) for 100 m to 500 m; at 1,000 m the
+neighbours' grown shore covers real coastal kelurahan where a land border meets the sea (Romokalisari
+beside Gresik, Medokan Ayu beside Sidoarjo). A sea channel narrower than about 350 m between the region
+and its neighbour is closed too."""
+
+_LAND_MARGIN_M = 10_000.0
+"""Land farther than this (m) beyond the villages' bounding box cannot touch their outline and is cut off."""
+
+COAST_METHOD = "coast-v2"
+"""Names the derivation in the cache key: change it when :func:`coastal_villages` changes its answer."""
 
 _CIRCLE_SEGMENTS = 16  # per quarter circle
 
@@ -244,19 +271,46 @@ def _circle(lat: float, lon: float, radius_km: float) -> BaseGeometry:
     return result
 
 
+def _lonlat(geometries: gpd.GeoSeries | Sequence[BaseGeometry], what: str) -> gpd.GeoSeries:
+    """Polygons (a GeoSeries with a CRS, or lon/lat polygons) as a GeoSeries in EPSG:4326."""
+    series = geometries if isinstance(geometries, gpd.GeoSeries) else gpd.GeoSeries(list(geometries), crs=WGS84)
+    if series.crs is None:
+        raise ValueError(f"coastal_villages: the {what} GeoSeries has no CRS; set it (EPSG:4326 for lon/lat)")
+    return series.to_crs(WGS84)
+
+
+def _sea_rings(union: BaseGeometry) -> NDArray[np.object_]:
+    """The exterior rings of ``union`` that face the sea: not those of land inside another part's hole."""
+    parts = shapely.get_parts(union)
+    parts = parts[shapely.get_type_id(parts) == shapely.GeometryType.POLYGON]
+    rings = shapely.get_exterior_ring(parts)
+    # A part inside another part's shell lies in one of its holes (parts of a union never overlap): an
+    # island in a lake, or the region inside a gap wider than the tolerances all round. Not on the sea.
+    inner, outer = shapely.STRtree(shapely.polygons(rings)).query(parts, predicate="within")
+    lake = np.zeros(len(parts), dtype=bool)
+    lake[inner[inner != outer]] = True
+    kept: NDArray[np.object_] = rings[~lake]
+    return kept
+
+
 def coastal_villages(
     villages: VillageLayer | gpd.GeoSeries | Sequence[BaseGeometry],
     codes: Sequence[str] | None = None,
     *,
+    land: gpd.GeoSeries | Sequence[BaseGeometry] | None = None,
     gap_m: float = COAST_GAP_M,
+    land_gap_m: float = LAND_GAP_M,
 ) -> set[str]:
-    """Codes of the villages that touch the outer outline of the whole boundary layer.
+    """Codes of the villages that touch the sea: the outer outline of all land, the villages and ``land``.
 
-    The polygons are grown by ``gap_m`` and unioned, so slivers and gaps narrower than ``2 * gap_m``
-    between neighbours close; only the *exterior* rings of that union count (holes are lakes or
-    digitising gaps, not sea). A village within ``2 * gap_m`` of that outline is coastal.
-    Caveat: a land border with a neighbouring province is part of the outline too (see the module
-    docstring); give ``QuakeRules.coastal`` to use an authoritative list instead.
+    The villages are grown by ``gap_m`` and the land around them by ``land_gap_m``, and all are unioned,
+    so slivers and digitising gaps close (:data:`COAST_GAP_M`, :data:`LAND_GAP_M` say how wide and why).
+    Only the *exterior* rings of that union count, and not those of land lying in a hole of other land:
+    holes are lakes or enclosed gaps, not sea. A village within ``2 * gap_m`` of such a ring is coastal.
+    Without ``land`` the outline of the villages alone is taken, and a land border with a neighbour
+    counts as coast. Distances are ground metres: the polygons are projected azimuthal-equidistant
+    about the centre of the villages' bounding box (WGS 84), whose scale error is below 0.5 % within
+    1,000 km of it (a province) and below 3 % at 2,600 km (the far ends of Indonesia).
 
     Parameters
     ----------
@@ -265,8 +319,14 @@ def coastal_villages(
         or polygons in EPSG:4326 (lon, lat).
     codes
         Village codes, one per geometry; required unless ``villages`` is a ``VillageLayer``.
+    land
+        Polygons of the land around the region (a GeoSeries with a CRS, or lon/lat polygons), without
+        the region's own areas (:func:`surrounding_land`); an empty one means the region has no land
+        border. Land beyond 10 km of the villages' bounding box is cut off first.
     gap_m
-        Half the width of the gaps to close, in metres.
+        Growth of the villages, in metres.
+    land_gap_m
+        Growth of the land around them, in metres.
 
     Returns
     -------
@@ -276,31 +336,110 @@ def coastal_villages(
     Raises
     ------
     ValueError
-        ``codes`` is missing or its length differs from the number of geometries.
+        ``codes`` is missing or its length differs from the number of geometries; a GeoSeries has no CRS.
     """
     if isinstance(villages, VillageLayer):
-        metres = villages.projected
+        lonlat = gpd.GeoSeries(villages.table.geometry.values, crs=WGS84)
         keys = list(villages.table["code"]) if codes is None else list(codes)
     else:
-        series = villages if isinstance(villages, gpd.GeoSeries) else gpd.GeoSeries(list(villages), crs=WGS84)
-        if series.crs is None:
-            raise ValueError("coastal_villages: the GeoSeries has no CRS; set it (EPSG:4326 for lon/lat)")
-        metres = series.to_crs(EQUAL_AREA).values.to_numpy()
+        lonlat = _lonlat(villages, "villages")
         if codes is None:
             raise ValueError("coastal_villages: give one code per geometry (codes=...)")
         keys = list(codes)
-    if len(keys) != len(metres):
-        raise ValueError(f"coastal_villages: {len(keys)} codes for {len(metres)} geometries")
+    if len(keys) != len(lonlat):
+        raise ValueError(f"coastal_villages: {len(keys)} codes for {len(lonlat)} geometries")
     if len(keys) == 0:
         return set()
+    west, south, east, north = lonlat.total_bounds
+    local = _aeqd((south + north) / 2, (west + east) / 2)
+    metres = lonlat.to_crs(local).values.to_numpy()
     # Simplifying first (well below the gap) makes the union several times faster on village layers.
-    grown = shapely.buffer(shapely.simplify(metres, gap_m / 4), gap_m)
-    union = shapely.union_all(grown)
-    parts = shapely.get_parts(union)
-    rings = shapely.get_exterior_ring(parts[shapely.get_type_id(parts) == shapely.GeometryType.POLYGON])
-    tree = shapely.STRtree(metres)
-    hits = tree.query(rings, predicate="dwithin", distance=2 * gap_m)
+    pieces = [shapely.buffer(shapely.simplify(metres, gap_m / 4), gap_m)]
+    if land is not None and len(land):
+        minx, miny, maxx, maxy = shapely.total_bounds(metres)
+        margin = max(_LAND_MARGIN_M, 4 * (gap_m + land_gap_m))
+        box = shapely.box(minx - margin, miny - margin, maxx + margin, maxy + margin)
+        around = _lonlat(land, "land")
+        # Far land goes first, in degrees (twice the margin; 1 degree > 109 km within Indonesia's latitudes),
+        # so that a national layer is not projected about a centre thousands of km away.
+        reach = 2 * margin / 111_000.0
+        around = around[around.intersects(shapely.box(west - reach, south - reach, east + reach, north + reach))]
+        around = around.to_crs(local).values.to_numpy()
+        # Cut far away: the cut edges are >= 10 km from every village, so never within reach of one.
+        around = shapely.intersection(around, box)
+        around = around[~shapely.is_empty(around)]
+        pieces.append(shapely.buffer(shapely.simplify(around, land_gap_m / 4), land_gap_m))
+    rings = _sea_rings(shapely.union_all(np.concatenate(pieces)))
+    hits = shapely.STRtree(metres).query(rings, predicate="dwithin", distance=2 * gap_m)
     return {str(keys[i]) for i in np.unique(hits[1])}
+
+
+class SurroundingLand(NamedTuple):
+    """What :func:`surrounding_land` kept (the neighbours' polygons) and left out (the region's own)."""
+
+    land: gpd.GeoDataFrame
+    own: tuple[str, ...]
+
+
+def surrounding_land(land: gpd.GeoDataFrame, codes: Sequence[str]) -> SurroundingLand:
+    """The land around a region: ``land`` without the features that are the region's own areas.
+
+    A land feature is the region itself in another geometry when its code is a region village's code or
+    one of its parents (the province ``35`` or kecamatan ``35.78.01`` of a Jawa Timur village), or when a
+    region code is its parent (a finer layer of the region). Left in, its shore would cover the villages'
+    own shore. So give the land at a level where the region is made of whole features: for a kab/kota
+    region, the province's kecamatan (those of the region are left out, the others are land).
+
+    Parameters
+    ----------
+    land
+        Polygons with a ``code`` column (dotted Kemendagri codes), e.g. from
+        :func:`ews.ingest.boundaries.read_land`.
+    codes
+        The region's village codes (dotted).
+
+    Returns
+    -------
+    SurroundingLand
+        The kept features (same columns) and the sorted codes of those left out.
+    """
+    region = pd.Series(list(codes), dtype=str)
+    own = set(region)
+    parents = set().union(*(set(region.str[:n]) for n in (2, 5, 8)))
+    code = land["code"].astype(str)
+    mine = code.isin(own | parents)
+    for n in (2, 5, 8):
+        mine |= code.str[:n].isin(own)
+    dropped = tuple(sorted(set(code[mine])))
+    return SurroundingLand(land[~mine.to_numpy()].reset_index(drop=True), dropped)
+
+
+def coast_key(
+    codes: Sequence[str],
+    geometries: ArrayLike,
+    land: str,
+    *,
+    gap_m: float = COAST_GAP_M,
+    land_gap_m: float = LAND_GAP_M,
+) -> str:
+    """A cache key for the coast of a boundary set: SHA-256 over every input of :func:`coastal_villages`.
+
+    Parameters
+    ----------
+    codes, geometries
+        The villages (codes and EPSG:4326 polygons), hashed as code and WKB each.
+    land
+        A digest of the land around them (e.g. the SHA-256 of its files), or ``"none"`` when no land is
+        given (the outline of the villages alone).
+    gap_m, land_gap_m
+        The tolerances (m).
+    """
+    digest = hashlib.sha256(f"{COAST_METHOD}|{gap_m!r}|{land_gap_m!r}|{land}".encode())
+    geoms = np.asarray(geometries, dtype=object)
+    for code, wkb in zip(codes, shapely.to_wkb(geoms, hex=False), strict=True):
+        digest.update(str(code).encode())
+        digest.update(wkb)
+    return digest.hexdigest()
 
 
 def _level_of(mmi: NDArray[np.float64], thresholds: dict[Level, float]) -> NDArray[np.int64]:

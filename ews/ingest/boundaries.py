@@ -9,6 +9,8 @@ lat/lon) is refused with what was found and what to do, instead of yielding vill
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import geopandas as gpd
@@ -27,16 +29,17 @@ WGS84 = "EPSG:4326"
 POLYGONAL = ("Polygon", "MultiPolygon")
 
 
-def _files(path: Path) -> list[Path]:
+def _files(path: Path, option: str = "boundaries.path") -> list[Path]:
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIXES)
         if not files:
             raise BoundaryError(
-                f"{path}: folder holds no boundary file ({', '.join(SUFFIXES)}); point 'boundaries.path' at one"
+                f"{path}: folder holds no boundary file ({', '.join(SUFFIXES)}); point '{option}' at one"
             )
         return files
     if not path.exists():
-        raise BoundaryError(f"{path}: boundary file not found; check 'boundaries.path' or --boundaries")
+        flag = " or --boundaries" if option == "boundaries.path" else ""
+        raise BoundaryError(f"{path}: boundary file not found; check '{option}'{flag}")
     return [path]
 
 
@@ -58,6 +61,7 @@ def read_boundaries(
     name_field: str = "nama",
     layer: str | None = None,
     keep: tuple[str, ...] = (),
+    option: str = "boundaries.path",
 ) -> gpd.GeoDataFrame:
     """Read boundary polygons into a table keyed by Kemendagri code.
 
@@ -71,6 +75,8 @@ def read_boundaries(
         Layer of a multi-layer file (GeoPackage).
     keep
         Other fields to carry along (for example a population column).
+    option
+        The region-file key that gave ``path``, named in the errors' hints.
 
     Returns
     -------
@@ -87,16 +93,15 @@ def read_boundaries(
     """
     root = Path(path)
     frames = []
-    for file in _files(root):
+    for file in _files(root, option):
         frame = _read_one(file, layer)
         for field in (id_field, name_field, *keep):
             if field not in frame.columns:
                 available = ", ".join(c for c in frame.columns if c != "geometry")
-                raise BoundaryError(
-                    f"{file}: has no field '{field}' (fields: {available}); set id_field/name_field to one of them"
-                )
+                key = "id_field/name_field" if option == "boundaries.path" else f"'{option}_id_field'"
+                raise BoundaryError(f"{file}: has no field '{field}' (fields: {available}); set {key} to one of them")
         if not len(frame):
-            raise BoundaryError(f"{file}: holds no features; point 'boundaries.path' at the areas' polygons")
+            raise BoundaryError(f"{file}: holds no features; point '{option}' at the areas' polygons")
         codes = []
         for row, raw in enumerate(frame[id_field]):
             try:
@@ -127,6 +132,70 @@ def read_boundaries(
     if len(duplicated):
         raise BoundaryError(f"{root}: duplicate codes {', '.join(sorted(set(duplicated))[:10])}; each area once")
     return _with_parents(_repaired(villages, root))
+
+
+LAND_OPTION = "earthquake.land"
+
+
+def list_land_files(paths: Sequence[str | Path]) -> list[Path]:
+    """The boundary files of ``earthquake.land``: each path a file, or a folder whose boundary files count.
+
+    Raises
+    ------
+    BoundaryError
+        A path does not exist, or a folder holds no boundary file (the message names it).
+    """
+    return [file for path in paths for file in _files(Path(path), LAND_OPTION)]
+
+
+def digest_land_files(files: Sequence[Path]) -> str:
+    """SHA-256 over the bytes of each land file, in order: the land's part of the coast cache key.
+
+    Raises
+    ------
+    BoundaryError
+        A file cannot be read (the message names it).
+    """
+    digest = hashlib.sha256()
+    for file in files:
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            raise BoundaryError(f"{file}: cannot read the land file ({exc.strerror}); check '{LAND_OPTION}'") from None
+        digest.update(hashlib.sha256(data).digest())
+    return digest.hexdigest()
+
+
+def read_land(files: Sequence[Path], *, id_field: str = "kode") -> gpd.GeoDataFrame:
+    """Read the polygons of the land around a region (``earthquake.land``), one table for all files.
+
+    Each file is checked as :func:`read_boundaries` checks a boundary file (polygons, a CRS, within
+    Indonesia, a Kemendagri code in ``id_field``); the code lets the region's own areas be told apart
+    from its neighbours'. A code may recur across files (the same province at two levels).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Columns ``code`` and ``geometry`` (EPSG:4326); ``attrs["files"]`` lists the files.
+
+    Raises
+    ------
+    BoundaryError
+        A file is missing, unreadable or not usable as boundaries; the message names it and the key.
+    """
+    frames = []
+    for file in files:
+        try:
+            table = read_boundaries(file, id_field=id_field, name_field=id_field, option=LAND_OPTION)
+        except BoundaryError as exc:
+            raise BoundaryError(f"{LAND_OPTION}: {exc}") from None
+        frames.append(table[["code", "geometry"]])
+    if not frames:
+        land = gpd.GeoDataFrame({"code": pd.Series(dtype=str)}, geometry=gpd.GeoSeries([], crs=WGS84), crs=WGS84)
+    else:
+        land = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=WGS84)
+    land.attrs["files"] = [str(f) for f in files]
+    return land
 
 
 def _check_polygonal(file: Path, frame: gpd.GeoDataFrame, codes: list[str], layer: str | None) -> None:

@@ -215,7 +215,7 @@ def test_quakes_dag_alerts_coastal_villages_from_the_live_feeds(
     region.write_text(
         "id: bali-kec\nname: Bali\nprovince_code: '51'\n"
         f"boundaries: {{path: {json.dumps(str(kec_dir / 'wilayah_boundaries_kec_51.geojson'))}}}\n"
-        "earthquake: {tsunami_radius_km: 1000}\n",
+        "earthquake: {tsunami_radius_km: 1000, land: []}\n",  # an island: no land border to mistake for coast
         encoding="utf-8",
     )
     env = airflow_env(airflow_home)

@@ -215,7 +215,7 @@ def _is_standing(hazard: HazardMessage | None) -> bool:
     return hazard is not None and bool(hazard.details.get("standing"))
 
 
-def issuer_of(warning: Warning | None, own: str = "EWS") -> tuple[str, str]:
+def issuer_of(warning: Warning | WarningHeader | None, own: str = "EWS") -> tuple[str, str]:
     """Who a message names as its issuer and its source line: never BMKG for ews's own rain assessment.
 
     ``own`` is how the region signs ews's own alerts (``command_center.issuer``).
@@ -589,6 +589,8 @@ def cap_for(
         expires=warning.expires.astimezone(tz) if warning and warning.expires else None,
         source_warning_id=version.warning_id,
         source_web=warning.web if isinstance(warning, Warning) else "",
+        issuer=issuer_of(warning, config.command_center.issuer)[0],
+        hazard=version.hazard or "cuaca",
         area=CapArea(
             version.village_code,
             str(village["name"]),

@@ -182,6 +182,30 @@ _INSTRUCTION = {
         ),
     },
 }
+_HAZARD_INSTRUCTION = {
+    ("id", "gempa"): (
+        "Tetap tenang. Keluar dari bangunan yang rusak, jauhi tembok dan kaca, waspadai gempa susulan. "
+        "Ikuti arahan BPBD/Tagana. Darurat: 112."
+    ),
+    ("id", "tsunami"): (
+        "SEGERA JAUHI PANTAI menuju tempat tinggi atau ikuti jalur evakuasi tsunami. Jangan menunggu air laut "
+        "surut. Darurat: 112."
+    ),
+    ("en", "gempa"): (
+        "Stay calm. Leave damaged buildings, keep away from walls and glass, expect aftershocks. Follow BPBD/Tagana "
+        "instructions. Emergency: 112."
+    ),
+    ("en", "tsunami"): (
+        "LEAVE THE COAST NOW for high ground or the tsunami evacuation route. Do not wait for the sea to recede. "
+        "Emergency: 112."
+    ),
+}
+_HAZARD_END_INSTRUCTION = {
+    ("id", "gempa"): "Peringatan telah berakhir. Waspadai gempa susulan dan periksa kerusakan bangunan.",
+    ("id", "tsunami"): "Peringatan telah berakhir. Kembali ke pantai hanya bila BMKG/BPBD menyatakan aman.",
+    ("en", "gempa"): "The warning is over. Expect aftershocks and check buildings for damage.",
+    ("en", "tsunami"): "The warning is over. Return to the coast only when BMKG/BPBD say it is safe.",
+}
 _END_INSTRUCTION = {
     ("id", False): "Peringatan telah berakhir. Tetap berhati-hati terhadap genangan dan pohon tumbang.",
     ("id", True): "Peringatan telah dicabut.",
@@ -245,6 +269,8 @@ class CapMessage:
     source_web: str
     area: CapArea
     zone_name: str
+    issuer: str = "BMKG"  # who issued the source warning (ews's own satellite alerts: the region's issuer)
+    hazard: str = "cuaca"  # what people act on: "cuaca" | "gempa" | "tsunami" (the instruction follows it)
 
 
 def cap_identifier(region_id: str, thread_id: str, village_code: str, seq: int) -> str:
@@ -464,16 +490,17 @@ def _description(message: CapMessage, language: str, event: str, expires: dateti
     level = message.level.label.upper()
     zone = message.zone_name
     t = message.transition
+    src = message.issuer
     if language == "id":
         place = f"Desa/Kelurahan {area.village_name}, Kec. {area.kecamatan_name}, {area.kabkota_name}"
         if t is Transition.CANCEL:
-            text = f"BMKG mencabut peringatan {event}. Peringatan {level} untuk {place} dicabut."
+            text = f"{src} mencabut peringatan {event}. Peringatan {level} untuk {place} dicabut."
         elif t is Transition.EXPIRE:
-            text = f"Peringatan {level} {event} untuk {place} telah berakhir (masa berlaku peringatan BMKG habis)."
+            text = f"Peringatan {level} {event} untuk {place} telah berakhir (masa berlaku peringatan {src} habis)."
         elif t is Transition.ALL_CLEAR:
             text = (
                 f"Peringatan {level} {event} untuk {place} telah berakhir: "
-                "wilayah ini tidak lagi termasuk area peringatan BMKG."
+                f"wilayah ini tidak lagi termasuk area peringatan {src}."
             )
         else:
             change = {
@@ -484,19 +511,19 @@ def _description(message: CapMessage, language: str, event: str, expires: dateti
             since = _date_time(message.effective, zone, "id")
             until = f" sampai {_date_time(expires, zone, 'id')}" if expires is not None else ""
             text = (
-                f"{change}BMKG memperingatkan {event}. {place} berada di wilayah peringatan dengan tingkat "
+                f"{change}{src} memperingatkan {event}. {place} berada di wilayah peringatan dengan tingkat "
                 f"{level}, berlaku mulai {since}{until}."
             )
-        text += f" Sumber: peringatan BMKG {message.source_warning_id}."
+        text += f" Sumber: peringatan {src} {message.source_warning_id}."
     else:
         place = f"{area.village_name} (Kec. {area.kecamatan_name}, {area.kabkota_name})"
         gloss = _GLOSS_EN[message.level]
         if t is Transition.CANCEL:
-            text = f"BMKG has cancelled its {event} warning. The {level} alert for {place} is cancelled."
+            text = f"{src} has cancelled its {event} warning. The {level} alert for {place} is cancelled."
         elif t is Transition.EXPIRE:
-            text = f"The {level} alert for {event} in {place} is over (the BMKG warning has expired)."
+            text = f"The {level} alert for {event} in {place} is over (the {src} warning has expired)."
         elif t is Transition.ALL_CLEAR:
-            text = f"The {level} alert for {event} in {place} is over: the BMKG warning no longer covers this area."
+            text = f"The {level} alert for {event} in {place} is over: the {src} warning no longer covers this area."
         else:
             change = {
                 Transition.ESCALATE: f"The alert level has been raised to {level}. ",
@@ -506,10 +533,10 @@ def _description(message: CapMessage, language: str, event: str, expires: dateti
             since = _date_time(message.effective, zone, "en")
             until = f" until {_date_time(expires, zone, 'en')}" if expires is not None else ""
             text = (
-                f"{change}BMKG warns of {event}. {place} is in the warned area at level {level} ({gloss}), "
+                f"{change}{src} warns of {event}. {place} is in the warned area at level {level} ({gloss}), "
                 f"from {since}{until}."
             )
-        text += f" Source: BMKG warning {message.source_warning_id}."
+        text += f" Source: {src} warning {message.source_warning_id}."
     return _clean(text)
 
 
@@ -628,7 +655,7 @@ def to_cap_xml(message: CapMessage) -> bytes:
         event = _clean(message.event) if language == "id" else _clean(event_in_english(message.event))
         info = _sub(alert, "info")
         _sub(info, "language", language)
-        _sub(info, "category", "Met")
+        _sub(info, "category", "Geo" if message.hazard in ("gempa", "tsunami") else "Met")
         _sub(info, "event", event)
         _sub(info, "responseType", "AllClear" if ends else _RESPONSE[message.level])
         _sub(info, "urgency", urgency)
@@ -638,13 +665,18 @@ def to_cap_xml(message: CapMessage) -> bytes:
         _sub(info, "effective", cap_time(effective))
         if expires is not None:
             _sub(info, "expires", cap_time(expires))
-        _sub(info, "senderName", SENDER_NAME)
+        _sub(info, "senderName", SENDER_NAME if message.issuer == "BMKG" else f"ews ({message.issuer})")
         _sub(info, "headline", _headline(message, language, event))
         _sub(info, "description", _description(message, language, event, expires))
+        cancel = message.transition is Transition.CANCEL
         if ends:
-            instruction = _END_INSTRUCTION[(language, message.transition is Transition.CANCEL)]
+            instruction = (
+                _END_INSTRUCTION[(language, True)]
+                if cancel
+                else _HAZARD_END_INSTRUCTION.get((language, message.hazard), _END_INSTRUCTION[(language, False)])
+            )
         else:
-            instruction = _INSTRUCTION[language][message.level]
+            instruction = _HAZARD_INSTRUCTION.get((language, message.hazard), _INSTRUCTION[language][message.level])
         _sub(info, "instruction", instruction)
         if message.source_web:
             _sub(info, "web", message.source_web)

@@ -593,3 +593,35 @@ def test_atom_feed_lists_entries_newest_first_then_by_identifier() -> None:
 def test_atom_feed_needs_aware_times() -> None:
     with pytest.raises(CapError, match="no timezone"):
         atom_feed([], feed_id="urn:x", title="t", updated=datetime(2026, 11, 28), link_for=str)
+
+
+@pytest.mark.parametrize(
+    ("hazard", "transition", "expected_id", "expected_en"),
+    [
+        ("tsunami", Transition.NEW, "JAUHI PANTAI", "LEAVE THE COAST"),
+        ("tsunami", Transition.EXPIRE, "Kembali ke pantai hanya bila", "Return to the coast only when"),
+        ("gempa", Transition.NEW, "gempa susulan", "aftershocks"),
+        ("gempa", Transition.ALL_CLEAR, "gempa susulan", "aftershocks"),
+    ],
+)
+def test_cap_advice_category_and_issuer_follow_the_hazard(
+    hazard: str, transition: Transition, expected_id: str, expected_en: str
+) -> None:
+    kind = "Alert" if transition is Transition.NEW else "Update"
+    xml = to_cap_xml(message(hazard=hazard, transition=transition, msg_type=kind, event="Gempabumi Berpotensi Tsunami",
+                             references=() if kind == "Alert" else REFS))  # fmt: skip
+    for language, info in infos(xml).items():
+        instruction = info.findtext(f"{CAP}instruction", "")
+        assert (expected_id if language == "id" else expected_en) in instruction, instruction
+        assert not any(w in instruction.lower() for w in ("sungai", "river", "genangan", "standing water"))
+        assert info.findtext(f"{CAP}category") == "Geo"
+
+
+def test_cap_of_ews_own_alert_never_credits_bmkg() -> None:
+    xml = to_cap_xml(message(issuer="BPBD Jatim", msg_type="Alert", references=(), transition=Transition.NEW))
+    for info in infos(xml).values():
+        assert "BMKG memperingatkan" not in info.findtext(f"{CAP}description", "")
+        assert "BMKG warns" not in info.findtext(f"{CAP}description", "")
+        assert "BPBD Jatim" in info.findtext(f"{CAP}description", "")
+        assert info.findtext(f"{CAP}senderName") == "ews (BPBD Jatim)"
+        assert info.findtext(f"{CAP}category") == "Met"

@@ -518,18 +518,13 @@ def queue_plans(
             by_version: dict[int, VillageAlert] = by_version,
             contact: TaganaContact = contact,
             mark: str = mark,
+            sms: bool = False,
         ) -> str:
-            return renderer.render_tagana(unit, [by_version[v] for v in new], contact, mark).text
+            to = replace(unit, channel="sms") if sms else unit
+            return renderer.render_tagana(to, [by_version[v] for v in new], contact, mark).text
 
-        def sms_notice(
-            new: Sequence[int],
-            unit: TaganaUnit = unit,
-            by_version: dict[int, VillageAlert] = by_version,
-            contact: TaganaContact = contact,
-            mark: str = mark,
-        ) -> str:
-            sms_unit = replace(unit, channel="sms")
-            return renderer.render_tagana(sms_unit, [by_version[v] for v in new], contact, mark).text
+        def sms_notice(new: Sequence[int], notice: Callable[..., str] = notice) -> str:
+            return notice(new, sms=True)
 
         lid = store.enqueue_group(
             list(by_version),

@@ -14,7 +14,7 @@ from ews.channels.outbox import FileOutbox
 from ews.cli import _print_report, main
 from ews.config import open_region
 from ews.pipeline import RunReport, run_slice
-from ews.store.repository import Store
+from ews.store.repository import QueuedMessage, Store
 from ews.synthetic import write_synthetic_region, write_synthetic_warning
 
 NOW = datetime.fromisoformat("2026-11-28T18:00:00+07:00")
@@ -37,6 +37,17 @@ def run(region: Path, source: Path, tmp_path: Path, db: str, now: datetime = NOW
             store=store,
             channel=FileOutbox(tmp_path / "outbox.jsonl"),
         )
+    finally:
+        store.close()
+
+
+def queued_by_a_run(region: Path, tmp_path: Path) -> list[QueuedMessage]:
+    """What a run on the synthetic warning leaves in the send ledger (``--queue-only``), as ``ews send`` takes it."""
+    warning = write_synthetic_warning(tmp_path / "w", NOW)
+    store = Store.from_url(f"sqlite:///{tmp_path / 'ews.db'}")
+    try:
+        run_slice(open_region(region), str(warning), tmp_path / "out", now=NOW, store=store, channel=None)
+        return store.lease("inspect", NOW, limit=500)
     finally:
         store.close()
 
@@ -173,14 +184,7 @@ def test_exercise_goes_to_the_exercise_list_only(tmp_path: Path) -> None:
 
 def test_whatsapp_messages_carry_their_sms_fallback_when_the_region_asks(tmp_path: Path) -> None:
     region = region_with(tmp_path, "messages: {whatsapp_fallback_sms: true}\n")
-    warning = write_synthetic_warning(tmp_path / "w", NOW)
-    db = f"sqlite:///{tmp_path / 'ews.db'}"
-    store = Store.from_url(db)
-    try:
-        run_slice(open_region(region), str(warning), tmp_path / "out", now=NOW, store=store, channel=None)
-        queued = store.lease("inspect", NOW, limit=500)
-    finally:
-        store.close()
+    queued = queued_by_a_run(region, tmp_path)
     whatsapp = [q for q in queued if q.channel == "whatsapp" and q.audience == "resident"]
     assert whatsapp
     assert all(q.fallback_body and len(q.fallback_body) < len(q.body) for q in whatsapp)
@@ -193,14 +197,7 @@ def test_tagana_notices_carry_the_command_center_and_an_sms_fallback(tmp_path: P
         'command_center: {name: Pusdalops Contoh, phone: "0351 000 000", whatsapp: "+6289990009999",'
         " ack_minutes: 20}\n",
     )
-    warning = write_synthetic_warning(tmp_path / "w", NOW)
-    db = f"sqlite:///{tmp_path / 'ews.db'}"
-    store = Store.from_url(db)
-    try:
-        run_slice(open_region(region), str(warning), tmp_path / "out", now=NOW, store=store, channel=None)
-        queued = store.lease("inspect", NOW, limit=500)
-    finally:
-        store.close()
+    queued = queued_by_a_run(region, tmp_path)
     tagana = {q.channel: q for q in queued if q.audience == "tagana"}
     assert set(tagana) == {"sms", "whatsapp"}  # Pos Barat on WhatsApp, Pos Timur on SMS
     deadline = "18:20 WIB"  # the run at 18:00 WIB + ack_minutes

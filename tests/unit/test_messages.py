@@ -637,3 +637,11 @@ def test_an_earthquake_message_gives_bmkgs_facts_first(
                 assert sms_segments(text) <= 2
         assert "Guncangan" in text_id
         assert "haking" in text_en
+
+
+def test_whatsapp_residents_are_told_how_to_stop(renderer: MessageRenderer) -> None:
+    for transition in ("new", "expire"):
+        for language, words in (("id", "balas BERHENTI"), ("en", "reply STOP")):
+            recipient = make_recipient(channel="whatsapp", language=language)
+            text = renderer.render_resident(make_alert(transition=transition), recipient).text
+            assert words in text

@@ -697,7 +697,9 @@ def alert_step(
         d = p.decision
         key = (d.thread_id, d.village_code)
         ident = cap_identifier(config.id, d.thread_id, d.village_code, d.seq)
-        version_ids[key] = store.add_alert_version(d, ident, status[key], at=now, hazard=p.alert.hazard)
+        version_ids[key] = store.add_alert_version(
+            d, ident, status[key], at=now, hazard=p.alert.hazard, facts=p.alert.quake
+        )
         if status[key] == "pending":
             report.pending.append(version_ids[key])
     # States first: a crash after this point re-sends nothing (the ledger) and loses nothing (versions are
@@ -797,7 +799,8 @@ def dispatch_approved(
         )  # fmt: skip
     report = AlertReport()
     causes = {(v.warning_id, v.village_code): v.hazard for v in latest.values() if v.hazard}  # the advice held
-    plans = plan_recipients(store, config, decisions, villages, {}, units, exercise_list, estimated, (), causes)
+    quakes = {v.warning_id: v.facts for v in latest.values() if v.facts}  # and the facts it stated
+    plans = plan_recipients(store, config, decisions, villages, {}, units, exercise_list, estimated, (), causes, quakes)
     for p in plans:  # the stored header stands in for the warning: event and times for the message
         header = headers.get((p.decision.thread_id, p.decision.warning_id))
         if header is not None:

@@ -187,6 +187,9 @@ class AlertVersion(Base):
     # What residents act on ("cuaca", "gempa", "tsunami"): kept so that approval, updates and endings give the
     # advice of the hazard that was announced, even when its source says nothing more (NULL: before 0005).
     hazard: Mapped[str | None] = mapped_column(String(16))
+    # The facts its message states, as [[name, value], ...] (an earthquake: magnitude, depth_km, epicentre,
+    # tsunami), so an approval or a later message says the same (NULL: none, or before 0006).
+    facts: Mapped[list[Any] | None] = mapped_column(JSON)
 
 
 class Subscriber(Base):

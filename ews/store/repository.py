@@ -91,6 +91,7 @@ class AlertVersionRecord:
     decided_by: str | None
     decided_at: datetime | None
     hazard: str = ""  # "cuaca" | "gempa" | "tsunami" ("" for versions stored before it was kept)
+    facts: tuple[tuple[str, str], ...] = ()  # what its message stated (an earthquake's magnitude, depth...)
 
 
 @dataclass(frozen=True)
@@ -427,6 +428,7 @@ class Store(WarningRepository, LedgerRepository):
         *,
         at: datetime | None = None,
         hazard: str | None = None,
+        facts: Sequence[tuple[str, str]] = (),
     ) -> int:
         """Record the alert version a decision announces and return its id.
 
@@ -444,6 +446,8 @@ class Store(WarningRepository, LedgerRepository):
             When it was recorded (aware; default now).
         hazard
             What residents act on (``"cuaca"``, ``"gempa"``, ``"tsunami"``), for the advice of later messages.
+        facts
+            What its message states, as (name, value) pairs (an earthquake's magnitude, depth, epicentre...).
 
         Raises
         ------
@@ -470,6 +474,7 @@ class Store(WarningRepository, LedgerRepository):
                 reason=d.reason,
                 created_at=at or _now(),
                 hazard=hazard or None,
+                facts=[list(f) for f in facts] or None,
             )
             .on_conflict_do_nothing(index_elements=["region", "thread_id", "village_code", "seq"])
         )
@@ -566,6 +571,7 @@ class Store(WarningRepository, LedgerRepository):
             decided_by=r["decided_by"],
             decided_at=r["decided_at"],
             hazard=r.get("hazard") or "",
+            facts=tuple((str(k), str(v)) for k, v in (r.get("facts") or ())),
         )
 
     def set_version_status(self, version_id: int, status: str, by: str, *, at: datetime | None = None) -> None:

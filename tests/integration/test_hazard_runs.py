@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from ews.channels.outbox import FileOutbox
+from ews.cli import main
 from ews.config import RegionConfig, open_region
 from ews.pipeline import RunReport, run_slice
 from ews.sources import HazardSources
@@ -257,3 +258,50 @@ def test_ews_own_alerts_are_signed_by_the_region_never_bmkg(tmp_path: Path) -> N
         assert "BMKG" not in first
         assert "EWS" not in first
     assert any("diolah BPBD Contoh" in str(m["text"]) for m in residents if m["channel"] == "whatsapp")
+
+
+def test_a_held_tsunami_approved_by_thread_keeps_bmkgs_facts_and_the_tsunami_advice(
+    bali_region: RegionConfig, kec_dir: Path, shared_data: Path, tmp_path: Path
+) -> None:
+    features = json.loads((kec_dir / "wilayah_boundaries_kec_51.geojson").read_text())["features"]
+    rows = ["phone,village_code,language,channel,consent_source,consent_time"]
+    for i, f in enumerate(features):
+        language, channel = ("en", "whatsapp") if i % 2 else ("id", "sms")
+        rows.append(f"+62899901{i:06d},{f['properties']['kode']},{language},{channel},test,2021-01-01T00:00:00+08:00")
+    (tmp_path / "subscribers.csv").write_text("\n".join(rows) + "\n")
+    region = tmp_path / "bali-held.yaml"
+    region.write_text(
+        Path(str(bali_region.source_file)).read_text()
+        + f"subscribers: {tmp_path / 'subscribers.csv'}\nalerts: {{review_levels: [Awas]}}\n"
+    )
+    feed = shared_data / "bmkg" / "gempa" / "arraysyams_gempaterkini_2021-12-14_tsunami-potential.json"
+    now = datetime(2021, 12, 14, 4, 0, tzinfo=UTC)
+    db = tmp_path / "ews.db"
+    report, sent = run(open_region(region), tmp_path / "q1", now, HazardSources(quakes=(str(feed),)), db)
+    assert report.pending
+    assert not [m for m in sent if m["audience"] == "resident"]  # Awas waits for the analyst
+    store = Store.from_url(f"sqlite:///{db}")
+    try:
+        (thread,) = store.pending_threads("bali-kec")
+        assert {v.hazard for v in store.pending_versions("bali-kec")} == {"tsunami"}
+    finally:
+        store.close()
+    # Queued, not sent: the dispatcher runs on the real clock, long after this 2021 event's warning expired.
+    code = main(["alerts", "approve", thread.thread_id, "--region", str(region), "--database", f"sqlite:///{db}",
+                 "--queue-only", "--by", "analis"])  # fmt: skip
+    assert code == 0
+    store = Store.from_url(f"sqlite:///{db}")
+    try:
+        queued = store.lease("inspect", now, limit=1000)
+    finally:
+        store.close()
+    approved = [{"audience": q.audience, "text": q.body} for q in queued]
+    residents = [m for m in approved if m["audience"] == "resident"]
+    assert residents
+    for m in residents:
+        text = str(m["text"])
+        assert "M7.4" in text, text
+        assert "113 km BaratLaut LARANTUKA-NTT" in text
+        assert "BERPOTENSI TSUNAMI" in text or "TSUNAMI POSSIBLE" in text
+        assert "BMKG" in text.split("\n")[0]
+        assert "pantai" in text.lower() or "coast" in text.lower()

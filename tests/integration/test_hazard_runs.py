@@ -203,19 +203,25 @@ def test_cap_files_of_unchanged_alerts_are_copied_byte_for_byte(demo_region: Reg
     assert copied == rendered == first
 
 
+def subscribed_bali(bali_region: RegionConfig, kec_dir: Path, tmp_path: Path, extra: str = "") -> Path:
+    """The Bali region with one fictional subscriber per kecamatan (SMS in Indonesian, WhatsApp in English)."""
+    features = json.loads((kec_dir / "wilayah_boundaries_kec_51.geojson").read_text())["features"]
+    rows = ["phone,village_code,language,channel,consent_source,consent_time"]
+    for i, f in enumerate(features):
+        language, channel = ("en", "whatsapp") if i % 2 else ("id", "sms")
+        rows.append(f"+62899900{i:06d},{f['properties']['kode']},{language},{channel},test,2021-01-01T00:00:00+08:00")
+    (tmp_path / "subscribers.csv").write_text("\n".join(rows) + "\n")
+    region = tmp_path / "bali-subscribed.yaml"
+    region.write_text(
+        Path(str(bali_region.source_file)).read_text() + f"subscribers: {tmp_path / 'subscribers.csv'}\n" + extra
+    )
+    return region
+
+
 def test_the_flores_tsunami_messages_give_bmkgs_facts_and_end_with_tsunami_advice(
     bali_region: RegionConfig, kec_dir: Path, shared_data: Path, tmp_path: Path
 ) -> None:
-    features = json.loads((kec_dir / "wilayah_boundaries_kec_51.geojson").read_text())["features"]
-    codes = [f["properties"]["kode"] for f in features]
-    rows = ["phone,village_code,language,channel,consent_source,consent_time"]
-    for i, code in enumerate(codes):
-        language, channel = ("en", "whatsapp") if i % 2 else ("id", "sms")
-        rows.append(f"+62899900{i:06d},{code},{language},{channel},test,2021-01-01T00:00:00+08:00")
-    (tmp_path / "subscribers.csv").write_text("\n".join(rows) + "\n")
-    region = tmp_path / "bali-subscribed.yaml"
-    region.write_text(Path(str(bali_region.source_file)).read_text() + f"subscribers: {tmp_path / 'subscribers.csv'}\n")
-    config = open_region(region)
+    config = open_region(subscribed_bali(bali_region, kec_dir, tmp_path))
     feed = shared_data / "bmkg" / "gempa" / "arraysyams_gempaterkini_2021-12-14_tsunami-potential.json"
     now = datetime(2021, 12, 14, 4, 0, tzinfo=UTC)
     db = tmp_path / "ews.db"
@@ -263,17 +269,7 @@ def test_ews_own_alerts_are_signed_by_the_region_never_bmkg(tmp_path: Path) -> N
 def test_a_held_tsunami_approved_by_thread_keeps_bmkgs_facts_and_the_tsunami_advice(
     bali_region: RegionConfig, kec_dir: Path, shared_data: Path, tmp_path: Path
 ) -> None:
-    features = json.loads((kec_dir / "wilayah_boundaries_kec_51.geojson").read_text())["features"]
-    rows = ["phone,village_code,language,channel,consent_source,consent_time"]
-    for i, f in enumerate(features):
-        language, channel = ("en", "whatsapp") if i % 2 else ("id", "sms")
-        rows.append(f"+62899901{i:06d},{f['properties']['kode']},{language},{channel},test,2021-01-01T00:00:00+08:00")
-    (tmp_path / "subscribers.csv").write_text("\n".join(rows) + "\n")
-    region = tmp_path / "bali-held.yaml"
-    region.write_text(
-        Path(str(bali_region.source_file)).read_text()
-        + f"subscribers: {tmp_path / 'subscribers.csv'}\nalerts: {{review_levels: [Awas]}}\n"
-    )
+    region = subscribed_bali(bali_region, kec_dir, tmp_path, "alerts: {review_levels: [Awas]}\n")
     feed = shared_data / "bmkg" / "gempa" / "arraysyams_gempaterkini_2021-12-14_tsunami-potential.json"
     now = datetime(2021, 12, 14, 4, 0, tzinfo=UTC)
     db = tmp_path / "ews.db"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -25,7 +26,8 @@ import pandas as pd
 
 from ews.alerts.identity import ActiveThread, alias_of, continued_thread, edition_reason
 from ews.alerts.lifecycle import Outcome, ThreadMessage, decide, latest_per_thread, reference_ids, thread_of
-from ews.alerts.model import Decision, Transition
+from ews.alerts.model import Decision, Transition, VillageState
+from ews.alerts.situation import Announcement, Part, announce
 from ews.cap.writer import (
     CapArea,
     CapMessage,
@@ -41,11 +43,12 @@ from ews.config import CommandCenter, RegionConfig
 from ews.contacts import recipient_id
 from ews.errors import StoreError
 from ews.hazard.earthquake import link_revisions
-from ews.messages.render import MessageRenderer, TaganaContact
+from ews.messages.render import MessageRenderer, TaganaContact, hazard_from_event
+from ews.review.scene import is_bmkg
 from ews.store.records import warning_to_record
 from ews.store.repository import AlertVersionRecord, Store
 from ews.store.warnings import WarningHeader
-from ews.types import HazardMessage, Level, Recipient, TaganaUnit, VillageAlert, Warning
+from ews.types import AlsoWarning, HazardMessage, Level, Recipient, TaganaUnit, VillageAlert, Warning
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,12 @@ class AlertReport:
     notes: list[str] = field(default_factory=list)
     villages_to_tell: int = 0  # villages with something to announce this cycle
     reachable: int = 0  # residents, exercise-list members and Tagana contacts those announcements go to
+
+
+def renderer_for(config: RegionConfig, templates_dir: Path) -> MessageRenderer:
+    """The region's message renderer: residents are told its ``command_center`` info line and how to stop."""
+    center = config.command_center
+    return MessageRenderer(templates_dir, info=center.info or center.phone or "", stop_whatsapp=center.whatsapp or "")
 
 
 def tagana_recipient_id(unit: TaganaUnit) -> str:
@@ -168,12 +177,13 @@ def lifecycle_step(
     threads: dict[str, str],
     now: datetime,
     hazards: Sequence[HazardMessage] = (),
+    states: Sequence[VillageState] | None = None,
 ) -> Outcome:
     """Decide this cycle's transitions from the stored states, the warnings and their impact rows.
 
     ``hazards`` are messages ews assessed itself (rain, forecast, earthquake); their warnings must be
     in ``warnings`` too. Their villages' levels are used as they are (see ``assessed`` in
-    :func:`ews.alerts.lifecycle.decide`).
+    :func:`ews.alerts.lifecycle.decide`). ``states``: the region's stored states, if already read.
     """
     messages = [
         ThreadMessage(
@@ -206,7 +216,8 @@ def lifecycle_step(
     standing = {
         thread for thread, m in latest_per_thread(messages).items() if _is_standing(by_identifier.get(m.identifier))
     }
-    states = store.village_states(config.id)
+    if states is None:
+        states = store.village_states(config.id)
     return decide(config.id, states, messages, coverage, now, config.levels, config.alerts, assessed, standing)
 
 
@@ -218,10 +229,17 @@ def _is_standing(hazard: HazardMessage | None) -> bool:
 def issuer_of(warning: Warning | WarningHeader | None, own: str = "EWS") -> tuple[str, str]:
     """Who a message names as its issuer and its source line: never BMKG for ews's own rain assessment.
 
-    ``own`` is how the region signs ews's own alerts (``command_center.issuer``).
+    ``own`` is how the region signs ews's own alerts (``command_center.issuer``). A CAP sender that is not
+    BMKG (another agency's feed, the demo's synthetic warning) is named by its own address, never as BMKG.
     """
-    if warning is None or warning.sender != "ews":
+    if warning is None:
         return "BMKG", "BMKG"
+    if warning.sender != "ews":
+        if is_bmkg(warning.sender):
+            return "BMKG", "BMKG"
+        # "demo@ews.invalid" -> "DEMO": short and GSM-7, as it leads every SMS.
+        name = re.sub(r"[^A-Z0-9.-]", "", warning.sender.split("@")[0].upper())[:16] or "CAP"
+        return name, warning.sender
     if warning.identifier.startswith("ews.rain."):
         return own, f"curah hujan satelit, diolah {own}"
     if warning.identifier.startswith("ews.forecast."):
@@ -229,6 +247,20 @@ def issuer_of(warning: Warning | WarningHeader | None, own: str = "EWS") -> tupl
     if warning.identifier.startswith("ews.gempa."):
         return "BMKG", "info gempa BMKG, estimasi guncangan EWS"
     return own, own
+
+
+def _no_end_notice(decisions: Sequence[Decision], causes: Mapping[tuple[str, str], str]) -> list[str]:
+    """A loud note for each tsunami warning that ended by its maximum duration, not by BMKG's end notice."""
+    threads: dict[str, int] = {}
+    for d in decisions:
+        if d.transition is Transition.EXPIRE and causes.get((d.warning_id, d.village_code)) == "tsunami":
+            threads[d.thread_id] = threads.get(d.thread_id, 0) + 1
+    return [
+        f"NO END NOTICE: tsunami warning {thread} reached its maximum duration (earthquake.tsunami_max_hours) "
+        f"without BMKG's end notice; its {n} coastal village(s) were told it expired and to stay off the coast "
+        "until BMKG/BPBD declare it safe. Confirm the end with BMKG (InaTEWS) before residents return"
+        for thread, n in sorted(threads.items())
+    ]
 
 
 def quake_facts(hazard: HazardMessage) -> tuple[tuple[str, str], ...]:
@@ -254,7 +286,7 @@ def quake_facts(hazard: HazardMessage) -> tuple[tuple[str, str], ...]:
 def _village_alert(
     d: Decision,
     village: pd.Series,
-    warning: Warning | None,
+    warning: Warning | WarningHeader | None,
     estimated: bool,
     standing: bool = False,
     cause: str = "",
@@ -272,28 +304,28 @@ def _village_alert(
         kabkota_name=str(village["kabkota_name"]),
         level=d.level_before if ending else d.level,
         event=warning.event if warning else "",
-        headline=warning.headline if warning else "",
+        headline=getattr(warning, "headline", "") if warning else "",
         effective=warning.effective.astimezone(tz) if warning and warning.effective else None,
         # A standing thread's expiry is a data-validity window, not an end to announce: "until further notice".
         expires=d.expires.astimezone(tz) if d.expires and not standing else None,
         zone_name=zone,
         warning_id=d.warning_id,
-        web=warning.web if warning else "",
+        web=getattr(warning, "web", "") if warning else "",
         fraction=d.fraction,
         population_exposed=None if np.isnan(exposed) else exposed,
         population_estimated=estimated,
         transition=d.transition.value,
         issuer=issuer,
         source_label=source_label,
-        hazard=cause or "cuaca",
+        hazard=cause or (hazard_from_event(warning.event, getattr(warning, "headline", "")) if warning else "cuaca"),
         events=_editions(warning),
         quake=quake,
     )
 
 
-def _editions(warning: Warning | None) -> tuple[tuple[str, str], ...]:
+def _editions(warning: Warning | WarningHeader | None) -> tuple[tuple[str, str], ...]:
     """(language, event) of every edition of a warning read with it: its own, then its aliases'."""
-    if warning is None:
+    if not isinstance(warning, Warning):
         return ()
     found: dict[str, str] = {}
     for language, event in ((warning.language, warning.event), *((a.language, a.event) for a in warning.aliases)):
@@ -351,6 +383,9 @@ def plan_recipients(
         residents_by_village.setdefault(r.village_code, []).append(r)
     unit_by_id = {tagana_recipient_id(u): u for u in units}
     exercise_by_id = {r.recipient_id: r for r in exercise_list}
+    heard_by = store.heard_by(
+        config.id, [(d.thread_id, d.village_code) for d in decisions if d.send and d.transition.ends]
+    )
     for d in decisions:
         if not d.send:
             continue
@@ -360,7 +395,7 @@ def plan_recipients(
             config.command_center.issuer,
         )  # fmt: skip
         if d.transition.ends:
-            heard = store.version_recipients(config.id, d.thread_id, d.village_code)
+            heard = sorted(heard_by.get((d.thread_id, d.village_code), ()))
             residents = [
                 everyone[(r, d.village_code, ch)]
                 for r, aud, ch in heard
@@ -403,6 +438,277 @@ def review_status(plans: Sequence[_Plan], config: RegionConfig) -> dict[tuple[st
         )
         status[(d.thread_id, d.village_code)] = "pending" if held else "auto"
     return status
+
+
+@dataclass
+class _VillagePlan:
+    """One village's one message this cycle: its merged situation, the versions it covers, who hears it.
+
+    ``version_ids`` are every version the message speaks for (this cycle's and the current version of each
+    warning still active, the lead's first): claiming them all is what makes a later ending reach whoever
+    heard the situation, whichever warning they first heard of.
+    """
+
+    village_code: str
+    alert: VillageAlert
+    version_ids: list[int]
+    residents: list[Recipient]
+    units: list[TaganaUnit]
+    announcement: Announcement
+
+    @property
+    def ends(self) -> bool:
+        return self.announcement.transition.ends
+
+
+@dataclass(frozen=True)
+class _Told:
+    """A warning thread as a village's residents know it: its part in the situation, its message, its version."""
+
+    part: Part
+    alert: VillageAlert
+    version_id: int
+
+
+def _part(thread_id: str, alert: VillageAlert, level: Level, sent: datetime) -> Part:
+    # BMKG's own warning (a nowcast) leads a tie with ews's derived one (satellite rain over the same villages).
+    return Part(thread_id, level, alert.hazard, not alert.warning_id.startswith("ews."), sent)
+
+
+def told_parts(
+    store: Store,
+    config: RegionConfig,
+    states: Iterable[VillageState],
+    villages: pd.DataFrame,
+    warnings: Mapping[str, Warning],
+    estimated: bool,
+) -> dict[tuple[str, str], _Told]:
+    """(thread, village) -> what residents were told of each active state: its current version went out.
+
+    A version still pending review (or rejected), an exercise or a version that ended the alert is not part of
+    what residents know. Two queries per thread (versions, headers), none per village.
+    """
+    by_state = {(s.thread_id, s.village_code): s for s in states if s.active and s.level > Level.NONE and s.seq > 0}
+    if not by_state:
+        return {}
+    versions = store.current_versions(config.id, [(t, v, s.seq) for (t, v), s in by_state.items()])
+    headers: dict[str, WarningHeader] = {}
+    for thread in sorted({t for t, _ in by_state}):
+        headers.update({h.identifier: h for h in store.warning_headers(thread)})
+    by_code = villages.set_index("code")
+    out: dict[tuple[str, str], _Told] = {}
+    for version in versions:
+        key = (version.thread_id, version.village_code)
+        state = by_state.get(key)
+        if state is None or version.status not in ("auto", "approved") or version.exercise or version.transition.ends:
+            continue
+        if version.village_code not in by_code.index:
+            continue
+        source: Warning | WarningHeader | None = warnings.get(state.warning_id) or headers.get(state.warning_id)
+        d = Decision(
+            region=config.id, village_code=state.village_code, thread_id=state.thread_id,
+            transition=Transition.UPDATE, level_before=state.level, level=state.level, seq=state.seq,
+            warning_id=state.warning_id, warning_sent=state.warning_sent, expires=state.expires,
+            fraction=state.fraction, send=False, exercise=False, reason="as told",
+        )  # fmt: skip
+        alert = _village_alert(
+            d, by_code.loc[state.village_code], source, estimated, state.warning_id.startswith("ews.rain."),
+            version.hazard, version.facts, config.command_center.issuer,
+        )  # fmt: skip
+        out[key] = _Told(_part(state.thread_id, alert, state.level, state.warning_sent), alert, version.id)
+    return out
+
+
+def _also(alert: VillageAlert, ended: bool) -> AlsoWarning:
+    return AlsoWarning(
+        alert.event, alert.issuer, alert.hazard, alert.level, None if ended else alert.expires, alert.zone_name,
+        ended, alert.events,
+    )  # fmt: skip
+
+
+def village_plans(
+    store: Store,
+    config: RegionConfig,
+    plans: Sequence[_Plan],
+    version_ids: Mapping[tuple[str, str], int],
+    before: Mapping[tuple[str, str], _Told],
+    after: Mapping[tuple[str, str], _Told],
+    units: Sequence[TaganaUnit],
+) -> list[_VillagePlan]:
+    """Merge each village's warnings into one message (:func:`ews.alerts.situation.announce`), or none.
+
+    ``plans`` are this cycle's sending decisions that go out now (not exercises: those go to the exercise
+    list per thread); ``before``/``after`` what residents knew before this cycle and know after it (the
+    ``after`` of a thread changed this cycle is its plan's). Endings go to whoever heard any ending warning
+    of the village; other announcements to the village's subscribers and Tagana units, and, when the level
+    drops below Tagana's, to the units that were mobilised.
+    """
+    by_village: dict[str, list[_Plan]] = {}
+    for p in plans:
+        by_village.setdefault(p.decision.village_code, []).append(p)
+    before_by: dict[str, dict[str, _Told]] = {}
+    for (thread, village), told in before.items():
+        if village in by_village:
+            before_by.setdefault(village, {})[thread] = told
+    after_by: dict[str, dict[str, _Told]] = {}
+    for (thread, village), told in after.items():
+        if village in by_village:
+            after_by.setdefault(village, {})[thread] = told
+    said_by: dict[str, Announcement] = {}
+    for village, mine in by_village.items():
+        endings = {p.decision.thread_id: p.decision.transition for p in mine if p.decision.transition.ends}
+        updated = {p.decision.thread_id for p in mine if p.decision.transition is Transition.UPDATE}
+        said = announce(
+            {t: x.part for t, x in before_by.get(village, {}).items()},
+            {t: x.part for t, x in after_by.get(village, {}).items()},
+            updated=updated,
+            endings=endings,
+        )
+        if said is not None:
+            said_by[village] = said
+    # Lowered below Tagana's level: the units that were mobilised for the village hear of it.
+    lowered = [
+        (thread, village)
+        for village, said in said_by.items()
+        if not said.transition.ends and said.level < config.levels.tagana_min_level
+        for thread in {*before_by.get(village, {}), *(p.decision.thread_id for p in by_village[village])}
+    ]
+    heard = store.heard_by(config.id, lowered) if lowered else {}
+    unit_by_id = {tagana_recipient_id(u): u for u in units}
+    out: list[_VillagePlan] = []
+    for village, said in sorted(said_by.items()):
+        mine = by_village[village]
+        was = before_by.get(village, {})
+        now = after_by.get(village, {})
+        by_thread = {p.decision.thread_id: p for p in mine}
+
+        def alert_of(
+            thread: str,
+            now: Mapping[str, _Told] = now,
+            was: Mapping[str, _Told] = was,
+            by_thread: Mapping[str, _Plan] = by_thread,
+        ) -> VillageAlert:
+            if thread in now:
+                return now[thread].alert
+            if thread in by_thread:  # ended this cycle: its ending decision's alert names the level that ends
+                return by_thread[thread].alert
+            return was[thread].alert
+
+        lead = alert_of(said.lead)
+        also = tuple(_also(alert_of(t), False) for t in said.others) + tuple(
+            _also(alert_of(t), True) for t in said.ended
+        )
+        alert = replace(lead, transition=said.transition.value, level=said.level, also=also)
+        ids = [version_ids[(said.lead, village)]] if (said.lead, village) in version_ids else []
+        ids += [version_ids[(p.decision.thread_id, village)] for p in mine]
+        ids += [x.version_id for x in now.values()]
+        ids = list(dict.fromkeys(ids))
+        going = [p for p in mine if not p.decision.transition.ends]
+        # Not an ending: the village's subscribers; when only an ending moved the situation (the higher
+        # warning ended, a lower one remains), whoever heard of the ending warning.
+        pool = going if (going and not said.transition.ends) else mine
+        residents = list({(r.recipient_id, r.channel): r for p in pool for r in p.residents}.values())
+        if said.transition.ends:
+            mobilised = list({u.unit_id: u for p in mine for u in p.units}.values())
+        elif said.level >= config.levels.tagana_min_level:
+            mobilised = _units_for(units, village)
+        else:
+            mobilised = list(
+                {
+                    r: unit_by_id[r]
+                    for thread in {*was, *by_thread}
+                    for r, aud, _ in heard.get((thread, village), ())
+                    if aud == "tagana" and r in unit_by_id
+                }.values()
+            )
+        out.append(_VillagePlan(village, alert, ids, residents, mobilised, said))
+    return out
+
+
+def queue_villages(
+    store: Store,
+    plans: Sequence[_VillagePlan],
+    renderer: MessageRenderer,
+    report: AlertReport,
+    *,
+    whatsapp_fallback_sms: bool = False,
+    command_center: CommandCenter | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Queue each village's one message to each of its residents, and one notice per Tagana unit.
+
+    A resident's message claims every version the village's message covers (:class:`_VillagePlan`): a
+    repeat of the cycle finds them claimed and sends nothing. A Tagana unit gets one notice for all its
+    villages of the cycle: the mobilisation (naming how many of its villages ended, if some did), or, when
+    all ended, the stand-down. Endings go first (priority 0) and never expire.
+    """
+    queued = 0
+    for p in plans:
+        priority, valid_until = (0, None) if p.ends else (1, p.alert.expires)
+        for r in p.residents:
+
+            def text(new: Sequence[int], alert: VillageAlert = p.alert, r: Recipient = r, sms: bool = False) -> str:
+                return renderer.render_resident(alert, replace(r, channel="sms") if sms else r).text
+
+            def sms_text(new: Sequence[int], text: Callable[..., str] = text) -> str:
+                return text(new, sms=True)
+
+            lid = store.enqueue_group(
+                p.version_ids, r.recipient_id, "resident", r.channel, address=r.phone, render=text,
+                language=r.language, priority=priority, valid_until=valid_until,
+                render_fallback=sms_text if whatsapp_fallback_sms and r.channel == "whatsapp" else None,
+            )  # fmt: skip
+            if lid is None:
+                report.skipped_duplicates += 1
+            else:
+                queued += 1
+    center = command_center or CommandCenter()
+    issued = now or datetime.now(UTC)
+    by_unit: dict[str, tuple[TaganaUnit, list[_VillagePlan]]] = {}
+    for p in plans:
+        for unit in p.units:
+            by_unit.setdefault(unit.unit_id, (unit, []))[1].append(p)
+    for _, (unit, mine) in sorted(by_unit.items()):
+        going = [p for p in mine if not p.ends]
+        shown = going or mine
+        ended = len(mine) - len(going) if going else 0
+        zone, _name = local_zone(shown[0].village_code)
+        contact = TaganaContact(
+            center.name,
+            center.phone,
+            center.whatsapp,
+            (issued + timedelta(minutes=center.ack_minutes)).astimezone(zone),
+        )
+        alerts = [p.alert for p in shown]
+
+        def notice(
+            new: Sequence[int],
+            unit: TaganaUnit = unit,
+            alerts: Sequence[VillageAlert] = alerts,
+            contact: TaganaContact = contact,
+            ended: int = ended,
+            sms: bool = False,
+        ) -> str:
+            to = replace(unit, channel="sms") if sms else unit
+            return renderer.render_tagana(to, alerts, contact, ended=ended).text
+
+        def sms_notice(new: Sequence[int], notice: Callable[..., str] = notice) -> str:
+            return notice(new, sms=True)
+
+        expiries = [p.alert.expires for p in going]
+        ids = list(dict.fromkeys(i for p in (*going, *(p for p in mine if p.ends)) for i in p.version_ids))
+        lid = store.enqueue_group(
+            ids, tagana_recipient_id(unit), "tagana", unit.channel, address=unit.phone or "", render=notice,
+            language="id", priority=1 if going else 0,
+            valid_until=None if len(going) < len(mine) or any(e is None for e in expiries)
+            else max(e for e in expiries if e is not None),
+            render_fallback=sms_notice if unit.channel == "whatsapp" and unit.phone else None,
+        )  # fmt: skip
+        if lid is None:
+            report.skipped_duplicates += len(mine)
+        else:
+            queued += 1
+    return queued
 
 
 def queue_plans(
@@ -657,7 +963,8 @@ def alert_step(
     recorded = record_warnings(store, warnings, now, report.notes, region=config.id)
     # A copy of a warning (re-served, or the other edition) is not a message of any thread: it changes nothing.
     warnings = [w for w in warnings if w.identifier not in recorded.aliases]
-    outcome = lifecycle_step(store, config, warnings, rows, recorded.threads, now, hazards)
+    stored = store.village_states(config.id)
+    outcome = lifecycle_step(store, config, warnings, rows, recorded.threads, now, hazards, states=stored)
     report.notes.extend(outcome.notes)
     ignored: dict[tuple[str, str], int] = {}
     for d in outcome.decisions:
@@ -678,20 +985,13 @@ def alert_step(
         for d in quiet:
             if (hazard := announced.get((d.thread_id, d.village_code))) is not None:
                 causes[(d.warning_id, d.village_code)] = hazard
+    report.notes.extend(_no_end_notice(outcome.decisions, causes))
     quakes = {h.warning.identifier: facts for h in hazards if (facts := quake_facts(h))}
     plans = plan_recipients(
         store, config, outcome.decisions, villages, by_id, units, exercise_list, estimated, standing_ids, causes,
         quakes,
     )  # fmt: skip
     status = review_status(plans, config)
-    report.villages_to_tell = len({p.decision.village_code for p in plans})
-    report.reachable = sum(len(p.residents) + sum(1 for u in p.units if u.phone) for p in plans)
-    if report.villages_to_tell and not report.reachable:
-        report.notes.append(
-            f"NOBODY REACHED: {report.villages_to_tell} village(s) have an alert to announce, but no subscriber, "
-            "exercise-list member or Tagana contact covers them: import subscribers (ews subscribers import) and "
-            "give Tagana units a phone (tagana: in the region file)"
-        )
     version_ids: dict[tuple[str, str], int] = {}
     for p in plans:
         d = p.decision
@@ -706,10 +1006,40 @@ def alert_step(
     # stored; unsent claims stay 'queued' for the delivery step to pick up).
     store.save_states(config.id, outcome.states, at=now)
     go = [p for p in plans if status[(p.decision.thread_id, p.decision.village_code)] == "auto"]
-    report.queued = queue_plans(
-        store, go, version_ids, renderer, report, whatsapp_fallback_sms=config.messages.whatsapp_fallback_sms,
-        command_center=config.command_center, now=now,
+    drills = [p for p in go if p.audience == "exercise"]
+    live = [p for p in go if p.audience != "exercise"]
+    # One message per village: its warnings merged, as residents knew them before and know them now.
+    in_play = {p.decision.village_code for p in live}
+    changed = {(p.decision.thread_id, p.decision.village_code) for p in plans}
+    before = told_parts(store, config, [s for s in stored if s.village_code in in_play], villages, by_id, estimated)
+    after = told_parts(
+        store, config,
+        [s for s in outcome.states if s.village_code in in_play and (s.thread_id, s.village_code) not in changed],
+        villages, by_id, estimated,
     )  # fmt: skip
+    for p in live:
+        d = p.decision
+        if not d.transition.ends and d.level > Level.NONE:
+            key = (d.thread_id, d.village_code)
+            after[key] = _Told(_part(d.thread_id, p.alert, d.level, d.warning_sent), p.alert, version_ids[key])
+    merged = village_plans(store, config, live, version_ids, before, after, units)
+    report.villages_to_tell = len({p.decision.village_code for p in drills} | {v.village_code for v in merged})
+    report.reachable = sum(len(p.residents) + sum(1 for u in p.units if u.phone) for p in drills) + sum(
+        len(v.residents) + sum(1 for u in v.units if u.phone) for v in merged
+    )
+    if report.villages_to_tell and not report.reachable:
+        report.notes.append(
+            f"NOBODY REACHED: {report.villages_to_tell} village(s) have an alert to announce, but no subscriber, "
+            "exercise-list member or Tagana contact covers them: import subscribers (ews subscribers import) and "
+            "give Tagana units a phone (tagana: in the region file)"
+        )
+    fallback, center = config.messages.whatsapp_fallback_sms, config.command_center
+    report.queued = queue_plans(
+        store, drills, version_ids, renderer, report, whatsapp_fallback_sms=fallback, command_center=center, now=now
+    )
+    report.queued += queue_villages(
+        store, merged, renderer, report, whatsapp_fallback_sms=fallback, command_center=center, now=now
+    )
     if report.pending:
         held = sorted({thread for (thread, _), st in status.items() if st == "pending"})
         report.notes.append(
@@ -805,8 +1135,37 @@ def dispatch_approved(
         header = headers.get((p.decision.thread_id, p.decision.warning_id))
         if header is not None:
             p.alert = replace(p.alert, event=header.event)
+    version_ids = {key: v.id for key, v in latest.items()}
+    drills = [p for p in plans if p.audience == "exercise"]
+    live = [p for p in plans if p.audience != "exercise"]
+    fallback, center = config.messages.whatsapp_fallback_sms, config.command_center
     report.queued = queue_plans(
-        store, plans, {key: v.id for key, v in latest.items()}, renderer, report,
-        whatsapp_fallback_sms=config.messages.whatsapp_fallback_sms, command_center=config.command_center,
-    )  # fmt: skip
+        store, drills, version_ids, renderer, report, whatsapp_fallback_sms=fallback, command_center=center
+    )
+    # The approved warning joins each village's situation as residents know it (its other warnings).
+    in_play = {p.decision.village_code for p in live}
+    told = told_parts(store, config, [s for s in states.values() if s.village_code in in_play], villages, {}, estimated)
+    approved_ids = set(version_ids.values())
+    before = {key: t for key, t in told.items() if t.version_id not in approved_ids}
+    after = dict(before)
+    for p in live:
+        d = p.decision
+        key = (d.thread_id, d.village_code)
+        current = told.get(key)
+        if current is not None and current.version_id not in approved_ids:
+            state = states.get(key)
+            if state is not None and state.seq > d.seq:  # a later version already went out: this one is stale
+                report.notes.append(
+                    f"alert version {version_ids[key]} ({d.thread_id}, {d.village_code}) was approved after a later "
+                    f"version (seq {state.seq}) went out: not sent"
+                )
+                continue
+        after[key] = _Told(_part(d.thread_id, p.alert, d.level, d.warning_sent), p.alert, version_ids[key])
+    fresh = [p for p in live if after.get((p.decision.thread_id, p.decision.village_code)) is not None
+             and after[(p.decision.thread_id, p.decision.village_code)].version_id == version_ids[
+                 (p.decision.thread_id, p.decision.village_code)]]  # fmt: skip
+    merged = village_plans(store, config, fresh, version_ids, before, after, units)
+    report.queued += queue_villages(
+        store, merged, renderer, report, whatsapp_fallback_sms=fallback, command_center=center
+    )
     return report

@@ -303,10 +303,9 @@ def cmd_alerts_show(args: argparse.Namespace) -> int:
 
 def cmd_alerts_decide(args: argparse.Namespace) -> int:
     """Approve (and send at once) or reject what the review gate holds: whole threads, versions, or all."""
-    from ews.alerting import dispatch_approved
+    from ews.alerting import dispatch_approved, renderer_for
     from ews.config import open_region
     from ews.dispatch import Dispatcher
-    from ews.messages.render import MessageRenderer
     from ews.pipeline import TEMPLATES_DIR, open_region_data, placeholder_units
     from ews.store.repository import Store
 
@@ -332,7 +331,7 @@ def cmd_alerts_decide(args: argparse.Namespace) -> int:
                 store, config, region.villages, decided,
                 units=[*region.tagana, *placeholder_units(region.villages, region.tagana)],
                 exercise_list=region.exercise_list, estimated=region.population_estimated,
-                renderer=MessageRenderer(TEMPLATES_DIR),
+                renderer=renderer_for(config, TEMPLATES_DIR),
             )  # fmt: skip
             print(f"  queued {report.queued} message(s)")
             if not args.queue_only:

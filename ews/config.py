@@ -386,6 +386,15 @@ class QuakeRules(_Frozen):
     run that derives the coast says so (DEGRADED).
     Events with magnitude below ``min_magnitude`` or older than ``max_age_hours`` at run time are not
     alerted (BMKG's feeds resend old events). An earthquake alert expires ``valid_hours`` after the event.
+
+    A tsunami alert (BMKG's ``Potensi`` says the event may cause a tsunami) lasts until BMKG ends it: its
+    end notice ("Peringatan dini tsunami telah berakhir", "... dinyatakan berakhir", "diakhiri") or the event
+    re-served as "Tidak berpotensi tsunami" cancels the event's thread. Without one, the alert expires
+    ``tsunami_max_hours`` after the event (default 12), and its message carries
+    ``details["tsunami_ends"] = "max-hours"`` so that the expiry is reported as "no end notice received from
+    BMKG", never as an ordinary end. One event is one message, so its shaking-only villages share that
+    expiry. ``tsunami_max_hours`` may not exceed ``max_age_hours``: an end notice is read only while the
+    event is younger than that.
     """
 
     mmi: dict[Level, float] = Field(default_factory=lambda: {Level.WASPADA: 5.0, Level.SIAGA: 6.0, Level.AWAS: 7.0})
@@ -395,6 +404,7 @@ class QuakeRules(_Frozen):
     land: tuple[Path, ...] | None = None
     land_id_field: Annotated[str, Field(min_length=1)] = "kode"
     valid_hours: Annotated[float, Field(gt=0)] = 6.0
+    tsunami_max_hours: Annotated[float, Field(gt=0)] = 12.0
     max_age_hours: Annotated[float, Field(gt=0)] = 24.0
 
     @field_validator("mmi", mode="before")
@@ -423,6 +433,12 @@ class QuakeRules(_Frozen):
         bounds = [self.mmi[lv] for lv in (Level.WASPADA, Level.SIAGA, Level.AWAS) if lv in self.mmi]
         if any(b <= a for a, b in itertools.pairwise(bounds)):
             raise ValueError("mmi: thresholds must rise from Waspada to Siaga to Awas")
+        if self.tsunami_max_hours > self.max_age_hours:
+            raise ValueError(
+                f"tsunami_max_hours ({self.tsunami_max_hours:g}) exceeds max_age_hours ({self.max_age_hours:g}): "
+                "BMKG's end notice of an event older than max_age_hours is not read, so the tsunami alert could "
+                "only end by its maximum; lower tsunami_max_hours or raise max_age_hours"
+            )
         return self
 
 
@@ -439,7 +455,9 @@ class CommandCenter(_Frozen):
 
     ``phone``: its duty number, given in every mobilisation notice. ``whatsapp``: the WhatsApp number where
     coordinators reply ``SIAP <unit>`` (ews's WhatsApp sender; Twilio has no two-way SMS in Indonesia, so a
-    coordinator on SMS is told to reply there). ``ack_minutes``: how long a coordinator has to acknowledge.
+    coordinator on SMS is told to reply there; residents on SMS are told to send BERHENTI there to stop).
+    ``ack_minutes``: how long a coordinator has to acknowledge. ``info``: where residents get more
+    information, a number or short link printed in every resident message (default ``bmkg.go.id``).
     """
 
     name: Annotated[str, Field(min_length=1, max_length=40)] = "Pusdalops"
@@ -448,6 +466,8 @@ class CommandCenter(_Frozen):
     phone: Annotated[str, Field(pattern=r"^\+?[0-9][0-9 -]{1,18}[0-9]$")] | None = None
     whatsapp: Annotated[str, Field(pattern=r"^\+[1-9][0-9]{7,14}$")] | None = None
     ack_minutes: Annotated[int, Field(ge=5, le=24 * 60)] = 30
+    # GSM-7 and short: it is in every resident SMS.
+    info: Annotated[str, Field(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9+][A-Za-z0-9 ./:+-]*$")] | None = None
 
 
 class FetchOptions(_Frozen):

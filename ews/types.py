@@ -108,6 +108,23 @@ class RenderedMessage:
 
 
 @dataclass(frozen=True)
+class AlsoWarning:
+    """Another warning active in (or just ended for) the same village, named briefly in its one message.
+
+    ``until`` is in the village's local zone (``zone_name``); ``events`` the (language, event) of its editions.
+    """
+
+    event: str
+    issuer: str
+    hazard: str
+    level: Level
+    until: datetime | None
+    zone_name: str
+    ended: bool = False
+    events: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class VillageAlert:
     """What a message needs to know about one village under one warning (no personal data).
 
@@ -138,6 +155,9 @@ class VillageAlert:
     # An earthquake's facts as BMKG gives them, for the message: magnitude, depth_km, epicentre (BMKG's
     # ``Wilayah``), tsunami ("yes" | "no" | "unknown", from ``Potensi``); empty for other hazards.
     quake: tuple[tuple[str, str], ...] = ()
+    # The village's other warnings (another source or hazard), named briefly after the lead one
+    # (:mod:`ews.alerts.situation`): one message per village, never two contradicting ones.
+    also: tuple[AlsoWarning, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -183,6 +183,22 @@ _INSTRUCTION = {
     },
 }
 _HAZARD_INSTRUCTION = {
+    ("id", "banjir"): (
+        "Jauhi bantaran dan arus banjir, pindahkan barang ke tempat tinggi; bila diminta, segera mengungsi ke tempat "
+        "yang lebih tinggi. Matikan listrik. Ikuti arahan BPBD/Tagana. Darurat: 112."
+    ),
+    ("id", "longsor"): (
+        "Jauhi lereng dan tebing, waspadai retakan tanah dan rembesan air; bila diminta, segera mengungsi ke tempat "
+        "aman. Ikuti arahan BPBD/Tagana. Darurat: 112."
+    ),
+    ("en", "banjir"): (
+        "Keep away from riverbanks and flood water, move belongings up high; when told, evacuate to higher ground. "
+        "Switch off electricity. Follow BPBD/Tagana instructions. Emergency: 112."
+    ),
+    ("en", "longsor"): (
+        "Keep away from slopes and cliffs, watch for ground cracks and seeping water; when told, evacuate to a safe "
+        "place. Follow BPBD/Tagana instructions. Emergency: 112."
+    ),
     ("id", "gempa"): (
         "Tetap tenang. Keluar dari bangunan yang rusak, jauhi tembok dan kaca, waspadai gempa susulan. "
         "Ikuti arahan BPBD/Tagana. Darurat: 112."
@@ -201,6 +217,10 @@ _HAZARD_INSTRUCTION = {
     ),
 }
 _HAZARD_END_INSTRUCTION = {
+    ("id", "banjir"): "Peringatan telah berakhir. Kembali ke rumah hanya bila air surut dan petugas menyatakan aman.",
+    ("id", "longsor"): "Peringatan telah berakhir. Jangan kembali ke lereng terdampak sebelum dinyatakan aman.",
+    ("en", "banjir"): "The warning is over. Go home only when the water has gone down and officers say it is safe.",
+    ("en", "longsor"): "The warning is over. Do not return to affected slopes before they are declared safe.",
     ("id", "gempa"): "Peringatan telah berakhir. Waspadai gempa susulan dan periksa kerusakan bangunan.",
     ("id", "tsunami"): "Peringatan telah berakhir. Kembali ke pantai hanya bila BMKG/BPBD menyatakan aman.",
     ("en", "gempa"): "The warning is over. Expect aftershocks and check buildings for damage.",
@@ -270,7 +290,7 @@ class CapMessage:
     area: CapArea
     zone_name: str
     issuer: str = "BMKG"  # who issued the source warning (ews's own satellite alerts: the region's issuer)
-    hazard: str = "cuaca"  # what people act on: "cuaca" | "gempa" | "tsunami" (the instruction follows it)
+    hazard: str = "cuaca"  # what people act on: "cuaca" | "banjir" | "longsor" | "gempa" | "tsunami" (instruction)
 
 
 def cap_identifier(region_id: str, thread_id: str, village_code: str, seq: int) -> str:
@@ -655,7 +675,7 @@ def to_cap_xml(message: CapMessage) -> bytes:
         event = _clean(message.event) if language == "id" else _clean(event_in_english(message.event))
         info = _sub(alert, "info")
         _sub(info, "language", language)
-        _sub(info, "category", "Geo" if message.hazard in ("gempa", "tsunami") else "Met")
+        _sub(info, "category", "Geo" if message.hazard in ("gempa", "tsunami", "longsor") else "Met")
         _sub(info, "event", event)
         _sub(info, "responseType", "AllClear" if ends else _RESPONSE[message.level])
         _sub(info, "urgency", urgency)

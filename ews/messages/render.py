@@ -21,7 +21,7 @@ import jinja2
 
 from ews.errors import TemplateError
 from ews.messages.gsm7 import SEPTETS_PER_PART, gsm7_length, sms_segments, to_gsm7
-from ews.types import Level, Recipient, RenderedMessage, TaganaUnit, VillageAlert
+from ews.types import AlsoWarning, Level, Recipient, RenderedMessage, TaganaUnit, VillageAlert
 
 __all__ = [
     "CHANNELS",
@@ -60,6 +60,17 @@ _CHANGE: dict[str, dict[str, str]] = {
     "en": {"escalate": "(raised)", "update": "(update)", "de-escalate": "(lowered)"},
 }
 
+_HEADING: dict[str, dict[str, str]] = {
+    "id": {"escalate": "NAIK ke {level}", "update": "{level} (pembaruan)", "de-escalate": "TURUN ke {level}"},
+    "en": {"escalate": "RAISED to {level}", "update": "{level} (update)", "de-escalate": "LOWERED to {level}"},
+}
+"""How a message's first line states its level: the change leads ("TURUN ke WASPADA"), so it reads as one."""
+
+_ALSO: dict[str, dict[str, str]] = {
+    "id": {"active": "Juga", "ended": "Berakhir", "also_ended": "Juga berakhir", "until": "s.d."},
+    "en": {"active": "Also", "ended": "Ended", "also_ended": "Also ended", "until": "until"},
+}
+
 _ELLIPSIS = ".."
 _SMS_BUDGET = SMS_MAX_SEGMENTS * SEPTETS_PER_PART
 
@@ -72,9 +83,38 @@ _Context = dict[str, object]
 
 
 _HAZARD_EVENT = {
-    "id": {"cuaca": "Cuaca ekstrem", "gempa": "Gempabumi", "tsunami": "Peringatan dini tsunami"},
-    "en": {"cuaca": "Severe weather", "gempa": "Earthquake", "tsunami": "Tsunami warning"},
-}
+    "id": {
+        "cuaca": "Cuaca ekstrem", "banjir": "Banjir", "longsor": "Tanah longsor", "gempa": "Gempabumi",
+        "tsunami": "Peringatan dini tsunami",
+    },
+    "en": {
+        "cuaca": "Severe weather", "banjir": "Flood", "longsor": "Landslide", "gempa": "Earthquake",
+        "tsunami": "Tsunami warning",
+    },
+}  # fmt: skip
+
+HAZARDS: tuple[str, ...] = ("cuaca", "banjir", "longsor", "gempa", "tsunami")
+"""What residents act on; each has its own advice in the templates (weather, flood, landslide, quake, tsunami)."""
+
+_HAZARD_WORDS = (
+    ("tsunami", ("tsunami",)),
+    ("gempa", ("gempa", "gempabumi", "earthquake")),
+    ("longsor", ("longsor", "landslide", "tanah bergerak", "gerakan tanah")),
+    ("banjir", ("banjir", "flood", "flooding")),
+)
+
+
+def hazard_from_event(*texts: str) -> str:
+    """The hazard a warning's own words name (``event``, ``headline``): flood, landslide... else weather.
+
+    A word counts whole (``flood``, not inside another word); the first hazard of the list above wins.
+    """
+    words = set(re.findall(r"[a-z]+", " ".join(texts).lower()))
+    joined = " ".join(texts).lower()
+    for hazard, names in _HAZARD_WORDS:
+        if any((name in words) if " " not in name else (name in joined) for name in names):
+            return hazard
+    return "cuaca"
 
 
 def hazard_event(hazard: str, language: str) -> str:
@@ -99,6 +139,38 @@ def _quake_context(alert: VillageAlert, language: str) -> _Context:
         "quake_time": _clock(alert.effective, alert.zone_name),
         "tsunami_text": _TSUNAMI_WORDS.get(language, _TSUNAMI_WORDS["id"])[facts.get("tsunami", "unknown")],
     }
+
+
+def heading(level: Level, transition: str, language: str) -> str:
+    """The level as a message's first line states it: ``AWAS``, ``NAIK ke AWAS``, ``TURUN ke WASPADA``..."""
+    pattern = _HEADING.get(language, _HEADING["id"]).get(transition, "{level}")
+    return pattern.format(level=level.name)
+
+
+def also_text(also: Sequence[AlsoWarning], language: str, *, ending: bool = False) -> str:
+    """The other warnings of the village, named briefly (``Juga: Hujan Lebat (EWS, WASPADA) s.d. 17:30 WIB.``).
+
+    Those still active first, then those that ended (``Berakhir: ...``; in an ending message every one has
+    ended: ``Juga berakhir: ...``). Empty when there are none.
+    """
+    words = _ALSO.get(language, _ALSO["id"])
+
+    def name(a: AlsoWarning) -> str:
+        return dict(a.events).get(language, a.event) or hazard_event(a.hazard, language)
+
+    active = [
+        f"{name(a)} ({a.issuer}, {a.level.name})"
+        + (f" {words['until']} {_clock(a.until, a.zone_name)}" if a.until else "")
+        for a in also
+        if not a.ended
+    ]
+    ended = [f"{name(a)} ({a.issuer})" for a in also if a.ended]
+    out = []
+    if active:
+        out.append(f"{words['active']}: " + "; ".join(active) + ".")
+    if ended:
+        out.append(f"{words['also_ended' if ending else 'ended']}: " + "; ".join(ended) + ".")
+    return " ".join(out)
 
 
 @dataclass(frozen=True)
@@ -182,6 +254,12 @@ class MessageRenderer:
     templates_dir : Path
         The folder holding ``resident_{sms,whatsapp}.{id,en}.j2`` and ``tagana_{sms,whatsapp}.id.j2``,
         normally the repository's ``alert_templates/``.
+    info : str, optional
+        Where residents get more information, a number or short link (the region's ``command_center.info``);
+        default ``bmkg.go.id``.
+    stop_whatsapp : str, optional
+        The WhatsApp number where an SMS resident replies BERHENTI (``command_center.whatsapp``); without it
+        SMS residents are told to call ``info``'s number to stop.
 
     Raises
     ------
@@ -189,13 +267,17 @@ class MessageRenderer:
         If ``templates_dir`` is not a folder.
     """
 
-    def __init__(self, templates_dir: Path) -> None:
+    def __init__(self, templates_dir: Path, *, info: str = "", stop_whatsapp: str = "") -> None:
         if not templates_dir.is_dir():
             raise TemplateError(
                 f"alert template folder {templates_dir} does not exist or is not a folder; "
                 "pass the path of the repository's alert_templates/ folder"
             )
         self._dir = templates_dir
+        # For residents: where to get more information (a number or short link) and, for SMS (Twilio has no
+        # two-way SMS in Indonesia), the WhatsApp number where BERHENTI stops every subscription.
+        self._info = info.strip() or "bmkg.go.id"
+        self._stop_whatsapp = stop_whatsapp.strip()
         self._env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(templates_dir),
             undefined=jinja2.StrictUndefined,
@@ -256,9 +338,14 @@ class MessageRenderer:
             "issuer": alert.issuer,
             "source": alert.source_label,
             "hazard": alert.hazard,
+            "heading": heading(alert.level, alert.transition, language),
+            "info": self._info,
+            "stop_whatsapp": self._stop_whatsapp,
             **_quake_context(alert, language),
         }
         parts = {
+            # The village's other warnings, briefly; a part, so a long list is what gets shortened first.
+            "also": also_text(alert.also, language, ending=ending),
             "village": alert.village_name,
             "kecamatan": alert.kecamatan_name,
             "kabkota": alert.kabkota_name,
@@ -293,6 +380,8 @@ class MessageRenderer:
         alerts: Sequence[VillageAlert],
         contact: TaganaContact | None = None,
         prefix: str = "",
+        *,
+        ended: int = 0,
     ) -> RenderedMessage:
         """Render the mobilisation notice for one Tagana unit's coordinator.
 
@@ -314,6 +403,8 @@ class MessageRenderer:
             How and by when to acknowledge, and the command center's number.
         prefix : str, optional
             Text put in front (an exercise mark), counted in the SMS budget.
+        ended : int, optional
+            How many of the unit's villages ended this cycle besides those in ``alerts`` (named as a count).
 
         Returns
         -------
@@ -376,9 +467,26 @@ class MessageRenderer:
             "center_phone": (contact.phone or "") if contact else "",
             "reply_whatsapp": (contact.whatsapp or "") if contact else "",
             "ack_by": _clock(contact.ack_by if contact else None, top.zone_name),
+            "n_ended": ended,
+            # Every village went down (a higher warning ended, a lower one remains): not a new mobilisation.
+            "lowered": all(a.transition == "de-escalate" for a in ranked),
         }
         shown = ranked[:TAGANA_TOP_VILLAGES]
-        parts = {"unit_name": unit.name, "event": top.event or hazard_event(top.hazard, "id")}
+        # The other warnings over the unit's villages (another source or hazard), each named once.
+        others: dict[tuple[str, str], AlsoWarning] = {}
+        top_event = top.event or hazard_event(top.hazard, "id")
+        for a in ranked:
+            lead = AlsoWarning(a.event, a.issuer, a.hazard, a.level, a.expires, a.zone_name, a.transition in ENDINGS)
+            for item in (lead, *a.also):
+                name = item.event or hazard_event(item.hazard, "id")
+                # A mobilisation names the other warnings still active; a stand-down those that ended too.
+                if item.ended == ending and (name, item.issuer) != (top_event, top.issuer):
+                    others.setdefault((name, item.issuer), item)
+        parts = {
+            "unit_name": unit.name,
+            "event": top_event,
+            "also": also_text(list(others.values()), "id", ending=ending),
+        }
         for index, alert in enumerate(shown):
             parts[f"name{index}"] = alert.village_name
             parts[f"kecamatan{index}"] = alert.kecamatan_name
@@ -392,6 +500,7 @@ class MessageRenderer:
                 **fixed,
                 "unit_name": values["unit_name"],
                 "event": values["event"],
+                "also": values["also"],
                 "villages": villages,
                 "variant": variant,
             }

@@ -841,6 +841,30 @@ class Store(WarningRepository, LedgerRepository):
         with self.engine.connect() as connection:
             return [(r, aud, ch) for r, aud, ch in connection.execute(stmt)]
 
+    def heard_by(
+        self, region: str, pairs: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], set[tuple[str, str, str]]]:
+        """(thread, village) -> who heard any version of that village's alert in that thread.
+
+        Like :meth:`version_recipients` for many pairs at once: one query per chunk of villages (not one per
+        village), for the endings of a whole cycle. Each value holds (recipient, audience, channel).
+        """
+        wanted = set(pairs)
+        e, a = LedgerEntry, AlertVersion
+        out: dict[tuple[str, str], set[tuple[str, str, str]]] = {}
+        with self.engine.connect() as connection:
+            for chunk in _chunks(sorted({v for _, v in wanted})):
+                stmt = (
+                    select(a.thread_id, a.village_code, e.recipient_id, e.audience, e.channel)
+                    .join(a, a.id == e.alert_version_id)
+                    .where(a.region == region, a.village_code.in_(chunk))
+                    .distinct()
+                )
+                for thread, village, recipient, audience, channel in connection.execute(stmt):
+                    if (thread, village) in wanted:
+                        out.setdefault((thread, village), set()).add((recipient, audience, channel))
+        return out
+
     # -- counts and runs --------------------------------------------------------------------------------
 
     def counts(self, region: str) -> dict[str, int]:

@@ -166,7 +166,7 @@ def test_surabaya_alert_update_cancel(surabaya: Path, tmp_path: Path, shared_dat
         assert all(m["status"] == "no-contact" for m in unreached)
         assert (not unreached) or any("NO TAGANA CONTACT" in n for n in second.notes)
         assert all(
-            "(naik)" in str(m["text"]) or "(raised)" in str(m["text"])
+            "NAIK ke SIAGA" in str(m["text"]) or "RAISED to SIAGA" in str(m["text"])
             for m in sent2
             if m["audience"] == "resident"
             and m["village_code"] in {str(x["village_code"]) for x in sent1}

@@ -221,15 +221,26 @@ def test_resident_templates_render(renderer: MessageRenderer, level: Level, lang
 
 
 def test_resident_sms_full_text(renderer: MessageRenderer) -> None:
-    # The whole full variant, to pin wording and whitespace: 103 + 1 + 69 + 1 + 12 = 186 septets, 2 parts.
+    # The whole full variant, to pin wording and whitespace: 103 + 1 + 69 + 1 + 30 = 204 septets, 2 parts.
     message = renderer.render_resident(make_alert(), make_recipient())
     assert message.text == (
         "BMKG SIAGA: Hujan Lebat dan Petir di Sumbermanjing Kulon, Kec. Pagak, Kabupaten Malang, "
         "s.d. 24 Sep 2026 17:27 WITA.\n"
         "Bersiap mengungsi, amankan dokumen penting, ikuti arahan BPBD/Tagana.\n"
-        "Darurat: 112"
+        "Info: bmkg.go.id. Darurat: 112"
     )
     assert message.segments == 2
+
+
+def test_resident_sms_names_the_info_contact_and_how_to_stop() -> None:
+    # With the command center's info line and WhatsApp number, an SMS says where to ask and how to stop.
+    renderer = MessageRenderer(TEMPLATES, info="0800-1-112-112", stop_whatsapp="+6281100000000")
+    stops = {"id": "Stop: WA BERHENTI ke +6281100000000", "en": "Stop: WhatsApp STOP to +6281100000000"}
+    for language, stop in stops.items():
+        message = renderer.render_resident(make_alert(), make_recipient(language=language))
+        assert "0800-1-112-112" in message.text
+        assert stop in message.text
+        assert message.segments <= 2
 
 
 @pytest.mark.parametrize(
@@ -645,3 +656,31 @@ def test_whatsapp_residents_are_told_how_to_stop(renderer: MessageRenderer) -> N
             recipient = make_recipient(channel="whatsapp", language=language)
             text = renderer.render_resident(make_alert(transition=transition), recipient).text
             assert words in text
+
+
+@pytest.mark.parametrize(
+    ("event", "hazard"),
+    [
+        ("Hujan Lebat disertai Petir", "cuaca"),
+        ("Potensi Banjir di Jawa Timur", "banjir"),
+        ("Flood warning", "banjir"),
+        ("Waspada Tanah Longsor", "longsor"),
+        ("Gerakan tanah tinggi", "longsor"),
+        ("Gempabumi Berpotensi Tsunami", "tsunami"),
+        ("Gempabumi", "gempa"),
+        ("", "cuaca"),
+    ],
+)
+def test_the_warning_s_own_words_name_its_hazard(event: str, hazard: str) -> None:
+    from ews.messages.render import hazard_from_event
+
+    assert hazard_from_event(event) == hazard
+
+
+def test_flood_and_landslide_alerts_give_their_own_advice(renderer: MessageRenderer) -> None:
+    flood = renderer.render_resident(make_alert(level=Level.AWAS, hazard="banjir"), make_recipient()).text
+    assert "arus banjir" in flood
+    assert "lereng" not in flood
+    slide = renderer.render_resident(make_alert(level=Level.SIAGA, hazard="longsor"), make_recipient()).text
+    assert "retakan tanah" in slide
+    assert "banjir" not in slide.lower()

@@ -17,12 +17,12 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "alert_templates"
 WIB = timezone(timedelta(hours=7), "WIB")
 TRANSITIONS = ["new", "escalate", "update", "de-escalate", "cancel", "all-clear", "expire"]
 MARK = {
-    ("escalate", "id"): "SIAGA (naik)",
-    ("escalate", "en"): "(raised)",
+    ("escalate", "id"): "NAIK ke SIAGA",
+    ("escalate", "en"): "RAISED to SIAGA",
     ("update", "id"): "(pembaruan)",
     ("update", "en"): "(update)",
-    ("de-escalate", "id"): "(turun)",
-    ("de-escalate", "en"): "(lowered)",
+    ("de-escalate", "id"): "TURUN ke SIAGA",
+    ("de-escalate", "en"): "LOWERED to SIAGA",
     ("cancel", "id"): "DICABUT",
     ("cancel", "en"): "CANCELLED",
     ("expire", "id"): "BERAKHIR",

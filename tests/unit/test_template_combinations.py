@@ -25,8 +25,19 @@ FOREIGN = {
     "cuaca": ("pantai", "coast", "susulan", "aftershock", "tsunami"),
     "gempa": ("genangan", "standing water", "sungai", "river", "hujan", "rain", "pantai", "coast"),
     "tsunami": ("genangan", "standing water", "sungai", "river", "hujan", "rain"),
+    "banjir": ("pantai", "coast", "susulan", "aftershock", "tsunami", "tebing", "cliff"),
+    "longsor": ("pantai", "coast", "aftershock", "tsunami", "arus banjir", "flood water"),
 }
-EVENTS = {"cuaca": "Hujan Lebat disertai Petir", "gempa": "Gempabumi", "tsunami": "Gempabumi Berpotensi Tsunami"}
+EVENTS = {
+    "cuaca": "Hujan Lebat disertai Petir", "gempa": "Gempabumi", "tsunami": "Gempabumi Berpotensi Tsunami",
+    "banjir": "Banjir", "longsor": "Tanah Longsor",
+}  # fmt: skip
+# The words of each hazard's own advice: an active alert gives them (the advice fits the hazard).
+OWN = {
+    "banjir": ("bantaran", "arus banjir", "riverbank", "flood water"),
+    "longsor": ("lereng", "slope"),
+    "tsunami": ("pantai", "coast"),
+}
 BROKEN = re.compile(r"\(\s*\)|\s,|:\s*\.|\bdi\s*,|Sumber:\s*$|Source:\s*$|\s{3,}|None|\{\{|\}\}", re.MULTILINE)
 
 
@@ -35,10 +46,10 @@ def alert(hazard: str, transition: str, issuer: str, event: bool, facts: bool) -
         village_code="35.07.18.2004", village_name="Tambakrejo", kecamatan_name="Sumbermanjing Wetan",
         kabkota_name="Kabupaten Malang", level=Level.AWAS if hazard == "tsunami" else Level.SIAGA,
         event=EVENTS[hazard] if event else "", headline="", effective=datetime(2026, 12, 2, 14, 0, tzinfo=WIB),
-        expires=None if hazard != "cuaca" else datetime(2026, 12, 2, 17, 30, tzinfo=WIB), zone_name="WIB",
+        expires=None if hazard in ("gempa", "tsunami") else datetime(2026, 12, 2, 17, 30, tzinfo=WIB), zone_name="WIB",
         warning_id="2.49.0.1.360.0.2026.12.02.07.00.001", web="", fraction=0.7, population_exposed=1234.0,
         population_estimated=False, transition=transition, issuer=issuer, hazard=hazard, source_label=issuer,
-        quake=(replace_tsunami(QUAKE, hazard) if facts and hazard != "cuaca" else ()),
+        quake=(replace_tsunami(QUAKE, hazard) if facts and hazard in ("gempa", "tsunami") else ()),
     )  # fmt: skip
 
 
@@ -61,8 +72,8 @@ def check(text: str, channel: str, hazard: str, where: str) -> None:
         assert sms_segments(text) <= 2, f"{where}: {sms_segments(text)} segments"
 
 
-CASES = list(itertools.product(("cuaca", "gempa", "tsunami"), TRANSITIONS, ("BMKG", "BPBD Contoh"), (True, False),
-                               (True, False)))  # fmt: skip
+HAZARDS = ("cuaca", "banjir", "longsor", "gempa", "tsunami")
+CASES = list(itertools.product(HAZARDS, TRANSITIONS, ("BMKG", "BPBD Contoh"), (True, False), (True, False)))
 
 
 @pytest.mark.parametrize(("hazard", "transition", "issuer", "event", "facts"), CASES)
@@ -77,8 +88,8 @@ def test_every_resident_combination(
         check(text, channel, hazard, where)
         if transition not in ENDS or transition == "cancel":
             assert issuer in text, f"{where}: the issuer is not named:\n{text}"
-        if hazard == "tsunami" and transition not in ENDS:
-            assert "pantai" in text.lower() or "coast" in text.lower(), f"{where}:\n{text}"
+        if hazard in OWN and transition not in ENDS:
+            assert any(w in text.lower() for w in OWN[hazard]), f"{where}: not the hazard's own advice:\n{text}"
 
 
 @pytest.mark.parametrize(("hazard", "transition", "issuer", "event", "facts"), CASES)

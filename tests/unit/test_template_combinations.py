@@ -5,15 +5,18 @@ hazard's advice and, on SMS, fit 2 GSM-7 segments."""
 from __future__ import annotations
 
 import itertools
+import json
 import re
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from ews.messages import MessageRenderer, is_gsm7, sms_segments
+from ews.messages.gsm7 import to_gsm7
 from ews.messages.render import TaganaContact
-from ews.types import Level, Recipient, TaganaUnit, VillageAlert
+from ews.types import AlsoWarning, Level, Recipient, TaganaUnit, VillageAlert
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "alert_templates"
 WIB = timezone(timedelta(hours=7), "WIB")
@@ -106,3 +109,33 @@ def test_every_tagana_combination(
         check(text, channel, hazard, where)
         if transition not in ENDS or transition == "cancel":
             assert issuer in text, f"{where}: the issuer is not named:\n{text}"
+
+
+@pytest.mark.shared_data
+def test_every_sms_template_fits_the_longest_jawa_timur_names(jatim_villages_dir: Path) -> None:
+    """Resident SMS (alerts and endings, every hazard, naming two other warnings) and Tagana SMS: 2 segments."""
+    layers = [json.loads(p.read_text())["features"] for p in jatim_villages_dir.glob("*.geojson")]
+    names = sorted({f["properties"]["nama"] for features in layers for f in features}, key=lambda n: (-len(n), n))[:20]
+    renderer = MessageRenderer(TEMPLATES, info="0800-1-112-112", stop_whatsapp="+6281100000112")
+    others = (
+        AlsoWarning("Hujan Lebat disertai Petir dan Angin Kencang", "BMKG", "cuaca", Level.SIAGA,
+                    datetime(2026, 12, 2, 19, 0, tzinfo=WIB), "WIB"),
+        AlsoWarning("Hujan Lebat", "EWS", "cuaca", Level.WASPADA, None, "WIB", ended=True),
+    )  # fmt: skip
+    contact = TaganaContact(
+        "Pusdalops Jatim", "031 000 0000", "+6289990000999", datetime(2026, 12, 2, 14, 30, tzinfo=WIB)
+    )
+    for name in names:
+        for hazard, transition in itertools.product(HAZARDS, TRANSITIONS):
+            a = replace(alert(hazard, transition, "BMKG", True, True), village_name=name, also=others)
+            for language in ("id", "en"):
+                person = Recipient("r-0123456789abcdef", "+6289990000001", a.village_code, language, "sms")
+                message = renderer.render_resident(a, person)
+                where = f"{name} {hazard} {transition} {language}"
+                assert is_gsm7(message.text), where
+                assert message.segments <= 2, where
+                assert to_gsm7(name) in message.text, f"{where}: the village name was cut:\n{message.text}"
+            unit = TaganaUnit("TGN-3507", "Tagana Kab. Malang", "35.07", (), "Koordinator", "+6289990000002", "sms")
+            notice = renderer.render_tagana(unit, [a], contact, ended=3)
+            assert is_gsm7(notice.text), name
+            assert notice.segments <= 2, name

@@ -28,7 +28,7 @@ from ews.config import RegionConfig
 from ews.dispatch import Dispatcher
 from ews.errors import BoundaryError, DataValidationError
 from ews.exposure.coverage import VillageLayer
-from ews.impact.assess import exposed_total, hazard_impacts, impacts, level_counts, village_levels
+from ews.impact.assess import exposed_total, hazard_impacts, impacts, level_counts
 from ews.impact.named_targets import kecamatan_coverage, kecamatan_index, named_area_notes, target_by_name
 from ews.ingest.bmkg_cap import DEFAULT_BASE_URL, read_warnings
 from ews.ingest.boundaries import read_boundaries
@@ -330,7 +330,7 @@ class RunReport:
     warnings: int
     problems: list[dict[str, str]]
     notes: list[str]
-    levels: dict[str, int]
+    levels: dict[str, int]  # villages per level in force (an alert this run cancelled or ended is not counted)
     people_exposed: float | None
     population_estimated: bool
     messages: dict[str, int]
@@ -341,6 +341,8 @@ class RunReport:
     pending_review: list[str] = field(default_factory=list)
     cap_files: int = 0
     queued: int | None = None  # messages left in the send ledger for `ews send` (None: delivered in the run)
+    # Villages whose alert this run ended, per status word of summary.csv: {"DICABUT": n, "BERAKHIR": m}.
+    ended: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
         """A JSON-safe dict."""
@@ -351,6 +353,7 @@ class RunReport:
             "problems": self.problems,
             "notes": self.notes,
             "levels": self.levels,
+            "ended": self.ended,
             "people_exposed": self.people_exposed,
             "population_estimated": self.population_estimated,
             "messages": self.messages,
@@ -437,6 +440,7 @@ def publish_outputs(
     from ews.alerting import alert_step
     from ews.review.riskmap import RasterLayer  # matplotlib on publish
     from ews.review.scene import ended_alerts
+    from ews.review.tables import ended_counts, village_table
 
     region = region or open_region_data(config, progress)
     warnings, problems = _load_warnings(run_dir)
@@ -446,7 +450,6 @@ def publish_outputs(
     assessed_problems, assessed_notes = _load_assessment(run_dir)
     problems = [*region.problems, *problems, *assessed_problems]
     notes = list(region.notes) + _warning_notes(warnings) + assessed_notes + hazards.notes
-    per_village = village_levels(rows)
     table = region.villages
     sync_region_contacts(store, config, region)
     # A refused Tagana file: the units of the last good one, so no unit loses its notices over a typo.
@@ -489,6 +492,8 @@ def publish_outputs(
         shown = [*warnings, *(h.warning for h in hazards.messages)]
         cancels = {w.identifier for w in shown if w.msg_type == "Cancel"}
         ended = ended_alerts(before, store.village_states(config.id), cancels)
+        # Levels in force only (the map's rule): a cancelled or expired warning's villages say how it ended.
+        per_village = village_table(table, rows, shown, now=now, ended=ended)
         stamp = _write_review(
             staging, config, region, shown, per_village, rows=rows, now=now, ended=ended, hazards=hazards.messages,
             raster=raster,
@@ -509,6 +514,7 @@ def publish_outputs(
             pending_review=[t.line() for t in store.pending_threads(config.id)],
             cap_files=alerts.cap_files,
             queued=None if channel is not None else alerts.queued,
+            ended=ended_counts(per_village),
         )
         if not (staging / "outbox.jsonl").exists():
             write_text_atomic(staging / "outbox.jsonl", "")
@@ -572,8 +578,10 @@ def _write_review(
 ) -> dict[str, object]:
     """Maps, village files and summary.csv for analysts (``raster``: a rain layer drawn under the levels).
 
-    What the maps show is :func:`ews.review.scene.map_scene`'s. When warnings of the run are exercises, the
-    tables get a first column ``exercise`` (``LATIHAN`` on their rows); returns what ``report.json`` adds:
+    What the maps show is :func:`ews.review.scene.map_scene`'s; ``per_village`` is
+    :func:`ews.review.tables.village_table` (levels in force, ``status`` DICABUT/BERAKHIR). When warnings of
+    the run are exercises, the tables get a first column ``exercise`` (``LATIHAN`` on their rows); returns
+    what ``report.json`` adds:
     ``exercise: "LATIHAN"`` for an exercise run, and the identifiers of its exercise warnings.
     """
     from ews.review.riskmap import risk_map_html, risk_map_png

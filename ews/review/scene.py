@@ -9,7 +9,8 @@ force, or how their alert ended), the areas to outline (with who drew each) and 
   level on the map (it used to be drawn red).
 - A village whose last active alert ended in this run (the lifecycle's cancel, expire or all-clear:
   :func:`ended_alerts`) is drawn as ended: ``"cancel"`` (DICABUT) when a Cancel of this run ended it,
-  else ``"end"`` (BERAKHIR). In later runs it is simply not leveled.
+  else ``"end"`` (BERAKHIR). In later runs it is simply not leveled. These two rules are
+  :func:`village_standing`, which the village tables (:mod:`ews.review.tables`) follow too.
 - An area's legend names its true source: BMKG's CAP polygon is ``"area peringatan BMKG"`` only when the
   sender is BMKG; ews's tsunami circle and shaking radius are ews's estimate (``estimate_by``); any other
   CAP sender is named.
@@ -39,6 +40,7 @@ __all__ = [
     "EXERCISE_COLUMN",
     "EndedAlert",
     "MapScene",
+    "VillageStanding",
     "area_source",
     "ended_alerts",
     "exercise_ids",
@@ -48,6 +50,7 @@ __all__ = [
     "is_exercise_run",
     "issuer",
     "map_scene",
+    "village_standing",
 ]
 
 DEFAULT_ESTIMATE_BY = "perkiraan EWS"
@@ -123,6 +126,60 @@ def ended_alerts(
 def in_force(warning: Warning, now: datetime) -> bool:
     """Whether ``warning`` can give a level at ``now``: not a Cancel, and not expired (as the lifecycle says)."""
     return warning.msg_type != "Cancel" and (warning.expires is None or warning.expires > now)
+
+
+@dataclass(frozen=True)
+class VillageStanding:
+    """Where each village of a run stands: the level in force, or the alert this run ended.
+
+    ``levels`` is :func:`ews.impact.assess.village_levels` of the impact rows of the warnings in force
+    (villages those warnings only graze are there at level 0); ``ended`` the alerts this run ended in
+    villages with no level in force (a level in force wins over an ended thread).
+    """
+
+    levels: pd.DataFrame
+    ended: Mapping[str, EndedAlert]
+
+    @property
+    def leveled(self) -> pd.DataFrame:
+        """The rows of ``levels`` with a level (Waspada or above)."""
+        return self.levels[self.levels["level"].astype(int) > 0] if len(self.levels) else self.levels
+
+
+def village_standing(
+    rows: pd.DataFrame,
+    warnings: Sequence[Warning],
+    now: datetime,
+    ended: Mapping[str, EndedAlert] | None = None,
+) -> VillageStanding:
+    """The level in force of each village touched by a run, and the alerts it ended where none is in force.
+
+    The one rule behind the map (:func:`map_scene`) and the village tables
+    (:func:`ews.review.tables.village_table`), so the two never disagree.
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        The run's impact rows: ``code``, ``warning_id``, ``level``, ``fraction``, ``population_exposed``.
+    warnings : sequence of Warning
+        Every warning of the run (BMKG's and ews's own); only those :func:`in_force` at ``now`` give a level.
+    now : datetime
+        The run's instant.
+    ended : mapping, optional
+        The alerts this run ended (:func:`ended_alerts`).
+
+    Returns
+    -------
+    VillageStanding
+        The levels in force, and the ended alerts of the villages left without one.
+    """
+    live_ids = {w.identifier for w in warnings if in_force(w, now)}
+    if len(rows):
+        levels = village_levels(rows[rows["warning_id"].astype(str).isin(live_ids)])
+    else:
+        levels = pd.DataFrame(columns=["code", "warning_id", "level", "fraction", "population_exposed"])
+    leveled = set(levels.loc[levels["level"].astype(int) > 0, "code"].astype(str)) if len(levels) else set()
+    return VillageStanding(levels, {c: e for c, e in (ended or {}).items() if c not in leveled})
 
 
 def exercise_ids(warnings: Iterable[Warning]) -> frozenset[str]:
@@ -239,16 +296,11 @@ def map_scene(
         neighbours too, at level 0), with ``kecamatan`` and ``kabkota`` names and ``ended``; ``areas``:
         the areas of the warnings in force, with ``label`` and ``estimate``; ``title``.
     """
-    ended = dict(ended or {})
+    standing = village_standing(rows, warnings, now, ended)
+    current, ended = standing.leveled, dict(standing.ended)
     live = [w for w in warnings if in_force(w, now)]
     live_ids = {w.identifier for w in live}
-    if len(rows):
-        current = village_levels(rows[rows["warning_id"].astype(str).isin(live_ids)])
-    else:
-        current = pd.DataFrame(columns=["code", "warning_id", "level", "fraction", "population_exposed"])
-    current = current[current["level"].astype(int) > 0] if len(current) else current
     leveled = set(current["code"].astype(str))
-    ended = {code: e for code, e in ended.items() if code not in leveled}  # a level in force wins
 
     hazard_by_id = {h.warning.identifier: h for h in hazards}
     located = [w for w in live if not w.geometry.is_empty]

@@ -102,7 +102,12 @@ def test_expired_warning_sends_nothing(demo: tuple[Path, Path], tmp_path: Path) 
     report = run(open_region(region), str(warning), tmp_path / "out", now=later)
     assert report.messages == {}
     assert any("expired" in n for n in report.notes)
-    assert sum(report.levels.values()) > 0  # still mapped for analysts
+    # An expired warning gives no level (issue 11.6): the touched villages are listed, at none.
+    assert report.levels == {"Awas": 0, "Siaga": 0, "Waspada": 0}
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv", keep_default_na=False)
+    assert len(summary) > 0
+    assert set(summary["level_label"]) == {"none"}
+    assert set(summary["status"]) == {""}  # its alert never started: nothing ended in this run
 
 
 def test_test_status_never_reaches_residents(tmp_path: Path) -> None:

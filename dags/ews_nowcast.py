@@ -248,6 +248,7 @@ def _pipeline(dag_id: str, asset: Asset, *, cap: bool, kinds: tuple[str, ...], q
             "warnings": report.warnings,
             "problems": len(report.problems),
             "levels": report.levels,
+            "ended": report.ended,  # villages whose alert this run ended: {"DICABUT": n, "BERAKHIR": m}
             "messages": report.messages,
             "people_exposed": report.people_exposed,
             # Held for review until an analyst decides (ews alerts approve THREAD): in every run's summary.

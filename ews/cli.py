@@ -73,6 +73,9 @@ def _print_report(report: object) -> None:
         *(f"    {label:<8} {n:>6}" for label, n in report.levels.items()),
         f"  people exposed      {people}",
     ]
+    if any(report.ended.values()):
+        ended = ", ".join(f"{word} {n}" for word, n in report.ended.items())
+        lines.append(f"  ended this run: {ended} (summary.csv status)")
     if report.queued is not None:
         lines.append(f"  messages queued for `ews send`: {report.queued}")
     else:

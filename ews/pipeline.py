@@ -35,7 +35,6 @@ from ews.ingest.boundaries import read_boundaries
 from ews.ingest.contacts import read_subscribers, read_tagana
 from ews.ingest.http import fetch_bytes
 from ews.ingest.population import attach_population
-from ews.messages.render import MessageRenderer
 from ews.sources import HazardSources, assess_hazards, load_hazards, load_underlay, stage_sources
 from ews.store.artifacts import atomic_folder, write_bytes_atomic, write_text_atomic
 from ews.store.records import warning_from_record, warning_to_record
@@ -437,7 +436,7 @@ def publish_outputs(
     ledger allowed them (so running a cycle twice sends nothing twice). ``out_dir`` is replaced atomically:
     maps, village files, ``summary.csv``, ``outbox.jsonl`` (this run's messages), ``cap/`` and ``report.json``.
     """
-    from ews.alerting import alert_step
+    from ews.alerting import alert_step, renderer_for
     from ews.review.riskmap import RasterLayer  # matplotlib on publish
     from ews.review.scene import ended_alerts
     from ews.review.tables import ended_counts, village_table
@@ -465,7 +464,7 @@ def publish_outputs(
         alerts = alert_step(
             store, config, table, warnings, rows, now=now, units=[*tagana, *extra_units],
             exercise_list=region.exercise_list, estimated=region.population_estimated,
-            renderer=MessageRenderer(templates_dir), cap_dir=staging / "cap", hazards=hazards.messages,
+            renderer=renderer_for(config, templates_dir), cap_dir=staging / "cap", hazards=hazards.messages,
             previous_cap_dir=out_dir / "cap" if (out_dir / "cap").is_dir() else None,
         )  # fmt: skip
         notes.extend(alerts.notes)

@@ -48,7 +48,8 @@ def alert(hazard: str, transition: str, issuer: str, event: bool, facts: bool) -
     return VillageAlert(
         village_code="35.07.18.2004", village_name="Tambakrejo", kecamatan_name="Sumbermanjing Wetan",
         kabkota_name="Kabupaten Malang", level=Level.AWAS if hazard == "tsunami" else Level.SIAGA,
-        event=EVENTS[hazard] if event else "", headline="", effective=datetime(2026, 12, 2, 14, 0, tzinfo=WIB),
+        event=EVENTS[hazard] if event else "", headline="",
+        effective=datetime(2026, 12, 2, 14, 0, tzinfo=WIB) if event else None,  # a source that gave neither
         expires=None if hazard in ("gempa", "tsunami") else datetime(2026, 12, 2, 17, 30, tzinfo=WIB), zone_name="WIB",
         warning_id="2.49.0.1.360.0.2026.12.02.07.00.001", web="", fraction=0.7, population_exposed=1234.0,
         population_estimated=False, transition=transition, issuer=issuer, hazard=hazard, source_label=issuer,

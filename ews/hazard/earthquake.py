@@ -39,6 +39,24 @@ A village's level is the highest level whose ``QuakeRules.mmi`` threshold its MM
 hysteresis margin. When BMKG says the event may cause a tsunami, every coastal village within
 ``QuakeRules.tsunami_radius_km`` (distance to its polygon) is at Awas at once.
 
+Tsunami: how an alert ends
+--------------------------
+An event's message is one thread (:func:`link_revisions` makes BMKG's revised solutions Updates of the
+first). Its identifier says what BMKG said: ``ews.gempa.<event_id>`` for shaking only,
+``ews.gempa.<event_id>.tsunami`` when ``Potensi`` says the event may cause a tsunami, so the store knows
+afterwards which events were tsunami alerts. A tsunami alert expires ``QuakeRules.tsunami_max_hours``
+after the event, not ``valid_hours`` (its shaking-only villages, in the same message, share that expiry),
+and says so in ``details["tsunami_ends"] = "max-hours"``: expiring, it ends without BMKG's end notice, and
+the alert step must tell the command center. BMKG ends a tsunami warning by re-serving the event with
+another ``Potensi``: an end notice ("Peringatan dini tsunami telah berakhir", :attr:`Earthquake.tsunami_ended`)
+or, after a tsunami reading, "Tidak berpotensi tsunami". Either becomes a ``Cancel``
+``ews.gempa.<event_id>.end`` of the event's thread (``details["tsunami_ends"] = "end-notice"``) with no
+villages, so every village keeps the hazard it was told about (tsunami advice for the tsunami villages).
+The Cancel's identifier and content are a function of the event and the thread's solutions: BMKG
+re-serving the end notice gives the same message again, which ends nothing twice. An end for an event
+never alerted cancels nothing and alerts nobody; a reading that does not say (``gempadirasakan`` carries
+no ``Potensi``) never ends or lowers a tsunami alert.
+
 Coast
 -----
 Without an authoritative list (``QuakeRules.coastal``), :func:`coastal_villages` takes as coastal the
@@ -121,7 +139,9 @@ class Earthquake:
     autogempa, gempaterkini or gempadirasakan, or resent later, has the same id.
     ``time`` is the origin time in UTC. ``lat``/``lon`` are degrees (WGS 84; south and west negative),
     ``depth_km`` the hypocentre depth. ``tsunami`` is True only when ``potensi`` says BMKG expects a
-    tsunami; ``notes`` explain anything read with a caveat (an unknown ``Potensi`` text, a duplicate that
+    tsunami; ``tsunami_ended`` is True when ``potensi`` says BMKG has ended the event's tsunami warning
+    ("Peringatan dini tsunami telah berakhir", "... dinyatakan berakhir", "diakhiri"; ``tsunami`` is then
+    False). ``notes`` explain anything read with a caveat (an unknown ``Potensi`` text, a duplicate that
     disagreed, a probable revision of another record).
     """
 
@@ -138,6 +158,7 @@ class Earthquake:
     shakemap: str | None = None
     source: str = ""
     notes: tuple[str, ...] = field(default=())
+    tsunami_ended: bool = False
 
 
 class QuakeOutcome(NamedTuple):
@@ -167,6 +188,43 @@ def quake_event_id(time: datetime, lat: float, lon: float) -> str:
     ns = "S" if la < 0 else "N"
     ew = "W" if lo < 0 else "E"
     return f"{utc:%Y%m%dT%H%M%S}Z_{abs(la):.2f}{ns}_{abs(lo):.2f}{ew}"
+
+
+MESSAGE_PREFIX = "ews.gempa."
+TSUNAMI_SUFFIX = ".tsunami"
+"""Ends the identifier of a message for a reading with tsunami potential (``ews.gempa.<event_id>.tsunami``)."""
+END_SUFFIX = ".end"
+"""Ends the identifier of the Cancel made from BMKG's end of a tsunami warning (``ews.gempa.<event_id>.end``)."""
+END_AFTER = timedelta(seconds=1)
+"""A Cancel is sent this long after the latest solution of its event, so it orders after every message of
+the thread (an older message is a replay for the lifecycle) whichever solution BMKG's end names."""
+TSUNAMI_EVENT = "Gempabumi Berpotensi Tsunami"
+
+_PUNCTUATION = re.compile(r"[^0-9a-z]+")
+
+
+def potensi_words(potensi: str | None) -> str:
+    """BMKG's ``Potensi`` text folded for matching: lower case, punctuation and runs of spaces as one space."""
+    return _PUNCTUATION.sub(" ", (potensi or "").lower()).strip()
+
+
+def says_no_tsunami(potensi: str | None) -> bool:
+    """Whether ``Potensi`` states that the event does not cause a tsunami ("Tidak berpotensi tsunami")."""
+    return potensi_words(potensi).startswith("tidak berpotensi tsunami")
+
+
+def quake_message_id(event_id: str, kind: str = "") -> str:
+    """The identifier of a message about event ``event_id``: ``kind`` ``""``, ``"tsunami"`` or ``"end"``.
+
+    Raises
+    ------
+    ValueError
+        ``kind`` is none of those.
+    """
+    suffix = {"": "", "tsunami": TSUNAMI_SUFFIX, "end": END_SUFFIX}.get(kind)
+    if suffix is None:
+        raise ValueError(f"quake_message_id: kind {kind!r} is not '', 'tsunami' or 'end'")
+    return f"{MESSAGE_PREFIX}{event_id}{suffix}"
 
 
 def intensity_mmi(magnitude: ArrayLike, depth_km: ArrayLike, distance_km: ArrayLike) -> NDArray[np.float64]:
@@ -457,7 +515,7 @@ _TSUNAMI_UNKNOWN = "Pantau informasi resmi BMKG tentang potensi tsunami."
 def _tsunami_sentence(event: Earthquake) -> str:
     if event.tsunami:
         return _TSUNAMI
-    if event.potensi is not None and event.potensi.strip().lower().startswith("tidak berpotensi tsunami"):
+    if says_no_tsunami(event.potensi):
         return _NO_TSUNAMI
     return _TSUNAMI_UNKNOWN
 
@@ -493,9 +551,13 @@ def quake_message(
         ``(message, reason)``. ``message`` is ``None`` when the magnitude is below
         ``rules.min_magnitude``, the event is older than ``rules.max_age_hours`` at ``now`` (a late or
         replayed event), stamped more than :data:`FUTURE_TOLERANCE` after ``now``, or when no village
-        reaches a level; ``reason`` says which. Otherwise the message is an ``Alert`` with identifier
-        ``ews.gempa.<event_id>`` (the same for the same event from any feed or resend), severity from
-        the highest village level (:data:`SEVERITY`), ``villages`` sorted by code with ``value`` = MMI.
+        reaches a level; ``reason`` says which. When BMKG has ended the event's tsunami warning
+        (``event.tsunami_ended``) the message is a ``Cancel`` ``ews.gempa.<event_id>.end`` without villages
+        (see the module docstring, and :func:`link_revisions` for the thread it ends). Otherwise it is an
+        ``Alert`` with identifier ``ews.gempa.<event_id>`` (``ews.gempa.<event_id>.tsunami`` when BMKG says
+        the event may cause a tsunami; the same for the same event from any feed or resend), severity
+        from the highest village level (:data:`SEVERITY`), ``villages`` sorted by code with ``value`` =
+        MMI, expiring ``rules.valid_hours`` after the event (``rules.tsunami_max_hours`` for a tsunami).
 
     Raises
     ------
@@ -525,6 +587,20 @@ def quake_message(
     table = layer.table
     codes = table["code"].to_numpy().astype(str)
     distance = village_distances_km(event.lat, event.lon, table.geometry.values)
+    shaking_km = shaking_radius_km(event.magnitude, event.depth_km, min(rules.mmi.values(), default=math.inf))
+    # Whether this event could have alerted the region at all (by shaking, or as a tsunami): only then can
+    # BMKG's end of its tsunami warning end anything here.
+    in_reach = bool(np.any(distance <= max(shaking_km, rules.tsunami_radius_km)))
+    if event.tsunami_ended:
+        if not in_reach:
+            return QuakeOutcome(
+                None, f"{label}: BMKG ended the tsunami warning ({event.potensi}); no village of {region_id} within "
+                f"reach of the event (tsunami radius {rules.tsunami_radius_km:g} km), nothing to end"
+            )  # fmt: skip
+        return QuakeOutcome(
+            _end_message(region_id, event, rules),
+            f"{label}: BMKG ended the tsunami warning ({event.potensi}); the event's alert is cancelled",
+        )
     mmi = intensity_mmi(event.magnitude, event.depth_km, distance)
     levels = _level_of(mmi, rules.mmi)
     tsunami_hit = np.zeros(len(codes), dtype=bool)
@@ -535,11 +611,15 @@ def quake_message(
     alerted = np.flatnonzero(levels > int(Level.NONE))
     max_mmi = float(mmi.max()) if len(mmi) else float("nan")
     if len(alerted) == 0:
-        return QuakeOutcome(
-            None,
-            f"{label}: no village of {region_id} reaches a level (max MMI {max_mmi:.1f}"
-            + (", no coastal village within the tsunami radius)" if event.tsunami else ")"),
+        reason = f"{label}: no village of {region_id} reaches a level (max MMI {max_mmi:.1f}" + (
+            ", no coastal village within the tsunami radius)" if event.tsunami else ")"
         )
+        if in_reach and says_no_tsunami(event.potensi):
+            # Read alone, "Tidak berpotensi tsunami" here alerts nobody; after a tsunami reading of the event it
+            # is BMKG's end of the warning. link_revisions keeps this Cancel only then.
+            end = _end_message(region_id, event, rules, conditional=True)
+            return QuakeOutcome(end, reason + "; BMKG says no tsunami: ends a tsunami alert of the event, if one")
+        return QuakeOutcome(None, reason)
 
     order = alerted[np.argsort(codes[alerted], kind="stable")]
     villages = tuple(
@@ -549,9 +629,8 @@ def quake_message(
         for i in order
     )  # fmt: skip
     top = Level(int(levels[alerted].max()))
-    shaking_km = shaking_radius_km(event.magnitude, event.depth_km, min(rules.mmi.values(), default=math.inf))
     radius = max(shaking_km, rules.tsunami_radius_km) if event.tsunami else shaking_km
-    event_name = "Gempabumi Berpotensi Tsunami" if event.tsunami else "Gempabumi"
+    event_name = TSUNAMI_EVENT if event.tsunami else "Gempabumi"
     sentence = _tsunami_sentence(event)
     headline = f"Gempabumi M{event.magnitude:.1f}, kedalaman {event.depth_km:g} km, {event.region}. {sentence}"
     counts = ", ".join(
@@ -565,7 +644,7 @@ def quake_message(
         + (f" Dirasakan: {event.felt}." if event.felt else "")
     )
     warning = Warning(
-        identifier=f"ews.gempa.{event.event_id}",
+        identifier=quake_message_id(event.event_id, "tsunami" if event.tsunami else ""),
         sender="ews",
         sent=event.time,
         status="Actual",
@@ -577,7 +656,7 @@ def quake_message(
         severity=SEVERITY[top],
         certainty="Observed",
         effective=event.time,
-        expires=event.time + timedelta(hours=rules.valid_hours),
+        expires=event.time + timedelta(hours=rules.tsunami_max_hours if event.tsunami else rules.valid_hours),
         headline=headline,
         description=description,
         web="https://www.bmkg.go.id/gempabumi/",
@@ -602,13 +681,82 @@ def quake_message(
         "shaking_radius_km": round(shaking_km, 1),
         "tsunami_radius_km": rules.tsunami_radius_km if event.tsunami else None,
         "tsunami_villages": int(tsunami_hit.sum()),
+        # Without BMKG's end notice a tsunami alert ends by expiring at event + tsunami_max_hours: the alert
+        # step tells the command center "no end notice received" then, never an ordinary end.
+        "tsunami_ends": "max-hours" if event.tsunami else None,
+        "tsunami_max_hours": rules.tsunami_max_hours,
         "region_id": region_id,
     }
     reason = f"{label}: {counts} in {region_id} (max MMI {max_mmi:.1f})"
     return QuakeOutcome(HazardMessage(warning=warning, metric="mmi", villages=villages, details=details), reason)
 
 
-MESSAGE_PREFIX = "ews.gempa."
+def _end_message(region_id: str, event: Earthquake, rules: QuakeRules, *, conditional: bool = False) -> HazardMessage:
+    """The Cancel for BMKG's end of the tsunami warning of ``event`` (an end notice in ``Potensi``).
+
+    It references the event's tsunami message; :func:`link_revisions` points it at the thread really
+    alerted (a revised solution's, or the shaking-only message of an event first read without tsunami).
+    ``conditional``: made from a "Tidak berpotensi tsunami" reading (``details["end_if_tsunami"]``), an end
+    only of a tsunami reading of the event; :func:`link_revisions` drops it when there is none.
+    """
+    shaking_km = shaking_radius_km(event.magnitude, event.depth_km, min(rules.mmi.values(), default=math.inf))
+    headline = (
+        f"Gempabumi M{event.magnitude:.1f}, kedalaman {event.depth_km:g} km, {event.region}. "
+        f"BMKG: {(event.potensi or '').rstrip('. ')}."
+    )
+    said = (
+        "BMKG kini menyatakan gempa ini tidak berpotensi tsunami"
+        if conditional
+        else "BMKG mengakhiri peringatan dini tsunami untuk gempa ini"
+    )
+    sent = event.time + END_AFTER
+    warning = Warning(
+        identifier=quake_message_id(event.event_id, "end"),
+        sender="ews",
+        sent=sent,
+        status="Actual",
+        msg_type="Cancel",
+        references=(quake_message_id(event.event_id, "tsunami"),),
+        language="id",
+        event=TSUNAMI_EVENT,
+        urgency="Past",
+        severity="Minor",
+        certainty="Observed",
+        effective=sent,
+        expires=None,
+        headline=headline,
+        description=(
+            f"{headline} Waktu gempa {event.time.isoformat()} (UTC). {said}: peringatan gempa dan tsunami ews "
+            "untuk gempa ini dicabut."
+        ),
+        web="https://www.bmkg.go.id/gempabumi/",
+        area_desc=f"{region_id}: akhir peringatan",
+        geometry=_circle(event.lat, event.lon, max(shaking_km, rules.tsunami_radius_km)),
+        polygon_count=0,
+        source=event.source,
+        notes=event.notes,
+    )
+    details: dict[str, str | float | int | bool | None] = {
+        "event_id": event.event_id,
+        "magnitude": event.magnitude,
+        "depth_km": event.depth_km,
+        "tsunami": False,
+        "tsunami_ended": True,
+        "lat": event.lat,
+        "lon": event.lon,
+        "region": event.region,
+        "potensi": event.potensi,
+        "felt": event.felt,
+        "shakemap": event.shakemap,
+        "end_notice": event.potensi,
+        "end_if_tsunami": conditional,
+        "tsunami_ends": "end-notice",
+        "tsunami_max_hours": rules.tsunami_max_hours,
+        "region_id": region_id,
+    }
+    return HazardMessage(warning=warning, metric="mmi", villages=(), details=details)
+
+
 REVISION_WINDOW = timedelta(minutes=2)
 REVISION_KM = 50.0
 _EVENT_ID = re.compile(r"^(\d{8}T\d{6})Z_(\d+\.\d+)([NS])_(\d+\.\d+)([EW])$")
@@ -625,49 +773,156 @@ def parse_event_id(event_id: str) -> tuple[datetime, float, float] | None:
     return when, lat, lon
 
 
+def parse_message_id(identifier: str) -> tuple[str, str, tuple[datetime, float, float]] | None:
+    """``(event_id, kind, (time, lat, lon))`` of an id made by :func:`quake_message_id`; None for others.
+
+    ``kind`` is ``""`` (shaking only), ``"tsunami"`` or ``"end"``.
+    """
+    if not identifier.startswith(MESSAGE_PREFIX):
+        return None
+    event_id, kind = identifier[len(MESSAGE_PREFIX) :], ""
+    for suffix in (TSUNAMI_SUFFIX, END_SUFFIX):
+        if event_id.endswith(suffix):
+            event_id, kind = event_id[: -len(suffix)], suffix[1:]
+            break
+    where = parse_event_id(event_id)
+    return None if where is None else (event_id, kind, where)
+
+
 def _km_between(a: tuple[datetime, float, float], b: tuple[datetime, float, float]) -> float:
     la1, lo1, la2, lo2 = map(math.radians, (a[1], a[2], b[1], b[2]))
     h = math.sin((la2 - la1) / 2) ** 2 + math.cos(la1) * math.cos(la2) * math.sin((lo2 - lo1) / 2) ** 2
     return 2 * 6371.0 * math.asin(math.sqrt(min(1.0, h)))
 
 
+@dataclass(frozen=True)
+class _Solution:
+    """A message of an earthquake thread seen before (``known``: stored) or earlier in this batch."""
+
+    identifier: str
+    kind: str  # "" shaking only | "tsunami" | "end"
+    where: tuple[datetime, float, float]
+    known: bool
+
+
+def _same_event(a: tuple[datetime, float, float], b: tuple[datetime, float, float]) -> bool:
+    return abs(a[0] - b[0]) <= REVISION_WINDOW and _km_between(a, b) <= REVISION_KM
+
+
+def _root(same: Sequence[_Solution]) -> str | None:
+    """The message a new one of the same event references: the first stored solution, else the batch's first."""
+    alerts = [s for s in same if s.kind != "end"]
+    chosen = [s for s in alerts if s.known] or alerts
+    return min(chosen, key=lambda s: (s.where[0], s.identifier)).identifier if chosen else None
+
+
+def _as_end(message: HazardMessage, event_id: str) -> HazardMessage:
+    """The Cancel that a shaking-only reading ("Tidak berpotensi tsunami") of a tsunami event amounts to."""
+    w = message.warning
+    warning = replace(
+        w,
+        identifier=quake_message_id(event_id, "end"),
+        msg_type="Cancel",
+        event=TSUNAMI_EVENT,
+        urgency="Past",
+        severity="Minor",
+        expires=None,
+        area_desc=w.area_desc.split(":")[0] + ": akhir peringatan",
+        description=(
+            f"{w.headline} BMKG kini menyatakan gempa ini tidak berpotensi tsunami: peringatan gempa dan tsunami "
+            "ews untuk gempa ini dicabut."
+        ),
+    )
+    potensi = message.details.get("potensi")
+    details = {
+        **dict(message.details),
+        "tsunami": False,
+        "tsunami_ended": True,
+        "end_notice": potensi,
+        "tsunami_ends": "end-notice",
+    }
+    for key in ("max_mmi", "shaking_radius_km", "tsunami_radius_km", "tsunami_villages"):
+        details.pop(key, None)  # facts of the shaking estimate: the Cancel announces none
+    return HazardMessage(warning=warning, metric=message.metric, villages=(), details=details)
+
+
 def link_revisions(messages: Sequence[HazardMessage], known: Iterable[str]) -> list[HazardMessage]:
-    """Make BMKG's revised solutions of one earthquake Updates of the first solution's thread.
+    """Put every message of one earthquake into one thread, and end it when BMKG ends its tsunami warning.
 
     BMKG revises an event within minutes (the 2021-12-14 Flores Sea event was first M7.5 at 03:20:22,
-    then M7.4 at 03:20:23, 2 km apart) and each solution gets its own :func:`quake_event_id`. A quake
-    message whose origin is within :data:`REVISION_WINDOW` and :data:`REVISION_KM` of a solution already
-    known (``known``: identifiers of stored messages) or of an earlier one in ``messages`` becomes an
-    ``Update`` referencing it, so the lifecycle treats it as a change to the same alert (an escalation,
-    an update or nothing), never as a second alert. Other messages pass through unchanged.
+    then M7.4 at 03:20:23, 2 km apart) and each solution gets its own :func:`quake_event_id`; BMKG also
+    re-serves an event with another ``Potensi``. Messages are of one event when their origins are within
+    :data:`REVISION_WINDOW` and :data:`REVISION_KM` (the same event id, or a revised solution). Against
+    ``known`` (identifiers of stored messages, :meth:`~ews.store.repository.Store.warning_threads`) and
+    the earlier messages of ``messages``:
+
+    * a new message of an event already known or seen becomes an ``Update`` referencing the first
+      solution (stored ones first), so the lifecycle treats it as a change to the same alert (an
+      escalation, an update or nothing), never as a second alert;
+    * a Cancel made from BMKG's end notice (``ews.gempa.<event_id>.end``, :func:`quake_message`)
+      references that solution and is sent :data:`END_AFTER` after the latest solution of the event, so it
+      ends the thread whichever solution it names. An end for an event never stored or seen is left as
+      it is: it references a thread that does not exist and cancels nothing;
+    * a shaking-only reading of an event stored as a tsunami alert becomes that Cancel when BMKG says
+      "Tidak berpotensi tsunami" (BMKG's tsunami warning is over), and is dropped when it does not say
+      (``gempadirasakan`` carries no ``Potensi``): silence neither ends nor lowers a tsunami alert. A
+      "Tidak berpotensi tsunami" reading that alerts no village here is already such a Cancel
+      (``details["end_if_tsunami"]``, :func:`quake_message`): kept when a tsunami reading of the event is
+      stored or in ``messages``, dropped otherwise;
+    * once an end of the event is stored, its other readings are dropped: a copy served late by a feed
+      after BMKG's end never alerts again.
+
+    Other messages pass through unchanged. The result keeps the order of ``messages``, less the dropped.
     """
-    solutions: list[tuple[str, tuple[datetime, float, float]]] = []
+    solutions: list[_Solution] = []
     for ident in known:
-        if ident.startswith(MESSAGE_PREFIX):
-            parsed = parse_event_id(ident[len(MESSAGE_PREFIX) :])
-            if parsed is not None:
-                solutions.append((ident, parsed))
-    known_ids = {i for i, _ in solutions}
+        parsed = parse_message_id(ident)
+        if parsed is not None:
+            solutions.append(_Solution(ident, parsed[1], parsed[2], known=True))
+    known_ids = {s.identifier for s in solutions}
     quakes = sorted(
-        (m for m in messages if m.warning.identifier.startswith(MESSAGE_PREFIX)),
-        key=lambda m: (m.warning.sent, m.warning.identifier),
+        ((m, parsed) for m in messages if (parsed := parse_message_id(m.warning.identifier)) is not None),
+        key=lambda pair: (pair[0].warning.sent, pair[0].warning.identifier),
     )
-    linked: dict[str, HazardMessage] = {}
-    for m in quakes:
+    linked: dict[str, HazardMessage | None] = {}  # identifier in ``messages`` -> what it becomes (None: dropped)
+    ends: list[tuple[str, HazardMessage, tuple[datetime, float, float]]] = []
+    # Readings first, in the order BMKG made them; the ends after, once every solution of the batch is seen.
+    for m, (event_id, kind, where) in quakes:
         ident = m.warning.identifier
-        parsed = parse_event_id(ident[len(MESSAGE_PREFIX) :])
-        if parsed is None or ident in known_ids:
+        if kind == "end":
+            ends.append((ident, m, where))
             continue
-        earlier = [
-            other
-            for other, where in solutions
-            if other != ident
-            and abs(where[0] - parsed[0]) <= REVISION_WINDOW
-            and _km_between(where, parsed) <= REVISION_KM
-        ]
-        if earlier:
-            root = sorted(earlier)[0] if not (set(earlier) & known_ids) else sorted(set(earlier) & known_ids)[0]
+        same = [s for s in solutions if s.identifier != ident and _same_event(s.where, where)]
+        if any(s.kind == "end" and s.known for s in same):
+            linked[ident] = None  # BMKG ended this event's warning before: a late copy changes nothing
+            continue
+        if kind == "" and any(s.kind == "tsunami" and s.known for s in same):
+            potensi = m.details.get("potensi")
+            linked[ident] = None
+            if says_no_tsunami(potensi if isinstance(potensi, str) else None):
+                ends.append((ident, _as_end(m, event_id), where))
+            continue
+        root = _root(same)
+        if ident not in known_ids and root is not None:
             warning = replace(m.warning, msg_type="Update", references=(root,))
             linked[ident] = replace(m, warning=warning, details={**dict(m.details), "revision_of": root})
-        solutions.append((ident, parsed))
-    return [linked.get(m.warning.identifier, m) for m in messages]
+        solutions.append(_Solution(ident, kind, where, known=False))
+    made: set[str] = set()
+    for ident, m, where in ends:
+        if m.warning.identifier in made:
+            linked[ident] = None  # one Cancel per end, however many readings said it
+            continue
+        same = [s for s in solutions if s.kind != "end" and _same_event(s.where, where)]
+        if m.details.get("end_if_tsunami") and not any(s.kind == "tsunami" for s in same):
+            linked[ident] = None  # "Tidak berpotensi tsunami" of an event never read as a tsunami: nothing ends
+            continue
+        made.add(m.warning.identifier)
+        root = _root(same)
+        if root is None:  # never alerted here: the Cancel finds no thread and alerts nobody
+            linked[ident] = m
+            continue
+        sent = max([where[0], *(s.where[0] for s in same)]) + END_AFTER
+        warning = replace(m.warning, references=(root,), sent=sent, effective=sent)
+        linked[ident] = replace(m, warning=warning, details={**dict(m.details), "end_of": root})
+    out = [linked.get(m.warning.identifier, m) for m in messages]
+    return [m for m in out if m is not None]

@@ -16,11 +16,20 @@ Each record becomes an :class:`~ews.hazard.earthquake.Earthquake`:
 * ``tsunami`` from ``Potensi``: ``"Potensi tsunami untuk diteruskan pada masyarakat"`` (or text starting
   ``"Berpotensi tsunami"``) is True; ``"Tidak berpotensi tsunami"`` and the felt-event text
   ``"Gempa ini dirasakan untuk diteruskan pada masyarakat"`` are False; anything else, or no
-  ``Potensi`` (gempadirasakan carries none), is False with a note saying so.
+  ``Potensi`` (gempadirasakan carries none), is False with a note saying so;
+* ``tsunami_ended`` from ``Potensi`` too: BMKG ends a tsunami warning by re-serving the event with an end
+  notice there ("Peringatan dini tsunami telah berakhir", "... dinyatakan berakhir", "... diakhiri",
+  "BMKG mengakhiri ...", "Pengakhiran ...", "... dicabut"). The text is matched case-insensitively with
+  punctuation and runs of spaces folded (``"TELAH  BERAKHIR."``, ``"di-akhiri"``); such a text is an end
+  (``tsunami`` False) unless the verb is negated ("belum berakhir": the warning stands, ``tsunami`` True,
+  with a note). The hazard layer turns an end, and a "Tidak berpotensi tsunami" re-serve of an event
+  alerted as a tsunami, into the Cancel of the event's thread (:mod:`ews.hazard.earthquake`).
 
 The feeds resend old events, and gempaterkini may list one event several times (the 2021-12-14 M7.4
 Flores Sea event appears 3 times): records with the same ``event_id`` collapse to one, the first kept,
-with ``felt``/``shakemap`` filled from the others and a note if they disagreed.
+with ``felt``/``shakemap`` filled from the others and a note if they disagreed. When one copy carries
+BMKG's end notice the event is ended (the end comes after the warning: the other copies are stale);
+otherwise one copy saying "tsunami" is enough to warn.
 
 Limits (:data:`LIMITS`, see :mod:`ews.ingest.limits`): a feed larger than 1 MiB or nested deeper than
 32 levels is refused whole, before it is parsed. A record that holds a number longer than 40 characters
@@ -44,7 +53,7 @@ import defusedxml
 
 from ews.codes import normalize_code
 from ews.errors import DataValidationError, QuakeError
-from ews.hazard.earthquake import Earthquake, quake_event_id
+from ews.hazard.earthquake import Earthquake, potensi_words, quake_event_id, says_no_tsunami
 from ews.ingest.http import fetch_bytes
 from ews.ingest.limits import (
     MIB,
@@ -82,6 +91,10 @@ _DEPTH = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:km)?\s*$", re.IGNORECASE)
 _HEMI = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(LS|LU|BT|BB)\s*$", re.IGNORECASE)
 _TANGGAL = re.compile(r"^\s*(\d{1,2})[\s-]+([A-Za-z]{3,})[\s-]+(\d{4})\s*$")
 _JAM = re.compile(r"^\s*(\d{1,2}):(\d{2}):(\d{2})\s*([A-Z]{2,4})?\s*$")
+# BMKG's end of a tsunami warning, in Potensi folded by potensi_words (lower case, no punctuation).
+_END_VERB = r"(?:berakhir|di ?akhiri|mengakhiri|pengakhiran|dicabut)"
+_ENDED = re.compile(rf"\b{_END_VERB}\b")
+_NOT_ENDED = re.compile(rf"\b(?:belum|tidak|bukan)(?: (?:juga|pernah))?(?: (?:telah|sudah|dinyatakan))? {_END_VERB}\b")
 
 Fetcher = Callable[[str], bytes]
 
@@ -251,17 +264,22 @@ def _epicentre(record: Mapping[str, object], where: str) -> tuple[float, float]:
     return lat, lon
 
 
-def _tsunami(potensi: str | None) -> tuple[bool, str | None]:
+def _tsunami(potensi: str | None) -> tuple[bool, bool, str | None]:
+    """``(tsunami, ended, note)`` from BMKG's ``Potensi`` text (see the module docstring)."""
     if potensi is None:
-        return False, "no Potensi in this feed: tsunami potential unknown, taken as none"
-    text = potensi.strip().lower()
-    if text.startswith("tidak berpotensi tsunami"):
-        return False, None
+        return False, False, "no Potensi in this feed: tsunami potential unknown, taken as none"
+    text = potensi_words(potensi)
+    if _ENDED.search(text):
+        if _NOT_ENDED.search(text):
+            return True, False, f"Potensi {shown(potensi)} says the tsunami warning has not ended: taken as standing"
+        return False, True, None
+    if says_no_tsunami(potensi):
+        return False, False, None
     if text.startswith(("potensi tsunami untuk diteruskan", "berpotensi tsunami")):
-        return True, None
+        return True, False, None
     if text.startswith("gempa ini dirasakan untuk diteruskan"):
-        return False, None
-    return False, f"unknown Potensi text {shown(potensi)}: taken as no tsunami; check BMKG"
+        return False, False, None
+    return False, False, f"unknown Potensi text {shown(potensi)}: taken as no tsunami; check BMKG"
 
 
 def _record(record: object, index: int, source: str) -> Earthquake:
@@ -288,7 +306,7 @@ def _record(record: object, index: int, source: str) -> Earthquake:
         raise QuakeError(f"{where}: field Kedalaman {shown(depth_text)} does not parse; expected e.g. '10 km'")
     depth_km = _float(depth.group(1), where, "Kedalaman", "expected e.g. '10 km'")
     potensi = _text(record, "Potensi")
-    tsunami, note = _tsunami(potensi)
+    tsunami, ended, note = _tsunami(potensi)
     return Earthquake(
         event_id=quake_event_id(time, lat, lon),
         time=time,
@@ -303,11 +321,16 @@ def _record(record: object, index: int, source: str) -> Earthquake:
         shakemap=_text(record, "Shakemap"),
         source=source,
         notes=(note,) if note else (),
+        tsunami_ended=ended,
     )
 
 
 def _merge(quakes: Iterable[Earthquake]) -> list[Earthquake]:
-    """Collapse records of one event (same ``event_id``), keeping the first; sort by time then id."""
+    """Collapse records of one event (same ``event_id``), keeping the first; sort by time then id.
+
+    BMKG's end notice in any copy ends the event (the copies without it are older); otherwise one copy
+    saying "tsunami" is enough to warn. ``potensi`` is the text of the copy that decided.
+    """
     kept: dict[str, Earthquake] = {}
     for quake in quakes:
         first = kept.get(quake.event_id)
@@ -315,17 +338,28 @@ def _merge(quakes: Iterable[Earthquake]) -> list[Earthquake]:
             kept[quake.event_id] = quake
             continue
         notes = list(first.notes)
-        if (first.magnitude, first.depth_km, first.tsunami) != (quake.magnitude, quake.depth_km, quake.tsunami):
+        said = (first.magnitude, first.depth_km, first.tsunami, first.tsunami_ended)
+        if said != (quake.magnitude, quake.depth_km, quake.tsunami, quake.tsunami_ended):
             notes.append(
                 f"{quake.source} repeats this event as M{quake.magnitude:g}, {quake.depth_km:g} km, "
-                f"tsunami={quake.tsunami}; kept M{first.magnitude:g}, {first.depth_km:g} km from {first.source}"
+                f"tsunami={quake.tsunami}, ended={quake.tsunami_ended}; kept M{first.magnitude:g}, "
+                f"{first.depth_km:g} km from {first.source}"
             )
+        ended = first.tsunami_ended or quake.tsunami_ended
+        tsunami = (first.tsunami or quake.tsunami) and not ended  # one feed saying "tsunami" is enough to warn
+        if ended and (first.tsunami or quake.tsunami):
+            notes.append("one copy carries BMKG's end of the tsunami warning, another the warning: taken as ended")
+        decided = next(
+            (q for q in (first, quake) if (q.tsunami_ended if ended else q.tsunami) and q.potensi),
+            None,
+        )
         kept[quake.event_id] = replace(
             first,
-            tsunami=first.tsunami or quake.tsunami,  # one feed saying "tsunami" is enough to warn
+            tsunami=tsunami,
+            tsunami_ended=ended,
             felt=first.felt or quake.felt,
             shakemap=first.shakemap or quake.shakemap,
-            potensi=first.potensi or quake.potensi,
+            potensi=decided.potensi if decided is not None else (first.potensi or quake.potensi),
             notes=tuple(dict.fromkeys(notes)),
         )
     return sorted(kept.values(), key=lambda q: (q.time, q.event_id))

@@ -336,7 +336,8 @@ def test_flores_tsunami_event_puts_coastal_bali_at_awas(bali: VillageLayer, flor
     assert names[nearest] == "Abang"
     assert d[nearest] == pytest.approx(725, abs=3)
     assert out.message.warning.severity == "Extreme"
-    assert out.message.warning.identifier == "ews.gempa.20211214T032023Z_7.59S_122.24E"
+    # The identifier says BMKG said "tsunami": the store knows afterwards which events were tsunami alerts.
+    assert out.message.warning.identifier == "ews.gempa.20211214T032023Z_7.59S_122.24E.tsunami"
     # With the default 300 km radius Bali is out of reach.
     assert quake_message("bali", flores, bali, QuakeRules(), coast, now).message is None
 

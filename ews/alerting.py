@@ -643,6 +643,7 @@ def queue_villages(
     all ended, the stand-down. Endings go first (priority 0) and never expire.
     """
     queued = 0
+    leads: list[int] = []
     for p in plans:
         priority, valid_until = (0, None) if p.ends else (1, p.alert.expires)
         for r in p.residents:
@@ -662,6 +663,14 @@ def queue_villages(
                 report.skipped_duplicates += 1
             else:
                 queued += 1
+                leads.append(lid)
+    # A message still waiting from an earlier run (approved but not yet sent, a retry) is out of date now.
+    withdrawn = store.supersede_queued(leads, at=now)
+    if withdrawn:
+        report.notes.append(
+            f"{withdrawn} resident message(s) still waiting from an earlier run were withdrawn: a newer message for "
+            "the same village replaces them (an alert never arrives after its own cancel)"
+        )
     center = command_center or CommandCenter()
     issued = now or datetime.now(UTC)
     by_unit: dict[str, tuple[TaganaUnit, list[_VillagePlan]]] = {}

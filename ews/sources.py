@@ -43,7 +43,7 @@ from ews.hazard.forecast import (
 from ews.hazard.rainfall import rain_accumulation, rain_message
 from ews.ingest.bmkg_forecast import DIGITALFORECAST_URL, check_forecast_fresh, read_adm4, read_digitalforecast
 from ews.ingest.bmkg_quake import DEFAULT_BASE_URL as QUAKE_BASE_URL
-from ews.ingest.bmkg_quake import FEEDS, read_coastal_codes, read_quakes
+from ews.ingest.bmkg_quake import FEEDS, merge_quakes, read_coastal_codes, read_quakes
 from ews.ingest.boundaries import digest_land_files, list_land_files, read_land
 from ews.ingest.http import fetch_bytes
 from ews.ingest.rainfall import check_fresh, open_rainfall, step_end
@@ -473,7 +473,9 @@ def _quakes(
             out.degraded(src, f"earthquake input skipped: {message}")
     if not events:
         return
-    unique = {e.event_id: e for e in sorted(events, key=lambda e: (e.time, e.event_id))}
+    # Copies of one event from several feeds merge as within one feed: BMKG's end notice in any copy ends it, one
+    # copy saying tsunami warns; a copy that says nothing (gempadirasakan has no Potensi) never lowers it.
+    unique = {e.event_id: e for e in merge_quakes(events)}
     coastal: set[str] | None = None
     old: list[str] = []  # BMKG's feeds list the last 15 events for days: one line for all of them
     small: list[str] = []

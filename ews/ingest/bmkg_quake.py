@@ -325,7 +325,7 @@ def _record(record: object, index: int, source: str) -> Earthquake:
     )
 
 
-def _merge(quakes: Iterable[Earthquake]) -> list[Earthquake]:
+def merge_quakes(quakes: Iterable[Earthquake]) -> list[Earthquake]:
     """Collapse records of one event (same ``event_id``), keeping the first; sort by time then id.
 
     BMKG's end notice in any copy ends the event (the copies without it are older); otherwise one copy
@@ -423,7 +423,7 @@ def parse_quakes(data: bytes, source: str, problems: list[str] | None = None) ->
         raise QuakeError(f"{source}: empty feed; expected BMKG autogempa/gempaterkini/gempadirasakan JSON or XML")
     records = _parse_xml(data, source) if head.startswith(b"<") else _parse_json(data, source)
     if problems is None:
-        return _flag_revisions(_merge(_record(record, i, source) for i, record in enumerate(records)))
+        return _flag_revisions(merge_quakes(_record(record, i, source) for i, record in enumerate(records)))
     good: list[Earthquake] = []
     bad: list[QuakeError] = []
     for i, record in enumerate(records):
@@ -434,7 +434,7 @@ def parse_quakes(data: bytes, source: str, problems: list[str] | None = None) ->
     if bad and not good:
         raise bad[0]
     problems.extend(str(exc) for exc in bad)
-    return _flag_revisions(_merge(good))
+    return _flag_revisions(merge_quakes(good))
 
 
 def _feed_files(folder: Path) -> list[Path]:
@@ -506,7 +506,7 @@ def read_quakes(
                 if problems is None or len(files) == 1:
                     raise
                 problems.append(f"{exc}: feed skipped, the folder's other feeds are read")  # one file fails alone
-    merged = _flag_revisions(_merge(found))
+    merged = _flag_revisions(merge_quakes(found))
     log.info("read %d earthquake(s) from %s", len(merged), source)
     return merged
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, TextClause, bindparam, func, select, text, tuple_, update
+from sqlalchemy import Connection, TextClause, bindparam, exists, func, or_, select, text, tuple_, update
+from sqlalchemy.orm import aliased
 
 from ews.errors import StoreError
 from ews.store.base import _CHUNK, StoreBase, _chunks, _now
@@ -175,6 +176,47 @@ class LedgerRepository(StoreBase):
             if others:
                 connection.execute(update(e).where(e.id.in_(others)).values(grouped_into=lead))
         return lead
+
+    def supersede_queued(self, lead_ids: Sequence[int], *, at: datetime | None = None) -> int:
+        """Withdraw older resident messages still waiting that the given newer ones replace; return how many.
+
+        A resident's message states their village's whole situation (:mod:`ews.alerts.situation`), so an
+        older message for the same person, channel and village that has not left yet (``queued``: never leased)
+        is out of date: were it sent after the newer one, an alert would arrive after its own cancel. It is
+        marked ``expired`` with the reason, in one statement per chunk; rows in flight are left alone.
+        """
+        if not lead_ids:
+            return 0
+        e, new, nv, ov = LedgerEntry, aliased(LedgerEntry), aliased(AlertVersion), aliased(AlertVersion)
+        when = at or _now()
+        stale_total: list[int] = []
+        with self._tx("withdraw superseded queued messages") as connection:
+            for chunk in _chunks(sorted(set(lead_ids))):
+                newer = (
+                    select(new.id)
+                    .join(nv, nv.id == new.alert_version_id)
+                    .join(ov, (ov.region == nv.region) & (ov.village_code == nv.village_code))
+                    .where(
+                        new.id.in_(chunk), new.recipient_id == e.recipient_id, new.channel == e.channel,
+                        new.id > e.id, ov.id == e.alert_version_id,
+                    )
+                )  # fmt: skip
+                stale = select(e.id).where(
+                    e.status == "queued", e.audience == "resident", e.grouped_into.is_(None), ~e.id.in_(chunk),
+                    exists(newer),
+                )  # fmt: skip
+                ids = [int(i) for i in connection.execute(stale).scalars()]
+                if ids:
+                    connection.execute(
+                        update(e)
+                        .where(or_(e.id.in_(ids), e.grouped_into.in_(ids)), e.status == "queued")
+                        .values(
+                            status="expired", claimed_at=when,
+                            error="superseded: a newer message for the same village replaced it before it was sent",
+                        )
+                    )  # fmt: skip
+                stale_total.extend(ids)
+        return len(stale_total)
 
     def _queued_rows(
         self, connection: Connection, ids: Sequence[int], *, reconcile: bool = False

@@ -309,3 +309,23 @@ def test_one_unreadable_feed_in_a_folder_skips_only_itself(tmp_path: Path, gempa
     assert "feed skipped, the folder's other feeds are read" in problem
     with pytest.raises(QuakeError, match=r"b_nested\.json"):
         read_quakes(str(tmp_path))  # strict without a problems list
+
+
+def test_copies_from_several_feeds_merge_like_copies_in_one(gempa_dir: Path, tmp_path: Path) -> None:
+    # A felt-report copy of the Flores event without Potensi (as gempadirasakan serves it), read from a second
+    # path, never takes away the tsunami that gempaterkini states; BMKG's end notice in any copy ends it.
+    from ews.ingest.bmkg_quake import merge_quakes
+
+    doc = json.loads((gempa_dir / TSUNAMI_FEED).read_text())
+    records = doc["Infogempa"]["gempa"]
+    silent = [{k: v for k, v in r.items() if k != "Potensi"} for r in records]
+    (tmp_path / "felt.json").write_text(json.dumps({"Infogempa": {"gempa": silent}}))
+    real = read_quakes(str(gempa_dir / TSUNAMI_FEED))
+    felt = read_quakes(str(tmp_path / "felt.json"))
+    merged = {q.event_id: q for q in merge_quakes([*real, *felt])}
+    assert any(q.tsunami for q in merged.values())
+    assert {i for i, q in merged.items() if q.tsunami} == {q.event_id for q in real if q.tsunami}
+    ended = [{**r, "Potensi": "Peringatan dini tsunami telah berakhir"} for r in records]
+    (tmp_path / "end.json").write_text(json.dumps({"Infogempa": {"gempa": ended}}))
+    after = merge_quakes([*real, *read_quakes(str(tmp_path / "end.json"))])
+    assert not any(q.tsunami for q in after)

@@ -249,14 +249,15 @@ def issuer_of(warning: Warning | WarningHeader | None, own: str = "EWS") -> tupl
     return own, own
 
 
-def _no_end_notice(decisions: Sequence[Decision], causes: Mapping[tuple[str, str], str]) -> list[str]:
+def _no_end_notice(decisions: Sequence[Decision], causes: Mapping[tuple[str, str], str], max_hours: float) -> list[str]:
     """A loud note for each tsunami warning that ended by its maximum duration, not by BMKG's end notice."""
     threads: dict[str, int] = {}
     for d in decisions:
         if d.transition is Transition.EXPIRE and causes.get((d.warning_id, d.village_code)) == "tsunami":
             threads[d.thread_id] = threads.get(d.thread_id, 0) + 1
     return [
-        f"NO END NOTICE: tsunami warning {thread} reached its maximum duration (earthquake.tsunami_max_hours) "
+        f"NO END NOTICE: tsunami warning {thread} reached its maximum duration (earthquake.tsunami_max_hours = "
+        f"{max_hours:g} h) "
         f"without BMKG's end notice; its {n} coastal village(s) were told it expired and to stay off the coast "
         "until BMKG/BPBD declare it safe. Confirm the end with BMKG (InaTEWS) before residents return"
         for thread, n in sorted(threads.items())
@@ -994,7 +995,7 @@ def alert_step(
         for d in quiet:
             if (hazard := announced.get((d.thread_id, d.village_code))) is not None:
                 causes[(d.warning_id, d.village_code)] = hazard
-    report.notes.extend(_no_end_notice(outcome.decisions, causes))
+    report.notes.extend(_no_end_notice(outcome.decisions, causes, config.earthquake.tsunami_max_hours))
     quakes = {h.warning.identifier: facts for h in hazards if (facts := quake_facts(h))}
     plans = plan_recipients(
         store, config, outcome.decisions, villages, by_id, units, exercise_list, estimated, standing_ids, causes,

@@ -104,3 +104,26 @@ def test_hold_approve_by_thread_then_bmkg_ends_it(
     # Nothing more afterwards: the end notice served again sends nothing.
     _, again = run(config, tmp_path / "q4", NOW + timedelta(hours=2, minutes=10), ended_feed, db)
     assert [m for m in again if m["audience"] == "resident"] == []
+
+
+def test_no_end_notice_by_the_maximum_is_said_loudly(
+    bali_region: RegionConfig, kec_dir: Path, shared_data: Path, tmp_path: Path
+) -> None:
+    config = open_region(subscribed_bali(bali_region, kec_dir, tmp_path))
+    db = tmp_path / "ews.db"
+    real = HazardSources(quakes=(str(shared_data / FEED),))
+    _, sent = run(config, tmp_path / "q1", NOW, real, db)
+    told = sorted(str(m["village_code"]) for m in sent if m["audience"] == "resident")
+    assert told
+    # 12 h 10 min on, the feed still serves the warning and BMKG never said it ended: tsunami_max_hours (12).
+    report, ended = run(config, tmp_path / "q2", NOW + timedelta(hours=12, minutes=10), real, db)
+    assert set(report.transitions) == {"expire"}
+    (note,) = [n for n in report.notes if n.startswith("NO END NOTICE")]
+    assert "earthquake.tsunami_max_hours = 12 h" in note
+    ends = [m for m in ended if m["audience"] == "resident"]
+    assert sorted(str(m["village_code"]) for m in ends) == told
+    for m in ends:
+        text = str(m["text"])
+        assert ("batas waktu" in text.lower()) or ("timed out" in text.lower()), text
+        assert "BERAKHIR" not in text.split("\n")[0]
+        assert "pantai" in text.lower() or "coast" in text.lower(), text

@@ -626,6 +626,16 @@ def village_plans(
     return out
 
 
+def _other_village(alert: VillageAlert, ended: bool) -> AlsoWarning:
+    """Another subscribed village of the same person, named in their one message (``Juga: Desa X: ...``)."""
+    name = alert.village_name
+    events = tuple((language, f"{name}: {event}") for language, event in alert.events)
+    return AlsoWarning(
+        f"{name}: {alert.event}" if alert.event else name, alert.issuer, alert.hazard, alert.level,
+        None if ended else alert.expires, alert.zone_name, ended, events,
+    )  # fmt: skip
+
+
 def queue_villages(
     store: Store,
     plans: Sequence[_VillagePlan],
@@ -636,35 +646,52 @@ def queue_villages(
     command_center: CommandCenter | None = None,
     now: datetime | None = None,
 ) -> int:
-    """Queue each village's one message to each of its residents, and one notice per Tagana unit.
+    """Queue one message per resident (and channel), and one notice per Tagana unit.
 
-    A resident's message claims every version the village's message covers (:class:`_VillagePlan`): a
-    repeat of the cycle finds them claimed and sends nothing. A Tagana unit gets one notice for all its
+    A resident's message is their village's situation (a person subscribed to several villages: the most
+    serious one's, naming the others) and claims every version it covers (:class:`_VillagePlan`): a repeat
+    of the cycle finds them claimed and sends nothing. A Tagana unit gets one notice for all its
     villages of the cycle: the mobilisation (naming how many of its villages ended, if some did), or, when
     all ended, the stand-down. Endings go first (priority 0) and never expire.
     """
     queued = 0
     leads: list[int] = []
+    # A person subscribed to several villages gets one message: the most serious village's, naming the others.
+    people: dict[tuple[str, str], list[tuple[_VillagePlan, Recipient]]] = {}
     for p in plans:
-        priority, valid_until = (0, None) if p.ends else (1, p.alert.expires)
         for r in p.residents:
+            people.setdefault((r.recipient_id, r.channel), []).append((p, r))
+    for _, items in sorted(people.items()):
+        items.sort(key=lambda x: (x[0].ends, -int(x[0].alert.level), x[0].village_code))
+        lead, person = items[0]
+        alert = lead.alert
+        if len(items) > 1:
+            alert = replace(alert, also=alert.also + tuple(_other_village(p.alert, p.ends) for p, _ in items[1:]))
+        ids = list(dict.fromkeys(i for p, _ in items for i in p.version_ids))
+        ending = all(p.ends for p, _ in items)
+        priority = 0 if ending else 1
+        expiries = [p.alert.expires for p, _ in items if not p.ends]
+        valid_until = (
+            None if ending or any(p.ends for p, _ in items) or any(e is None for e in expiries)
+            else max(e for e in expiries if e is not None)
+        )  # fmt: skip
 
-            def text(new: Sequence[int], alert: VillageAlert = p.alert, r: Recipient = r, sms: bool = False) -> str:
-                return renderer.render_resident(alert, replace(r, channel="sms") if sms else r).text
+        def text(new: Sequence[int], alert: VillageAlert = alert, r: Recipient = person, sms: bool = False) -> str:
+            return renderer.render_resident(alert, replace(r, channel="sms") if sms else r).text
 
-            def sms_text(new: Sequence[int], text: Callable[..., str] = text) -> str:
-                return text(new, sms=True)
+        def sms_text(new: Sequence[int], text: Callable[..., str] = text) -> str:
+            return text(new, sms=True)
 
-            lid = store.enqueue_group(
-                p.version_ids, r.recipient_id, "resident", r.channel, address=r.phone, render=text,
-                language=r.language, priority=priority, valid_until=valid_until,
-                render_fallback=sms_text if whatsapp_fallback_sms and r.channel == "whatsapp" else None,
-            )  # fmt: skip
-            if lid is None:
-                report.skipped_duplicates += 1
-            else:
-                queued += 1
-                leads.append(lid)
+        lid = store.enqueue_group(
+            ids, person.recipient_id, "resident", person.channel, address=person.phone, render=text,
+            language=person.language, priority=priority, valid_until=valid_until,
+            render_fallback=sms_text if whatsapp_fallback_sms and person.channel == "whatsapp" else None,
+        )  # fmt: skip
+        if lid is None:
+            report.skipped_duplicates += 1
+        else:
+            queued += 1
+            leads.append(lid)
     # A message still waiting from an earlier run (approved but not yet sent, a retry) is out of date now.
     withdrawn = store.supersede_queued(leads, at=now)
     if withdrawn:

@@ -500,7 +500,8 @@ def publish_outputs(
         report = RunReport(
             out_dir=out_dir,
             region=config.id,
-            warnings=len(warnings) + len(hazards.messages),
+            # BMKG's end of a tsunami warning is a Cancel, not a warning (it shows in the transitions).
+            warnings=len(warnings) + sum(1 for h in hazards.messages if h.warning.msg_type != "Cancel"),
             problems=problems,
             notes=notes,
             levels=level_counts(per_village),

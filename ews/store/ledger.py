@@ -192,13 +192,14 @@ class LedgerRepository(StoreBase):
         stale_total: list[int] = []
         with self._tx("withdraw superseded queued messages") as connection:
             for chunk in _chunks(sorted(set(lead_ids))):
+                # The newer message speaks for every village of its rows (a person's several villages: one message).
                 newer = (
                     select(new.id)
                     .join(nv, nv.id == new.alert_version_id)
                     .join(ov, (ov.region == nv.region) & (ov.village_code == nv.village_code))
                     .where(
-                        new.id.in_(chunk), new.recipient_id == e.recipient_id, new.channel == e.channel,
-                        new.id > e.id, ov.id == e.alert_version_id,
+                        or_(new.id.in_(chunk), new.grouped_into.in_(chunk)), new.recipient_id == e.recipient_id,
+                        new.channel == e.channel, new.id > e.id, ov.id == e.alert_version_id,
                     )
                 )  # fmt: skip
                 stale = select(e.id).where(

@@ -20,6 +20,7 @@ from tests_support import minimal_cap
 
 from ews.channels.outbox import FileOutbox
 from ews.config import open_region
+from ews.contacts import recipient_id
 from ews.pipeline import RunReport, run_slice
 from ews.sources import HazardSources
 from ews.store.repository import Store
@@ -31,6 +32,10 @@ A1, C1 = "2.49.0.1.360.0.2026.11.28.10.35.001", "2.49.0.1.360.0.2026.11.28.11.35
 # A box over central Surabaya: BMKG's nowcast and the rain raster cover the same kelurahan.
 WEST, SOUTH, EAST, NORTH = 112.700, -7.300, 112.760, -7.250
 BOX = f"{SOUTH},{WEST} {SOUTH},{EAST} {NORTH},{EAST} {NORTH},{WEST} {SOUTH},{WEST}"
+
+
+TEGALSARI, DARMO = "35.78.05.1001", "35.78.04.1005"
+FAMILY = recipient_id("+62899910000021")  # the Tegalsari subscriber (21st kelurahan), who follows Darmo too
 
 
 def t(hhmm: str) -> datetime:
@@ -51,6 +56,9 @@ def surabaya(tmp_path: Path, shared_data: Path, jatim_villages_dir: Path) -> Pat
                 [f"+628999100{n:05d}", code, "en" if n % 4 == 0 else "id", "whatsapp" if n % 3 == 0 else "sms",
                  "test", "2026-01-01T00:00:00+07:00"]
             )  # fmt: skip
+        # The Tegalsari subscriber (whatsapp, id) also follows Darmo, their parents' kelurahan: still one message.
+        writer.writerow([f"+628999100{codes.index(TEGALSARI):05d}", DARMO, "id", "whatsapp", "test",
+                         "2026-01-01T00:00:00+07:00"])  # fmt: skip
     (tmp_path / "tagana.csv").write_text(
         "unit_id,name,kabkota_code,kecamatan_codes,coordinator,phone,channel\n"
         "TGN-3578,Tagana Kota Surabaya,35.78,,Koordinator,+6289991009001,whatsapp\n"
@@ -120,8 +128,11 @@ def test_two_threads_one_message_per_person_per_run(
         sent = outbox(first)
         residents = [m for m in sent if m["audience"] == "resident"]
         assert residents
-        per_person = Counter((m["recipient_id"], m["village_code"], m["channel"]) for m in residents)
-        assert max(per_person.values()) == 1  # one message per person (and subscription) per run
+        per_person = Counter((m["recipient_id"], m["channel"]) for m in residents)
+        assert max(per_person.values()) == 1  # one message per person (and channel) per run
+        (family,) = [m for m in residents if m["recipient_id"] == FAMILY and m["channel"] == "whatsapp"]
+        other = "Tegalsari" if family["village_code"] == DARMO else "Darmo"
+        assert f"{other}: Hujan Lebat disertai Petir (BMKG, AWAS)" in str(family["text"])  # the other one, named
         both = [
             m for m in residents
             if "AWAS" in str(m["text"]).split("\n")[0] and "EWS, WASPADA" in str(m["text"])

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import http.server
+import json
+from collections.abc import Sequence
+from pathlib import Path
 from typing import ClassVar
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def minimal_cap(
@@ -88,3 +94,32 @@ FLORES = {
     "Wilayah": "113 km BaratLaut LARANTUKA-NTT",
     "Potensi": "Potensi tsunami untuk diteruskan pada masyarakat",
 }
+
+
+def surabaya_region(
+    folder: Path, jatim_villages_dir: Path, *, prefix: str = "+628999000", extra: Sequence[Sequence[str]] = ()
+) -> Path:
+    """Jawa Timur with one fictional subscriber per Surabaya kelurahan (``prefix`` + 5 digits) and a Tagana unit.
+
+    The n-th kelurahan's subscriber reads English when n % 4 == 0 and uses WhatsApp when n % 3 == 0; ``extra``
+    rows (phone, village_code, language, channel) are added as they are.
+    """
+    layer = jatim_villages_dir / "wilayah_boundaries_kel_35.78.geojson"
+    codes = [f["properties"]["kode"] for f in json.loads(layer.read_text())["features"]]
+    with (folder / "subscribers.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["phone", "village_code", "language", "channel", "consent_source", "consent_time"])
+        for n, code in enumerate(codes):
+            language, channel = "en" if n % 4 == 0 else "id", "whatsapp" if n % 3 == 0 else "sms"
+            writer.writerow([f"{prefix}{n:05d}", code, language, channel, "test", "2026-01-01T00:00:00+07:00"])
+        for row in extra:
+            writer.writerow([*row, "test", "2026-01-01T00:00:00+07:00"])
+    (folder / "tagana.csv").write_text(
+        "unit_id,name,kabkota_code,kecamatan_codes,coordinator,phone,channel\n"
+        f"TGN-3578,Tagana Kota Surabaya,35.78,,Koordinator,{prefix}9001,whatsapp\n"
+    )
+    region = (REPO / "regions" / "jawa-timur.yaml").read_text()
+    region += f"subscribers: {folder / 'subscribers.csv'}\ntagana: {folder / 'tagana.csv'}\n"
+    path = folder / "jawa-timur.yaml"
+    path.write_text(region)
+    return path

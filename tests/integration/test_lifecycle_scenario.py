@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
-from tests_support import minimal_cap
+from tests_support import minimal_cap, surabaya_region
 
 from ews.cap.validate import CapValidator
 from ews.channels.outbox import FileOutbox
@@ -42,33 +42,7 @@ def t(hhmm: str) -> datetime:
 @pytest.fixture
 def surabaya(tmp_path: Path, shared_data: Path, jatim_villages_dir: Path) -> Path:
     """The Jawa Timur region with fictional subscribers in all Surabaya kelurahan and one Tagana unit."""
-    codes = [
-        f["properties"]["kode"]
-        for f in json.loads((jatim_villages_dir / "wilayah_boundaries_kel_35.78.geojson").read_text())["features"]
-    ]
-    with (tmp_path / "subscribers.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["phone", "village_code", "language", "channel", "consent_source", "consent_time"])
-        for n, code in enumerate(codes):
-            writer.writerow(
-                [
-                    f"+628999000{n:05d}",
-                    code,
-                    "en" if n % 4 == 0 else "id",
-                    "whatsapp" if n % 3 == 0 else "sms",
-                    "test",
-                    "2026-01-01T00:00:00+07:00",
-                ]
-            )
-    (tmp_path / "tagana.csv").write_text(
-        "unit_id,name,kabkota_code,kecamatan_codes,coordinator,phone,channel\n"
-        "TGN-3578,Tagana Kota Surabaya,35.78,,Koordinator,+6289990009001,whatsapp\n"
-    )
-    region = (REPO / "regions" / "jawa-timur.yaml").read_text()
-    region += f"subscribers: {tmp_path / 'subscribers.csv'}\ntagana: {tmp_path / 'tagana.csv'}\n"
-    path = tmp_path / "jawa-timur.yaml"
-    path.write_text(region)
-    return path
+    return surabaya_region(tmp_path, jatim_villages_dir)
 
 
 def outbox(report: RunReport) -> list[dict[str, object]]:

@@ -8,7 +8,6 @@ message per run: at the higher level naming both, then one "TURUN ke WASPADA", t
 
 from __future__ import annotations
 
-import csv
 import json
 from collections import Counter
 from datetime import datetime, timedelta
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests_support import minimal_cap
+from tests_support import minimal_cap, surabaya_region
 
 from ews.channels.outbox import FileOutbox
 from ews.config import open_region
@@ -44,30 +43,10 @@ def t(hhmm: str) -> datetime:
 
 @pytest.fixture
 def surabaya(tmp_path: Path, shared_data: Path, jatim_villages_dir: Path) -> Path:
-    codes = [
-        f["properties"]["kode"]
-        for f in json.loads((jatim_villages_dir / "wilayah_boundaries_kel_35.78.geojson").read_text())["features"]
-    ]
-    with (tmp_path / "subscribers.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["phone", "village_code", "language", "channel", "consent_source", "consent_time"])
-        for n, code in enumerate(codes):
-            writer.writerow(
-                [f"+628999100{n:05d}", code, "en" if n % 4 == 0 else "id", "whatsapp" if n % 3 == 0 else "sms",
-                 "test", "2026-01-01T00:00:00+07:00"]
-            )  # fmt: skip
-        # The Tegalsari subscriber (whatsapp, id) also follows Darmo, their parents' kelurahan: still one message.
-        writer.writerow([f"+628999100{codes.index(TEGALSARI):05d}", DARMO, "id", "whatsapp", "test",
-                         "2026-01-01T00:00:00+07:00"])  # fmt: skip
-    (tmp_path / "tagana.csv").write_text(
-        "unit_id,name,kabkota_code,kecamatan_codes,coordinator,phone,channel\n"
-        "TGN-3578,Tagana Kota Surabaya,35.78,,Koordinator,+6289991009001,whatsapp\n"
+    # The Tegalsari subscriber (21st kelurahan, whatsapp, id) also follows Darmo, their parents' kelurahan.
+    return surabaya_region(
+        tmp_path, jatim_villages_dir, prefix="+628999100", extra=[("+62899910000021", DARMO, "id", "whatsapp")]
     )
-    region = (REPO / "regions" / "jawa-timur.yaml").read_text()
-    region += f"subscribers: {tmp_path / 'subscribers.csv'}\ntagana: {tmp_path / 'tagana.csv'}\n"
-    path = tmp_path / "jawa-timur.yaml"
-    path.write_text(region)
-    return path
 
 
 def rain(folder: Path, end: datetime, mm_per_hour: float) -> Path:

@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # registries reachable here, so pip resolves the pinned ranges in pyproject.toml instead.
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint typecheck pytest clean
+.PHONY: demo test lint typecheck pytest clean airflow
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,9 +23,13 @@ $(VENV)/.dev: $(VENV)/.base pyproject.toml
 demo: $(VENV)/.base
 	$(BIN)/ews demo
 
+# Airflow on this machine (SQLite metadata, LocalExecutor, 127.0.0.1 only), ews DAGs unpaused; Ctrl-C stops it.
+airflow: $(VENV)/.dev
+	EWS_VENV=$(abspath $(VENV)) scripts/airflow-local.sh
+
 lint: $(VENV)/.dev
-	$(BIN)/ruff check ews tests dags bench
-	$(BIN)/ruff format --check ews tests dags bench
+	$(BIN)/ruff check ews ews_airflow tests dags bench
+	$(BIN)/ruff format --check ews ews_airflow tests dags bench
 	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.dev

@@ -650,32 +650,13 @@ def cmd_subscribers_opt_out(args: argparse.Namespace) -> int:
 
 def send_channels(args: argparse.Namespace) -> tuple[dict[str, Channel], str]:
     """Twilio SMS/WhatsApp when TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN are set, else the dry-run outbox."""
-    import json
+    from ews.channels.setup import TwilioSettings, delivery_channels
 
-    from ews.channels.outbox import FileOutbox
-    from ews.channels.twilio import TwilioSms, TwilioWhatsApp, twilio_client
-
-    sid, token = os.environ.get("TWILIO_ACCOUNT_SID", ""), os.environ.get("TWILIO_AUTH_TOKEN", "")
-    if not sid or not token:
-        outbox = FileOutbox(Path(args.outbox) if args.outbox else Path(".ews") / "outbox" / "send.jsonl")
-        return {"sms": outbox, "whatsapp": outbox}, f"dry-run outbox {outbox.path} (no TWILIO_ACCOUNT_SID/AUTH_TOKEN)"
-    base = os.environ.get("EWS_TWILIO_BASE_URL") or None
-    client = twilio_client(sid, token, base_url=base, timeout=args.timeout)
-    public = os.environ.get("EWS_PUBLIC_URL", "").rstrip("/")
-    callback = f"{public}/twilio/status" if public else None
-    channels: dict[str, Channel] = {
-        "sms": TwilioSms(
-            client, from_number=os.environ.get("EWS_TWILIO_SMS_FROM") or None,
-            messaging_service_sid=os.environ.get("EWS_TWILIO_MESSAGING_SERVICE_SID") or None, status_callback=callback,
-        ),
-    }  # fmt: skip
-    whatsapp_from = os.environ.get("EWS_TWILIO_WHATSAPP_FROM")
-    if whatsapp_from:
-        content = json.loads(os.environ.get("EWS_TWILIO_CONTENT_SIDS") or "{}")
-        channels["whatsapp"] = TwilioWhatsApp(
-            client, from_number=whatsapp_from, content_sids=content, status_callback=callback
-        )
-    return channels, f"Twilio ({'EWS_TWILIO_BASE_URL ' + base if base else 'api.twilio.com'})"
+    outbox = Path(args.outbox) if args.outbox else Path(".ews") / "outbox" / "send.jsonl"
+    channels, where = delivery_channels(TwilioSettings.from_env(os.environ), outbox=outbox, timeout=args.timeout)
+    if "dry-run" in where:
+        where = f"dry-run outbox {outbox} (no TWILIO_ACCOUNT_SID/AUTH_TOKEN)"
+    return channels, where
 
 
 def cmd_send(args: argparse.Namespace) -> int:

@@ -489,6 +489,20 @@ class LedgerRepository(StoreBase):
         with self.engine.connect() as connection:
             return {status: int(n) for status, n in connection.execute(stmt)}
 
+    def oldest_waiting(self) -> datetime | None:
+        """When the oldest message still waiting to leave (``queued`` or ``sending``) was queued; ``None``: none."""
+        e = LedgerEntry
+        # The column itself, not min(): its type reads the instant back aware on SQLite too.
+        stmt = (
+            select(e.created_at)
+            .where(e.status.in_(("queued", "sending")), e.body.is_not(None))
+            .order_by(e.created_at)
+            .limit(1)
+        )
+        with self.engine.connect() as connection:
+            value: datetime | None = connection.execute(stmt).scalar_one_or_none()
+        return value
+
     def next_due(self) -> datetime | None:
         """When the next queued row is due or the next unsure row may be reconciled (``None``: nothing waits)."""
         e = LedgerEntry

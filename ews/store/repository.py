@@ -940,6 +940,16 @@ class Store(WarningRepository, LedgerRepository):
             if connection.execute(stmt).rowcount != 1:
                 raise StoreError(f"there is no run {run_id} to finish (start_run returns the id)")
 
+    def latest_runs(self) -> list[dict[str, Any]]:
+        """The newest finished run of each region: region, source, status, finished_at, problems (one query)."""
+        r = RunLog
+        newest = (
+            select(r.region, func.max(r.id).label("id")).where(r.finished_at.is_not(None)).group_by(r.region).subquery()
+        )
+        stmt = select(r.region, r.source, r.status, r.finished_at, r.problems).join(newest, newest.c.id == r.id)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(stmt.order_by(r.region))]
+
     # -- Tagana -----------------------------------------------------------------------------------------
 
     def save_tagana(self, units: Sequence[TaganaUnit]) -> None:

@@ -1,4 +1,4 @@
-"""The DAG folder parses cleanly, ``ews_nowcast`` has the expected shape, and parsing it stays light.
+"""The DAG folder parses cleanly, each DAG has the expected shape and assets, and parsing stays light.
 
 Airflow reads its configuration once, at import, so everything Airflow runs in a subprocess with its own
 AIRFLOW_HOME; the test process never imports airflow. Parsing needs no metadata database.
@@ -22,7 +22,26 @@ pytestmark = pytest.mark.airflow
 DAGS = REPO / "dags"
 DAG_FILE = DAGS / "ews_nowcast.py"
 MARK = "@@ews-test@@"
-EXPECTED_EDGES = {"fetch": ["assess"], "assess": ["publish"], "publish": []}
+PIPELINE_EDGES = {
+    "fetch": ["assess"], "assess": ["publish"], "publish": ["announce", "queued"], "queued": ["announce"],
+    "announce": [],
+}  # fmt: skip
+EXPECTED_EDGES = PIPELINE_EDGES
+# Each DAG: its own file, edges, schedule, and the assets its tasks produce (name per task).
+DAG_MAP: dict[str, dict[str, Any]] = {
+    "ews_nowcast": {
+        "file": "ews_nowcast.py", "edges": PIPELINE_EDGES, "schedule": "*/10 * * * *",
+        "outlets": {"publish": ["ews_risk_outputs"], "announce": ["ews_ledger"]},
+    },
+    "ews_quakes": {
+        "file": "ews_quakes.py", "edges": PIPELINE_EDGES, "schedule": "* * * * *",
+        "outlets": {"publish": ["ews_quake_outputs"], "announce": ["ews_ledger"]},
+    },
+    "ews_dispatch": {
+        "file": "ews_dispatch.py", "edges": {"deliver": []}, "schedule": "AssetOrTimeSchedule", "outlets": {},
+    },
+    "ews_watch": {"file": "ews_watch.py", "edges": {"check": []}, "schedule": "* * * * *", "outlets": {}},
+}  # fmt: skip
 # Parsing the DAG must not pull in the geodata, plotting or messaging stacks (nor the pipeline).
 HEAVY_ROOTS = {"xarray", "rasterio", "twilio", "geopandas", "matplotlib", "shapely", "pyogrio"}
 HEAVY_MODULES = {"ews.pipeline"}
@@ -64,8 +83,17 @@ ns = runpy.run_path(sys.argv[1])
 roots, exact = set(json.loads(sys.argv[2])), set(json.loads(sys.argv[3]))
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in roots or m in exact)
 run_ids = ["scheduled__2026-09-24T07:30:00+00:00", "a:b", "a+b", "../../etc"]
-dirs = [str(ns["_run_dir"]("gorontalo-kec", r)) for r in run_ids]
+dirs = [str(ns["run_dir_for"]("gorontalo-kec", r)) for r in run_ids]
 print("{MARK}" + json.dumps({{"heavy": heavy, "run_dirs": dirs}}))
+"""
+
+
+HEAVY_CHECK = f"""
+import json, runpy, sys
+runpy.run_path(sys.argv[1])
+roots, exact = set(json.loads(sys.argv[2])), set(json.loads(sys.argv[3]))
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in roots or m in exact)
+print("{MARK}" + json.dumps({{"heavy": heavy}}))
 """
 
 
@@ -168,7 +196,39 @@ def test_nowcast_params_default_to_the_environment_at_run_time(nowcast: dict[str
 
 def test_publish_produces_the_risk_outputs_asset(nowcast: dict[str, Any]) -> None:
     outlets = {task_id: task["outlets"] for task_id, task in nowcast["tasks"].items() if task["outlets"]}
-    assert outlets == {"publish": [{"name": "ews_risk_outputs", "uri": "x-ews://risk-outputs"}]}
+    assert outlets == {
+        "publish": [{"name": "ews_risk_outputs", "uri": "x-ews://risk-outputs"}],
+        "announce": [{"name": "ews_ledger", "uri": "x-ews://send-ledger"}],
+    }
+
+
+def test_every_dag_matches_its_map(bag: dict[str, Any]) -> None:
+    assert sorted(bag["dags"]) == sorted(DAG_MAP)
+    for dag_id, expected in DAG_MAP.items():
+        dag = bag["dags"][dag_id]
+        assert Path(dag["fileloc"]).name == expected["file"], dag_id  # one file per DAG
+        assert {t: task["downstream"] for t, task in dag["tasks"].items()} == expected["edges"], dag_id
+        assert dag["schedule"].startswith(expected["schedule"]), (dag_id, dag["schedule"])
+        outlets = {t: [a["name"] for a in task["outlets"]] for t, task in dag["tasks"].items() if task["outlets"]}
+        assert outlets == expected["outlets"], dag_id
+        assert dag["catchup"] is False, dag_id
+        assert dag["max_active_runs"] == 1, dag_id  # runs of one DAG never overlap
+        assert dag["start_tz"] == 0.0, dag_id
+
+
+def test_dispatch_runs_on_the_ledger_asset_and_every_minute(bag: dict[str, Any]) -> None:
+    schedule = bag["dags"]["ews_dispatch"]["schedule"]
+    assert "ews_ledger" in schedule
+    assert "* * * * *" in schedule
+
+
+@pytest.mark.parametrize("dag_file", sorted(p.name for p in DAGS.glob("*.py")))
+def test_parsing_each_dag_file_imports_no_heavy_module(parse_env: dict[str, str], dag_file: str) -> None:
+    found = run_python(
+        HEAVY_CHECK, str(DAGS / dag_file), json.dumps(sorted(HEAVY_ROOTS)), json.dumps(sorted(HEAVY_MODULES | {"ews"})),
+        env=parse_env,
+    )  # fmt: skip
+    assert found["heavy"] == [], dag_file
 
 
 @pytest.fixture(scope="module")
@@ -197,10 +257,13 @@ def test_run_folders_are_safe_and_distinct(parsed: dict[str, Any]) -> None:
 
 def test_quakes_dag_polls_often_and_reads_only_quakes(bag: dict[str, Any]) -> None:
     quakes = bag["dags"]["ews_quakes"]
-    assert Path(quakes["fileloc"]).resolve() == DAG_FILE.resolve()
-    assert quakes["schedule"] == "*/2 * * * *"
+    assert Path(quakes["fileloc"]).resolve() == (DAGS / "ews_quakes.py").resolve()
+    assert quakes["schedule"] == "* * * * *"
     assert quakes["max_active_runs"] == 1
     assert {task_id: task["downstream"] for task_id, task in quakes["tasks"].items()} == EXPECTED_EDGES
     assert quakes["params"] == {"region": None, "quakes": None, "at": None}
     outlets = {task_id: task["outlets"] for task_id, task in quakes["tasks"].items() if task["outlets"]}
-    assert outlets == {"publish": [{"name": "ews_quake_outputs", "uri": "x-ews://quake-outputs"}]}
+    assert outlets == {
+        "publish": [{"name": "ews_quake_outputs", "uri": "x-ews://quake-outputs"}],
+        "announce": [{"name": "ews_ledger", "uri": "x-ews://send-ledger"}],
+    }

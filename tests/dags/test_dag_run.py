@@ -137,10 +137,14 @@ def test_nowcast_dag_runs_end_to_end_on_the_recorded_feed(
     states = last_json(
         airflow("tasks", "states-for-dag-run", "ews_nowcast", run["run_id"], "-o", "json", env=env).stdout
     )
+    # Nobody subscribes here, but the Siaga villages' Tagana notices (no contact configured) are queued: the
+    # ledger is announced to ews_dispatch.
     assert {s["task_id"]: s["state"] for s in states} == {
         "fetch": "success",
         "assess": "success",
         "publish": "success",
+        "queued": "success",
+        "announce": "success",
     }
 
     out = tmp_path / "out" / "gorontalo-kec"
@@ -163,12 +167,15 @@ def test_nowcast_dag_runs_end_to_end_on_the_recorded_feed(
     assert all(p["message"].startswith("DEGRADED: CAP file of RSS item") for p in report["problems"])
     assert log.count("DEGRADED: CAP file of RSS item") >= 10
 
-    # Dry run: no phone number leaves the run (the region has no subscribers and no Tagana contacts).
-    for line in (out / "outbox.jsonl").read_text(encoding="utf-8").splitlines():
-        assert json.loads(line)["to"] is None
+    # Messages go to the send ledger, not to a dry-run outbox: the run's outbox file lists none.
+    assert (out / "outbox.jsonl").read_text(encoding="utf-8") == ""
 
     # Downstream DAGs chain on the asset event; its extra carries the keys they need.
-    mine = [e for e in asset_events(env) if e[0] == "ews_risk_outputs" and e[2].get("out_dir") == str(out)]
+    events = asset_events(env)
+    ledger = [e for e in events if e[0] == "ews_ledger" and e[2].get("region") == "gorontalo-kec"]
+    assert [(task, extra["source_dag"]) for _, task, extra in ledger] == [("announce", "ews_nowcast")]
+    assert ledger[0][2]["queued"] >= 1
+    mine = [e for e in events if e[0] == "ews_risk_outputs" and e[2].get("out_dir") == str(out)]
     assert len(mine) == 1, mine
     _, task_id, extra = mine[0]
     assert task_id == "publish"
@@ -200,6 +207,8 @@ def test_nowcast_dag_fails_at_once_on_a_bad_region_file(airflow_home: Path, tmp_
         "fetch": "failed",
         "assess": "upstream_failed",
         "publish": "upstream_failed",
+        "queued": "upstream_failed",
+        "announce": "upstream_failed",
     }
     assert not (tmp_path / "out").exists()
 

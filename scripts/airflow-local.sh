@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# `make airflow`: Airflow on one machine for ews, on the embedded default (SQLite metadata, LocalExecutor).
+#
+# Everything listens on 127.0.0.1 only (the API server; the log servers are not started: with LocalExecutor the
+# logs are on this disk). The ews DAGs are reserialised and unpaused, example DAGs are off, and the URL and the
+# admin login are printed. Stop with Ctrl-C (every process started here is stopped).
+#
+# Settings (environment): EWS_AIRFLOW_PORT (8080), AIRFLOW_HOME (.ews/airflow), EWS_WORK_DIR, EWS_OUT_DIR,
+# EWS_DATABASE_URL, EWS_REGION, EWS_CAP_SOURCE (default: BMKG's live index) and the other EWS_* of the DAG docs.
+# Twilio: an Airflow Connection twilio_default (without it, messages go to the dry-run outbox).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${EWS_VENV:-$ROOT/.venv}"
+export PATH="$VENV/bin:$PATH"  # the scheduler starts task processes with `airflow`: it must be on PATH
+PORT="${EWS_AIRFLOW_PORT:-8080}"
+export AIRFLOW_HOME="${AIRFLOW_HOME:-$ROOT/.ews/airflow}"
+export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__CORE__EXECUTOR=LocalExecutor
+export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${EWS_AIRFLOW_ADMIN:-admin}:admin"
+export AIRFLOW__API__HOST=127.0.0.1
+export AIRFLOW__API__PORT="$PORT"
+export AIRFLOW__API__BASE_URL="http://127.0.0.1:$PORT"
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:$PORT/execution/"
+export AIRFLOW__LOGGING__COLORED_CONSOLE_LOG=False
+export EWS_WORK_DIR="${EWS_WORK_DIR:-$ROOT/.ews/airflow/work}"
+export EWS_OUT_DIR="${EWS_OUT_DIR:-$ROOT/out/airflow}"
+mkdir -p "$AIRFLOW_HOME/logs" "$EWS_WORK_DIR" "$EWS_OUT_DIR"
+
+command -v airflow >/dev/null || { echo "airflow is not installed in $VENV: run make .venv/.dev" >&2; exit 1; }
+airflow db migrate >"$AIRFLOW_HOME/logs/migrate.out" 2>&1 || { tail -40 "$AIRFLOW_HOME/logs/migrate.out" >&2; exit 1; }
+airflow dags reserialize >"$AIRFLOW_HOME/logs/reserialize.out" 2>&1 || { tail -40 "$AIRFLOW_HOME/logs/reserialize.out" >&2; exit 1; }
+
+pids=()
+stop() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap stop EXIT INT TERM
+start() { local name=$1; shift; "$@" >"$AIRFLOW_HOME/logs/$name.out" 2>&1 & pids+=($!); }
+start api-server airflow api-server --host 127.0.0.1 --port "$PORT"
+start scheduler airflow scheduler --skip-serve-logs
+start dag-processor airflow dag-processor
+start triggerer airflow triggerer --skip-serve-logs
+
+for _ in $(seq 1 120); do
+  if python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$PORT/api/v2/monitor/health', timeout=2)" 2>/dev/null; then
+    break
+  fi
+  for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || { echo "an Airflow process stopped: see $AIRFLOW_HOME/logs/*.out" >&2; exit 1; }; done
+  sleep 1
+done
+for dag in $(cd "$ROOT/dags" && ls ews_*.py | sed 's/\.py$//'); do
+  airflow dags unpause "$dag" >/dev/null 2>&1 || echo "could not unpause $dag (see airflow dags list-import-errors)" >&2
+done
+password="$(python - "$AIRFLOW_HOME" <<'PY'
+import json, pathlib, sys
+path = pathlib.Path(sys.argv[1]) / "simple_auth_manager_passwords.json.generated"
+print(json.loads(path.read_text()).get("admin", "?") if path.exists() else "?")
+PY
+)"
+echo "Airflow for ews: http://127.0.0.1:$PORT  (login: admin / $password)"
+echo "  DAGs unpaused: $(cd "$ROOT/dags" && ls ews_*.py | sed 's/\.py$//' | tr '\n' ' ')"
+echo "  logs: $AIRFLOW_HOME/logs/*.out   outputs: $EWS_OUT_DIR   Ctrl-C stops everything"
+wait -n "${pids[@]}" || true
+echo "an Airflow process stopped: see $AIRFLOW_HOME/logs/*.out" >&2
+exit 1

@@ -271,7 +271,8 @@ def _print_aliases(aliases: Sequence[AliasRecord], where: str) -> None:
 
 
 def cmd_alerts_show(args: argparse.Namespace) -> int:
-    """One thread: its warnings, its villages' alert states, its deliveries and every message that failed."""
+    """One thread: its warnings, its villages' alert states, its deliveries, latency and every failed message."""
+    from ews.latency import latency_lines, summarise
     from ews.store.repository import Store
 
     region = _region_id(args.region)
@@ -291,6 +292,11 @@ def cmd_alerts_show(args: argparse.Namespace) -> int:
         active = [s for s in states if s.active]
         print(f"  villages: {len(states)} alerted, {len(active)} active")
         print("  messages: " + (", ".join(f"{k} {n}" for k, n in sorted(deliveries.items())) or "none"))
+        latency = latency_lines(summarise(store.message_timelines(args.region, args.thread)))
+        if latency:
+            print("  latency (from the source's <sent>):")
+            for line in latency:
+                print(f"    {line}")
         failed = store.failed_rows(args.region, args.thread)
         if failed:
             print(f"  FAILED ({len(failed)}), never to be retried:")

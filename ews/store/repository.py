@@ -38,10 +38,12 @@ from ews.store.models import (
     InboundMessage,
     LedgerEntry,
     RunLog,
+    SourceDocument,
     Subscriber,
     TaganaCoordinator,
     TaganaUnitRow,
     VillageStateRow,
+    WarningRow,
 )
 from ews.store.warnings import WarningRepository
 from ews.types import Level, Recipient, TaganaUnit
@@ -939,6 +941,46 @@ class Store(WarningRepository, LedgerRepository):
         with self._tx(f"run {run_id}") as connection:
             if connection.execute(stmt).rowcount != 1:
                 raise StoreError(f"there is no run {run_id} to finish (start_run returns the id)")
+
+    def message_timelines(self, region: str, thread_id: str | None = None) -> list[dict[str, Any]]:
+        """Each message of the region (or of one thread) with the instants of its life, for latency figures.
+
+        Keys: ``audience``, ``channel``, ``sent`` (its source's ``<sent>``), ``seen`` (first fetched by ews),
+        ``decided`` (its alert version stored), ``queued``, ``handed`` (its sending episode began), ``accepted``
+        (the provider took it, or the dry-run outbox wrote it) and ``delivered`` (the provider reported it
+        delivered); ``None`` where it has not happened. One query (no personal data: no address, no text).
+        """
+        e, a, w, s, d = LedgerEntry, AlertVersion, WarningRow, SourceDocument, Delivery
+        seen = select(s.identifier, func.min(s.received_at).label("at")).group_by(s.identifier).subquery()
+        took = (
+            select(d.ledger_id, func.min(d.updated_at).label("at"))
+            .where(d.status.in_(("sent", "dry-run")))
+            .group_by(d.ledger_id)
+            .subquery()
+        )
+        arrived = (
+            select(d.ledger_id, func.min(d.updated_at).label("at"))
+            .where(d.status == "delivered")
+            .group_by(d.ledger_id)
+            .subquery()
+        )
+        stmt = (
+            select(
+                e.audience, e.channel, w.sent, seen.c.at.label("seen"), a.created_at.label("decided"),
+                e.created_at.label("queued"), e.leased_at.label("handed"), took.c.at.label("accepted"),
+                arrived.c.at.label("delivered"),
+            )
+            .join(a, a.id == e.alert_version_id)
+            .outerjoin(w, w.identifier == a.warning_id)
+            .outerjoin(seen, seen.c.identifier == a.warning_id)
+            .outerjoin(took, took.c.ledger_id == e.id)
+            .outerjoin(arrived, arrived.c.ledger_id == e.id)
+            .where(a.region == region, e.grouped_into.is_(None), e.body.is_not(None))
+        )  # fmt: skip
+        if thread_id is not None:
+            stmt = stmt.where(a.thread_id == thread_id)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(stmt)]
 
     def latest_runs(self) -> list[dict[str, Any]]:
         """The newest finished run of each region: region, source, status, finished_at, problems (one query)."""

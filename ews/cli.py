@@ -312,10 +312,9 @@ def cmd_alerts_show(args: argparse.Namespace) -> int:
 
 def cmd_alerts_decide(args: argparse.Namespace) -> int:
     """Approve (and send at once) or reject what the review gate holds: whole threads, versions, or all."""
-    from ews.alerting import dispatch_approved, renderer_for
     from ews.config import open_region
     from ews.dispatch import Dispatcher
-    from ews.pipeline import TEMPLATES_DIR, open_region_data, placeholder_units
+    from ews.pipeline import decide_review
     from ews.store.repository import Store
 
     status = "approved" if args.action == "approve" else "rejected"
@@ -328,21 +327,14 @@ def cmd_alerts_decide(args: argparse.Namespace) -> int:
     config = open_region(_region_file(args.region), os.environ)
     store = Store.from_url(_database_url(args))
     try:
-        decided = store.decide_pending(config.id, status, args.by, threads=threads, ids=ids, every=args.all)
+        decided, queued = decide_review(store, config, status, args.by, threads=threads, ids=ids, every=args.all)
         by_thread: dict[str, int] = {}
         for v in decided:
             by_thread[v.thread_id] = by_thread.get(v.thread_id, 0) + 1
         for thread, n in sorted(by_thread.items()):
             print(f"{thread}: {n} alert version(s) {status} by {args.by}")
         if status == "approved":
-            region = open_region_data(config)
-            report = dispatch_approved(
-                store, config, region.villages, decided,
-                units=[*region.tagana, *placeholder_units(region.villages, region.tagana)],
-                exercise_list=region.exercise_list, estimated=region.population_estimated,
-                renderer=renderer_for(config, TEMPLATES_DIR),
-            )  # fmt: skip
-            print(f"  queued {report.queued} message(s)")
+            print(f"  queued {queued} message(s)")
             if not args.queue_only:
                 outbox = _outbox(args, config.id)
                 sent = Dispatcher(store, {"sms": outbox, "whatsapp": outbox}, worker="ews-approve").run()

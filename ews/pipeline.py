@@ -38,7 +38,7 @@ from ews.ingest.population import attach_population
 from ews.sources import HazardSources, assess_hazards, load_hazards, load_underlay, stage_sources
 from ews.store.artifacts import atomic_folder, write_bytes_atomic, write_text_atomic
 from ews.store.records import warning_from_record, warning_to_record
-from ews.store.repository import Store
+from ews.store.repository import AlertVersionRecord, Store
 from ews.types import HazardMessage, Recipient, RenderedMessage, TaganaUnit, Warning
 
 if TYPE_CHECKING:  # matplotlib is imported on publish only
@@ -669,3 +669,35 @@ def run_slice(
             progress=progress, region=region,
         )  # fmt: skip
     return report
+
+
+def decide_review(
+    store: Store,
+    config: RegionConfig,
+    status: str,
+    by: str,
+    *,
+    threads: Sequence[str] = (),
+    ids: Sequence[int] = (),
+    every: bool = False,
+    templates_dir: Path = TEMPLATES_DIR,
+) -> tuple[list[AlertVersionRecord], int]:
+    """Approve or reject what the review gate holds (``ews alerts approve|reject``, the ``ews_review`` DAG).
+
+    Approved versions are queued in the send ledger at once, merged into their villages' situations; returns the
+    versions decided and the messages queued. A version decided already (by the other way in) stays as it was:
+    a decision is taken once.
+    """
+    from ews.alerting import dispatch_approved, renderer_for
+
+    decided = store.decide_pending(config.id, status, by, threads=threads, ids=ids, every=every)
+    if status != "approved" or not decided:
+        return decided, 0
+    region = open_region_data(config)
+    report = dispatch_approved(
+        store, config, region.villages, decided,
+        units=[*region.tagana, *placeholder_units(region.villages, region.tagana)],
+        exercise_list=region.exercise_list, estimated=region.population_estimated,
+        renderer=renderer_for(config, templates_dir),
+    )  # fmt: skip
+    return decided, report.queued

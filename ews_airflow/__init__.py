@@ -31,6 +31,8 @@ RISK_OUTPUTS = Asset(name="ews_risk_outputs", uri="x-ews://risk-outputs", group=
 QUAKE_OUTPUTS = Asset(name="ews_quake_outputs", uri="x-ews://quake-outputs", group="ews")
 # New rows in the send ledger: ews_dispatch runs on each event (and every minute as a safety net).
 LEDGER = Asset(name="ews_ledger", uri="x-ews://send-ledger", group="ews")
+# Alert versions newly held by the review gate: ews_review asks an operator (Airflow human-in-the-loop).
+REVIEW = Asset(name="ews_review_queue", uri="x-ews://review-queue", group="ews")
 
 TWILIO_CONN_ID = "twilio_default"
 DRY_RUN_VARIABLE = "ews_dry_run"
@@ -234,7 +236,10 @@ def pipeline(dag_id: str, asset: Asset, *, cap: bool, kinds: tuple[str, ...], qu
             }
         return {
             "region": config.id,
+            "region_file": assessed["region"],
             "out_dir": str(out_dir),
+            "held": len(report.pending_review),  # threads waiting for review (their versions: report.json)
+            "newly_held": bool(report.pending),
             "warnings": report.warnings,
             "problems": len(report.problems),
             "degraded": sum(p["message"].startswith("DEGRADED") for p in report.problems),
@@ -260,5 +265,19 @@ def pipeline(dag_id: str, asset: Asset, *, cap: bool, kinds: tuple[str, ...], qu
             outlet_events[LEDGER].extra = extra
         return extra
 
+    @task.short_circuit
+    def held(summary: dict[str, Any]) -> bool:
+        """Go on (and ask for a review) only when the run held new alert versions."""
+        return bool(summary.get("newly_held"))
+
+    @task(outlets=[REVIEW], multiple_outputs=False)
+    def ask_review(summary: dict[str, Any], *, outlet_events: Any = None) -> dict[str, object]:
+        """An ``ews_review_queue`` asset event: ews_review asks an operator to approve or reject the held threads."""
+        extra = {"region": summary["region"], "region_file": summary["region_file"], "source_dag": dag_id}
+        if outlet_events is not None:
+            outlet_events[REVIEW].extra = extra
+        return extra
+
     summary = publish(assess(fetch()))
     announce(summary).set_upstream(queued(summary))
+    ask_review(summary).set_upstream(held(summary))

@@ -145,6 +145,8 @@ def test_nowcast_dag_runs_end_to_end_on_the_recorded_feed(
         "publish": "success",
         "queued": "success",
         "announce": "success",
+        "held": "success",
+        "ask_review": "skipped",  # nothing held: the region has no review levels
     }
 
     out = tmp_path / "out" / "gorontalo-kec"
@@ -209,6 +211,8 @@ def test_nowcast_dag_fails_at_once_on_a_bad_region_file(airflow_home: Path, tmp_
         "publish": "upstream_failed",
         "queued": "upstream_failed",
         "announce": "upstream_failed",
+        "held": "upstream_failed",
+        "ask_review": "upstream_failed",
     }
     assert not (tmp_path / "out").exists()
 

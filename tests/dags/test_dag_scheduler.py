@@ -1,0 +1,174 @@
+"""Through the scheduler (``make airflow``'s script, not ``dags test``): a new BMKG CAP on a loopback site in BMKG's
+layout -> ``ews_nowcast`` -> Waspada delivered by ``ews_dispatch`` at once, Siaga held -> ``ews_review`` asks an
+operator (Airflow human-in-the-loop) -> the answer, given through Airflow's REST API, releases it -> delivered to the
+local Twilio-compatible server, once. ``ews alerts approve`` afterwards finds nothing left to decide.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO
+from test_dag_delivery import SENDER, live_site, subscribed_gorontalo
+from test_dag_run import airflow, airflow_env
+
+from ews.cli import main
+from ews.testing.twilio_server import TwilioStub
+
+__all__ = ["live_site", "subscribed_gorontalo"]  # fixtures, imported for pytest
+
+pytestmark = [pytest.mark.airflow, pytest.mark.slow]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 240.0, every: float = 2.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+class Api:
+    """Airflow's REST API as the admin (simple auth manager), on loopback."""
+
+    def __init__(self, base: str, password: str) -> None:
+        self.base = base
+        token = self.call("POST", "/auth/token", {"username": "admin", "password": password}, auth=False)
+        self.token = token["access_token"]
+
+    def call(self, method: str, path: str, body: object = None, *, auth: bool = True) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"}
+        if auth:
+            headers["Authorization"] = f"Bearer {self.token}"
+        request = urllib.request.Request(self.base + path, data=data, headers=headers, method=method)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            text = response.read().decode()
+        return json.loads(text) if text else None
+
+
+@pytest.fixture
+def airflow_up(tmp_path: Path) -> Iterator[tuple[dict[str, str], Callable[[], str]]]:
+    """Start scripts/airflow-local.sh (the whole of `make airflow`) in its own AIRFLOW_HOME; stop it afterwards."""
+    home = tmp_path / "airflow-home"
+    env = airflow_env(home)
+    env.update(EWS_AIRFLOW_PORT=str(free_port()), EWS_VENV=str(Path(sys.executable).parent.parent))
+    log = tmp_path / "airflow-local.log"
+    handle = log.open("w")
+    process: subprocess.Popen[bytes] | None = None
+
+    def start() -> str:
+        nonlocal process
+        process = subprocess.Popen(
+            ["bash", str(REPO / "scripts" / "airflow-local.sh")], env=env, cwd=REPO, stdout=handle,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+        def ready() -> str | None:
+            assert process is not None
+            if process.poll() is not None:
+                raise AssertionError(f"make airflow's script stopped:\n{log.read_text()[-4000:]}")
+            lines = [x for x in log.read_text().splitlines() if x.startswith("Airflow for ews: ")]
+            return lines[-1] if lines else None
+
+        return str(wait_for("Airflow to start", ready, timeout=180))
+
+    try:
+        yield env, start
+    finally:
+        if process is not None and process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        handle.close()
+
+
+def test_the_scheduler_takes_a_warning_through_review_to_phones(
+    airflow_up: tuple[dict[str, str], Callable[[], str]],
+    tmp_path: Path,
+    live_site: str,
+    subscribed_gorontalo: tuple[Path, list[str]],
+) -> None:
+    env, start = airflow_up
+    region, phones = subscribed_gorontalo
+    region.write_text(region.read_text() + "alerts: {review_levels: [Siaga, Awas]}\n")
+    db = tmp_path / "work" / "ews.db"
+    stub = TwilioStub().start()
+    try:
+        env.update(
+            EWS_REGION=str(region), EWS_CAP_SOURCE="bmkg", EWS_BMKG_BASE_URL=live_site,
+            EWS_BMKG_TEWS_URL=live_site + "/tews/", EWS_WORK_DIR=str(tmp_path / "work"),
+            EWS_OUT_DIR=str(tmp_path / "out"),
+            AIRFLOW_CONN_TWILIO_DEFAULT=json.dumps(
+                {"conn_type": "generic", "login": stub.account_sid, "password": stub.auth_token,
+                 "extra": {"base_url": stub.url, "sms_from": SENDER}}
+            ),
+        )  # fmt: skip
+        banner = start()
+        url, password = banner.split()[3], banner.split()[-1].rstrip(")")
+        assert url.startswith("http://127.0.0.1:")
+        api = Api(url, password)
+        paused = {d["dag_id"]: d["is_paused"] for d in api.call("GET", "/api/v2/dags?limit=50")["dags"]}
+        assert paused == dict.fromkeys(
+            ("ews_dispatch", "ews_nowcast", "ews_quakes", "ews_review", "ews_watch"), False
+        )  # every ews DAG unpaused, no example DAG
+
+        done = airflow("dags", "trigger", "ews_nowcast", env=env)
+        assert done.returncode == 0, done.stderr[-3000:]
+        # Tolinggula's Waspada goes out at once (ews_dispatch on the ledger asset); Siaga waits for a person.
+        first = wait_for("the Waspada message at the Twilio stand-in", lambda: stub.messages)
+        assert all(m["body"].startswith("BMKG WASPADA") for m in first)
+
+        def question() -> dict[str, Any] | None:
+            runs = api.call("GET", "/api/v2/dags/ews_review/dagRuns?limit=10")["dag_runs"]
+            for run in runs:
+                details = api.call("GET", f"/api/v2/dags/ews_review/dagRuns/{run['dag_run_id']}/hitlDetails")
+                for d in details.get("hitl_details", []):
+                    if not d.get("response_received"):
+                        return {"run": run["dag_run_id"], **d}
+            return None
+
+        asked = wait_for("ews_review's question", question)
+        assert "SIAGA" in asked["subject"]
+        assert all(p not in json.dumps(asked) for p in phones)  # the question carries no personal data
+        ti = asked["task_instance"]
+        api.call(
+            "PATCH",
+            f"/api/v2/dags/ews_review/dagRuns/{asked['run']}/taskInstances/{ti['task_id']}/{ti['map_index']}"
+            "/hitlDetails",
+            {"chosen_options": ["Approve"]},
+        )
+        everyone = wait_for(
+            "the approved Siaga messages", lambda: [m for m in stub.messages if m["body"].startswith("BMKG SIAGA")]
+        )
+        assert {m["to"] for m in everyone} <= set(phones)
+        time.sleep(70)  # a minute of scheduled ews_dispatch runs: nothing is sent twice
+        counts = stub.sent_counts()
+        assert max(counts.values()) == 1
+        # The other way in finds the thread decided: the decision is taken once.
+        code = main(["alerts", "approve", "--all", "--region", str(region), "--database", f"sqlite:///{db}",
+                     "--by", "analyst-late", "--queue-only"])  # fmt: skip
+        assert code != 0
+    finally:
+        stub.stop()

@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # registries reachable here, so pip resolves the pinned ranges in pyproject.toml instead.
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint typecheck pytest clean airflow
+.PHONY: demo test lint typecheck pytest clean airflow airflow-celery
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ $(VENV)/.base: $(BIN)/python pyproject.toml
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.base pyproject.toml
-	$(PIP) install -e '.[dev,airflow]'
+	$(PIP) install -e '.[dev,airflow,celery]'
 	touch $@
 
 demo: $(VENV)/.base
@@ -26,6 +26,10 @@ demo: $(VENV)/.base
 # Airflow on this machine (SQLite metadata, LocalExecutor, 127.0.0.1 only), ews DAGs unpaused; Ctrl-C stops it.
 airflow: $(VENV)/.dev
 	EWS_VENV=$(abspath $(VENV)) scripts/airflow-local.sh
+
+# The same on the distributed engine: PostgreSQL metadata, Redis broker, a Celery worker (both on 127.0.0.1).
+airflow-celery: $(VENV)/.dev
+	EWS_VENV=$(abspath $(VENV)) scripts/airflow-celery.sh
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check ews ews_airflow tests dags bench

@@ -17,7 +17,7 @@ PORT="${EWS_AIRFLOW_PORT:-8080}"
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$ROOT/.ews/airflow}"
 export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
-export AIRFLOW__CORE__EXECUTOR=LocalExecutor
+export AIRFLOW__CORE__EXECUTOR="${AIRFLOW__CORE__EXECUTOR:-LocalExecutor}"  # scripts/airflow-celery.sh: Celery
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${EWS_AIRFLOW_ADMIN:-admin}:admin"
 export AIRFLOW__API__HOST=127.0.0.1
@@ -41,6 +41,9 @@ start api-server airflow api-server --host 127.0.0.1 --port "$PORT"
 start scheduler airflow scheduler --skip-serve-logs
 start dag-processor airflow dag-processor
 start triggerer airflow triggerer --skip-serve-logs
+if [[ " ${EWS_AIRFLOW_EXTRA_PROCESSES:-} " == *" celery-worker "* ]]; then
+  start celery-worker airflow celery worker --skip-serve-logs --concurrency "${AIRFLOW__CELERY__WORKER_CONCURRENCY:-4}"
+fi
 
 for _ in $(seq 1 120); do
   if python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$PORT/api/v2/monitor/health', timeout=2)" 2>/dev/null; then
@@ -59,6 +62,7 @@ print(json.loads(path.read_text()).get("admin", "?") if path.exists() else "?")
 PY
 )"
 echo "Airflow for ews: http://127.0.0.1:$PORT  (login: admin / $password)"
+echo "  executor: $AIRFLOW__CORE__EXECUTOR"
 echo "  DAGs unpaused: $(cd "$ROOT/dags" && ls ews_*.py | sed 's/\.py$//' | tr '\n' ' ')"
 echo "  logs: $AIRFLOW_HOME/logs/*.out   outputs: $EWS_OUT_DIR   Ctrl-C stops everything"
 wait -n "${pids[@]}" || true

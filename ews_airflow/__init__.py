@@ -29,6 +29,8 @@ DEFAULT_REGION = REPO / "regions" / "jawa-timur.yaml"
 # with no provider needed to normalise it, and it names the product, not one machine's folder.
 RISK_OUTPUTS = Asset(name="ews_risk_outputs", uri="x-ews://risk-outputs", group="ews")
 QUAKE_OUTPUTS = Asset(name="ews_quake_outputs", uri="x-ews://quake-outputs", group="ews")
+RAIN_OUTPUTS = Asset(name="ews_rain_outputs", uri="x-ews://rain-outputs", group="ews")
+FORECAST_OUTPUTS = Asset(name="ews_forecast_outputs", uri="x-ews://forecast-outputs", group="ews")
 # New rows in the send ledger: ews_dispatch runs on each event (and every minute as a safety net).
 LEDGER = Asset(name="ews_ledger", uri="x-ews://send-ledger", group="ews")
 # Alert versions newly held by the review gate: ews_review asks an operator (Airflow human-in-the-loop).

@@ -983,10 +983,13 @@ class Store(WarningRepository, LedgerRepository):
             return [dict(row._mapping) for row in connection.execute(stmt)]
 
     def latest_runs(self) -> list[dict[str, Any]]:
-        """The newest finished run of each region: region, source, status, finished_at, problems (one query)."""
+        """The newest finished run of each region and source (each pipeline DAG's), in one query.
+
+        Keys: region, source, status, finished_at, problems. An empty rain run never hides a degraded nowcast run.
+        """
         r = RunLog
         newest = (
-            select(r.region, func.max(r.id).label("id")).where(r.finished_at.is_not(None)).group_by(r.region).subquery()
+            select(func.max(r.id).label("id")).where(r.finished_at.is_not(None)).group_by(r.region, r.source).subquery()
         )
         stmt = select(r.region, r.source, r.status, r.finished_at, r.problems).join(newest, newest.c.id == r.id)
         with self.engine.connect() as connection:

@@ -37,6 +37,16 @@ DAG_MAP: dict[str, dict[str, Any]] = {
         "file": "ews_quakes.py", "edges": PIPELINE_EDGES, "schedule": "* * * * *",
         "outlets": {"publish": ["ews_quake_outputs"], "announce": ["ews_ledger"], "ask_review": ["ews_review_queue"]},
     },
+    "ews_rain": {
+        "file": "ews_rain.py", "edges": PIPELINE_EDGES, "schedule": "*/10 * * * *",
+        "outlets": {"publish": ["ews_rain_outputs"], "announce": ["ews_ledger"], "ask_review": ["ews_review_queue"]},
+    },
+    "ews_forecast": {
+        "file": "ews_forecast.py", "edges": PIPELINE_EDGES, "schedule": "0 */3 * * *",
+        "outlets": {
+            "publish": ["ews_forecast_outputs"], "announce": ["ews_ledger"], "ask_review": ["ews_review_queue"],
+        },
+    },
     "ews_dispatch": {
         "file": "ews_dispatch.py", "edges": {"deliver": []}, "schedule": "AssetOrTimeSchedule", "outlets": {},
     },

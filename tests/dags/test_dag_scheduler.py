@@ -172,7 +172,7 @@ def test_the_scheduler_takes_a_warning_through_review_to_phones(
         api = Api(url, password)
         paused = {d["dag_id"]: d["is_paused"] for d in api.call("GET", "/api/v2/dags?limit=50")["dags"]}
         assert paused == dict.fromkeys(
-            ("ews_dispatch", "ews_nowcast", "ews_quakes", "ews_review", "ews_watch"), False
+            ("ews_dispatch", "ews_forecast", "ews_nowcast", "ews_quakes", "ews_rain", "ews_review", "ews_watch"), False
         )  # every ews DAG unpaused, no example DAG
 
         api.call("POST", "/api/v2/dags/ews_nowcast/dagRuns", {"logical_date": None})  # as the UI's trigger button

@@ -1,0 +1,57 @@
+"""Airflow DAG ``ews_rain``: satellite rain rasters -> rain levels per village -> queued messages.
+
+Top level holds declarations only (see ``ews_airflow``): parsing this file imports no geodata or messaging stack.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk import Param, dag
+
+from ews_airflow import RAIN_OUTPUTS, pipeline
+
+DOC_MD = """
+### ews_rain
+
+Every 10 minutes: read the rain rasters in `EWS_RAIN_SOURCE` (a drop folder a download task or a sensor
+fills with GSMaP NRT, IMERG Early, GeoTIFF or NetCDF files; comma-separated paths), compute each village's
+1-hour and 24-hour rainfall, and alert by BMKG's rain categories (README "Rain levels"). A raster older than
+`rain.max_age_minutes` is stale.
+Outputs go to `<EWS_OUT_DIR>/<region id>-hujan`; asset `ews_rain_outputs`. Same tasks, store, send ledger and
+environment as `ews_nowcast` (`EWS_REGION`, `EWS_DATABASE_URL`, `EWS_WORK_DIR`, `EWS_OUT_DIR`): an alert is sent
+once whichever DAG sees its hazard first, and a source that is stale or broken makes the run DEGRADED (ews_watch
+fails on it).
+"""
+
+
+@dag(
+    dag_id="ews_rain",
+    schedule="*/10 * * * *",
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(minutes=20),
+    tags=["ews", "rain", "satelit"],
+    doc_md=DOC_MD,
+    default_args={
+        "owner": "ews",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=30),
+        "execution_timeout": timedelta(minutes=10),
+    },
+    params={
+        "region": Param(None, type=["null", "string"], description="regions/<id>.yaml; empty: EWS_REGION"),
+        "rain": Param(
+            None,
+            type=["null", "string"],
+            description="rain rasters or folders (comma-separated); empty: EWS_RAIN_SOURCE",
+        ),
+        "at": Param(None, type=["null", "string"], description="ISO 8601 instant with offset; empty: now"),
+    },
+)
+def ews_rain() -> None:
+    pipeline("ews_rain", RAIN_OUTPUTS, cap=False, kinds=("rain",), quakes=None, suffix="-hujan")
+
+
+ews_rain()

@@ -247,3 +247,37 @@ def test_quakes_dag_alerts_coastal_villages_from_the_live_feeds(
     degraded = [p for p in report["problems"] if p["message"].startswith("DEGRADED")]
     assert {p["source"].rsplit("/", 1)[-1] for p in degraded} == {"autogempa.json", "gempadirasakan.json"}
     assert "DEGRADED" in log
+
+
+def test_rain_dag_alerts_from_a_drop_folder(
+    airflow_home: Path, tmp_path: Path, gorontalo_region: Path, kec_dir: Path
+) -> None:
+    # A raster dropped in EWS_RAIN_SOURCE (as a download task or a sensor would): 30 mm/h over all of Gorontalo in
+    # the last hour is BMKG's "sangat lebat", Siaga, everywhere; the messages are queued and the ledger announced.
+    from datetime import UTC, datetime, timedelta
+
+    import geopandas as gpd
+    import numpy as np
+
+    from ews.synthetic_rain import write_geotiff
+
+    west, south, east, north = gpd.read_file(kec_dir / "wilayah_boundaries_kec_75.geojson").total_bounds
+    res, margin = 0.02, 0.3
+    cols, rows = int((east - west + 2 * margin) / res) + 1, int((north - south + 2 * margin) / res) + 1
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    write_geotiff(
+        drop / f"rain_{end:%Y%m%dT%H%M}.tif", np.full((1, rows, cols), 30.0, dtype=np.float32),
+        transform=(res, 0.0, west - margin, 0.0, -res, north + margin), times=[end - timedelta(hours=1)],
+        step_hours=1.0,
+    )  # fmt: skip
+    env = airflow_env(airflow_home)
+    env.update(EWS_RAIN_SOURCE=str(drop), EWS_WORK_DIR=str(tmp_path / "work"), EWS_OUT_DIR=str(tmp_path / "out"))
+    done = airflow("dags", "test", "ews_rain", "--conf", json.dumps({"region": str(gorontalo_region)}), env=env)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
+    report = json.loads((tmp_path / "out" / "gorontalo-kec-hujan" / "report.json").read_text(encoding="utf-8"))
+    assert report["levels"]["Siaga"] > 0, report
+    assert not [p for p in report["problems"] if p["message"].startswith("DEGRADED")]
+    ledger = [e for e in asset_events(env) if e[0] == "ews_ledger" and e[2].get("source_dag") == "ews_rain"]
+    assert ledger

@@ -5,11 +5,9 @@ Top level holds declarations only (see ``ews_airflow``): parsing this file impor
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 from airflow.sdk import Param, dag
 
-from ews_airflow import FORECAST_OUTPUTS, pipeline
+from ews_airflow import FORECAST_OUTPUTS, dag_settings, pipeline
 
 DOC_MD = """
 ### ews_forecast
@@ -27,18 +25,9 @@ fails on it).
 @dag(
     dag_id="ews_forecast",
     schedule="0 */3 * * *",
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    dagrun_timeout=timedelta(minutes=60),
     tags=["ews", "bmkg", "prakiraan"],
     doc_md=DOC_MD,
-    default_args={
-        "owner": "ews",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=30),
-        "execution_timeout": timedelta(minutes=30),
-    },
+    **dag_settings(run_minutes=60, task_minutes=30, retries=2, retry_seconds=30),
     params={
         "region": Param(None, type=["null", "string"], description="regions/<id>.yaml; empty: EWS_REGION"),
         "forecast": Param(

@@ -5,11 +5,9 @@ Top level holds declarations only (see ``ews_airflow``): parsing this file impor
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 from airflow.sdk import Param, dag
 
-from ews_airflow import RISK_OUTPUTS, pipeline, run_dir_for
+from ews_airflow import RISK_OUTPUTS, dag_settings, pipeline, run_dir_for
 
 __all__ = ["run_dir_for"]  # the run-folder rule, checked by tests
 
@@ -71,18 +69,9 @@ A bad region file or `at` fails `fetch` at once (no retries); other errors are r
 @dag(
     dag_id="ews_nowcast",
     schedule="*/10 * * * *",  # BMKG nowcasts are valid for a few hours at most
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    dagrun_timeout=timedelta(minutes=30),
     tags=["ews", "bmkg", "nowcast"],
     doc_md=DOC_MD,
-    default_args={
-        "owner": "ews",
-        "retries": 3,
-        "retry_delay": timedelta(seconds=30),  # the 300 s default is too slow for warnings
-        "execution_timeout": timedelta(minutes=10),
-    },
+    **dag_settings(run_minutes=30, task_minutes=10, retries=3, retry_seconds=30),
     params={
         "region": Param(None, type=["null", "string"], description="regions/<id>.yaml; empty: EWS_REGION"),
         "source": Param(None, type=["null", "string"], description="CAP source; empty: EWS_CAP_SOURCE"),

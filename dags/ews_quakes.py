@@ -5,11 +5,9 @@ Top level holds declarations only (see ``ews_airflow``): parsing this file impor
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 from airflow.sdk import Param, dag
 
-from ews_airflow import QUAKE_OUTPUTS, pipeline
+from ews_airflow import QUAKE_OUTPUTS, dag_settings, pipeline
 
 QUAKES_DOC_MD = """
 ### ews_quakes
@@ -27,18 +25,9 @@ as DEGRADED and the others still count.
 @dag(
     dag_id="ews_quakes",
     schedule="* * * * *",  # earthquakes need minutes, not hours: BMKG's TEWS feeds, polled every minute
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    dagrun_timeout=timedelta(minutes=10),
     tags=["ews", "bmkg", "gempa"],
     doc_md=QUAKES_DOC_MD,
-    default_args={
-        "owner": "ews",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=15),
-        "execution_timeout": timedelta(minutes=4),
-    },
+    **dag_settings(run_minutes=10, task_minutes=4, retries=2, retry_seconds=15),
     params={
         "region": Param(None, type=["null", "string"], description="regions/<id>.yaml; empty: EWS_REGION"),
         "quakes": Param(None, type=["null", "string"], description="earthquake feeds; empty: EWS_QUAKE_SOURCE or bmkg"),

@@ -5,11 +5,9 @@ Top level holds declarations only (see ``ews_airflow``): parsing this file impor
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 from airflow.sdk import Param, dag
 
-from ews_airflow import RAIN_OUTPUTS, pipeline
+from ews_airflow import RAIN_OUTPUTS, dag_settings, pipeline
 
 DOC_MD = """
 ### ews_rain
@@ -28,18 +26,9 @@ fails on it).
 @dag(
     dag_id="ews_rain",
     schedule="*/10 * * * *",
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=1,
-    dagrun_timeout=timedelta(minutes=20),
     tags=["ews", "rain", "satelit"],
     doc_md=DOC_MD,
-    default_args={
-        "owner": "ews",
-        "retries": 2,
-        "retry_delay": timedelta(seconds=30),
-        "execution_timeout": timedelta(minutes=10),
-    },
+    **dag_settings(run_minutes=20, task_minutes=10, retries=2, retry_seconds=30),
     params={
         "region": Param(None, type=["null", "string"], description="regions/<id>.yaml; empty: EWS_REGION"),
         "rain": Param(

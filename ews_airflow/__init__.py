@@ -13,7 +13,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,28 @@ REVIEW = Asset(name="ews_review_queue", uri="x-ews://review-queue", group="ews")
 
 TWILIO_CONN_ID = "twilio_default"
 DRY_RUN_VARIABLE = "ews_dry_run"
+
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def dag_settings(*, run_minutes: float, task_minutes: float, retries: int, retry_seconds: float) -> dict[str, Any]:
+    """What every pipeline DAG shares: UTC start, no catch-up, one run at a time, timeouts, quick retries.
+
+    Retries come within seconds: Airflow's 300 s default is too slow for warnings.
+    """
+    return {
+        "start_date": START,
+        "catchup": False,
+        "max_active_runs": 1,
+        "dagrun_timeout": timedelta(minutes=run_minutes),
+        "default_args": {
+            "owner": "ews",
+            "retries": retries,
+            "retry_delay": timedelta(seconds=retry_seconds),
+            "execution_timeout": timedelta(minutes=task_minutes),
+        },
+    }
 
 
 def work_dir() -> Path:

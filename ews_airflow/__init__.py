@@ -29,6 +29,9 @@ DEFAULT_REGION = REPO / "regions" / "jawa-timur.yaml"
 # with no provider needed to normalise it, and it names the product, not one machine's folder.
 RISK_OUTPUTS = Asset(name="ews_risk_outputs", uri="x-ews://risk-outputs", group="ews")
 QUAKE_OUTPUTS = Asset(name="ews_quake_outputs", uri="x-ews://quake-outputs", group="ews")
+# BMKG nowcast warnings ews has not seen before, staged in a run folder by ews_bmkg_nowcast: ews_alerts runs on them.
+BMKG_WARNINGS = Asset(name="ews_bmkg_warnings", uri="x-ews://bmkg-warnings", group="ews")
+ALERT_OUTPUTS = Asset(name="ews_alert_outputs", uri="x-ews://alert-outputs", group="ews")
 RAIN_OUTPUTS = Asset(name="ews_rain_outputs", uri="x-ews://rain-outputs", group="ews")
 FORECAST_OUTPUTS = Asset(name="ews_forecast_outputs", uri="x-ews://forecast-outputs", group="ews")
 # New rows in the send ledger: ews_dispatch runs on each event (and every minute as a safety net).
@@ -203,6 +206,16 @@ def pipeline(dag_id: str, asset: Asset, *, cap: bool, kinds: tuple[str, ...], qu
             "now": now.isoformat(),
         }
 
+    stages(dag_id, asset, suffix, fetch())
+
+
+def stages(dag_id: str, asset: Asset, suffix: str, fetched: Any) -> None:
+    """The tasks after a fetch: assess -> publish -> (queued -> announce) and (held -> ask_review).
+
+    ``fetched`` is the XCom of the task that staged the run folder (``region``, ``region_id``, ``run_dir``,
+    ``now``): a pipeline DAG's ``fetch``, or ``ews_alerts``'s ``staged`` (from ``ews_bmkg_nowcast``'s asset event).
+    """
+
     @task(multiple_outputs=False)
     def assess(fetched: dict[str, Any]) -> dict[str, object]:
         from ews.config import open_region
@@ -302,6 +315,6 @@ def pipeline(dag_id: str, asset: Asset, *, cap: bool, kinds: tuple[str, ...], qu
             outlet_events[REVIEW].extra = extra
         return extra
 
-    summary = publish(assess(fetch()))
+    summary = publish(assess(fetched))
     announce(summary).set_upstream(queued(summary))
     ask_review(summary).set_upstream(held(summary))

@@ -47,6 +47,16 @@ DAG_MAP: dict[str, dict[str, Any]] = {
             "publish": ["ews_forecast_outputs"], "announce": ["ews_ledger"], "ask_review": ["ews_review_queue"],
         },
     },
+    "ews_bmkg_nowcast": {
+        "file": "ews_bmkg_nowcast.py", "schedule": "*/2 * * * *",
+        "edges": {"poll": ["announce_warnings", "unseen"], "unseen": ["announce_warnings"], "announce_warnings": []},
+        "outlets": {"announce_warnings": ["ews_bmkg_warnings"]},
+    },
+    "ews_alerts": {
+        "file": "ews_alerts.py", "schedule": "[Asset(name='ews_bmkg_warnings'",
+        "edges": {"staged": ["assess"], **{k: v for k, v in PIPELINE_EDGES.items() if k != "fetch"}},
+        "outlets": {"publish": ["ews_alert_outputs"], "announce": ["ews_ledger"], "ask_review": ["ews_review_queue"]},
+    },
     "ews_dispatch": {
         "file": "ews_dispatch.py", "edges": {"deliver": []}, "schedule": "AssetOrTimeSchedule", "outlets": {},
     },

@@ -281,3 +281,23 @@ def test_rain_dag_alerts_from_a_drop_folder(
     assert not [p for p in report["problems"] if p["message"].startswith("DEGRADED")]
     ledger = [e for e in asset_events(env) if e[0] == "ews_ledger" and e[2].get("source_dag") == "ews_rain"]
     assert ledger
+
+
+def test_the_poll_announces_only_warnings_ews_has_not_seen(
+    bmkg_site: str, gorontalo_region: Path, airflow_home: Path, tmp_path: Path
+) -> None:
+    env = airflow_env(airflow_home)
+    env.update(EWS_BMKG_BASE_URL=bmkg_site, EWS_WORK_DIR=str(tmp_path / "work"), EWS_OUT_DIR=str(tmp_path / "out"))
+    conf = json.dumps({"region": str(gorontalo_region), "source": "bmkg", "at": AT})
+
+    def polled() -> list[list[Any]]:
+        done = airflow("dags", "test", "ews_bmkg_nowcast", "--conf", conf, env=env)
+        assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
+        return [e for e in asset_events(env) if e[0] == "ews_bmkg_warnings"]
+
+    (first,) = polled()
+    assert first[2]["new"] == ["2.49.0.1.360.0.2026.09.24.07.75.002"]
+    assert Path(first[2]["run_dir"], "warnings.json").is_file()  # staged for ews_alerts
+    # Once the warning is in the store (as ews_alerts or ews_nowcast leaves it), the poll announces nothing.
+    assert airflow("dags", "test", "ews_nowcast", "--conf", conf, env=env).returncode == 0
+    assert len(polled()) == 1

@@ -1,7 +1,9 @@
-"""Through the scheduler (``make airflow``'s script, not ``dags test``): a new BMKG CAP on a loopback site in BMKG's
-layout -> ``ews_nowcast`` -> Waspada delivered by ``ews_dispatch`` at once, Siaga held -> ``ews_review`` asks an
-operator (Airflow human-in-the-loop) -> the answer, given through Airflow's REST API, releases it -> delivered to the
-local Twilio-compatible server, once. ``ews alerts approve`` afterwards finds nothing left to decide.
+"""Through the scheduler (``make airflow``'s script, not ``dags test``), on LocalExecutor and on Celery.
+
+A new BMKG CAP on a loopback site in BMKG's layout -> ``ews_bmkg_nowcast``'s poll -> ``ews_alerts`` -> Waspada
+delivered by ``ews_dispatch`` at once, Siaga held -> ``ews_review`` asks an operator (Airflow human-in-the-loop) ->
+the answer, given through Airflow's REST API, releases it -> delivered to the local Twilio-compatible server, once.
+``ews alerts approve`` afterwards finds nothing left to decide.
 """
 
 from __future__ import annotations
@@ -172,12 +174,23 @@ def test_the_scheduler_takes_a_warning_through_review_to_phones(
         api = Api(url, password)
         paused = {d["dag_id"]: d["is_paused"] for d in api.call("GET", "/api/v2/dags?limit=50")["dags"]}
         assert paused == dict.fromkeys(
-            ("ews_dispatch", "ews_forecast", "ews_nowcast", "ews_quakes", "ews_rain", "ews_review", "ews_watch"), False
+            (
+                "ews_alerts",
+                "ews_bmkg_nowcast",
+                "ews_dispatch",
+                "ews_forecast",
+                "ews_nowcast",
+                "ews_quakes",
+                "ews_rain",
+                "ews_review",
+                "ews_watch",
+            ),
+            False,
         )  # every ews DAG unpaused, no example DAG
 
-        api.call("POST", "/api/v2/dags/ews_nowcast/dagRuns", {"logical_date": None})  # as the UI's trigger button
+        # Nobody triggers anything: ews_bmkg_nowcast's poll (every 2 min) finds the new CAP and ews_alerts takes it.
         # Tolinggula's Waspada goes out at once (ews_dispatch on the ledger asset); Siaga waits for a person.
-        first = wait_for("the Waspada message at the Twilio stand-in", lambda: stub.messages)
+        first = wait_for("the Waspada message at the Twilio stand-in", lambda: stub.messages, timeout=360)
         assert all(m["body"].startswith("BMKG WASPADA") for m in first)
 
         def question() -> dict[str, Any] | None:
@@ -210,6 +223,11 @@ def test_the_scheduler_takes_a_warning_through_review_to_phones(
         time.sleep(70)  # a minute of scheduled ews_dispatch runs: nothing is sent twice
         counts = stub.sent_counts()
         assert max(counts.values()) == 1
+        # The poll ran again meanwhile and found nothing new: ews_alerts ran once, on the warning's one event.
+        alerts = api.call("GET", "/api/v2/dags/ews_alerts/dagRuns?limit=20")["dag_runs"]
+        assert len(alerts) == 1, alerts
+        polls = api.call("GET", "/api/v2/dags/ews_bmkg_nowcast/dagRuns?limit=20")["dag_runs"]
+        assert len(polls) >= 2
         # The other way in finds the thread decided: the decision is taken once.
         code = main(["alerts", "approve", "--all", "--region", str(region), "--database", env["EWS_DATABASE_URL"],
                      "--by", "analyst-late", "--queue-only"])  # fmt: skip

@@ -69,7 +69,7 @@ def ews_bmkg_nowcast() -> None:
         records = json.loads((run_dir / "warnings.json").read_text(encoding="utf-8"))["warnings"]
         store = Store.from_url(database_url())
         try:
-            known_ids = set(store.warning_threads())
+            known_ids = store.known_identifiers({r["identifier"] for r in records})
             known_content = store.warnings_by_content({r.get("content_key") or "" for r in records})
         finally:
             store.close()

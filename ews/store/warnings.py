@@ -125,6 +125,16 @@ class WarningRepository(StoreBase):
             aliases = connection.execute(select(a.identifier, w.thread_id).join(w, w.identifier == a.canonical)).all()
         return {**{i: t for i, t in aliases}, **{i: t for i, t in rows}}
 
+    def known_identifiers(self, identifiers: Collection[str]) -> set[str]:
+        """Which of ``identifiers`` ews has stored, as a warning or as an alias of one (chunked queries, not a scan)."""
+        w, a = WarningRow, WarningAliasRow
+        found: set[str] = set()
+        with self.engine.connect() as connection:
+            for chunk in _chunks(sorted(set(identifiers))):
+                found.update(connection.execute(select(w.identifier).where(w.identifier.in_(chunk))).scalars())
+                found.update(connection.execute(select(a.identifier).where(a.identifier.in_(chunk))).scalars())
+        return found
+
     def warning_headers(self, thread_id: str) -> list[WarningHeader]:
         """The warnings of a thread, oldest ``sent`` first (without their areas)."""
         w = WarningRow

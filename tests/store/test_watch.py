@@ -35,3 +35,9 @@ def test_a_held_review_and_a_degraded_or_old_run_are_said(store: Store) -> None:
     problems = check_health(store, T0 + timedelta(hours=1), WatchLimits(max_run_age=timedelta(minutes=30)))
     assert [p.split(":")[0] for p in problems] == ["HELD FOR REVIEW", "NO RECENT RUN", "DEGRADED"]
     assert "gempaterkini.json" in problems[2]
+
+
+def test_known_identifiers_looks_up_only_what_is_asked(store: Store) -> None:
+    # The poll asks for the identifiers the index lists, never for the whole table.
+    assert store.known_identifiers(["2.49.0.1.360.0.2026.09.24.07.75.002"]) == set()
+    assert store.known_identifiers([]) == set()

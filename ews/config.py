@@ -164,6 +164,8 @@ RAIN_RATE_UNITS: Mapping[str, float] = {
     "millimeters per hour": 1.0,
     "millimetres per hour": 1.0,
     "mm/3h": 1.0 / 3.0,
+    "0.1 mm/h": 0.1,  # scaled integers: NASA's IMERG GIS GeoTIFFs (README.GIS: 30 min and 1 day files)
+    "0.1 mm/hr": 0.1,
     "kg m-2 s-1": 3600.0,
     "kg m^-2 s^-1": 3600.0,
     "kg/m2/s": 3600.0,

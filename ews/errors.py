@@ -24,7 +24,14 @@ class CapError(DataValidationError):
 
 
 class FetchError(EwsError):
-    """A source could not be fetched after all retries (transient: the scheduler may retry)."""
+    """A source could not be fetched after all retries (transient: the scheduler may retry).
+
+    ``status`` is the HTTP status of the last answer when the server gave one (e.g. 404: not published yet).
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class TemplateError(EwsError):

@@ -28,6 +28,9 @@ from numpy.typing import NDArray
 from ews.store.artifacts import write_bytes_atomic
 
 FORMATS = ("geotiff", "netcdf", "gsmap", "imerg")
+"""What :func:`write_synthetic_rain` writes by default."""
+ALL_FORMATS = (*FORMATS, "imerg-gis")
+"""Every format it can write (``imerg-gis``: NASA's global IMERG GIS GeoTIFFs, one per half hour)."""
 GSMAP_MISSING = np.float32(-999.9)
 IMERG_FILL = np.float32(-9999.9)
 _EPOCHS = {"V06B": datetime(1970, 1, 1, tzinfo=UTC), "V07B": datetime(1980, 1, 6, tzinfo=UTC)}
@@ -387,6 +390,66 @@ def imerg_name(time: datetime, step_hours: float = 0.5, version: str = "V07B") -
     return f"3B-HHR-E.MS.MRG.3IMERG.{start:%Y%m%d}-S{start:%H%M%S}-E{end:%H%M%S}.{minutes:04d}.{version}.RT-H5"
 
 
+def imerg_gis_name(time: datetime, version: str = "V07B") -> str:
+    """NASA's IMERG Early half-hourly GIS file name for the half hour starting at ``time``.
+
+    ``3B-HHR-E.MS.MRG.3IMERG.YYYYMMDD-SHHMMSS-EHHMMSS.MMMM.V07B.30min.tif``: ``MMMM`` counts the minutes
+    from 00:00 UTC to the start; ``E`` is the last second of the half hour.
+    """
+    start = time.astimezone(UTC)
+    end = start + timedelta(minutes=29, seconds=59)
+    minutes = start.hour * 60 + start.minute
+    return f"3B-HHR-E.MS.MRG.3IMERG.{start:%Y%m%d}-S{start:%H%M%S}-E{end:%H%M%S}.{minutes:04d}.{version}.30min.tif"
+
+
+IMERG_GIS_MISSING = 29999
+
+
+def write_imerg_gis(
+    path: str | Path,
+    field: NDArray[np.floating[Any]],
+    lats: NDArray[np.floating[Any]] | Sequence[float],
+    lons: NDArray[np.floating[Any]] | Sequence[float],
+) -> Path:
+    """Write one IMERG GIS GeoTIFF as NASA's PPS does: the global 0.1 degree grid as two-byte integers.
+
+    Values are the rate in 0.1 mm/h (PPS README.GIS), rows from 89.95N southwards and columns from
+    179.95W eastwards, 29999 where there is no estimate; like PPS's files, no nodata, units or time tags
+    (the time is in the name: :func:`imerg_gis_name`).
+
+    Parameters
+    ----------
+    path
+        The file to write.
+    field
+        mm/h ``(lat, lon)`` of a patch whose cell centres ``lats``/``lons`` lie on the 0.1 degree grid; the
+        rest of the globe is written as 0 between 60S and 60N and missing beyond (as in Early files).
+    lats, lons
+        Centres of the patch's rows and columns (degrees).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    grid = np.zeros((1800, 3600), dtype=np.int16)
+    grid[:300] = IMERG_GIS_MISSING
+    grid[-300:] = IMERG_GIS_MISSING
+    rows = np.rint((89.95 - np.asarray(lats, dtype=np.float64)) / 0.1).astype(int)
+    cols = np.rint((np.asarray(lons, dtype=np.float64) + 179.95) / 0.1).astype(int)
+    values = np.asarray(field, dtype=np.float64)
+    scaled = np.where(np.isfinite(values), np.rint(values * 10.0), IMERG_GIS_MISSING).astype(np.int16)
+    grid[np.ix_(rows, cols)] = scaled
+    profile = {
+        "driver": "GTiff", "width": 3600, "height": 1800, "count": 1, "dtype": "int16", "crs": "EPSG:4326",
+        "transform": rasterio.Affine(0.1, 0.0, -180.0, 0.0, -0.1, 90.0), "compress": "deflate",
+    }  # fmt: skip
+    target = Path(path)
+    with _atomic(target) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+        dst.write(grid, 1)
+    return target
+
+
 def _fixed(text: str) -> np.bytes_:
     return np.bytes_(text.encode("ascii"))
 
@@ -495,7 +558,8 @@ def write_synthetic_rain(
     The storm cells are drawn once for the region (with a 0.25 degree margin) so every format shows the
     same storms, each on its own grid: GeoTIFF and NetCDF hourly on a 0.01 degree grid over the region
     and margin; GSMaP one global file per hour in ``gsmap/``; IMERG one half-hourly region file per step
-    in ``imerg/`` (0.1 degree, the global grid's cells).
+    in ``imerg/`` (0.1 degree, the global grid's cells); with ``imerg-gis``, NASA's global GIS GeoTIFFs,
+    one per half hour, in ``imerg-gis/``.
 
     Parameters
     ----------
@@ -510,16 +574,16 @@ def write_synthetic_rain(
     seed
         Seed of the storms.
     formats
-        Any of ``geotiff``, ``netcdf``, ``gsmap``, ``imerg``.
+        Any of ``geotiff``, ``netcdf``, ``gsmap``, ``imerg`` (the default: all four) and ``imerg-gis``.
 
     Returns
     -------
     dict
         Format -> the file (GeoTIFF, NetCDF) or folder of files (GSMaP, IMERG).
     """
-    unknown = sorted(set(formats) - set(FORMATS))
+    unknown = sorted(set(formats) - set(ALL_FORMATS))
     if unknown:
-        raise ValueError(f"unknown rain format {', '.join(unknown)}; use {', '.join(FORMATS)}")
+        raise ValueError(f"unknown rain format {', '.join(unknown)}; use {', '.join(ALL_FORMATS)}")
     if hours < 1:
         raise ValueError("hours must be at least 1")
     root = Path(folder)
@@ -562,6 +626,16 @@ def write_synthetic_rain(
         for k, when in enumerate(steps):
             write_imerg(out / imerg_name(when), field[k : k + 1], lats, lons, [when])
         written["imerg"] = out
+    if "imerg-gis" in formats:
+        lons = _centres(outer[0], outer[2], 0.1)
+        lats = _centres(outer[1], outer[3], 0.1)
+        steps = [start + timedelta(minutes=30 * k) for k in range(2 * hours)]
+        field = _half_hourly(lons, lats, start, steps, cells)
+        out = root / "imerg-gis"
+        out.mkdir(exist_ok=True)
+        for k, when in enumerate(steps):
+            write_imerg_gis(out / imerg_gis_name(when), field[k], lats, lons)
+        written["imerg-gis"] = out
     return written
 
 

@@ -13,7 +13,7 @@ import logging
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from http.client import HTTPMessage
 from typing import IO
 from urllib.parse import urlsplit
@@ -104,6 +104,7 @@ def fetch_bytes(
     backoff: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
     allowed_hosts: Collection[str] = (),
+    headers: Mapping[str, str] | None = None,
 ) -> bytes:
     """GET ``url`` and return its body.
 
@@ -125,18 +126,22 @@ def fetch_bytes(
         Injected for tests.
     allowed_hosts
         Other hosts (``"host"``: any port; ``"host:port"``: that port) that redirects may lead to.
+    headers
+        Extra request headers (e.g. ``Authorization``); never logged or put in messages.
 
     Raises
     ------
     FetchError
         After the last attempt, at once for a permanent error, a body over :data:`MAX_BYTES`, or a
-        refused redirect; the message names the URL (and the redirect target).
+        refused redirect; the message names the URL (and the redirect target). ``status`` is the HTTP
+        status when the server answered with an error (404 at once: the file is not there).
     """
     if not url.startswith(("http://", "https://")):
         raise FetchError(f"{url}: only http(s) URLs can be fetched")
-    request = urllib.request.Request(url, headers={"User-Agent": f"ews/{__version__}"})  # noqa: S310
+    request = urllib.request.Request(url, headers={**(headers or {}), "User-Agent": f"ews/{__version__}"})  # noqa: S310
     opener = urllib.request.build_opener(_OriginRedirects(url, allowed_hosts))
     last = ""
+    status: int | None = None
     for attempt in range(retries + 1):
         try:
             with opener.open(request, timeout=timeout) as response:
@@ -146,12 +151,14 @@ def fetch_bytes(
             return body
         except urllib.error.HTTPError as exc:
             if exc.code not in _RETRY_STATUS:
-                raise FetchError(f"{url}: HTTP {exc.code} {exc.reason}; check the URL/EWS_BMKG_BASE_URL") from None
-            last = f"HTTP {exc.code}"
+                raise FetchError(
+                    f"{url}: HTTP {exc.code} {exc.reason}; check the URL/EWS_BMKG_BASE_URL", status=exc.code
+                ) from None
+            last, status = f"HTTP {exc.code}", exc.code
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            last = str(getattr(exc, "reason", exc))
+            last, status = str(getattr(exc, "reason", exc)), None
         if attempt < retries:
             delay = backoff * 2**attempt
             log.warning("fetch %s failed (%s); retry %d/%d in %.1fs", url, last, attempt + 1, retries, delay)
             sleep(delay)
-    raise FetchError(f"{url}: failed after {retries + 1} attempts ({last}); the source may be down")
+    raise FetchError(f"{url}: failed after {retries + 1} attempts ({last}); the source may be down", status=status)

@@ -36,6 +36,7 @@ from __future__ import annotations
 import gzip
 import math
 import re
+import warnings
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ import numpy as np
 import pandas as pd
 import rasterio
 import rasterio.errors
+import rasterio.io
 import rasterio.warp
 import rasterio.windows
 import xarray as xr
@@ -83,6 +85,9 @@ _IMERG_SPAN = re.compile(r"\.(?P<n>\d+)(?P<unit>min|hr|day)\.", re.IGNORECASE)
 _SPAN_HOURS = {"min": 1.0 / 60.0, "hr": 1.0, "day": 24.0}
 
 IMERG_FILL = -9999.9
+IMERG_GIS_MISSING = 29999
+"""The missing value of NASA's IMERG GIS GeoTIFFs (two-byte integers in 0.1 mm/h; PPS README.GIS), which
+carry no GDAL nodata tag: read as missing when an IMERG-named integer GeoTIFF says no nodata itself."""
 _IMERG_INTERVALS = {"HALF_HOUR": 0.5, "HOUR": 1.0, "THREE_HOUR": 3.0, "DAY": 24.0}
 
 _UNITS = RAIN_RATE_UNITS
@@ -890,6 +895,8 @@ def _read_geotiff(
 
     values: NDArray[Any] = raw
     fills = {float(v) for v in nodatas if v is not None and not math.isnan(v)}
+    if not fills and np.issubdtype(raw.dtype, np.integer) and _IMERG_TIME.match(path.name):
+        fills = {float(IMERG_GIS_MISSING)}  # an IMERG GIS file: 29999 would read as 2999.9 mm/h
     scaled = any(s != 1.0 for s in scales) or any(o != 0.0 for o in offsets)
     if scaled or not np.issubdtype(raw.dtype, np.floating):
         values = raw.astype(np.float64)
@@ -1448,6 +1455,57 @@ def _detect(file: Path) -> Kind:
     raise RasterError(
         f"{file}: unknown raster format (not GeoTIFF, NetCDF, HDF5 or GSMaP gzip); check that the file is one of "
         "them and complete"
+    )
+
+
+def raster_bytes_problem(name: str, data: bytes) -> str | None:
+    """Why a downloaded rain file is not a complete raster of its format, or None when it is one.
+
+    A quick check before a download is kept (and cached): a server's error page answered with 200, or a
+    transfer cut short, must not replace a step of a series. GSMaP gzip files must unpack to the full
+    3600 x 1200 float32 grid; GeoTIFF, HDF5 and NetCDF files must open and (GeoTIFF) read their first band.
+    It does not check units, times or the grid: the readers do, when the run uses the file.
+
+    Parameters
+    ----------
+    name
+        The file name (GSMaP's ``gsmap_*.dat.gz`` names decide the expected size).
+    data
+        The body downloaded.
+    """
+    head = data[:8]
+    if head.startswith(b"\x1f\x8b"):
+        try:
+            raw = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            return f"not a complete gzip file ({exc}); the transfer may have been cut short"
+        if _GSMAP_NAME.match(name) and len(raw) != GSMAP_BYTES:
+            return f"unpacks to {len(raw):,} bytes, a GSMaP hourly grid holds {GSMAP_BYTES:,} (3600 x 1200 float32)"
+        return None
+    if head.startswith(_TIFF_MAGIC):
+        try:
+            with warnings.catch_warnings(), rasterio.io.MemoryFile(data) as memory, memory.open() as src:
+                warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+                src.read(1, window=rasterio.windows.Window(0, 0, min(src.width, 1), min(src.height, 1)))
+                src.read(1, window=rasterio.windows.Window(src.width - 1, src.height - 1, 1, 1))
+        except rasterio.errors.RasterioError as exc:
+            return f"not a readable GeoTIFF ({exc}); the transfer may have been cut short"
+        return None
+    if head.startswith(_HDF5_MAGIC):
+        import io
+
+        try:
+            with h5py.File(io.BytesIO(data), "r") as root:
+                list(root.keys())
+        except OSError as exc:
+            return f"not a readable HDF5 file ({exc}); the transfer may have been cut short"
+        return None
+    if head.startswith(b"CDF"):
+        return None
+    shown = data[:40].decode("ascii", "replace").replace("\n", " ")
+    return (
+        f"not a raster (GSMaP gzip, GeoTIFF, HDF5 or NetCDF): it starts with {shown!r}; the server may have sent "
+        "an error page"
     )
 
 

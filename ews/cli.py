@@ -750,7 +750,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--rain", nargs="+", default=[],
-        help="rain raster(s): GeoTIFF/COG, NetCDF, GSMaP .dat.gz, IMERG HDF5, or a folder of one product",
+        help="rain raster(s): GeoTIFF/COG, NetCDF, GSMaP .dat.gz, IMERG HDF5, a folder of one product, or a product "
+        "on a server: gsmap-nrt:<base URL>, imerg-early:<base URL> or <N>min:<URL template> (the steps of the last "
+        "24 h are downloaded and cached in --cache-dir)",
     )  # fmt: skip
     run.add_argument(
         "--forecast", nargs="+", default=[],
@@ -761,7 +763,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--quakes", nargs="+", default=[],
         help="BMKG earthquake feeds: files, folders, URLs, or 'bmkg' (live autogempa, gempaterkini, gempadirasakan)",
     )  # fmt: skip
-    run.add_argument("--cache-dir", help="zonal weights cache (default: $EWS_CACHE_DIR or .ews/cache)")
+    run.add_argument(
+        "--cache-dir", help="zonal weights and downloaded rain steps (default: $EWS_CACHE_DIR or .ews/cache)"
+    )
     run.add_argument("--out", help="output folder (default out/<region id>)")
     run.add_argument("--at", help="evaluate as of this ISO 8601 instant (default: now); for replaying old alerts")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress lines")

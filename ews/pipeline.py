@@ -14,9 +14,9 @@ import logging
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import pandas as pd
@@ -35,6 +35,7 @@ from ews.ingest.boundaries import read_boundaries
 from ews.ingest.contacts import read_subscribers, read_tagana
 from ews.ingest.http import fetch_bytes
 from ews.ingest.population import attach_population
+from ews.ingest.rain_urls import DAY_HOURS
 from ews.sources import HazardSources, assess_hazards, load_hazards, load_underlay, stage_sources
 from ews.store.artifacts import atomic_folder, write_bytes_atomic, write_text_atomic
 from ews.store.records import warning_from_record, warning_to_record
@@ -209,18 +210,27 @@ def fetch_sources(
     quake_base_url: str | None = None,
     forecast_url_template: str | None = None,
     allowed_hosts: Sequence[str] = (),
+    config: RegionConfig | None = None,
+    now: datetime | None = None,
+    cache_dir: Path | None = None,
 ) -> dict[str, object]:
     """Stage this run's rain rasters, forecasts and earthquake feeds (see :func:`ews.sources.stage_sources`).
 
     ``province`` names the DigitalForecast that ``bmkg`` fetches (the region's name); ``quake_base_url``
-    and ``forecast_url_template`` point ``bmkg`` at a mirror (default BMKG's servers).
+    and ``forecast_url_template`` point ``bmkg`` at a mirror (default BMKG's servers). ``config`` (the
+    region) gives how far back a rain URL source is fetched (24 h plus ``rain.max_age_minutes``); ``now``
+    is the run time and ``cache_dir`` where downloaded rain steps are kept between runs.
     """
-    options: dict[str, str] = {}
+    options: dict[str, Any] = {}
     if quake_base_url:
         options["quake_base_url"] = quake_base_url
     if forecast_url_template:
         options["forecast_url_template"] = forecast_url_template
-    return stage_sources(sources, run_dir, province=province, allowed_hosts=allowed_hosts, **options)
+    if config is not None:
+        options["rain_lookback"] = timedelta(hours=DAY_HOURS, minutes=config.rain.max_age_minutes)
+    return stage_sources(
+        sources, run_dir, province=province, allowed_hosts=allowed_hosts, now=now, cache_dir=cache_dir, **options
+    )
 
 
 def no_warnings(run_dir: Path) -> dict[str, object]:
@@ -661,6 +671,7 @@ def run_slice(
             fetch_sources(
                 sources, run_dir, province=config.name, quake_base_url=quake_base_url,
                 forecast_url_template=forecast_url_template, allowed_hosts=config.fetch.allowed_redirect_hosts,
+                config=config, now=now, cache_dir=cache_dir,
             )  # fmt: skip
         region = open_region_data(config, progress)
         assess_villages(config, run_dir, progress, region=region, now=now, cache_dir=cache_dir)

@@ -3,9 +3,10 @@
 Composition only: readers in :mod:`ews.ingest`, rules in :mod:`ews.hazard` and :mod:`ews.exposure.zonal`.
 Two pipeline steps use it, passing file paths between them like the CAP warnings do:
 
-- :func:`stage_sources` (fetch): downloads what is remote (BMKG's earthquake feeds, forecast URLs) into
-  the run folder and records every source in ``sources.json``. Rasters are local files or folders (a
-  satellite download is its own task, e.g. an Airflow sensor that drops files into a folder).
+- :func:`stage_sources` (fetch): downloads what is remote (BMKG's earthquake feeds, forecast URLs, the
+  steps of a satellite product named by a URL template, cached between runs) into the run folder and
+  records every source in ``sources.json``. Other rasters are local files or folders (e.g. a drop folder
+  that a download job or a sensor fills).
 - :func:`assess_hazards` (assess): turns the staged sources into hazard messages
   (one standing rain thread, one standing forecast thread, one thread per earthquake) and says which
   sources could not be used. A stale or broken source never stops the other sources or BMKG's CAP
@@ -29,7 +30,7 @@ import pandas as pd
 import shapely
 import xarray as xr
 
-from ews.errors import BoundaryError, DataValidationError, EwsError, FetchError, StaleSourceError
+from ews.errors import BoundaryError, ConfigError, DataValidationError, EwsError, FetchError, StaleSourceError
 from ews.exposure.zonal import Grid, StatRequest, zonal_stats
 from ews.hazard.earthquake import coast_key, coastal_villages, quake_message, surrounding_land
 from ews.hazard.forecast import (
@@ -46,6 +47,7 @@ from ews.ingest.bmkg_quake import DEFAULT_BASE_URL as QUAKE_BASE_URL
 from ews.ingest.bmkg_quake import FEEDS, merge_quakes, read_coastal_codes, read_quakes
 from ews.ingest.boundaries import digest_land_files, list_land_files, read_land
 from ews.ingest.http import fetch_bytes
+from ews.ingest.rain_urls import DAY_HOURS, is_rain_url, parse_rain_url, stage_rain_url, without_credentials
 from ews.ingest.rainfall import check_fresh, open_rainfall, step_end
 from ews.store.artifacts import write_bytes_atomic, write_text_atomic
 from ews.store.coast_cache import Coast, cached_coast
@@ -100,18 +102,25 @@ def stage_sources(
     province: str | None = None,
     forecast_url_template: str = DIGITALFORECAST_URL,
     allowed_hosts: Sequence[str] = (),
+    now: datetime | None = None,
+    cache_dir: Path | None = None,
+    rain_lookback: timedelta = timedelta(hours=DAY_HOURS, minutes=180),
 ) -> dict[str, object]:
     """Download the remote sources into ``run_dir/sources/`` and write ``run_dir/sources.json``.
 
     ``bmkg`` as a quake source fetches BMKG's three TEWS feeds under ``quake_base_url``; as a forecast
     source, the DigitalForecast of ``province`` (BMKG's file name: the province's name without spaces,
-    e.g. ``JawaTimur``) from ``forecast_url_template``. Returns a summary safe for XCom (counts and
-    problems). A feed that cannot be fetched is a problem of this run, not an exception: the other
-    sources still count.
+    e.g. ``JawaTimur``) from ``forecast_url_template``. A rain source ``<product>:<URL>`` (e.g.
+    ``gsmap-nrt:https://mirror/realtime``, see :mod:`ews.ingest.rain_urls`) downloads the product's steps
+    of ``rain_lookback`` before ``now`` (24 h plus ``rain.max_age_minutes``), caching them in
+    ``cache_dir/rain/`` (default ``run_dir/cache``) so the next run fetches only new steps. Returns a
+    summary safe for XCom (counts and problems). A feed that cannot be fetched is a problem of this run, not
+    an exception: the other sources still count.
     """
     staged: dict[str, list[str]] = {"rain": [], "forecast": [], "quakes": []}
     problems: list[dict[str, str]] = []
     folder = run_dir / "sources"
+    rain_counts = {"downloaded": 0, "cached": 0, "not_published": 0}
 
     def download(kind: str, url: str, name: str) -> None:
         hint = {"quakes": "EWS_BMKG_TEWS_URL", "forecast": "EWS_BMKG_DIGITALFORECAST_URL"}.get(kind, "")
@@ -132,8 +141,30 @@ def stage_sources(
         write_bytes_atomic(path, data)
         staged[kind].append(str(path))
 
-    for src in sources.rain:
-        staged["rain"].append(src)
+    for i, src in enumerate(sources.rain):
+        if not is_rain_url(src):
+            staged["rain"].append(src)
+            continue
+        try:
+            product = parse_rain_url(src)
+        except ConfigError as exc:
+            problems.append({"source": without_credentials(src), "message": f"DEGRADED: {exc}"})
+            continue
+        if now is None:  # a caller's mistake, reported like any source that cannot be staged
+            problems.append({"source": product.shown, "message": "DEGRADED: internal error: no run time to choose "
+                             "the rain steps by (please report it)"})  # fmt: skip
+            continue
+        got = stage_rain_url(
+            product, now=now, lookback=rain_lookback, cache_dir=cache_dir or run_dir / "cache",
+            dest=folder / "rain" / f"{i:02d}-{product.key}",
+        )  # fmt: skip
+        problems.extend(got.problems)
+        for name in rain_counts:
+            rain_counts[name] += getattr(got, name)
+        log.info("rain %s: %d file(s) downloaded, %d cached, %d step(s) not published yet", product.shown,
+                 got.downloaded, got.cached, got.not_published)  # fmt: skip
+        if got.files:
+            staged["rain"].append(str(got.files[0].parent))
     for i, src in enumerate(sources.forecast):
         if src == "bmkg":
             if not province:
@@ -158,8 +189,11 @@ def stage_sources(
             staged["quakes"].append(src)
     record = {"sources": staged, "problems": problems}
     write_text_atomic(run_dir / "sources.json", json.dumps(record, ensure_ascii=False, indent=1))
-    return {"rain": len(staged["rain"]), "forecast": len(staged["forecast"]), "quakes": len(staged["quakes"]),
-            "problems": len(problems)}  # fmt: skip
+    summary: dict[str, object] = {"rain": len(staged["rain"]), "forecast": len(staged["forecast"]),
+                                  "quakes": len(staged["quakes"]), "problems": len(problems)}  # fmt: skip
+    if any(is_rain_url(src) for src in sources.rain):
+        summary["rain_files"] = rain_counts
+    return summary
 
 
 def load_staged(run_dir: Path) -> tuple[dict[str, list[str]], list[dict[str, str]]]:

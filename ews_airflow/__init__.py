@@ -99,6 +99,11 @@ def dry_run() -> bool:
     raise AirflowFailException(f"Airflow Variable {DRY_RUN_VARIABLE} / EWS_DRY_RUN is {value!r}: use true or false")
 
 
+def cache_dir(run_dir: Path) -> Path:
+    """``EWS_CACHE_DIR``, default ``cache`` beside the region's run folders: zonal weights, downloaded rain steps."""
+    return Path(os.environ.get("EWS_CACHE_DIR") or run_dir.parent / "cache")
+
+
 def param_text(value: object) -> str | None:
     """A param's text, or None when it is unset or blank."""
     text = "" if value is None else str(value).strip()
@@ -193,6 +198,8 @@ def pipeline(dag_id: str, asset: Asset, *, cap: bool, kinds: tuple[str, ...], qu
             fetch_sources(
                 sources, run_dir, province=config.name, quake_base_url=os.environ.get("EWS_BMKG_TEWS_URL"),
                 forecast_url_template=os.environ.get("EWS_BMKG_DIGITALFORECAST_URL"),
+                allowed_hosts=config.fetch.allowed_redirect_hosts, config=config, now=now,
+                cache_dir=cache_dir(run_dir),
             )
             if sources
             else {}
@@ -223,7 +230,7 @@ def stages(dag_id: str, asset: Asset, suffix: str, fetched: Any) -> None:
 
         config = open_region(fetched["region"], region_env())
         run_dir = Path(fetched["run_dir"])
-        cache = Path(os.environ.get("EWS_CACHE_DIR") or run_dir.parent / "cache")
+        cache = cache_dir(run_dir)
         now = datetime.fromisoformat(fetched["now"])
         assessed = assess_villages(config, run_dir, now=now, cache_dir=cache)
         keep = ("region", "region_id", "run_dir", "now")

@@ -283,6 +283,44 @@ def test_rain_dag_alerts_from_a_drop_folder(
     assert ledger
 
 
+def test_rain_dag_alerts_from_gsmap_nrt_on_a_server_in_jaxas_layout(
+    airflow_home: Path, tmp_path: Path, gorontalo_region: Path, kec_dir: Path, serve_dir: Any
+) -> None:
+    # The same through a URL template: JAXA's realtime/hourly/YYYY/MM/DD/ folders on loopback, two hours published
+    # (30 mm/h over Gorontalo in the newest: "sangat lebat", Siaga), the hour that just ended not out yet (404).
+    from datetime import UTC, datetime, timedelta
+
+    import geopandas as gpd
+    import numpy as np
+
+    from ews.synthetic_rain import gsmap_name, write_gsmap
+
+    west, south, east, north = gpd.read_file(kec_dir / "wilayah_boundaries_kec_75.geojson").total_bounds
+    lats = np.round(np.arange(np.floor(south * 10) / 10 - 0.25, north + 0.3, 0.1), 2)
+    lons = np.round(np.arange(np.floor(west * 10) / 10 - 0.25, east + 0.3, 0.1), 2)
+    at = datetime(2026, 11, 28, 15, 7, tzinfo=UTC)
+    for start, rate in ((at - timedelta(hours=4, minutes=7), 2.0), (at - timedelta(hours=3, minutes=7), 30.0)):
+        start = start.replace(minute=0)
+        folder = tmp_path / "jaxa" / "realtime" / "hourly" / f"{start:%Y/%m/%d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        write_gsmap(folder / gsmap_name(start), np.full((len(lats), len(lons)), rate), start, lats=lats, lons=lons)
+    env = airflow_env(airflow_home)
+    env.update(
+        EWS_RAIN_SOURCE=f"gsmap-nrt:{serve_dir(tmp_path / 'jaxa')}/realtime",
+        EWS_WORK_DIR=str(tmp_path / "work"),
+        EWS_OUT_DIR=str(tmp_path / "out"),
+    )
+    # At 15:07 the published hours are 11:00-12:00 and 12:00-13:00: the newest ended 2 h 07 min ago, within 180 min.
+    conf = {"region": str(gorontalo_region), "at": at.isoformat()}
+    done = airflow("dags", "test", "ews_rain", "--conf", json.dumps(conf), env=env)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
+    report = json.loads((tmp_path / "out" / "gorontalo-kec-hujan" / "report.json").read_text(encoding="utf-8"))
+    assert report["levels"]["Siaga"] > 0, report
+    assert not [p for p in report["problems"] if p["message"].startswith("DEGRADED")]
+    cached = sorted(p.name.split("--", 1)[1] for p in (tmp_path / "work" / "gorontalo-kec" / "cache").rglob("*--*"))
+    assert cached == ["gsmap_nrt.20261128.1100.dat.gz", "gsmap_nrt.20261128.1200.dat.gz"]
+
+
 def test_the_poll_announces_only_warnings_ews_has_not_seen(
     bmkg_site: str, gorontalo_region: Path, airflow_home: Path, tmp_path: Path
 ) -> None:

@@ -12,6 +12,9 @@ from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
 from ews_airflow import LEDGER, TWILIO_CONN_ID, config_errors_fail_fast, database_url, outbox_path
 
+LEASE_VARIABLE = "ews_dispatch_lease_seconds"
+SETTLE_VARIABLE = "ews_dispatch_settle_seconds"
+
 DOC_MD = f"""
 ### ews_dispatch
 
@@ -24,10 +27,29 @@ object with `sms_from`, `messaging_service_sid`, `whatsapp_from`, `content_sids`
 callbacks, `base_url` for a Twilio-compatible server). Without it every message goes to the dry-run outbox
 (`EWS_OUTBOX`, default `<EWS_WORK_DIR>/outbox.jsonl`). **Store**: `EWS_DATABASE_URL`, as the pipeline DAGs.
 
-One run at a time; a worker killed mid-run leaves its rows to the next run (their leases expire, unknown
-outcomes are settled against Twilio's record before anything is sent again). The XCom summary holds counts
-only, never a number or a text.
+One run at a time; a worker killed mid-run leaves its rows to the next run: their leases expire after
+Airflow Variable `{LEASE_VARIABLE}` seconds (default 120), and a send whose outcome is unknown is settled
+against Twilio's record `{SETTLE_VARIABLE}` seconds later (default 120) before anything is sent again. The
+scheduler fails the killed task after `[scheduler] task_instance_heartbeat_timeout` (60 s with `make airflow`)
+and retries it. The XCom summary holds counts only, never a number or a text.
 """
+
+
+def _seconds(name: str, default: float, minimum: float) -> float:
+    """Seconds (at least ``minimum``) from Airflow Variable ``name``, read inside the task; else ``default``."""
+    from airflow.exceptions import AirflowFailException
+    from airflow.sdk import Variable
+
+    value = Variable.get(name, default=None)
+    try:
+        seconds = float(value) if value not in (None, "") else default
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= minimum:
+        raise AirflowFailException(
+            f"Airflow Variable {name} is {value!r}: give a number of seconds, at least {minimum:g}"
+        )
+    return seconds
 
 
 @dag(
@@ -63,7 +85,11 @@ def ews_dispatch() -> None:
         try:
             worker = f"airflow-{socket.gethostname()}-{os.getpid()}"[:64]
             # Rows due later (a retry, a settle delay) are left to the next run: a run never waits for minutes.
-            report = Dispatcher(store, channels, worker=worker).run(until_empty=True, max_wait=60)
+            # A send (Twilio's 10 s timeout) must end well inside its lease; the settle delay lets a late create show.
+            lease, settle = _seconds(LEASE_VARIABLE, 120.0, 30.0), _seconds(SETTLE_VARIABLE, 120.0, 5.0)
+            report = Dispatcher(store, channels, worker=worker, lease_seconds=lease, settle_seconds=settle).run(
+                until_empty=True, max_wait=60
+            )
         finally:
             store.close()
         return {

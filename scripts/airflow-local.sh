@@ -10,26 +10,8 @@
 # Twilio: an Airflow Connection twilio_default (without it, messages go to the dry-run outbox).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="${EWS_VENV:-$ROOT/.venv}"
-export PATH="$VENV/bin:$PATH"  # the scheduler starts task processes with `airflow`: it must be on PATH
-PORT="${EWS_AIRFLOW_PORT:-8080}"
-export AIRFLOW_HOME="${AIRFLOW_HOME:-$ROOT/.ews/airflow}"
-export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
-export AIRFLOW__CORE__LOAD_EXAMPLES=False
-export AIRFLOW__CORE__EXECUTOR="${AIRFLOW__CORE__EXECUTOR:-LocalExecutor}"  # scripts/airflow-celery.sh: Celery
-export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False
-export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="${EWS_AIRFLOW_ADMIN:-admin}:admin"
-export AIRFLOW__API__HOST=127.0.0.1
-export AIRFLOW__API__PORT="$PORT"
-export AIRFLOW__API__BASE_URL="http://127.0.0.1:$PORT"
-export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:$PORT/execution/"
-export AIRFLOW__LOGGING__COLORED_CONSOLE_LOG=False
-export EWS_WORK_DIR="${EWS_WORK_DIR:-$ROOT/.ews/airflow/work}"
-export EWS_OUT_DIR="${EWS_OUT_DIR:-$ROOT/out/airflow}"
-mkdir -p "$AIRFLOW_HOME/logs" "$EWS_WORK_DIR" "$EWS_OUT_DIR"
+source "$(dirname "${BASH_SOURCE[0]}")/airflow-env.sh"
 
-command -v airflow >/dev/null || { echo "airflow is not installed in $VENV: run make .venv/.dev" >&2; exit 1; }
 airflow db migrate >"$AIRFLOW_HOME/logs/migrate.out" 2>&1 || { tail -40 "$AIRFLOW_HOME/logs/migrate.out" >&2; exit 1; }
 airflow dags reserialize >"$AIRFLOW_HOME/logs/reserialize.out" 2>&1 || { tail -40 "$AIRFLOW_HOME/logs/reserialize.out" >&2; exit 1; }
 
@@ -37,12 +19,12 @@ pids=()
 stop() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap stop EXIT INT TERM
 start() { local name=$1; shift; "$@" >"$AIRFLOW_HOME/logs/$name.out" 2>&1 & pids+=($!); }
-start api-server airflow api-server --host 127.0.0.1 --port "$PORT"
+start api-server airflow api-server --host "$AIRFLOW__API__HOST" --port "$PORT"
 start scheduler airflow scheduler --skip-serve-logs
 start dag-processor airflow dag-processor
 start triggerer airflow triggerer --skip-serve-logs
 if [[ " ${EWS_AIRFLOW_EXTRA_PROCESSES:-} " == *" celery-worker "* ]]; then
-  start celery-worker airflow celery worker --skip-serve-logs --concurrency "${AIRFLOW__CELERY__WORKER_CONCURRENCY:-4}"
+  start celery-worker "$ROOT/scripts/airflow-celery.sh" worker
 fi
 
 for _ in $(seq 1 120); do

@@ -8,6 +8,7 @@ the answer, given through Airflow's REST API, releases it -> delivered to the lo
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -75,13 +76,23 @@ class Api:
 def airflow_up(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[dict[str, str], Callable[[], str]]]:
     """Start `make airflow`'s script (LocalExecutor, SQLite) or `make airflow-celery`'s (CeleryExecutor: PostgreSQL
     metadata, Redis broker, a Celery worker), each in its own AIRFLOW_HOME and databases; stop it afterwards."""
+    with airflow_services(request, tmp_path, request.param) as up:
+        yield up
+
+
+@contextlib.contextmanager
+def airflow_services(
+    request: pytest.FixtureRequest, tmp_path: Path, executor: str
+) -> Iterator[tuple[dict[str, str], Callable[[], str]]]:
+    """``(env, start)``: the environment of `make airflow` (``local``) or `make airflow-celery` (``celery``) in
+    tmp_path, and ``start()``, which starts it and returns its banner; everything is stopped and dropped after."""
     home = tmp_path / "airflow-home"
     env = airflow_env(home)
     env.update(EWS_AIRFLOW_PORT=str(free_port()), EWS_VENV=str(Path(sys.executable).parent.parent))
     script = "airflow-local.sh"
     created: list[str] = []
     postgres_admin = ""
-    if request.param == "celery":
+    if executor == "celery":
         postgres_admin = request.getfixturevalue("postgres_admin")
         require(importlib.util.find_spec("airflow.providers.celery") is not None,
                 "the celery provider is not installed: pip install -e '.[celery]'")  # fmt: skip
@@ -120,11 +131,7 @@ def airflow_up(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple
         yield env, start
     finally:
         if process is not None and process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+            stop_group(process)
         handle.close()
         if created:
             admin = sqlalchemy.create_engine(postgres_admin, isolation_level="AUTOCOMMIT")
@@ -132,6 +139,16 @@ def airflow_up(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple
                 for db_name in created:
                     connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
             admin.dispose()
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """Stop a process started in its own session, and everything it started: TERM, then KILL after a minute."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
 
 
 def redis_up() -> bool:

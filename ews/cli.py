@@ -217,6 +217,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 sources=sources if n == 0 else None, cache_dir=cache,
                 quake_base_url=os.environ.get("EWS_BMKG_TEWS_URL"),
                 forecast_url_template=os.environ.get("EWS_BMKG_DIGITALFORECAST_URL"),
+                adm4_base_url=os.environ.get("EWS_BMKG_ADM4_URL"),
             )  # fmt: skip
             _print_report(report)
             if report.problems:
@@ -756,8 +757,9 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     run.add_argument(
         "--forecast", nargs="+", default=[],
-        help="BMKG forecasts: adm4 JSON or DigitalForecast XML files, folders, URLs, or 'bmkg' (the region's "
-        "DigitalForecast, live)",
+        help="BMKG forecasts: adm4 JSON or DigitalForecast XML files, folders, URLs, 'bmkg' (the region's "
+        "DigitalForecast, live) or 'adm4' (the village forecasts of forecast.adm4_villages, live, paced; "
+        "$EWS_BMKG_ADM4_URL for a mirror)",
     )  # fmt: skip
     run.add_argument(
         "--quakes", nargs="+", default=[],

@@ -18,6 +18,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ews.codes import normalize_code
 from ews.errors import ConfigError
 from ews.types import Level
 
@@ -354,6 +355,12 @@ class RainRules(_Frozen):
         return self
 
 
+ADM4_MAX_SECONDS = 25 * 60
+"""The time a forecast run may spend pacing adm4 requests: ews_forecast's tasks time out after 30 min."""
+ADM4_MAX_VILLAGES = 1500
+"""At most this many adm4 villages a region (1,500 requests at BMKG's 1 per second: 25 min)."""
+
+
 class ForecastRules(_Frozen):
     """BMKG forecasts (adm4 village JSON, DigitalForecast XML) -> forecast-based levels.
 
@@ -362,17 +369,60 @@ class ForecastRules(_Frozen):
     minimum category, see README). Only steps within ``lead_hours`` of the run count; a forecast level is
     capped at ``max_level`` (a forecast is not an observation). An alert lasts until the end of the
     last threatening step, or ``valid_hours`` after the forecast's issue when no newer forecast comes.
+
+    ``adm4_villages``: the villages whose own adm4 forecast the ``adm4`` forecast source fetches (codes of
+    the Kepmendagri 2022 edition BMKG uses), one request every ``adm4_interval_s`` seconds (1.0: BMKG allows
+    about 60 requests a minute per IP; less only for a mirror). Not "all": at most
+    :data:`ADM4_MAX_VILLAGES`, and at most :data:`ADM4_MAX_SECONDS` of pacing, so a run ends within its
+    task's timeout; the region's other villages get their kab/kota's DigitalForecast.
     """
 
     lead_hours: Annotated[float, Field(gt=0, le=72)] = 24.0
     max_level: Level = Level.SIAGA
     valid_hours: Annotated[float, Field(gt=0)] = 24.0
     max_age_hours: Annotated[float, Field(gt=0)] = 24.0
+    adm4_villages: tuple[str, ...] = ()
+    adm4_interval_s: Annotated[float, Field(ge=0)] = 1.0
 
     @field_validator("max_level", mode="before")
     @classmethod
     def _label(cls, value: object) -> object:
         return Level.from_label(value) if isinstance(value, str) else value
+
+    @field_validator("adm4_villages", mode="before")
+    @classmethod
+    def _villages(cls, value: object) -> object:
+        if isinstance(value, str):
+            raise ValueError(
+                f"{value!r}: list the village codes (Kepmendagri 2022, as BMKG's adm4 uses), e.g. "
+                "['35.78.01.1001', '35.78.01.1002']; 'all' is not allowed: BMKG allows about 60 requests a minute, "
+                f"so a province's 8,492 villages take 2.4 h, longer than a run may (at most {ADM4_MAX_VILLAGES} at 1 s)"
+            )
+        if not isinstance(value, list | tuple):
+            return value
+        codes: list[str] = []
+        for raw in value:
+            try:
+                code = normalize_code(raw)
+            except ValueError as exc:
+                raise ValueError(f"{raw!r}: {exc}") from None
+            if code.count(".") != 3:
+                raise ValueError(f"{raw!r} is not a village (desa/kelurahan) code xx.xx.xx.xxxx")
+            if code not in codes:
+                codes.append(code)
+        return tuple(codes)
+
+    @model_validator(mode="after")
+    def _fits_a_run(self) -> ForecastRules:
+        seconds = len(self.adm4_villages) * self.adm4_interval_s
+        if len(self.adm4_villages) > ADM4_MAX_VILLAGES or seconds > ADM4_MAX_SECONDS:
+            raise ValueError(
+                f"adm4_villages: {len(self.adm4_villages)} villages at {self.adm4_interval_s:g} s each take "
+                f"{seconds / 60:.0f} min, more than the {ADM4_MAX_SECONDS // 60} min a forecast run has for them "
+                f"(at most {ADM4_MAX_VILLAGES} villages); list the villages that need their own forecast (the "
+                "others get their kab/kota's DigitalForecast)"
+            )
+        return self
 
 
 class QuakeRules(_Frozen):

@@ -213,21 +213,27 @@ def fetch_sources(
     config: RegionConfig | None = None,
     now: datetime | None = None,
     cache_dir: Path | None = None,
+    adm4_base_url: str | None = None,
 ) -> dict[str, object]:
     """Stage this run's rain rasters, forecasts and earthquake feeds (see :func:`ews.sources.stage_sources`).
 
     ``province`` names the DigitalForecast that ``bmkg`` fetches (the region's name); ``quake_base_url``
     and ``forecast_url_template`` point ``bmkg`` at a mirror (default BMKG's servers). ``config`` (the
     region) gives how far back a rain URL source is fetched (24 h plus ``rain.max_age_minutes``); ``now``
-    is the run time and ``cache_dir`` where downloaded rain steps are kept between runs.
+    is the run time and ``cache_dir`` where downloaded rain steps are kept between runs. ``config`` also lists
+    the villages the ``adm4`` forecast source fetches, and their pacing; ``adm4_base_url`` points it at a mirror.
     """
     options: dict[str, Any] = {}
     if quake_base_url:
         options["quake_base_url"] = quake_base_url
     if forecast_url_template:
         options["forecast_url_template"] = forecast_url_template
+    if adm4_base_url:
+        options["adm4_base_url"] = adm4_base_url
     if config is not None:
         options["rain_lookback"] = timedelta(hours=DAY_HOURS, minutes=config.rain.max_age_minutes)
+        options["adm4_villages"] = config.forecast.adm4_villages
+        options["adm4_interval_s"] = config.forecast.adm4_interval_s
     return stage_sources(
         sources, run_dir, province=province, allowed_hosts=allowed_hosts, now=now, cache_dir=cache_dir, **options
     )
@@ -653,6 +659,7 @@ def run_slice(
     cache_dir: Path | None = None,
     quake_base_url: str | None = None,
     forecast_url_template: str | None = None,
+    adm4_base_url: str | None = None,
 ) -> RunReport:
     """Fetch, assess and publish in one go (what ``ews run`` and ``ews demo`` do).
 
@@ -671,7 +678,7 @@ def run_slice(
             fetch_sources(
                 sources, run_dir, province=config.name, quake_base_url=quake_base_url,
                 forecast_url_template=forecast_url_template, allowed_hosts=config.fetch.allowed_redirect_hosts,
-                config=config, now=now, cache_dir=cache_dir,
+                config=config, now=now, cache_dir=cache_dir, adm4_base_url=adm4_base_url,
             )  # fmt: skip
         region = open_region_data(config, progress)
         assess_villages(config, run_dir, progress, region=region, now=now, cache_dir=cache_dir)

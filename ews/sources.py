@@ -42,7 +42,14 @@ from ews.hazard.forecast import (
     merge_levels,
 )
 from ews.hazard.rainfall import rain_accumulation, rain_message
-from ews.ingest.bmkg_forecast import DIGITALFORECAST_URL, check_forecast_fresh, read_adm4, read_digitalforecast
+from ews.ingest.bmkg_forecast import (
+    ADM4_URL,
+    DIGITALFORECAST_URL,
+    check_forecast_fresh,
+    fetch_adm4,
+    read_adm4,
+    read_digitalforecast,
+)
 from ews.ingest.bmkg_quake import DEFAULT_BASE_URL as QUAKE_BASE_URL
 from ews.ingest.bmkg_quake import FEEDS, merge_quakes, read_coastal_codes, read_quakes
 from ews.ingest.boundaries import digest_land_files, list_land_files, read_land
@@ -105,6 +112,9 @@ def stage_sources(
     now: datetime | None = None,
     cache_dir: Path | None = None,
     rain_lookback: timedelta = timedelta(hours=DAY_HOURS, minutes=180),
+    adm4_villages: Sequence[str] = (),
+    adm4_base_url: str = ADM4_URL,
+    adm4_interval_s: float = 1.0,
 ) -> dict[str, object]:
     """Download the remote sources into ``run_dir/sources/`` and write ``run_dir/sources.json``.
 
@@ -113,7 +123,11 @@ def stage_sources(
     e.g. ``JawaTimur``) from ``forecast_url_template``. A rain source ``<product>:<URL>`` (e.g.
     ``gsmap-nrt:https://mirror/realtime``, see :mod:`ews.ingest.rain_urls`) downloads the product's steps
     of ``rain_lookback`` before ``now`` (24 h plus ``rain.max_age_minutes``), caching them in
-    ``cache_dir/rain/`` (default ``run_dir/cache``) so the next run fetches only new steps. Returns a
+    ``cache_dir/rain/`` (default ``run_dir/cache``) so the next run fetches only new steps. ``adm4`` as a
+    forecast source fetches BMKG's village forecasts of ``adm4_villages`` (``forecast.adm4_villages``) from
+    ``adm4_base_url`` (BMKG's endpoint or a ``{code}`` template), one request every ``adm4_interval_s``
+    seconds, and saves each payload BMKG answered for the village asked into ``sources/forecast/``; a
+    village that fails is a problem naming its code and URL. Returns a
     summary safe for XCom (counts and problems). A feed that cannot be fetched is a problem of this run, not
     an exception: the other sources still count.
     """
@@ -141,6 +155,28 @@ def stage_sources(
         write_bytes_atomic(path, data)
         staged[kind].append(str(path))
 
+    def stage_adm4(i: int) -> None:
+        if not adm4_villages:
+            problems.append({"source": "adm4", "message": "DEGRADED: forecast source adm4 but the region lists no "
+                             "villages: set forecast.adm4_villages in the region file"})  # fmt: skip
+            return
+        bodies: dict[str, bytes] = {}
+
+        def keep(url: str) -> bytes:
+            bodies[url] = fetch_bytes(url, allowed_hosts=allowed_hosts)
+            return bodies[url]
+
+        batch = fetch_adm4(adm4_villages, base_url=adm4_base_url, min_interval_s=adm4_interval_s, fetch=keep)
+        for problem in batch.problems:
+            problems.append({"source": problem.source, "message": f"DEGRADED: village forecast not fetched: "
+                             f"{problem.message} (to use a mirror, set EWS_BMKG_ADM4_URL)"})  # fmt: skip
+        target = folder / "forecast" / f"{i:02d}-adm4"
+        for forecast in batch.forecasts:
+            write_bytes_atomic(target / f"{forecast.code}.json", bodies[forecast.source])
+        if batch.forecasts:
+            staged["forecast"].append(str(target))
+        log.info("adm4: %d of %d village forecasts fetched", len(batch.forecasts), len(adm4_villages))
+
     for i, src in enumerate(sources.rain):
         if not is_rain_url(src):
             staged["rain"].append(src)
@@ -166,6 +202,14 @@ def stage_sources(
         if got.files:
             staged["rain"].append(str(got.files[0].parent))
     for i, src in enumerate(sources.forecast):
+        if src == "adm4":
+            try:
+                stage_adm4(i)
+            except Exception as exc:  # the village forecasts fail alone
+                log.exception("staging adm4 forecasts failed")
+                problems.append({"source": adm4_base_url, "message": f"DEGRADED: village forecasts not fetched: "
+                                 f"internal error {type(exc).__name__}: {exc} (please report it)"})  # fmt: skip
+            continue
         if src == "bmkg":
             if not province:
                 problems.append({"source": src, "message": "DEGRADED: no province name to fetch its DigitalForecast"})

@@ -199,7 +199,7 @@ def pipeline(dag_id: str, asset: Asset, *, cap: bool, kinds: tuple[str, ...], qu
                 sources, run_dir, province=config.name, quake_base_url=os.environ.get("EWS_BMKG_TEWS_URL"),
                 forecast_url_template=os.environ.get("EWS_BMKG_DIGITALFORECAST_URL"),
                 allowed_hosts=config.fetch.allowed_redirect_hosts, config=config, now=now,
-                cache_dir=cache_dir(run_dir),
+                cache_dir=cache_dir(run_dir), adm4_base_url=os.environ.get("EWS_BMKG_ADM4_URL"),
             )
             if sources
             else {}

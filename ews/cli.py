@@ -91,6 +91,11 @@ def _print_report(report: object) -> None:
         lines.append(f"  PENDING REVIEW ({len(report.pending_review)} thread(s), until an analyst decides):")
         lines.extend(f"    {line}" for line in report.pending_review)
         lines.append(f"    ews alerts approve THREAD --region {report.region}   (or reject; ews alerts list)")
+    if report.latency:
+        from ews.latency import latency_lines
+
+        lines.append("  latency of this run's messages (from the source's <sent>):")
+        lines.extend(f"    {line}" for line in latency_lines(report.latency))
     lines.append(f"  CAP 1.2 files written: {report.cap_files} (cap/, index.atom)")
     for p in report.problems:
         lines.append(f"  REJECTED {p['source']}: {p['message']}")

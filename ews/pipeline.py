@@ -14,7 +14,7 @@ import logging
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +47,8 @@ if TYPE_CHECKING:  # matplotlib is imported on publish only
     from ews.review.scene import EndedAlert
 
 log = logging.getLogger(__name__)
+LIVE_WITHIN = timedelta(minutes=10)
+"""A run whose instant is this close to the clock is live: its report gives its messages' latency (a replay's not)."""
 Progress = Callable[[str], None]
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "alert_templates"
 
@@ -358,6 +360,8 @@ class RunReport:
     queued: int | None = None  # messages left in the send ledger for `ews send` (None: delivered in the run)
     # Villages whose alert this run ended, per status word of summary.csv: {"DICABUT": n, "BERAKHIR": m}.
     ended: dict[str, int] = field(default_factory=dict)
+    # This run's messages: per stage, the delay from their source's <sent> (ews.latency.summarise).
+    latency: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
         """A JSON-safe dict."""
@@ -378,6 +382,7 @@ class RunReport:
             "pending_review": self.pending_review,
             "cap_files": self.cap_files,
             "queued": self.queued,
+            "latency": self.latency,
         }
 
 
@@ -453,6 +458,7 @@ def publish_outputs(
     maps, village files, ``summary.csv``, ``outbox.jsonl`` (this run's messages), ``cap/`` and ``report.json``.
     """
     from ews.alerting import alert_step, renderer_for
+    from ews.latency import summarise
     from ews.review.riskmap import RasterLayer  # matplotlib on publish
     from ews.review.scene import ended_alerts
     from ews.review.tables import ended_counts, village_table
@@ -477,6 +483,7 @@ def publish_outputs(
             "deciding alerts and sending (dry run)" if channel is not None else "deciding alerts and queueing them"
         )
         before = store.active_alerts(config.id)  # the map tells which alerts this run ends
+        last_ledger_row = store.last_ledger_id()  # this run's messages come after it (their latency)
         alerts = alert_step(
             store, config, table, warnings, rows, now=now, units=[*tagana, *extra_units],
             exercise_list=region.exercise_list, estimated=region.population_estimated,
@@ -531,6 +538,12 @@ def publish_outputs(
             cap_files=alerts.cap_files,
             queued=None if channel is not None else alerts.queued,
             ended=ended_counts(per_village),
+            # How long this run's messages took from their source's <sent> to being queued (and to the provider
+            # when the dry-run outbox delivered them here): per stage, as `ews alerts show THREAD` gives it. Not
+            # for a replay (`--at` long ago): its stages mix the replayed instant and the clock.
+            latency=summarise(store.message_timelines(config.id, after_ledger_id=last_ledger_row))
+            if abs(datetime.now(UTC) - now) < LIVE_WITHIN
+            else {},
         )
         if not (staging / "outbox.jsonl").exists():
             write_text_atomic(staging / "outbox.jsonl", "")

@@ -942,8 +942,15 @@ class Store(WarningRepository, LedgerRepository):
             if connection.execute(stmt).rowcount != 1:
                 raise StoreError(f"there is no run {run_id} to finish (start_run returns the id)")
 
-    def message_timelines(self, region: str, thread_id: str | None = None) -> list[dict[str, Any]]:
-        """Each message of the region (or of one thread) with the instants of its life, for latency figures.
+    def last_ledger_id(self) -> int:
+        """The newest send-ledger row's id (0 when empty): what a run queues comes after it."""
+        with self.engine.connect() as connection:
+            return int(connection.execute(select(func.max(LedgerEntry.id))).scalar() or 0)
+
+    def message_timelines(
+        self, region: str, thread_id: str | None = None, *, after_ledger_id: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Each message of the region (of one thread, or queued after a ledger row) with its life's instants.
 
         Keys: ``audience``, ``channel``, ``sent`` (its source's ``<sent>``), ``seen`` (first fetched by ews),
         ``decided`` (its alert version stored), ``queued``, ``handed`` (its sending episode began), ``accepted``
@@ -979,6 +986,8 @@ class Store(WarningRepository, LedgerRepository):
         )  # fmt: skip
         if thread_id is not None:
             stmt = stmt.where(a.thread_id == thread_id)
+        if after_ledger_id is not None:
+            stmt = stmt.where(e.id > after_ledger_id)
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(stmt)]
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import http.server
 import json
-import re
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ import pytest
 from conftest import REPO
 from test_dag_run import airflow, airflow_env, airflow_home, asset_events, last_json
 
+from ews.testing.retime import retimed_cap
 from ews.testing.twilio_server import TwilioStub
 
 __all__ = ["airflow_home"]  # the fixture, imported for pytest
@@ -28,7 +28,6 @@ __all__ = ["airflow_home"]  # the fixture, imported for pytest
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
 SENDER = "+15005550006"
-STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}")
 XCOMS = """
 import json, sys
 from sqlalchemy import select
@@ -41,18 +40,6 @@ print(sys.argv[1] + json.dumps([[d, t, k, str(v)] for d, t, k, v in rows]))
 """
 
 
-def retimed(cap: bytes, now: datetime) -> bytes:
-    """The recorded Gorontalo CAP as if BMKG had just sent it: every instant shifted by the same amount."""
-    text = cap.decode()
-    sent = datetime.fromisoformat(re.search(r"<sent>([^<]+)</sent>", text).group(1))  # type: ignore[union-attr]
-    shift = now.astimezone(sent.tzinfo) - sent
-
-    def moved(match: re.Match[str]) -> str:
-        return (datetime.fromisoformat(match.group(0)) + shift).isoformat(timespec="seconds")
-
-    return STAMP.sub(moved, text).encode()
-
-
 @pytest.fixture
 def live_site(tmp_path: Path, shared_data: Path, serve_dir: Any) -> str:
     """www.bmkg.go.id's layout on loopback: the recorded index, and the Gorontalo CAP sent a minute ago."""
@@ -61,7 +48,7 @@ def live_site(tmp_path: Path, shared_data: Path, serve_dir: Any) -> str:
     for lang in ("id", "en"):
         (site / lang).mkdir(parents=True)
         cap = shared_data / "bmkg" / "cap" / f"siaga_cap-{lang}-CGT20260924002_alert.xml"
-        (site / lang / "CGT20260924002_alert.xml").write_bytes(retimed(cap.read_bytes(), now))
+        (site / lang / "CGT20260924002_alert.xml").write_bytes(retimed_cap(cap.read_bytes(), now))
     rss = shared_data / "bmkg" / "rss" / "siaga_nowcast-rss-id_2026-09-24.xml"
     (site / "id" / "rss.xml").write_bytes(rss.read_bytes())
     return str(serve_dir(tmp_path / "bmkg-site"))

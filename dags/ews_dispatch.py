@@ -37,7 +37,7 @@ and retries it. The XCom summary holds counts only, never a number or a text.
 
 def _seconds(name: str, default: float, minimum: float) -> float:
     """Seconds (at least ``minimum``) from Airflow Variable ``name``, read inside the task; else ``default``."""
-    from airflow.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException
     from airflow.sdk import Variable
 
     value = Variable.get(name, default=None)

@@ -27,10 +27,11 @@ import pytest
 from conftest import REPO
 from sqlalchemy import func, select
 from test_dag_delivery import SENDER, live_site
-from test_dag_scheduler import Api, airflow_services, wait_for
+from test_dag_scheduler import airflow_services
 
 from ews.store.models import LEDGER_STATUSES, LedgerEntry
 from ews.store.repository import Store
+from ews.testing.airflow_stack import Api, wait_for
 from ews.testing.twilio_server import TwilioStub
 
 __all__ = ["live_site"]  # the fixture, imported for pytest

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,8 @@ from typing import Any
 
 import pytest
 from conftest import REPO, require
+
+from ews.testing.airflow_stack import clean_env
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
@@ -44,15 +45,7 @@ print(sys.argv[1] + json.dumps([list(r) for r in rows]))
 
 def airflow_env(home: Path) -> dict[str, str]:
     """An environment for Airflow subprocesses: own home, this repo's dags, no examples, no stray EWS_*."""
-    keep = {"EWS_SHARED_DATA"}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "EWS_")) or k in keep}
-    env.update(
-        AIRFLOW_HOME=str(home),
-        AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__LOGGING__COLORED_CONSOLE_LOG="False",
-    )
-    return env
+    return clean_env(home, REPO / "dags")
 
 
 def airflow(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:

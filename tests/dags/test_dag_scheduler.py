@@ -11,65 +11,23 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
-import os
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy
 from conftest import REPO, require
 from test_dag_delivery import SENDER, live_site, subscribed_gorontalo
-from test_dag_run import airflow_env
 
 from ews.cli import main
+from ews.testing.airflow_stack import AirflowStack, Api, redis_up, wait_for
 from ews.testing.twilio_server import TwilioStub
 
 __all__ = ["live_site", "subscribed_gorontalo"]  # fixtures, imported for pytest
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 240.0, every: float = 2.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-class Api:
-    """Airflow's REST API as the admin (simple auth manager), on loopback."""
-
-    def __init__(self, base: str, password: str) -> None:
-        self.base = base
-        token = self.call("POST", "/auth/token", {"username": "admin", "password": password}, auth=False)
-        self.token = token["access_token"]
-
-    def call(self, method: str, path: str, body: object = None, *, auth: bool = True) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        headers = {"Content-Type": "application/json"}
-        if auth:
-            headers["Authorization"] = f"Bearer {self.token}"
-        request = urllib.request.Request(self.base + path, data=data, headers=headers, method=method)
-        with urllib.request.urlopen(request, timeout=30) as response:
-            text = response.read().decode()
-        return json.loads(text) if text else None
 
 
 @pytest.fixture(params=["local", "celery"])
@@ -86,83 +44,15 @@ def airflow_services(
 ) -> Iterator[tuple[dict[str, str], Callable[[], str]]]:
     """``(env, start)``: the environment of `make airflow` (``local``) or `make airflow-celery` (``celery``) in
     tmp_path, and ``start()``, which starts it and returns its banner; everything is stopped and dropped after."""
-    home = tmp_path / "airflow-home"
-    env = airflow_env(home)
-    env.update(EWS_AIRFLOW_PORT=str(free_port()), EWS_VENV=str(Path(sys.executable).parent.parent))
-    script = "airflow-local.sh"
-    created: list[str] = []
-    postgres_admin = ""
+    postgres_admin = None
     if executor == "celery":
         postgres_admin = request.getfixturevalue("postgres_admin")
         require(importlib.util.find_spec("airflow.providers.celery") is not None,
                 "the celery provider is not installed: pip install -e '.[celery]'")  # fmt: skip
         require(redis_up(), "Redis is not running on 127.0.0.1:6379 (the Celery broker)")
-        name = f"ews_test_{uuid.uuid4().hex[:10]}"
-        created = [f"{name}_airflow", f"{name}_store"]
-        base = postgres_admin.rsplit("/", 1)[0]
-        env.update(
-            EWS_AIRFLOW_DB=f"{base.replace('postgresql://', 'postgresql+psycopg://')}/{created[0]}",
-            EWS_DATABASE_URL=f"{base}/{created[1]}", EWS_AIRFLOW_BROKER=f"redis://127.0.0.1:6379/{free_redis_db()}",
-        )  # fmt: skip
-        script = "airflow-celery.sh"
-    else:
-        env["EWS_DATABASE_URL"] = f"sqlite:///{tmp_path / 'work' / 'ews.db'}"
-    log = tmp_path / "airflow-local.log"
-    handle = log.open("w")
-    process: subprocess.Popen[bytes] | None = None
-
-    def start() -> str:
-        nonlocal process
-        process = subprocess.Popen(
-            ["bash", str(REPO / "scripts" / script)], env=env, cwd=REPO, stdout=handle,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-
-        def ready() -> str | None:
-            assert process is not None
-            if process.poll() is not None:
-                raise AssertionError(f"make airflow's script stopped:\n{log.read_text()[-4000:]}")
-            lines = [x for x in log.read_text().splitlines() if x.startswith("Airflow for ews: ")]
-            return lines[-1] if lines else None
-
-        return str(wait_for("Airflow to start", ready, timeout=180))
-
-    try:
-        yield env, start
-    finally:
-        if process is not None and process.poll() is None:
-            stop_group(process)
-        handle.close()
-        if created:
-            admin = sqlalchemy.create_engine(postgres_admin, isolation_level="AUTOCOMMIT")
-            with admin.connect() as connection:
-                for db_name in created:
-                    connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
-            admin.dispose()
-
-
-def stop_group(process: subprocess.Popen[bytes]) -> None:
-    """Stop a process started in its own session, and everything it started: TERM, then KILL after a minute."""
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-
-
-def redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=2) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
-def free_redis_db() -> int:
-    """A Redis database number of its own (0-15) for this test's broker, so runs do not share queues."""
-    return 1 + uuid.uuid4().int % 15
+    stack = AirflowStack(REPO, tmp_path, executor, postgres_admin=postgres_admin, venv=Path(sys.executable).parents[1])
+    with stack:
+        yield stack.env, stack.start
 
 
 def test_the_scheduler_takes_a_warning_through_review_to_phones(

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Asset, AssetOrTimeSchedule, AssetWatcher, CronTriggerTimetable, Param, dag, task
 
 from ews_airflow import (
     BMKG_WARNINGS,
@@ -22,11 +22,23 @@ from ews_airflow import (
     region_env,
     run_dir_for,
 )
+from ews_airflow.triggers import BmkgIndexTrigger
+
+# BMKG's nowcast index, watched by Airflow's triggerer every 15 s (event-driven scheduling): a run starts within
+# seconds of BMKG listing a new CAP file, and every 2 minutes regardless.
+BMKG_INDEX = Asset(
+    name="ews_bmkg_nowcast_index",
+    uri="x-ews://bmkg-nowcast-index",
+    group="ews",
+    watchers=[AssetWatcher(name="ews_bmkg_index_watch", trigger=BmkgIndexTrigger(poll_seconds=15))],
+)
 
 DOC_MD = """
 ### ews_bmkg_nowcast
 
-Every 2 minutes: read BMKG's nowcast RSS index and the CAP files it lists (`EWS_CAP_SOURCE`, default `bmkg` under
+Within seconds of BMKG listing a new CAP file in its nowcast index (asset `ews_bmkg_nowcast_index`, watched by
+Airflow's triggerer every 15 s: `ews_airflow.triggers.BmkgIndexTrigger`), and every 2 minutes as a safety net:
+read BMKG's nowcast RSS index and the CAP files it lists (`EWS_CAP_SOURCE`, default `bmkg` under
 `EWS_BMKG_BASE_URL`) into a run folder, and emit an `ews_bmkg_warnings` asset event **only when a warning is new to
 ews** by its content (BMKG re-serves one warning under new identifiers: those are not new). The event's extra
 carries the region, the run folder and the new warnings' identifiers; `ews_alerts` runs on it (impact, lifecycle,
@@ -37,7 +49,7 @@ when the two DAGs run on different workers.
 
 @dag(
     dag_id="ews_bmkg_nowcast",
-    schedule="*/2 * * * *",
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("*/2 * * * *", timezone="UTC"), assets=[BMKG_INDEX]),
     tags=["ews", "bmkg", "nowcast"],
     doc_md=DOC_MD,
     params={

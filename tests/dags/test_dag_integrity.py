@@ -48,7 +48,7 @@ DAG_MAP: dict[str, dict[str, Any]] = {
         },
     },
     "ews_bmkg_nowcast": {
-        "file": "ews_bmkg_nowcast.py", "schedule": "*/2 * * * *",
+        "file": "ews_bmkg_nowcast.py", "schedule": "AssetOrTimeSchedule",
         "edges": {"poll": ["announce_warnings", "unseen"], "unseen": ["announce_warnings"], "announce_warnings": []},
         "outlets": {"announce_warnings": ["ews_bmkg_warnings"]},
     },
@@ -246,6 +246,36 @@ def test_dispatch_runs_on_the_ledger_asset_and_every_minute(bag: dict[str, Any])
     schedule = bag["dags"]["ews_dispatch"]["schedule"]
     assert "ews_ledger" in schedule
     assert "* * * * *" in schedule
+
+
+WATCHER = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from airflow.triggers.base import BaseEventTrigger
+import ews_bmkg_nowcast
+watchers = ews_bmkg_nowcast.BMKG_INDEX.watchers
+print(sys.argv[2] + json.dumps({"watchers": [
+    {"name": w.name, "event_trigger": isinstance(w.trigger, BaseEventTrigger),
+     "serialized": list(w.trigger.serialize())}
+    for w in watchers
+]}))
+"""
+
+
+def test_the_nowcast_poll_runs_when_the_triggerer_sees_the_index_change_and_every_2_minutes(
+    bag: dict[str, Any], parse_env: dict[str, str]
+) -> None:
+    schedule = bag["dags"]["ews_bmkg_nowcast"]["schedule"]
+    assert "ews_bmkg_nowcast_index" in schedule
+    assert "*/2 * * * *" in schedule
+    watchers = run_python(WATCHER, str(DAGS), MARK, env=parse_env)["watchers"]
+    assert watchers == [
+        {
+            "name": "ews_bmkg_index_watch",
+            "event_trigger": True,  # the kind of trigger Airflow accepts for event-driven scheduling
+            "serialized": ["ews_airflow.triggers.BmkgIndexTrigger", {"poll_seconds": 15.0}],
+        }
+    ]
 
 
 @pytest.mark.parametrize("dag_file", sorted(p.name for p in DAGS.glob("*.py")))

@@ -616,26 +616,21 @@ def write_synthetic_rain(
         for k, when in enumerate(hourly):
             write_gsmap(out / gsmap_name(when), field[k], when, lats=lats, lons=lons)
         written["gsmap"] = out
-    if "imerg" in formats:
+    for kind in ("imerg", "imerg-gis"):  # half-hourly: HDF5 (one step per file) or NASA's GIS GeoTIFFs
+        if kind not in formats:
+            continue
         lons = _centres(outer[0], outer[2], 0.1)
         lats = _centres(outer[1], outer[3], 0.1)
         steps = [start + timedelta(minutes=30 * k) for k in range(2 * hours)]
         field = _half_hourly(lons, lats, start, steps, cells)
-        out = root / "imerg"
+        out = root / kind
         out.mkdir(exist_ok=True)
         for k, when in enumerate(steps):
-            write_imerg(out / imerg_name(when), field[k : k + 1], lats, lons, [when])
-        written["imerg"] = out
-    if "imerg-gis" in formats:
-        lons = _centres(outer[0], outer[2], 0.1)
-        lats = _centres(outer[1], outer[3], 0.1)
-        steps = [start + timedelta(minutes=30 * k) for k in range(2 * hours)]
-        field = _half_hourly(lons, lats, start, steps, cells)
-        out = root / "imerg-gis"
-        out.mkdir(exist_ok=True)
-        for k, when in enumerate(steps):
-            write_imerg_gis(out / imerg_gis_name(when), field[k], lats, lons)
-        written["imerg-gis"] = out
+            if kind == "imerg":
+                write_imerg(out / imerg_name(when), field[k : k + 1], lats, lons, [when])
+            else:
+                write_imerg_gis(out / imerg_gis_name(when), field[k], lats, lons)
+        written[kind] = out
     return written
 
 

@@ -32,6 +32,7 @@ from test_dag_scheduler import airflow_services
 from ews.store.models import LEDGER_STATUSES, LedgerEntry
 from ews.store.repository import Store
 from ews.testing.airflow_stack import Api, wait_for
+from ews.testing.regions import write_subscribed_region
 from ews.testing.twilio_server import TwilioStub
 
 __all__ = ["live_site"]  # the fixture, imported for pytest
@@ -47,22 +48,9 @@ def crowded_gorontalo(tmp_path: Path, kec_dir: Path) -> tuple[Path, list[str]]:
     """The Gorontalo kecamatan, :data:`PER_KECAMATAN` fictional SMS subscribers each; the region file, numbers."""
     layer = kec_dir / "wilayah_boundaries_kec_75.geojson"
     codes = [f["properties"]["kode"] for f in json.loads(layer.read_text())["features"]]
-    rows = ["phone,village_code,language,channel,consent_source,consent_time"]
-    phones = []
-    for i, code in enumerate(codes):
-        for j in range(PER_KECAMATAN):
-            phone = f"+628999{i:03d}{j:04d}"
-            phones.append(phone)
-            rows.append(f"{phone},{code},id,sms,test,2026-01-01T00:00:00+08:00")
-    (tmp_path / "subscribers.csv").write_text("\n".join(rows) + "\n")
-    region = tmp_path / "gorontalo-kec.yaml"
-    region.write_text(
-        "id: gorontalo-kec\nname: Gorontalo\nprovince_code: '75'\n"
-        f"boundaries: {{path: {json.dumps(str(layer))}, id_field: kode, name_field: nama}}\n"
-        f"subscribers: {tmp_path / 'subscribers.csv'}\n",
-        encoding="utf-8",
-    )
-    return region, phones
+    phones = [f"+628999{i:03d}{j:04d}" for i in range(len(codes)) for j in range(PER_KECAMATAN)]
+    pairs = [(phone, codes[n // PER_KECAMATAN]) for n, phone in enumerate(phones)]
+    return write_subscribed_region(tmp_path, layer, pairs), phones
 
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

@@ -20,6 +20,7 @@ import pytest
 from conftest import REPO
 from test_dag_run import airflow, airflow_env, airflow_home, asset_events, last_json
 
+from ews.testing.regions import write_subscribed_region
 from ews.testing.retime import retimed_cap
 from ews.testing.twilio_server import TwilioStub
 
@@ -60,17 +61,7 @@ def subscribed_gorontalo(tmp_path: Path, kec_dir: Path) -> tuple[Path, list[str]
     layer = kec_dir / "wilayah_boundaries_kec_75.geojson"
     codes = [f["properties"]["kode"] for f in json.loads(layer.read_text())["features"]]
     phones = [f"+62899920{i:05d}" for i in range(len(codes))]
-    rows = ["phone,village_code,language,channel,consent_source,consent_time"]
-    rows += [f"{p},{c},id,sms,test,2026-01-01T00:00:00+08:00" for p, c in zip(phones, codes, strict=True)]
-    (tmp_path / "subscribers.csv").write_text("\n".join(rows) + "\n")
-    region = tmp_path / "gorontalo-kec.yaml"
-    region.write_text(
-        "id: gorontalo-kec\nname: Gorontalo\nprovince_code: '75'\n"
-        f"boundaries: {{path: {json.dumps(str(layer))}, id_field: kode, name_field: nama}}\n"
-        f"subscribers: {tmp_path / 'subscribers.csv'}\n",
-        encoding="utf-8",
-    )
-    return region, phones
+    return write_subscribed_region(tmp_path, layer, zip(phones, codes, strict=True)), phones
 
 
 class Hook(http.server.BaseHTTPRequestHandler):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,8 @@ from typing import Any
 
 import pytest
 from conftest import REPO, require
+
+from ews.testing.airflow_stack import clean_env
 
 pytestmark = pytest.mark.airflow
 
@@ -124,15 +125,7 @@ print("{MARK}" + json.dumps({{"heavy": heavy}}))
 
 def airflow_env(home: Path) -> dict[str, str]:
     """An environment for Airflow subprocesses: own home, this repo's dags, no examples, no stray EWS_*."""
-    keep = {"EWS_SHARED_DATA"}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "EWS_")) or k in keep}
-    env.update(
-        AIRFLOW_HOME=str(home),
-        AIRFLOW__CORE__DAGS_FOLDER=str(DAGS),
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__LOGGING__COLORED_CONSOLE_LOG="False",
-    )
-    return env
+    return clean_env(home, DAGS)
 
 
 def run_python(script: str, *args: str, env: dict[str, str]) -> dict[str, Any]:

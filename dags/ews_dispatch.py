@@ -37,8 +37,8 @@ and retries it. The XCom summary holds counts only, never a number or a text.
 
 def _seconds(name: str, default: float, minimum: float) -> float:
     """Seconds (at least ``minimum``) from Airflow Variable ``name``, read inside the task; else ``default``."""
-    from airflow.sdk.exceptions import AirflowFailException
     from airflow.sdk import Variable
+    from airflow.sdk.exceptions import AirflowFailException
 
     value = Variable.get(name, default=None)
     try:

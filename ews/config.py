@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ews.codes import normalize_code
+from ews.command.rules import RoutingRules
 from ews.errors import ConfigError
 from ews.types import Level
 
@@ -537,7 +538,8 @@ class RegionConfig(_Frozen):
     """A validated region: its boundaries, population, thresholds, responders and subscribers.
 
     ``area_names`` are CSV files with ``code`` and ``name`` columns naming kecamatan and kab/kota
-    (used in messages and maps); ``tagana`` and ``subscribers`` are CSV files (see README);
+    (used in messages and maps); ``routing`` routes inbound reports to units (:mod:`ews.command.rules`);
+    ``tagana`` and ``subscribers`` are CSV files (see README);
     ``exercise_list`` (subscribers' columns) receives CAP status Test/Exercise alerts instead of residents.
     """
 
@@ -554,6 +556,7 @@ class RegionConfig(_Frozen):
     forecast: ForecastRules = ForecastRules()
     earthquake: QuakeRules = QuakeRules()
     fetch: FetchOptions = FetchOptions()
+    routing: RoutingRules = RoutingRules()  # report routing (kanalisasi); see docs/routing.md
     area_names: tuple[Path, ...] = ()
     tagana: Path | None = None
     subscribers: Path | None = None

@@ -6,6 +6,7 @@ Top level holds declarations only (see ``ews_airflow``).
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,9 @@ BMKG_INDEX = Asset(
     watchers=[AssetWatcher(name="ews_bmkg_index_watch", trigger=BmkgIndexTrigger(poll_seconds=15))],
 )
 
+REANNOUNCE_AFTER = timedelta(minutes=10)
+"""A warning announced this long ago and still not stored by ews_alerts (its run failed) is announced again."""
+
 DOC_MD = """
 ### ews_bmkg_nowcast
 
@@ -40,7 +44,9 @@ Within seconds of BMKG listing a new CAP file in its nowcast index (asset `ews_b
 Airflow's triggerer every 15 s: `ews_airflow.triggers.BmkgIndexTrigger`), and every 2 minutes as a safety net:
 read BMKG's nowcast RSS index and the CAP files it lists (`EWS_CAP_SOURCE`, default `bmkg` under
 `EWS_BMKG_BASE_URL`) into a run folder, and emit an `ews_bmkg_warnings` asset event **only when a warning is new to
-ews** by its content (BMKG re-serves one warning under new identifiers: those are not new). The event's extra
+ews** by its content (BMKG re-serves one warning under new identifiers: those are not new), and not already announced
+by an earlier poll in the last 10 minutes (recorded in the store, so the watcher and the 2-minute tick never announce
+one warning twice). The event's extra
 carries the region, the run folder and the new warnings' identifiers; `ews_alerts` runs on it (impact, lifecycle,
 queue). Idempotency is keyed on those identities, never on a logical date. `EWS_WORK_DIR` must be shared storage
 when the two DAGs run on different workers.
@@ -82,14 +88,21 @@ def ews_bmkg_nowcast() -> None:
         store = Store.from_url(database_url())
         try:
             known_ids = store.known_identifiers({r["identifier"] for r in records})
-            known_content = store.warnings_by_content({r.get("content_key") or "" for r in records})
+            keys = {r["identifier"]: r.get("content_key") or f"id:{r['identifier']}" for r in records}
+            known_content = set(store.warnings_by_content(set(keys.values())))
+            # Announced by an earlier poll whose ews_alerts run has not stored it yet (the watcher and the 2-minute
+            # tick can poll a minute apart): not new again, unless that was long ago (a failed run: announce again).
+            seen = datetime.now(UTC)
+            known_content |= store.announced_since(set(keys.values()), seen - REANNOUNCE_AFTER)
+            fresh = [
+                r for r in records if r["identifier"] not in known_ids and keys[r["identifier"]] not in known_content
+            ]
+            # One announcement per content (BMKG re-serves a warning under new identifiers, in one index too).
+            first = {keys[r["identifier"]]: r for r in sorted(fresh, key=lambda r: r["identifier"])}
+            store.mark_announced([(r["identifier"], r.get("source") or source, k) for k, r in first.items()], seen)
         finally:
             store.close()
-        new = sorted(
-            r["identifier"]
-            for r in records
-            if r["identifier"] not in known_ids and (r.get("content_key") or "") not in known_content
-        )
+        new = sorted(r["identifier"] for r in fresh)
         return {
             **fetched, "region": region, "region_id": config.id, "run_dir": str(run_dir), "now": now.isoformat(),
             "new": new,

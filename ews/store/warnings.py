@@ -20,6 +20,9 @@ from ews.store.base import StoreBase, _chunks, _now
 from ews.store.models import SourceDocument, WarningAliasRow, WarningRow
 from ews.types import Warning
 
+ANNOUNCED = "announced:"
+"""The hash prefix of a source document that records a poll's announcement of a warning's content."""
+
 
 @dataclass(frozen=True)
 class WarningHeader:
@@ -83,6 +86,32 @@ class WarningRepository(StoreBase):
         )
         with self._tx(f"source document {identifier}") as connection:
             return connection.execute(stmt).scalar_one_or_none() is not None
+
+    def mark_announced(self, warnings: Sequence[tuple[str, str, str]], at: datetime) -> None:
+        """Remember that a poll announced these warnings, ``(identifier, source, content key)`` each.
+
+        The next poll does not announce their content again while the first is being processed (one statement
+        per chunk). Kept as source documents whose hash is ``announced:<content key>``; their ``received_at`` is
+        when ews first saw the warning (the latency's ``seen``).
+        """
+        rows = [
+            {"identifier": ident, "source": source, "content_hash": ANNOUNCED + key, "received_at": at}
+            for ident, source, key in warnings
+        ]
+        with self._tx("announced warnings") as connection:
+            for chunk in _chunks(rows):
+                stmt = self._insert(SourceDocument).values(chunk)
+                connection.execute(stmt.on_conflict_do_nothing(index_elements=["identifier", "content_hash"]))
+
+    def announced_since(self, content_keys: Collection[str], since: datetime) -> set[str]:
+        """Which of ``content_keys`` a poll announced at or after ``since`` (chunked queries, not a scan)."""
+        s = SourceDocument
+        found: set[str] = set()
+        with self.engine.connect() as connection:
+            for chunk in _chunks(sorted(ANNOUNCED + k for k in set(content_keys) if k)):
+                stmt = select(s.content_hash).where(s.content_hash.in_(chunk), s.received_at >= since)
+                found.update(h.removeprefix(ANNOUNCED) for h in connection.execute(stmt).scalars())
+        return found
 
     def save_warning(self, warning: Warning, thread_id: str) -> None:
         """Insert or replace a warning (by CAP identifier) as a member of the thread ``thread_id``."""

@@ -329,6 +329,8 @@ def test_the_poll_announces_only_warnings_ews_has_not_seen(
     (first,) = polled()
     assert first[2]["new"] == ["2.49.0.1.360.0.2026.09.24.07.75.002"]
     assert Path(first[2]["run_dir"], "warnings.json").is_file()  # staged for ews_alerts
+    # Polled again before ews_alerts stored it (the watcher's run and the 2-minute tick's): announced once only.
+    assert len(polled()) == 1
     # Once the warning is in the store (as ews_alerts or ews_nowcast leaves it), the poll announces nothing.
     assert airflow("dags", "test", "ews_nowcast", "--conf", conf, env=env).returncode == 0
     assert len(polled()) == 1

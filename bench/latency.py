@@ -203,10 +203,7 @@ def run_airflow(executor: str, args: argparse.Namespace, places: list[Kecamatan]
                 EWS_REGION=str(region_file(folder, places)), EWS_CAP_SOURCE="bmkg", EWS_BMKG_BASE_URL=site.url,
                 EWS_BMKG_TEWS_URL=site.url + "/tews/", EWS_WORK_DIR=str(folder / "work"),
                 EWS_OUT_DIR=str(folder / "out"),
-                AIRFLOW_CONN_TWILIO_DEFAULT=json.dumps(
-                    {"conn_type": "generic", "login": stub.account_sid, "password": stub.auth_token,
-                     "extra": {"base_url": stub.url, "sms_from": SENDER}}
-                ),
+                AIRFLOW_CONN_TWILIO_DEFAULT=stub.airflow_connection(SENDER),
             )  # fmt: skip
             stack.start()
             print(f"[{executor}] Airflow up at {stack.url}; publishing {args.n} warnings", flush=True)

@@ -374,6 +374,13 @@ class TwilioStub:
             raise RuntimeError("TwilioStub is not started: use it as a context manager or call start()")
         return f"http://127.0.0.1:{self._port}"
 
+    def airflow_connection(self, sms_from: str) -> str:
+        """The ``twilio_default`` Airflow Connection routing to this stub, as ``AIRFLOW_CONN_TWILIO_DEFAULT`` (JSON)."""
+        extra = {"base_url": self.url, "sms_from": sms_from}
+        return json.dumps(
+            {"conn_type": "generic", "login": self.account_sid, "password": self.auth_token, "extra": extra}
+        )
+
     def pause(self, seconds: float | None = None, *, mode: str = "refuse") -> None:
         """Make the server unreachable, for ``seconds`` (then it comes back on the same port) or until resumed.
 

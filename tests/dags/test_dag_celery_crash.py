@@ -113,10 +113,7 @@ def test_killing_the_celery_worker_mid_dispatch_delivers_every_message_once(
                 # leases end after 30 s and an unknown outcome is settled 10 s later (defaults: 120 s each).
                 AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT="20",
                 AIRFLOW_VAR_EWS_DISPATCH_LEASE_SECONDS="30", AIRFLOW_VAR_EWS_DISPATCH_SETTLE_SECONDS="10",
-                AIRFLOW_CONN_TWILIO_DEFAULT=json.dumps(
-                    {"conn_type": "generic", "login": stub.account_sid, "password": stub.auth_token,
-                     "extra": {"base_url": stub.url, "sms_from": SENDER}}
-                ),
+                AIRFLOW_CONN_TWILIO_DEFAULT=stub.airflow_connection(SENDER),
             )  # fmt: skip
             banner = start()
             url, password = banner.split()[3], banner.split()[-1].rstrip(")")

@@ -113,14 +113,7 @@ def test_a_new_warning_reaches_phones_once_through_the_dags(
             EWS_BMKG_BASE_URL=live_site,
             EWS_WORK_DIR=str(tmp_path / "work"),
             EWS_OUT_DIR=str(tmp_path / "out"),
-            AIRFLOW_CONN_TWILIO_DEFAULT=json.dumps(
-                {
-                    "conn_type": "generic",
-                    "login": stub.account_sid,
-                    "password": stub.auth_token,
-                    "extra": {"base_url": stub.url, "sms_from": SENDER},
-                }
-            ),
+            AIRFLOW_CONN_TWILIO_DEFAULT=stub.airflow_connection(SENDER),
             AIRFLOW_VAR_EWS_WATCH_CALLBACK_URL=hook[0],
             AIRFLOW_VAR_EWS_WATCH_MAX_QUEUE_MINUTES="0",
         )

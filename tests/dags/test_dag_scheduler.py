@@ -70,10 +70,7 @@ def test_the_scheduler_takes_a_warning_through_review_to_phones(
             EWS_REGION=str(region), EWS_CAP_SOURCE="bmkg", EWS_BMKG_BASE_URL=live_site,
             EWS_BMKG_TEWS_URL=live_site + "/tews/", EWS_WORK_DIR=str(tmp_path / "work"),
             EWS_OUT_DIR=str(tmp_path / "out"),
-            AIRFLOW_CONN_TWILIO_DEFAULT=json.dumps(
-                {"conn_type": "generic", "login": stub.account_sid, "password": stub.auth_token,
-                 "extra": {"base_url": stub.url, "sms_from": SENDER}}
-            ),
+            AIRFLOW_CONN_TWILIO_DEFAULT=stub.airflow_connection(SENDER),
         )  # fmt: skip
         banner = start()
         url, password = banner.split()[3], banner.split()[-1].rstrip(")")

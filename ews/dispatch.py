@@ -99,8 +99,9 @@ def to_message(q: QueuedMessage) -> RenderedMessage:
 
 
 def ledger_key(q: QueuedMessage) -> str:
-    """The de-duplication key of a ledger row: alert version, recipient, channel."""
-    return f"{q.alert_version_id}|{q.recipient_id}|{q.channel}"
+    """The de-duplication key of a ledger row: alert version, recipient, channel (and topic, where it has one)."""
+    key = f"{q.alert_version_id}|{q.recipient_id}|{q.channel}"
+    return f"{key}|{q.topic}" if q.topic else key
 
 
 # The provider's clock and ours may differ: a reconciliation looks this much before the episode began.
@@ -254,7 +255,7 @@ class Dispatcher:
         """Queue the stored SMS text for a WhatsApp message that failed for good (the ledger allows it once)."""
         queued = self.store.enqueue(
             q.alert_version_id, q.recipient_id, q.audience, "sms", address=q.address, body=q.fallback_body or "",
-            language=q.language, priority=q.priority, valid_until=q.valid_until,
+            language=q.language, priority=q.priority, valid_until=q.valid_until, topic=q.topic,
         )  # fmt: skip
         if queued is not None:
             report.failovers += 1

@@ -36,7 +36,8 @@ FINAL = ("sent", "dry-run", "failed", "expired")
 _QUEUED_COLUMNS = [
     getattr(LedgerEntry, name)
     for name in ("id", "alert_version_id", "recipient_id", "audience", "channel", "address", "body", "language",
-                 "priority", "valid_until", "attempts", "claimed_at", "fallback_body", "lease_version", "leased_at")
+                 "priority", "valid_until", "attempts", "claimed_at", "fallback_body", "lease_version", "leased_at",
+                 "topic")
 ]  # fmt: skip  # what a QueuedMessage is made of
 
 
@@ -46,11 +47,13 @@ class QueuedMessage:
 
     ``lease`` is the fencing token this worker holds the row with; ``leased_at`` the start of the sending
     episode (a message may have been created since then); ``reconcile``: the row was taken to settle an
-    unknown outcome, not to be sent.
+    unknown outcome, not to be sent. A message about no alert version (``alert_version_id`` None: a report's
+    status, told to its reporter) has no village, ``Level.NONE`` and no warning; ``topic`` tells apart several
+    messages of one version to one person (a Tagana escalation page per step and round).
     """
 
     ledger_id: int
-    alert_version_id: int
+    alert_version_id: int | None
     recipient_id: str
     audience: str
     channel: str
@@ -68,6 +71,7 @@ class QueuedMessage:
     lease: int = 0
     leased_at: datetime | None = None
     reconcile: bool = False
+    topic: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,7 @@ class LedgerRepository(StoreBase):
 
     def enqueue(
         self,
-        alert_version_id: int,
+        alert_version_id: int | None,
         recipient_id: str,
         audience: str,
         channel: str,
@@ -104,16 +108,70 @@ class LedgerRepository(StoreBase):
         priority: int,
         valid_until: datetime | None,
         fallback_body: str | None = None,
+        topic: str = "",
         at: datetime | None = None,
     ) -> int | None:
         """Claim one send in the ledger and queue its message; the new ledger id, or ``None`` if claimed before.
 
-        ``fallback_body`` (WhatsApp rows) is the SMS text to send instead if WhatsApp fails for good.
+        ``fallback_body`` (WhatsApp rows) is the SMS text to send instead if WhatsApp fails for good. With
+        ``alert_version_id`` None the message belongs to no alert version and ``topic`` alone makes it unique
+        for the recipient and channel (``report:7:routed``: a report's status, told once).
         """
+        if alert_version_id is None:
+            return self._enqueue_unversioned(
+                recipient_id, audience, channel, topic, address=address, body=body, language=language,
+                priority=priority, valid_until=valid_until, fallback_body=fallback_body, at=at,
+            )  # fmt: skip
         return self.enqueue_group(
             [alert_version_id], recipient_id, audience, channel, address=address, render=lambda _: body,
-            language=language, priority=priority, valid_until=valid_until, fallback_body=fallback_body, at=at,
+            language=language, priority=priority, valid_until=valid_until, fallback_body=fallback_body, topic=topic,
+            at=at,
         )  # fmt: skip
+
+    def _enqueue_unversioned(
+        self,
+        recipient_id: str,
+        audience: str,
+        channel: str,
+        topic: str,
+        *,
+        address: str,
+        body: str,
+        language: str,
+        priority: int,
+        valid_until: datetime | None,
+        fallback_body: str | None,
+        at: datetime | None,
+    ) -> int | None:
+        self._check_recipient(recipient_id, audience)
+        if not topic:
+            raise StoreError("enqueue: a message that belongs to no alert version needs a topic (e.g. report:7:routed)")
+        e = LedgerEntry
+        stmt = (
+            self._insert(LedgerEntry)
+            .values(
+                alert_version_id=None, recipient_id=recipient_id, audience=audience, channel=channel, topic=topic,
+                created_at=at or _now(), status="queued", address=address, body=body, fallback_body=fallback_body,
+                language=language, priority=priority, valid_until=valid_until, attempts=0,
+            )
+            .on_conflict_do_nothing(
+                index_elements=["recipient_id", "channel", "topic"], index_where=e.alert_version_id.is_(None)
+            )
+            .returning(LedgerEntry.id)
+        )  # fmt: skip
+        with self._statement(f"queue message {topic} for {recipient_id}") as connection:
+            found = connection.execute(stmt).scalar_one_or_none()
+        return int(found) if found is not None else None
+
+    @staticmethod
+    def _check_recipient(recipient_id: str, audience: str) -> None:
+        if not _RECIPIENT_ID.fullmatch(recipient_id):
+            raise StoreError(
+                "enqueue: recipient_id must be the pseudonymous id from ews.contacts.recipient_id ('r-' and 16 hex "
+                "digits), never a phone number"
+            )
+        if audience not in AUDIENCES:
+            raise StoreError(f"enqueue: audience {audience!r} is unknown; use one of {', '.join(AUDIENCES)}")
 
     def enqueue_group(
         self,
@@ -129,6 +187,7 @@ class LedgerRepository(StoreBase):
         valid_until: datetime | None,
         fallback_body: str | None = None,
         render_fallback: Callable[[Sequence[int]], str] | None = None,
+        topic: str = "",
         at: datetime | None = None,
     ) -> int | None:
         """Claim several alert versions for one recipient and queue ONE message covering the new ones.
@@ -138,14 +197,9 @@ class LedgerRepository(StoreBase):
         others are grouped into it (they settle with it). Returns that row's id, or ``None`` when every
         version was claimed before (nothing new to say). A crash can leave no claim without its message.
         ``render_fallback`` (or a fixed ``fallback_body``) gives the SMS text sent if WhatsApp fails for good.
+        ``topic`` ('' for an alert's message) lets one version reach one person more than once, once per topic.
         """
-        if not _RECIPIENT_ID.fullmatch(recipient_id):
-            raise StoreError(
-                "enqueue: recipient_id must be the pseudonymous id from ews.contacts.recipient_id ('r-' and 16 hex "
-                "digits), never a phone number"
-            )
-        if audience not in AUDIENCES:
-            raise StoreError(f"enqueue: audience {audience!r} is unknown; use one of {', '.join(AUDIENCES)}")
+        self._check_recipient(recipient_id, audience)
         when = at or _now()
         e = LedgerEntry
         versions = ", ".join(map(str, alert_version_ids))
@@ -156,10 +210,10 @@ class LedgerRepository(StoreBase):
                     self._insert(LedgerEntry)
                     .values(
                         alert_version_id=version_id, recipient_id=recipient_id, audience=audience, channel=channel,
-                        created_at=when, status="queued", address=address, body=None, language=language,
+                        topic=topic, created_at=when, status="queued", address=address, body=None, language=language,
                         priority=priority, valid_until=valid_until, attempts=0,
                     )
-                    .on_conflict_do_nothing(index_elements=["alert_version_id", "recipient_id", "channel"])
+                    .on_conflict_do_nothing(index_elements=["alert_version_id", "recipient_id", "channel", "topic"])
                     .returning(LedgerEntry.id)
                 )  # fmt: skip
                 found = connection.execute(stmt).scalar_one_or_none()
@@ -225,7 +279,7 @@ class LedgerRepository(StoreBase):
         e, a = LedgerEntry, AlertVersion
         stmt = (
             select(e, a.village_code, a.level, a.warning_id)
-            .join(a, a.id == e.alert_version_id)
+            .outerjoin(a, a.id == e.alert_version_id)
             .where(e.id.in_(ids))
             .order_by(e.priority, e.id)
         )
@@ -236,7 +290,8 @@ class LedgerRepository(StoreBase):
             QueuedMessage(
                 r.id, r.alert_version_id, r.recipient_id, r.audience, r.channel, r.address or "", r.body or "",
                 r.language or "id", r.priority, r.valid_until, r.attempts, r.claimed_at, r.fallback_body,
-                r.village_code, Level(r.level), r.warning_id, r.lease_version, r.leased_at, reconcile,
+                r.village_code or "", Level(r.level or 0), r.warning_id or "", r.lease_version, r.leased_at, reconcile,
+                r.topic or "",
             )
             for r in rows
         ]  # fmt: skip
@@ -266,7 +321,7 @@ class LedgerRepository(StoreBase):
                 a = AlertVersion
                 stmt = (
                     select(taken, a.village_code, a.level, a.warning_id)
-                    .join(a, a.id == taken.c.alert_version_id)
+                    .outerjoin(a, a.id == taken.c.alert_version_id)
                     .order_by(taken.c.priority, taken.c.id)
                 )
                 return self._queued(connection.execute(stmt).all(), reconcile=unsure)

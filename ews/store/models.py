@@ -28,12 +28,13 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 VERSION_STATUSES = ("auto", "pending", "approved", "rejected")
-AUDIENCES = ("resident", "tagana", "exercise")
+AUDIENCES = ("resident", "tagana", "exercise", "reporter")
 LEDGER_STATUSES = ("queued", "sending", "unsure", "sent", "failed", "expired", "dry-run")
 CHANNELS = ("sms", "whatsapp")
 LANGUAGES = ("id", "en")
@@ -236,6 +237,10 @@ class TaganaCoordinator(Base):
     name: Mapped[str] = mapped_column(Text)
     phone_e164: Mapped[str | None] = mapped_column(String(20))
     channel: Mapped[str] = mapped_column(String(16))
+    # The escalation step that pages this contact (1: at once; 2, 3...: after the policy's delays) and its role:
+    # a unit coordinator, or the kab/kota BPBD duty contact.
+    step: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    role: Mapped[str] = mapped_column(String(16), default="coordinator", server_default="coordinator")
 
 
 class LedgerEntry(Base):
@@ -243,14 +248,23 @@ class LedgerEntry(Base):
 
     __tablename__ = "send_ledger"
     __table_args__ = (
-        UniqueConstraint("alert_version_id", "recipient_id", "channel"),
+        UniqueConstraint("alert_version_id", "recipient_id", "channel", "topic"),
+        # A message about no alert version (a report's status, told to its reporter) is unique by its topic.
+        Index(
+            "uq_send_ledger_unversioned_topic", "recipient_id", "channel", "topic", unique=True,
+            sqlite_where=text("alert_version_id IS NULL"), postgresql_where=text("alert_version_id IS NULL"),
+        ),
         CheckConstraint(_in("audience", AUDIENCES), name="audience"),
         CheckConstraint(_in("status", LEDGER_STATUSES), name="status"),
         Index("ix_send_ledger_status_priority_id", "status", "priority", "id"),
-    )
+    )  # fmt: skip
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    alert_version_id: Mapped[int] = mapped_column(ForeignKey("alert_versions.id"))
+    # NULL only for messages that belong to no alert version (audience 'reporter': a report's status).
+    alert_version_id: Mapped[int | None] = mapped_column(ForeignKey("alert_versions.id"))
+    # '' for an alert's message to a recipient; a Tagana escalation page names its mobilisation, step and round
+    # ('mob:12:s2:r1') and a reporter's message its report and status ('report:7:routed'), each at most once.
+    topic: Mapped[str] = mapped_column(String(96), default="", server_default="")
     recipient_id: Mapped[str] = mapped_column(String(64))
     audience: Mapped[str] = mapped_column(String(16))
     channel: Mapped[str] = mapped_column(String(16))
@@ -330,3 +344,212 @@ class InboundMessage(Base):
     unit_id: Mapped[str | None] = mapped_column(String(64))
     alert_version_id: Mapped[int | None] = mapped_column(ForeignKey("alert_versions.id"))
     received_at: Mapped[datetime]
+
+
+# -- the command center: Tagana mobilisations, reports, users, sessions and the audit log ------------------------
+
+MOBILISATION_STATUSES = ("open", "acknowledged", "mobilised", "stood-down")
+MOBILISATION_EVENTS = ("opened", "page", "ack", "mobilised", "renotify", "update", "stand-down")
+ACK_VIA = ("whatsapp", "sms", "dashboard", "link")
+
+
+class MobilisationRow(Base):
+    """A Tagana unit called out for one warning thread, with the escalation policy frozen when it opened.
+
+    One per unit and thread. ``policy`` is the :class:`ews.command.escalation.Policy` in force at opening (as
+    JSON): a later change of the region file does not change an open mobilisation. ``round`` counts the
+    passes through the policy (repeats, and a re-notification after the acknowledgement timeout).
+    """
+
+    __tablename__ = "mobilisations"
+    __table_args__ = (
+        UniqueConstraint("unit_id", "thread_id"),
+        CheckConstraint(_in("status", MOBILISATION_STATUSES), name="status"),
+        Index("ix_mobilisations_status_region", "status", "region"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    region: Mapped[str] = mapped_column(String(64))
+    unit_id: Mapped[str] = mapped_column(String(64))  # no foreign key: a unit file's reload keeps history
+    unit_name: Mapped[str] = mapped_column(Text)
+    thread_id: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))
+    level: Mapped[int] = mapped_column(Integer)  # the highest level over the unit's villages now
+    acked_level: Mapped[int | None] = mapped_column(Integer)  # the level when the current round was acknowledged
+    villages: Mapped[list[Any]]  # the covered villages at or above the unit's level
+    policy: Mapped[dict[str, Any]]
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    round_started_at: Mapped[datetime]
+    alert_version_id: Mapped[int | None] = mapped_column(ForeignKey("alert_versions.id"))  # the latest it pages
+    opened_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    mobilised_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class MobilisationEvent(Base):
+    """One recorded step of a mobilisation: opened, a page (to whom, which channel, its ledger row), an ack...
+
+    A page is unique by (mobilisation, round, step, recipient): a step fires at most once per round. Delivery
+    is read from the page's ledger row (``ledger_id``). ``target`` names the contact (never the number).
+    """
+
+    __tablename__ = "mobilisation_events"
+    __table_args__ = (
+        CheckConstraint(_in("kind", MOBILISATION_EVENTS), name="kind"),
+        Index("uq_mobilisation_events_page", "mobilisation_id", "kind", "round", "step", "recipient_id", unique=True,
+              sqlite_where=text("kind = 'page'"), postgresql_where=text("kind = 'page'")),
+    )  # fmt: skip
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    mobilisation_id: Mapped[int] = mapped_column(ForeignKey("mobilisations.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(16))
+    round: Mapped[int] = mapped_column(Integer, default=1)
+    step: Mapped[int | None] = mapped_column(Integer)
+    target: Mapped[str | None] = mapped_column(Text)  # the contact's name and role
+    recipient_id: Mapped[str | None] = mapped_column(String(40))
+    channel: Mapped[str | None] = mapped_column(String(16))  # whatsapp/sms, or dashboard/link for an ack
+    ledger_id: Mapped[int | None] = mapped_column(ForeignKey("send_ledger.id"))
+    actor: Mapped[str | None] = mapped_column(Text)  # who did it: "ews", a coordinator's id, a user name
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+REPORT_SOURCES = ("whatsapp", "sms", "operator", "agency")
+REPORT_STATUSES = ("received", "routed", "in-progress", "resolved")
+
+
+class Reporter(Base):
+    """Whom to answer about a report (personal data, like ``subscribers``): a resident's number and language."""
+
+    __tablename__ = "reporters"
+    __table_args__ = (CheckConstraint(_in("language", LANGUAGES), name="language"),)
+
+    reporter_id: Mapped[str] = mapped_column(String(40), primary_key=True)  # ews.contacts.recipient_id
+    phone_e164: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str] = mapped_column(String(8))
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+
+
+class ReportRow(Base):
+    """A report that reached the command center, its routing (category, unit, deadline), place and status.
+
+    ``source_ref`` (a MessageSid, an agency's own reference, an operator form's token) is unique per source,
+    so a replay is stored once. ``duplicate_of`` points at the open report it repeats (same reporter or place,
+    same category, soon after): it is answered with that report and not routed again.
+    """
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        UniqueConstraint("source", "source_ref"),
+        CheckConstraint(_in("source", REPORT_SOURCES), name="source"),
+        CheckConstraint(_in("status", REPORT_STATUSES), name="status"),
+        Index("ix_reports_status_deadline", "status", "deadline_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(16))
+    source_ref: Mapped[str] = mapped_column(String(128))
+    region: Mapped[str | None] = mapped_column(String(64))
+    reporter_id: Mapped[str | None] = mapped_column(String(40), index=True)  # a resident (pseudonymous)
+    reporter_label: Mapped[str] = mapped_column(Text, default="")  # an agency's name, an operator's "by phone"
+    language: Mapped[str] = mapped_column(String(8), default="id")
+    body: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(32))
+    unit: Mapped[str] = mapped_column(Text)
+    matched: Mapped[list[Any]]
+    confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    village_code: Mapped[str | None] = mapped_column(String(16), index=True)
+    located_by: Mapped[str | None] = mapped_column(String(16))  # subscription | place | location | operator
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    thread_id: Mapped[str | None] = mapped_column(String(255))  # the active warning over that village
+    status: Mapped[str] = mapped_column(String(16))
+    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
+    dedup_key: Mapped[str] = mapped_column(String(64), index=True)
+    received_at: Mapped[datetime]
+    deadline_at: Mapped[datetime]
+    escalations: Mapped[int] = mapped_column(Integer, default=0)  # times it went overdue and was escalated
+    escalated_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+
+
+class ReportEvent(Base):
+    """A change of a report: routed, in progress, resolved, escalated, a note; who made it and when."""
+
+    __tablename__ = "report_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(16))  # a status, or "escalated" / "note" / "duplicate"
+    actor: Mapped[str] = mapped_column(Text)
+    note: Mapped[str] = mapped_column(Text, default="")
+    ledger_id: Mapped[int | None] = mapped_column(ForeignKey("send_ledger.id"))  # the reporter's answer
+
+
+ROLES = ("viewer", "operator", "analyst", "admin")
+
+
+class UserRow(Base):
+    """A command-center user: an argon2 password hash, a role and the regions (kab/kota or province codes) it sees."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(_in("role", ROLES), name="role"),
+        CheckConstraint(_in("language", LANGUAGES), name="language"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16))
+    regions: Mapped[list[Any]]  # ["*"]: every region
+    language: Mapped[str] = mapped_column(String(8), default="id")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class WebSession(Base):
+    """A logged-in browser: the SHA-256 of its cookie token (never the token), its CSRF token and expiry."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class LoginAttempt(Base):
+    """A login attempt, for rate limiting: ``key`` is a hash of the user name and client address, never either."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index("ix_login_attempts_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    ok: Mapped[bool] = mapped_column(Boolean)
+
+
+class AuditEntry(Base):
+    """Every state change made through the command center: who, what, on what, when (never a phone number)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(Text)  # a user name, "ews" (automatic), a coordinator's pseudonymous id
+    role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(64))  # "review.approve", "mobilisation.ack", "report.status"...
+    subject: Mapped[str] = mapped_column(Text)  # "alert_version:12", "mobilisation:3", "report:7"
+    region: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]]

@@ -31,6 +31,15 @@ TABLES = {
     "run_log",
     "inbound_messages",
     "warning_aliases",
+    "mobilisations",
+    "mobilisation_events",
+    "reporters",
+    "reports",
+    "report_events",
+    "users",
+    "web_sessions",
+    "login_attempts",
+    "audit_log",
 }
 
 
@@ -38,7 +47,7 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (MIGRATIONS / "env.py").is_file()
     assert (MIGRATIONS / "script.py.mako").is_file()
     heads = ScriptDirectory.from_config(alembic_config()).get_heads()
-    assert heads == ["0006"]
+    assert heads == ["0007"]
 
 
 def test_models_declare_exactly_the_tables() -> None:
@@ -50,7 +59,7 @@ def test_open_store_creates_every_table(database_url: str) -> None:
     try:
         assert set(inspect(engine).get_table_names()) == TABLES | {"alembic_version"}
         with engine.connect() as connection:
-            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0006"
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0007"
     finally:
         engine.dispose()
 

@@ -247,9 +247,11 @@ def downgrade() -> None:
     op.drop_index("uq_send_ledger_unversioned_topic", table_name="send_ledger")
     for table in NEW_TABLES:
         op.drop_table(table)
-    extra = "SELECT id FROM send_ledger WHERE alert_version_id IS NULL OR topic <> ''"
-    op.execute(f"DELETE FROM deliveries WHERE ledger_id IN ({extra})")
-    op.execute(f"DELETE FROM send_ledger WHERE id IN ({extra})")
+    op.execute(
+        "DELETE FROM deliveries WHERE ledger_id IN "
+        "(SELECT id FROM send_ledger WHERE alert_version_id IS NULL OR topic <> '')"
+    )
+    op.execute("DELETE FROM send_ledger WHERE alert_version_id IS NULL OR topic <> ''")
     with op.batch_alter_table("send_ledger") as batch:
         batch.drop_constraint("ck_send_ledger_audience", type_="check")
         batch.create_check_constraint("ck_send_ledger_audience", OLD_AUDIENCE)

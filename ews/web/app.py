@@ -10,8 +10,9 @@ URL it called, so behind a proxy set ``EWS_PUBLIC_URL`` to the public base URL.
   configured one (``ews send`` delivers it).
 - ``POST /twilio/inbound``: ``STOP``/``BERHENTI``/``UNSUBSCRIBE`` opt the number out (confirmed to the
   sender, honoured by the next send); ``SIAP <code>``/``YA <code>`` from a coordinator of Tagana unit
-  ``<code>`` acknowledges its latest mobilisation; anything else is stored as a report. A replayed
-  webhook (same MessageSid) is stored once.
+  ``<code>`` acknowledges its latest mobilisation; anything else is stored as a report and, with the report
+  desks (``reports``), routed and answered with its number, unit and deadline (:mod:`ews.center.reports`).
+  A replayed webhook (same MessageSid) is stored once.
 
 A request body over 64 KiB (:data:`~ews.web.body_limit.MAX_BODY_BYTES`) gets 413 before it is read.
 """
@@ -19,6 +20,7 @@ A request body over 64 KiB (:data:`~ews.web.body_limit.MAX_BODY_BYTES`) gets 413
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
@@ -27,6 +29,7 @@ from xml.sax.saxutils import escape
 from fastapi import FastAPI, Request, Response
 from twilio.request_validator import RequestValidator
 
+from ews.center.reports import ReportError, ReportIntake, intake_report
 from ews.contacts import normalize_phone, recipient_id
 from ews.errors import StoreError
 from ews.store.repository import Store
@@ -48,6 +51,31 @@ def _twiml(text: str | None) -> Response:
     return Response(f'<?xml version="1.0" encoding="UTF-8"?><Response>{body}</Response>', media_type="application/xml")
 
 
+def _coordinate(params: dict[str, str], name: str) -> float | None:
+    try:
+        value = float(params.get(name, ""))
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _take_report(
+    store: Store, reports: ReportIntake, params: dict[str, str], channel: str, phone: str, at: datetime
+) -> str:
+    """Route a resident's report (WhatsApp may share a location: Latitude/Longitude) and give its answer."""
+    try:
+        result = intake_report(
+            store, source=channel, source_ref=params.get("MessageSid", ""), body=params.get("Body", ""), at=at,
+            reporter_phone=phone, channel=channel, latitude=_coordinate(params, "Latitude"),
+            longitude=_coordinate(params, "Longitude"), intake=reports,
+        )  # fmt: skip
+    except ReportError as exc:
+        # Stored as an inbound message but not routed (no MessageSid): said loudly, and the sender still answered.
+        log.warning("NOT ROUTED: report from %s: %s", recipient_id(phone), exc)
+        return CONFIRM_REPORT
+    return result.answer
+
+
 def create_app(
     store: Store,
     auth_token: str,
@@ -55,6 +83,7 @@ def create_app(
     *,
     clock: Callable[[], datetime] | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    reports: ReportIntake | None = None,
 ) -> FastAPI:
     """The webhook application.
 
@@ -70,6 +99,10 @@ def create_app(
         Source of "now" (tests pass a fixed one).
     max_body_bytes
         Larger request bodies get 413 before they are read (:class:`~ews.web.body_limit.BodyLimit`).
+    reports
+        The report desks (:class:`ews.center.reports.ReportIntake`): with them a report is routed, placed,
+        deduplicated and answered with its number, unit and deadline (:func:`ews.center.reports.intake_report`);
+        without them it is only stored and acknowledged.
     """
     validator = RequestValidator(auth_token)
     base = public_url.rstrip("/")
@@ -130,7 +163,9 @@ def create_app(
             log.info("Tagana %s acknowledged (version %s) by %s", meaning.code, version, who)
             return _twiml(CONFIRM_ACK.format(unit=meaning.code))
         store.record_inbound(sid, channel, who, "report", body, at=at)
-        return _twiml(CONFIRM_REPORT)
+        if reports is None:
+            return _twiml(CONFIRM_REPORT)
+        return _twiml(_take_report(store, reports, params, channel, phone, at))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -907,6 +907,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--database", help=database_help)
     serve.set_defaults(func=cmd_serve)
+
+    from ews.center.commands import add_report_commands  # the command group of the report queue
+
+    add_report_commands(sub, database_help)
     return parser
 
 

@@ -62,6 +62,10 @@ DAG_MAP: dict[str, dict[str, Any]] = {
         "file": "ews_dispatch.py", "edges": {"deliver": []}, "schedule": "AssetOrTimeSchedule", "outlets": {},
     },
     "ews_watch": {"file": "ews_watch.py", "edges": {"check": []}, "schedule": "* * * * *", "outlets": {}},
+    "ews_reports": {
+        "file": "ews_reports.py", "edges": {"escalate": []}, "schedule": "* * * * *",
+        "outlets": {"escalate": ["ews_ledger"]},
+    },
     "ews_review": {
         "file": "ews_review.py", "schedule": "[Asset(name='ews_review_queue'",
         "edges": {"held_threads": ["apply", "questions"], "questions": ["review"], "review": ["apply"], "apply": []},

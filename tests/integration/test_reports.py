@@ -287,3 +287,32 @@ def test_no_phone_number_in_logs(
     for number in (RESIDENT, RESIDENT[1:], DUTY, DUTY[1:], "0899 ABC 0011"):
         assert number not in logged
     assert "report 1" in caplog.text
+
+
+def test_the_reports_command_adds_lists_moves_and_escalates(
+    tmp_path: Path, database_url: str, jatim_villages_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ews.cli import main
+    from ews.testing.regions import write_subscribed_region
+
+    region = write_subscribed_region(
+        tmp_path, jatim_villages_dir / "wilayah_boundaries_kel_35.78.geojson", [], region_id="surabaya",
+        name="Surabaya", province_code="35",
+    )  # fmt: skip
+    db = ["--database", database_url]
+    add = ["reports", "add", "--region", str(region), "--text", "pohon tumbang menutup jalan di Kebraon"]
+    assert main([*add, "--by", "op1", "--ref", "call-1", *db]) == 0
+    assert main([*add, "--by", "op1", "--ref", "call-1", *db]) == 0  # the same call typed twice: stored once
+    out = capsys.readouterr().out
+    assert "report #1: routed: infrastructure -> BPBD / Dinas PUPR" in out
+    assert "place 35.78.01.1002 (place)" in out
+    assert "already stored" in out
+    assert main(["reports", "status", "1", "in-progress", "--by", "op1", *db]) == 0
+    assert main(["reports", "list", *db]) == 0
+    listed = capsys.readouterr().out
+    assert "#1\tin-progress" in listed
+    assert "in-progress 1" in listed
+    assert main(["reports", "escalate", "--region", str(region), *db]) == 0  # not overdue yet (4 h)
+    assert "0 report(s) escalated" in capsys.readouterr().err
+    assert main(["reports", "status", "1", "routed", "--by", "op1", *db]) == 2  # never backwards
+    assert "only moves forward" in capsys.readouterr().err

@@ -1,5 +1,7 @@
 """The ``ews`` command: ``demo``, ``run``, ``alerts``, ``affected``, ``zonal``, ``subscribers``, ``send``, ``serve``.
 
+``ews users`` manages the command center's accounts (``ews serve`` serves its login, API and dashboard).
+
 The front door: it reads the environment and the clock and hands them to :mod:`ews.pipeline`.
 Exit status: 0 success; 1 finished, but some inputs were rejected or degraded (each named on stderr);
 2 refused: a configuration or input error (the message names the file, field or key and what to do);
@@ -713,11 +715,13 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve the Twilio webhooks (status callbacks, inbound WhatsApp) until interrupted."""
+    """Serve the Twilio webhooks, the command center's login, JSON API and dashboard until interrupted."""
     import uvicorn
 
+    from ews.config import open_region
     from ews.store.repository import Store
     from ews.web.app import create_app
+    from ews.web.auth import WebSettings
 
     token = os.environ.get("TWILIO_AUTH_TOKEN", "")
     public = os.environ.get("EWS_PUBLIC_URL", "")
@@ -725,9 +729,79 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise EwsError(
             "ews serve needs TWILIO_AUTH_TOKEN (to verify signatures) and EWS_PUBLIC_URL (the URL Twilio calls)"
         )
+    if args.insecure_cookies and args.host not in ("127.0.0.1", "localhost", "::1"):
+        raise EwsError(
+            f"--insecure-cookies sends the session cookie over plain http: only for --host 127.0.0.1, not {args.host}"
+        )
+    settings = WebSettings.from_env(os.environ, secure_cookies=not args.insecure_cookies)
+    if settings.secret_generated:
+        print(
+            "ews serve: WARNING: EWS_SECRET_KEY is not set; a random key is used, so signed links and login limits "
+            "do not survive a restart",
+            file=sys.stderr,
+        )
+    configs = {}
+    for value in args.regions or []:
+        config = open_region(_region_file(value), os.environ)
+        if config.id in configs:
+            raise EwsError(f"--region {value}: region {config.id!r} is given twice")
+        configs[config.id] = config
     store = Store.from_url(_database_url(args))
     try:
-        uvicorn.run(create_app(store, token, public), host=args.host, port=args.port, log_level="info")
+        app = create_app(store, token, public, settings=settings, region_configs=configs)
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    """The new password: one line of standard input (--password-stdin) or typed twice, never an argument."""
+    import getpass
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            raise EwsError("the two passwords differ; nothing was changed")
+    if len(password) < 12:
+        raise EwsError("a password needs at least 12 characters; nothing was changed")
+    return password
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    """Command-center users: add, list, change a password, disable (each change in the audit log)."""
+    from ews.store.repository import Store
+    from ews.web.auth import hash_password
+
+    store = Store.from_url(_database_url(args))
+    actor = os.environ.get("USER", "cli")
+    try:
+        if args.action == "list":
+            for u in store.users():
+                state = "active" if u.active else "disabled"
+                print(f"{u.username}\t{u.role}\t{','.join(u.regions)}\t{u.language}\t{state}")
+            return EXIT_OK
+        if args.action == "add":
+            regions = [r.strip() for r in args.regions.split(",") if r.strip()]
+            password = _read_password(args)
+            user = store.create_user(
+                args.name, hash_password(password), args.role, regions, args.language, at=datetime.now(UTC)
+            )
+            detail = {"role": user.role, "regions": list(user.regions), "via": "cli"}
+            store.record_audit(actor, "admin", "user.add", f"user:{user.username}", detail=detail)
+            print(f"user {user.username} added: {user.role}, regions {','.join(user.regions)}")
+        elif args.action == "passwd":
+            if store.user_by_name(args.name) is None:
+                raise EwsError(f"there is no user {args.name!r} (ews users list)")
+            store.set_password(args.name, hash_password(_read_password(args)))
+            store.record_audit(actor, "admin", "user.passwd", f"user:{args.name}", detail={"via": "cli"})
+            print(f"user {args.name}: password changed, every session of the user ended")
+        else:
+            store.deactivate(args.name)
+            store.record_audit(actor, "admin", "user.disable", f"user:{args.name}", detail={"via": "cli"})
+            print(f"user {args.name} disabled, every session of the user ended")
     finally:
         store.close()
     return EXIT_OK
@@ -902,11 +976,42 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--database", help=database_help)
     send.set_defaults(func=cmd_send)
 
-    serve = sub.add_parser("serve", help="serve Twilio status callbacks and inbound WhatsApp replies")
+    serve = sub.add_parser("serve", help="serve the Twilio webhooks and the command center (login, API, dashboard)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--database", help=database_help)
+    serve.add_argument(
+        "--region", "--region-file", dest="regions", action="append", metavar="REGION",
+        help="a region to serve (regions/<id>.yaml or the id); repeat for several. Approvals and the dashboard's "
+        "map need it",
+    )  # fmt: skip
+    serve.add_argument(
+        "--insecure-cookies", action="store_true",
+        help="session cookies without Secure, for plain http on 127.0.0.1 only (the demo: open "
+        "http://127.0.0.1:8080/login); behind https never use it",
+    )  # fmt: skip
     serve.set_defaults(func=cmd_serve)
+
+    users = sub.add_parser("users", help="command-center users: add, list, passwd, disable")
+    users_sub = users.add_subparsers(dest="action", required=True)
+    u_add = users_sub.add_parser("add", help="add a user (the password is read from stdin or typed twice)")
+    u_add.add_argument("name", help="user name (1-64 characters)")
+    u_add.add_argument("--role", required=True, choices=("viewer", "operator", "analyst", "admin"))
+    u_add.add_argument(
+        "--regions", required=True,
+        help="comma-separated code prefixes the user sees (35.78,35.15; 35 for a province) or region ids, or *",
+    )  # fmt: skip
+    u_add.add_argument("--language", choices=("id", "en"), default="id")
+    u_list = users_sub.add_parser("list", help="every user with role, regions, language and state")
+    u_pw = users_sub.add_parser("passwd", help="set a new password (ends the user's sessions)")
+    u_pw.add_argument("name")
+    u_off = users_sub.add_parser("disable", help="disable a user (kept for the audit log; ends its sessions)")
+    u_off.add_argument("name")
+    for p in (u_add, u_pw):
+        p.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
+    for p in (u_add, u_list, u_pw, u_off):
+        p.add_argument("--database", help=database_help)
+        p.set_defaults(func=cmd_users)
 
     from ews.center.commands import add_report_commands  # the command group of the report queue
 

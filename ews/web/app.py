@@ -15,26 +15,41 @@ URL it called, so behind a proxy set ``EWS_PUBLIC_URL`` to the public base URL.
   A replayed webhook (same MessageSid) is stored once.
 
 A request body over 64 KiB (:data:`~ews.web.body_limit.MAX_BODY_BYTES`) gets 413 before it is read.
+
+The command center is served beside them: ``/login`` and ``/logout`` (:mod:`ews.web.login`), the JSON API under
+``/api`` (:mod:`ews.web.api`, documented at ``/openapi.json``; no Swagger page, which would load from a CDN),
+the dashboard when :mod:`ews.web.dashboard` is installed, and ``/static``. Who may do what:
+:mod:`ews.web.auth`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+import secrets
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
 from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
 from twilio.request_validator import RequestValidator
 
 from ews.center.reports import ReportError, ReportIntake, intake_report
 from ews.contacts import normalize_phone, recipient_id
 from ews.errors import StoreError
 from ews.store.repository import Store
+from ews.web.api import api_router
+from ews.web.auth import WebSettings
 from ews.web.body_limit import MAX_BODY_BYTES, BodyLimit
 from ews.web.inbound import classify
+from ews.web.login import auth_router
+
+if TYPE_CHECKING:
+    from ews.config import RegionConfig
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +59,24 @@ CONFIRM_OPT_OUT = (
 )
 CONFIRM_ACK = "Terima kasih, kesiapan {unit} tercatat."
 CONFIRM_REPORT = "Terima kasih, laporan Anda diterima oleh pusat komando."
+
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def _mount_command_center(app: FastAPI, region_configs: Mapping[str, RegionConfig]) -> None:
+    """Login, the JSON API, the dashboard with ``/static`` (when :mod:`ews.web.dashboard` is there) or ``/static``."""
+    import importlib
+    import importlib.util
+
+    app.include_router(auth_router)
+    app.include_router(api_router)
+    if importlib.util.find_spec("ews.web.dashboard") is not None:
+        dashboard = importlib.import_module("ews.web.dashboard")
+        views = importlib.import_module("ews.web.views")
+        dashboard.mount_dashboard(app, views.DashboardRegions(dict(region_configs)))
+    elif STATIC_DIR.is_dir():
+        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
 
 def _twiml(text: str | None) -> Response:
@@ -84,8 +117,10 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     reports: ReportIntake | None = None,
+    settings: WebSettings | None = None,
+    region_configs: Mapping[str, RegionConfig] | None = None,
 ) -> FastAPI:
-    """The webhook application.
+    """The webhook and command-center application.
 
     Parameters
     ----------
@@ -103,12 +138,21 @@ def create_app(
         The report desks (:class:`ews.center.reports.ReportIntake`): with them a report is routed, placed,
         deduplicated and answered with its number, unit and deadline (:func:`ews.center.reports.intake_report`);
         without them it is only stored and acknowledged.
+    settings
+        Sessions, cookies, login limits and the secret key (:meth:`WebSettings.from_env`, read once at startup);
+        default: a random key for this process only.
+    region_configs
+        The regions served, by id: an approval from the API or the dashboard queues its messages with them.
     """
     validator = RequestValidator(auth_token)
     base = public_url.rstrip("/")
     now = clock or (lambda: datetime.now(UTC))
-    app = FastAPI(title="ews webhooks", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="ews command center", docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.state.store, app.state.clock = store, now
+    app.state.settings = settings or WebSettings(secrets.token_hex(32).encode("ascii"), secret_generated=True)
+    app.state.region_configs = dict(region_configs or {})
+    _mount_command_center(app, app.state.region_configs)
 
     async def verified(request: Request) -> dict[str, str] | None:
         raw = (await request.body()).decode("utf-8", errors="replace")
@@ -120,7 +164,7 @@ def create_app(
             return None
         return params
 
-    @app.post("/twilio/status")
+    @app.post("/twilio/status", include_in_schema=False)
     async def status(request: Request) -> Response:
         params = await verified(request)
         if params is None:
@@ -138,7 +182,7 @@ def create_app(
                 log.info("status %s: WhatsApp failed (%s), SMS fallback queued as ledger row %s", sid, code, fallback)
         return Response(status_code=204)
 
-    @app.post("/twilio/inbound")
+    @app.post("/twilio/inbound", include_in_schema=False)
     async def inbound(request: Request) -> Response:
         params = await verified(request)
         if params is None:

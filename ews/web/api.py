@@ -1,0 +1,271 @@
+"""The command center's JSON API (``/api``), documented at ``/openapi.json``, with the pages' authorisation.
+
+Every endpoint needs a session: a bearer token from ``POST /api/session`` (other agencies' systems) or the
+dashboard's cookie (then a state change also needs the ``X-CSRF-Token`` header). Roles are checked by
+:func:`ews.web.auth.require`; a user sees and changes only what lies in its regions (:meth:`User.sees`): an
+alert version outside them is answered 404, as if it did not exist. Every state change is audited.
+
+No response holds a phone number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from ews.errors import StoreError
+from ews.store.repository import AlertVersionRecord
+from ews.web.auth import User, audit, csrf_token, require, store_of
+from ews.web.login import Problem
+
+if TYPE_CHECKING:
+    from ews.config import RegionConfig
+
+api_router = APIRouter(prefix="/api", tags=["command center"], responses={401: {"model": Problem}})
+
+Viewer = Annotated[User, Depends(require("viewer"))]
+Analyst = Annotated[User, Depends(require("analyst"))]
+Admin = Annotated[User, Depends(require("admin"))]
+RegionId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+
+
+class Me(BaseModel):
+    """The logged-in user; ``csrf_token`` goes in the ``X-CSRF-Token`` header of a cookie session's changes."""
+
+    username: str
+    role: Literal["viewer", "operator", "analyst", "admin"]
+    regions: list[str]
+    language: str
+    csrf_token: str
+
+
+class VillageLevel(BaseModel):
+    """What ews last announced for one village in one warning thread."""
+
+    village_code: str
+    thread_id: str
+    level: Literal["none", "Waspada", "Siaga", "Awas"]
+    level_value: int = Field(ge=0, le=3)
+    seq: int
+    warning_id: str
+    warning_sent: datetime
+    expires: datetime | None
+    fraction: float
+    active: bool
+
+
+class PendingVersion(BaseModel):
+    """An alert version held for review."""
+
+    id: int
+    region: str
+    thread_id: str
+    village_code: str
+    seq: int
+    transition: str
+    level: str
+    level_before: str
+    hazard: str
+    exercise: bool
+    reason: str
+    created_at: datetime
+
+
+class PendingThread(BaseModel):
+    """What waits for review in one thread, counted over the villages the user sees."""
+
+    region: str
+    thread_id: str
+    versions: int
+    villages: int
+    level: str
+    since: datetime
+    exercise: bool
+
+
+class ReviewQueue(BaseModel):
+    """The review queue in the user's regions: by thread, and every version."""
+
+    threads: list[PendingThread]
+    versions: list[PendingVersion]
+
+
+class DecisionRequest(BaseModel):
+    """A reviewer's decision on one alert version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "reject"]
+
+
+class DecisionResult(BaseModel):
+    """A decision taken: the version's new status and the messages queued for ``ews send``."""
+
+    version_id: int
+    status: Literal["approved", "rejected"]
+    queued: int
+
+
+class AuditLine(BaseModel):
+    """One audit entry: who did what, on what, when."""
+
+    id: int
+    at: datetime
+    actor: str
+    role: str
+    action: str
+    subject: str
+    region: str | None
+    detail: dict[str, Any]
+
+
+def _region_configs(request: Request) -> Mapping[str, RegionConfig]:
+    configs: Mapping[str, RegionConfig] = getattr(request.app.state, "region_configs", {})
+    return configs
+
+
+def sees_version(user: User, version: AlertVersionRecord) -> bool:
+    """Whether ``user`` sees an alert version: its village, or its whole region (by region id)."""
+    return user.sees(version.village_code) or user.sees(version.region)
+
+
+def _pending(version: AlertVersionRecord) -> PendingVersion:
+    return PendingVersion(
+        id=version.id, region=version.region, thread_id=version.thread_id, village_code=version.village_code,
+        seq=version.seq, transition=str(version.transition.value), level=version.level.label,
+        level_before=version.level_before.label, hazard=version.hazard, exercise=version.exercise,
+        reason=version.reason, created_at=version.created_at,
+    )  # fmt: skip
+
+
+def decide_version(request: Request, user: User, version_id: int, decision: str) -> DecisionResult:
+    """Approve (queue at once, as ``ews alerts approve``) or reject one pending alert version ``user`` sees; audited.
+
+    Raises
+    ------
+    HTTPException
+        404 for a version that does not exist or lies outside the user's regions, 409 for one decided already
+        or an approval in a region this server does not serve.
+    """
+    from ews.pipeline import decide_review
+
+    store = store_of(request)
+    try:
+        version = store.alert_version(version_id)
+    except StoreError:
+        version = None
+    if version is None or not sees_version(user, version):
+        raise HTTPException(404, f"there is no alert version {version_id} in your regions")
+    config = _region_configs(request).get(version.region)
+    status = "approved" if decision == "approve" else "rejected"
+    try:
+        if config is not None:
+            decided, queued = decide_review(store, config, status, user.username, ids=[version_id])
+        elif status == "rejected":  # what decide_review does for a rejection, which needs no region data
+            decided, queued = store.decide_pending(version.region, status, user.username, ids=[version_id]), 0
+        else:
+            raise HTTPException(
+                409,
+                f"this server does not serve region {version.region!r}, so it cannot queue the messages: start "
+                f"ews serve with --region {version.region}",
+            )
+    except StoreError as exc:
+        raise HTTPException(409, str(exc)) from None
+    audit(
+        request, user, f"review.{decision}", f"alert_version:{version_id}", region=version.village_code[:5],
+        detail={"region": version.region, "thread": version.thread_id, "versions": [v.id for v in decided],
+                "queued": queued},
+    )  # fmt: skip
+    return DecisionResult(version_id=version_id, status=status, queued=queued)  # type: ignore[arg-type]
+
+
+@api_router.get("/me", response_model=Me, summary="The logged-in user")
+def me(request: Request, user: Viewer) -> Me:
+    """Who the session belongs to, with its role, regions and CSRF token."""
+    return Me(username=user.username, role=user.role, regions=list(user.regions), language=user.language,  # type: ignore[arg-type]
+              csrf_token=csrf_token(request))  # fmt: skip
+
+
+@api_router.get(
+    "/regions/{region}/villages",
+    response_model=list[VillageLevel],
+    responses={403: {"model": Problem}},
+    summary="Village levels of a region",
+)
+def villages(
+    request: Request,
+    region: RegionId,
+    user: Viewer,
+    active: Annotated[bool, Query(description="only villages under an active alert")] = False,
+) -> list[VillageLevel]:
+    """Every village state of ``region`` (by thread, then village) in the user's regions."""
+    states = store_of(request).village_states(region)
+    return [
+        VillageLevel(
+            village_code=s.village_code, thread_id=s.thread_id, level=s.level.label,  # type: ignore[arg-type]
+            level_value=int(s.level), seq=s.seq, warning_id=s.warning_id, warning_sent=s.warning_sent,
+            expires=s.expires, fraction=s.fraction, active=s.active,
+        )
+        for s in states
+        if user.sees(s.village_code) and (s.active or not active)
+    ]  # fmt: skip
+
+
+@api_router.get("/alerts/pending", response_model=ReviewQueue, summary="The review queue")
+def pending(
+    request: Request,
+    user: Viewer,
+    region: Annotated[str | None, Query(max_length=64, description="one region id (default: all)")] = None,
+) -> ReviewQueue:
+    """Alert versions held for review in the user's villages (oldest first), and the same by thread."""
+    versions = [v for v in store_of(request).pending_versions(region) if sees_version(user, v)]
+    groups: dict[tuple[str, str], list[AlertVersionRecord]] = {}
+    for v in versions:
+        groups.setdefault((v.region, v.thread_id), []).append(v)
+    threads = [
+        PendingThread(
+            region=r, thread_id=t, versions=len(vs), villages=len({v.village_code for v in vs}),
+            level=max(v.level for v in vs).label, since=min(v.created_at for v in vs),
+            exercise=any(v.exercise for v in vs),
+        )
+        for (r, t), vs in groups.items()
+    ]  # fmt: skip
+    threads.sort(key=lambda t: t.since)
+    return ReviewQueue(threads=threads, versions=[_pending(v) for v in versions])
+
+
+@api_router.post(
+    "/alerts/{version_id}/decision",
+    response_model=DecisionResult,
+    responses={403: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem}},
+    summary="Approve or reject an alert version",
+)
+def decision(
+    request: Request,
+    version_id: Annotated[int, Path(ge=1, le=2**62)],
+    body: DecisionRequest,
+    user: Analyst,
+) -> DecisionResult:
+    """Approve (its messages are queued at once for ``ews send``) or reject a pending version (analyst or above)."""
+    return decide_version(request, user, version_id, body.decision)
+
+
+@api_router.get("/audit", response_model=list[AuditLine], responses={403: {"model": Problem}}, summary="The audit log")
+def audit_log(
+    request: Request,
+    user: Admin,
+    subject: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[AuditLine]:
+    """The newest audit entries first (admin only); an admin of some regions sees only the entries of those."""
+    entries = store_of(request).audit_entries(subject=subject, limit=limit)
+    return [
+        AuditLine(id=e.id, at=e.at, actor=e.actor, role=e.role, action=e.action, subject=e.subject, region=e.region,
+                  detail=dict(e.detail))
+        for e in entries
+        if user.sees(e.region)
+    ]  # fmt: skip

@@ -1,0 +1,305 @@
+"""The dashboard through FastAPI's TestClient over the demo's data (run once per module, held for review).
+
+Pages render for each role and only within the user's regions; fragments are the live part alone; no served
+page shows a phone number or points at another host; the map's geometry is served once and its levels apart.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from browser.dashboard_site import DemoData, demo_data
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from ews.config import open_region
+from ews.store.repository import Store
+from ews.web import i18n
+from ews.web.app import create_app
+from ews.web.auth import WebSettings, hash_password, new_token, token_hash
+from ews.web.dashboard import redact_numbers
+from ews.web.views import LEVEL_COLOURS
+
+WEB = Path(__file__).resolve().parents[2] / "ews" / "web"
+USERS: dict[str, int] = {}
+PHONE = re.compile(r"\+?62[\d ]{8,}|\b08\d{8,}|FICTIONAL|\+99")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoData:
+    return demo_data(tmp_path_factory.mktemp("demo"))
+
+
+@pytest.fixture(scope="module")
+def store(demo: DemoData) -> Iterator[Store]:
+    s = Store.from_url(demo.database_url)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def report_id(store: Store, demo: DemoData) -> int:
+    from ews.center.reports import intake_report
+
+    result = intake_report(
+        store, source="operator", source_ref="web-test-1", at=demo.now, region="demo",
+        body="Rumah roboh, butuh evakuasi, hubungi 0812-3456-7890", village_code="35.99.01.2001",
+    )  # fmt: skip
+    return result.report_id
+
+
+@pytest.fixture(scope="module")
+def app(demo: DemoData, store: Store, report_id: int) -> FastAPI:
+    app = create_app(
+        store, "twilio-token", "http://127.0.0.1:8080", clock=lambda: demo.now + timedelta(minutes=5),
+        settings=WebSettings(b"k" * 32, secure_cookies=False),
+        region_configs={"demo": open_region(demo.region_file, {})},
+    )  # fmt: skip
+    for name, role, regions in [
+        ("vera", "viewer", ["35.99"]),
+        ("omar", "operator", ["35.99"]),
+        ("ana", "analyst", ["demo"]),
+        ("adi", "admin", ["*"]),
+        ("lain", "analyst", ["36"]),  # another province: sees nothing of the demo
+    ]:
+        USERS[name] = store.create_user(name, hash_password("pw-" + name), role, regions, "id", at=demo.now).id
+    return app
+
+
+def client_for(app: FastAPI, store: Store, username: str) -> TestClient:
+    """A client logged in as ``username`` (a session stored directly; the login form is tested elsewhere)."""
+    token, now = new_token(), app.state.clock()
+    store.create_session(USERS[username], token_hash(token), "csrf-" + username, now + timedelta(hours=8), now)
+    client = TestClient(app, follow_redirects=False)
+    client.cookies.set(app.state.settings.cookie_name, token)
+    return client
+
+
+PAGES = ["/dashboard", "/dashboard/map", "/dashboard/warnings", "/dashboard/reports", "/dashboard/review"]
+
+
+@pytest.mark.parametrize("username", ["vera", "omar", "ana", "adi"])
+def test_every_page_renders_for_every_role_without_a_phone_number(app: FastAPI, store: Store, username: str) -> None:
+    client = client_for(app, store, username)
+    for page in PAGES:
+        response = client.get(page)
+        assert response.status_code == 200, (page, response.text[:300])
+        assert "text/html" in response.headers["content-type"]
+        assert not PHONE.search(response.text), (page, PHONE.search(response.text))
+        assert "Kabupaten Contoh" in response.text
+
+
+def test_overview_shows_counts_warnings_and_their_timeline(app: FastAPI, store: Store) -> None:
+    html = client_for(app, store, "vera").get("/dashboard").text
+    assert "Desa dengan peringatan aktif" in html
+    assert 'class="warning l' in html
+    for stage in ("dilihat ews", "disimpan", "diantrekan", "terkirim"):
+        assert stage in html
+    assert 'data-kind="sent"' in html
+
+
+def test_a_degraded_run_is_shown_loudly(app: FastAPI, store: Store, demo: DemoData) -> None:
+    run = store.start_run("demo", "bmkg-test", demo.now)
+    store.finish_run(run, "partial", {}, [{"source": "bmkg", "message": "DEGRADED: index unreachable"}], at=demo.now)
+    html = client_for(app, store, "vera").get("/dashboard?fragment=1").text
+    assert 'class="degraded" role="alert"' in html
+    assert "TERDEGRADASI" in html
+    assert "DEGRADED: index unreachable" in html
+
+
+def test_a_fragment_is_the_live_part_alone(app: FastAPI, store: Store) -> None:
+    client = client_for(app, store, "ana")
+    for page in ("/dashboard", "/dashboard/review", "/dashboard/reports", "/dashboard/warnings"):
+        full, part = client.get(page).text, client.get(page + "?fragment=1").text
+        assert "<html" in full
+        assert 'hx-trigger="every 15s"' in full
+        assert "<html" not in part
+        assert "<nav" not in part
+        assert len(part) < len(full)
+    assert "<html" not in client.get("/dashboard/review", headers={"HX-Request": "true"}).text
+
+
+def test_without_a_session_pages_redirect_to_login_and_data_is_refused(app: FastAPI) -> None:
+    client = TestClient(app, follow_redirects=False)
+    for path in [*PAGES, "/dashboard/audit", "/dashboard/regions/demo/levels.json"]:
+        response = client.get(path)
+        assert response.status_code == 303, path
+        assert response.headers["location"].startswith("/login?next=")
+    assert client.post("/dashboard/review/decide", data={"region": "demo", "thread": "x"}).status_code == 303
+
+
+def test_a_user_of_another_region_sees_nothing_of_it(app: FastAPI, store: Store) -> None:
+    client = client_for(app, store, "lain")
+    html = client.get("/dashboard").text
+    assert "Kabupaten Contoh" not in html
+    assert "Akun Anda tidak mencakup" in html
+    assert client.get("/dashboard/regions/demo/villages.geojson").status_code == 404
+    assert client.get("/dashboard/regions/demo/levels.json").status_code == 404
+    assert "review.none" not in client.get("/dashboard/review").text
+    assert "Tidak ada yang menunggu tinjauan." in client.get("/dashboard/review").text
+
+
+def test_audit_is_for_admins_only(app: FastAPI, store: Store) -> None:
+    assert client_for(app, store, "ana").get("/dashboard/audit").status_code == 403
+    assert client_for(app, store, "vera").get("/dashboard/audit").status_code == 403
+    response = client_for(app, store, "adi").get("/dashboard/audit")
+    assert response.status_code == 200
+    assert "Log audit" in response.text
+    assert 'href="/dashboard/audit"' not in client_for(app, store, "omar").get("/dashboard").text
+
+
+def test_the_map_geometry_is_served_once_and_levels_apart(app: FastAPI, store: Store) -> None:
+    client = client_for(app, store, "vera")
+    first = client.get("/dashboard/regions/demo/villages.geojson")
+    assert first.status_code == 200
+    assert first.headers["content-type"] == "application/geo+json"
+    assert "max-age" in first.headers["cache-control"]
+    geo = first.json()
+    assert len(geo["features"]) == 36  # the demo's 9 x 4 villages
+    coords = re.findall(r"-?\d+\.\d+", first.text)
+    assert max(len(c.split(".")[1]) for c in coords) <= 5  # rounded to 5 decimals
+    again = client.get("/dashboard/regions/demo/villages.geojson", headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304
+    assert not again.content
+    levels = client.get("/dashboard/regions/demo/levels.json").json()
+    assert "features" not in levels
+    assert set(levels["levels"].values()) <= {1, 2, 3}
+    assert {3, 2, 1} <= set(levels["levels"].values())  # the demo has villages at every level
+    assert levels["colours"] == {str(k): v for k, v in LEVEL_COLOURS.items()}
+    areas = client.get("/dashboard/regions/demo/warnings.geojson").json()
+    assert areas["features"]
+    assert all(f["properties"]["level"] >= 1 for f in areas["features"])
+
+
+def test_pages_and_geometry_are_gzipped(app: FastAPI, store: Store) -> None:
+    client = client_for(app, store, "vera")
+    for path in (
+        "/dashboard/regions/demo/villages.geojson",
+        "/dashboard/warnings",
+        "/static/vendor/leaflet/leaflet.js",
+    ):
+        response = client.get(path, headers={"Accept-Encoding": "gzip"})
+        assert response.headers["content-encoding"] == "gzip", path
+
+
+def test_viewer_and_operator_cannot_decide_the_review_queue(app: FastAPI, store: Store) -> None:
+    thread = store.pending_threads("demo")[0].thread_id
+    form = {"region": "demo", "thread": thread, "decision": "approve"}
+    for name in ("vera", "omar"):
+        client = client_for(app, store, name)
+        assert client.post("/dashboard/review/decide", data={**form, "csrf_token": f"csrf-{name}"}).status_code == 403
+    assert "data-decision" not in client_for(app, store, "omar").get("/dashboard/review").text
+    assert store.pending_threads("demo"), "nothing was decided"
+
+
+def test_a_state_change_without_the_csrf_token_is_refused(app: FastAPI, store: Store) -> None:
+    thread = store.pending_threads("demo")[0].thread_id
+    client = client_for(app, store, "ana")
+    form = {"region": "demo", "thread": thread, "decision": "approve"}
+    assert client.post("/dashboard/review/decide", data=form).status_code == 403
+    assert client.post("/dashboard/review/decide", data={**form, "csrf_token": "csrf-adi"}).status_code == 403
+    assert store.pending_threads("demo"), "nothing was decided"
+
+
+def test_an_analyst_approves_a_pending_thread_as_ews_alerts_approve_does(app: FastAPI, store: Store) -> None:
+    thread = store.pending_threads("demo")[0].thread_id
+    client = client_for(app, store, "ana")
+    page = client.get("/dashboard/review").text
+    assert f'data-thread="{thread}"' in page
+    assert 'data-decision="approve"' in page
+    before = store.last_ledger_id()
+    form = {"region": "demo", "thread": thread, "decision": "approve", "csrf_token": "csrf-ana"}
+    response = client.post("/dashboard/review/decide", data=form, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert "<html" not in response.text
+    assert "15 versi disetujui" in response.text
+    assert not store.pending_threads("demo")
+    assert store.last_ledger_id() > before  # queued at once, for ews send / the dispatch DAG
+    entry = store.audit_entries(subject=f"thread:{thread}")[0]
+    assert (entry.actor, entry.action, entry.region) == ("ana", "review.approve", "35.99")
+    again = client.post("/dashboard/review/decide", data=form)
+    assert again.status_code == 409
+    assert "decided already" in again.text
+
+
+def test_the_report_queue_masks_numbers_and_only_operators_move_reports(
+    app: FastAPI, store: Store, report_id: int
+) -> None:
+    viewer = client_for(app, store, "vera").get("/dashboard/reports").text
+    assert f'id="report-{report_id}"' in viewer
+    assert "[nomor]" in viewer
+    assert "7890" not in viewer
+    assert 'data-status="resolved"' not in viewer.split(f'id="report-{report_id}"')[1].split("</tr>")[0]
+    operator = client_for(app, store, "omar")
+    html = operator.get("/dashboard/reports").text
+    assert "•••890" in html
+    assert "0812" not in html
+    form = {"status": "in-progress", "csrf_token": "csrf-omar"}
+    response = operator.post(f"/dashboard/reports/{report_id}/status", data=form, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert "ditangani" in response.text
+    assert store.report(report_id).status == "in-progress"
+    back = operator.post(f"/dashboard/reports/{report_id}/status", data={**form, "status": "routed"})
+    assert back.status_code == 409
+    assert store.report(report_id).status == "in-progress"
+    assert client_for(app, store, "lain").post(
+        f"/dashboard/reports/{report_id}/status", data={"status": "resolved", "csrf_token": "csrf-lain"}
+    ).status_code in (403, 409)
+    assert store.report(report_id).status == "in-progress"
+
+
+def test_report_text_numbers_are_masked_for_operators_and_removed_for_viewers() -> None:
+    text = "banjir di RT 3, hubungi 0812-3456-7890 atau +62 813 1111 2222"
+    assert redact_numbers(text, masked=True) == "banjir di RT 3, hubungi •••890 atau •••222"
+    assert redact_numbers(text, masked=False) == "banjir di RT 3, hubungi [nomor] atau [nomor]"
+
+
+def test_language_follows_the_profile_and_switches_with_lang(app: FastAPI, store: Store) -> None:
+    client = client_for(app, store, "vera")
+    assert "Ringkasan" in client.get("/dashboard").text
+    english = client.get("/dashboard?lang=en")
+    assert "Overview" in english.text
+    assert "Villages under an active alert" in english.text
+    assert "Overview" in client.get("/dashboard/warnings").text  # remembered (cookie)
+    assert "Ringkasan" in client.get("/dashboard?lang=id").text
+
+
+def test_every_interface_string_has_both_languages_and_every_key_used_exists() -> None:
+    assert all(len(pair) == 2 and all(pair) for pair in i18n.STRINGS.values())
+    used = set()
+    for template in (WEB / "templates").glob("*.html"):
+        used |= set(re.findall(r"(?<![\w.])t\('([a-z_.0-9-]+)'\)", template.read_text()))
+    assert len(used) > 50
+    assert used <= set(i18n.STRINGS), sorted(used - set(i18n.STRINGS))
+
+
+def test_static_files_are_served_with_caching_headers(app: FastAPI, store: Store) -> None:
+    client = TestClient(app)
+    for path in ("/static/vendor/htmx/htmx.min.js", "/static/vendor/leaflet/leaflet.js",
+                 "/static/vendor/leaflet/leaflet.css", "/static/dashboard.js", "/static/dashboard.css"):  # fmt: skip
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert "max-age=86400" in response.headers["cache-control"]
+        assert response.headers["etag"]
+        assert response.headers["last-modified"]
+        assert client.get(path, headers={"If-None-Match": response.headers["etag"]}).status_code == 304
+
+
+EXTERNAL = re.compile(r"(?:https?:)?//(?!127\.0\.0\.1|localhost)[a-z0-9.-]+\.[a-z]{2,}", re.IGNORECASE)
+
+
+def test_no_page_or_own_asset_points_at_another_host(app: FastAPI, store: Store) -> None:
+    own = [*(WEB / "templates").glob("*.html"), WEB / "static" / "dashboard.js", WEB / "static" / "dashboard.css"]
+    for path in own:
+        found = EXTERNAL.search(path.read_text())
+        assert found is None, (path.name, found)
+    client = client_for(app, store, "adi")
+    for page in [*PAGES, "/dashboard/audit"]:
+        html = client.get(page).text
+        assert EXTERNAL.search(html) is None, (page, EXTERNAL.search(html))
+        for src in re.findall(r'(?:src|href)="([^"]+)"', html):
+            assert src.startswith(("/", "?", "#")), (page, src)

@@ -31,6 +31,8 @@ Viewer = Annotated[User, Depends(require("viewer"))]
 Analyst = Annotated[User, Depends(require("analyst"))]
 Admin = Annotated[User, Depends(require("admin"))]
 RegionId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"  # PostgreSQL refuses NUL in text: refused here as 422, not there as 500
+_MAX_ID = 2**31 - 1  # ids are PostgreSQL integers
 
 
 class Me(BaseModel):
@@ -219,7 +221,9 @@ def villages(
 def pending(
     request: Request,
     user: Viewer,
-    region: Annotated[str | None, Query(max_length=64, description="one region id (default: all)")] = None,
+    region: Annotated[
+        str | None, Query(max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$", description="one region id (default: all)")
+    ] = None,
 ) -> ReviewQueue:
     """Alert versions held for review in the user's villages (oldest first), and the same by thread."""
     versions = [v for v in store_of(request).pending_versions(region) if sees_version(user, v)]
@@ -246,7 +250,7 @@ def pending(
 )
 def decision(
     request: Request,
-    version_id: Annotated[int, Path(ge=1, le=2**62)],
+    version_id: Annotated[int, Path(ge=1, le=_MAX_ID)],
     body: DecisionRequest,
     user: Analyst,
 ) -> DecisionResult:
@@ -258,7 +262,7 @@ def decision(
 def audit_log(
     request: Request,
     user: Admin,
-    subject: Annotated[str | None, Query(max_length=200)] = None,
+    subject: Annotated[str | None, Query(max_length=200, pattern=_PRINTABLE)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[AuditLine]:
     """The newest audit entries first (admin only); an admin of some regions sees only the entries of those."""

@@ -88,7 +88,8 @@ def log_in(request: Request, username: str, password: str, *, via: str) -> Logge
     client = settings.sign("client", _client(request))[:16]
     key = settings.sign("login-attempt", f"{name.lower()}\0{_client(request)}")
     failures = store.failures_since(key, now - settings.login_window)
-    record = store.user_by_name(name) if 0 < len(name) <= 64 else None
+    # A name that cannot be a user's (empty, too long, control characters) is not looked up at all.
+    record = store.user_by_name(name) if 0 < len(name) <= 64 and name.isprintable() else None
     actor = User.from_record(record) if record is not None else None
     subject = f"user:{record.username}" if record is not None else "user:unknown"
     if len(failures) >= settings.login_max_failures:

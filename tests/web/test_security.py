@@ -375,3 +375,12 @@ def test_settings_from_the_environment() -> None:
     assert generated.cookie_name == "__Host-ews_session"
     with pytest.raises(ValueError, match="at least 32 characters"):
         WebSettings.from_env({"EWS_SECRET_KEY": "short"})
+
+
+def test_a_name_with_a_nul_or_control_character_is_refused_like_any_wrong_name(site: Site) -> None:
+    # PostgreSQL refuses NUL in a text: such a name must never reach the database (it would be a 500).
+    for name in ("om\x00ar", "om\tar", "\x7f"):
+        response = site.client.post("/api/session", json={"username": name, "password": PASSWORDS["omar"]})
+        assert response.status_code == 401, name
+    queue = site.client.get("/api/audit?subject=%00", headers=bearer(site.client, "adi"))
+    assert queue.status_code == 422

@@ -1,8 +1,12 @@
 """What every repository of the ews store shares: one engine, one transaction helper, dialect-aware inserts.
 
-Each aggregate has its repository module (:mod:`ews.store.warnings` for warnings, threads and their aliases;
-the rest still in :mod:`ews.store.repository`); :class:`ews.store.repository.Store` combines them over one
-engine, so a caller holds one object and every method runs its own transaction.
+Each aggregate has its repository module, a mixin over :class:`StoreBase`: :mod:`ews.store.warnings` (warnings,
+threads and their aliases), :mod:`ews.store.versions` (village states, alert versions and their review),
+:mod:`ews.store.ledger` and :mod:`ews.store.deliveries` (the send ledger, provider status reports),
+:mod:`ews.store.audiences` (who heard an alert), :mod:`ews.store.subscribers`, :mod:`ews.store.inbound`,
+:mod:`ews.store.tagana`, :mod:`ews.store.runs`, and the command center's (:mod:`ews.store.command`).
+:class:`ews.store.repository.Store` combines them over one engine, so a caller holds one object and every
+method runs its own transaction.
 """
 
 from __future__ import annotations

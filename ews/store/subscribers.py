@@ -1,0 +1,443 @@
+"""The subscribers aggregate: subscriptions with their consent, opt-outs, imports and exports.
+
+Phone numbers are personal data (UU 27/2022): these methods see them, return them only to send, and no
+message or log line here contains a number (:func:`ews.contacts.recipient_id` names one instead). An
+opt-out is never undone by an import; :class:`OptOutChecker` is the dispatcher's read of it before each send.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy.exc import DBAPIError
+
+from ews.contacts import normalize_phone, recipient_id
+from ews.errors import StoreError
+from ews.store.base import StoreBase, _chunks, _now
+from ews.store.models import CHANNELS, LANGUAGES, Subscriber
+from ews.types import Recipient
+
+log = logging.getLogger(__name__)
+
+EXPORT_COLUMNS = (
+    "phone",
+    "village_code",
+    "language",
+    "channel",
+    "consent_source",
+    "consent_time",
+    "opted_out_at",
+    "opt_out_source",
+    "created_at",
+)
+"""Columns of :meth:`Store.export_subscribers` (the import columns, then the opt-out state)."""
+
+
+class OptOutChecker:
+    """``checker(address)``: has this number opted out? One held autocommit connection, one read per call.
+
+    Each read is its own statement outside any transaction, so it sees every opt-out committed before it
+    (a STOP recorded mid-batch stops the very next send), without a pool checkout per message. A broken
+    connection is replaced once before the error is raised. Close it with :meth:`close` (or ``with``).
+
+    :meth:`ask` splits a read in two: the question goes to the database now, the answer is read when it is
+    needed. The dispatcher asks just before a send and reads the answer just before the request leaves (see
+    :func:`ews.channels.base.at_the_wire`), so on PostgreSQL the round trip overlaps building the request.
+    """
+
+    _NAME = b"ews_opt_out"
+    _SQL = "SELECT 1 FROM subscribers WHERE phone_e164 = {} AND opted_out_at IS NOT NULL LIMIT 1"
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._postgres = engine.dialect.name == "postgresql"
+        self._connection: Connection | None = None
+        self._prepared: Any = None  # the libpq connection the early read is prepared on
+        self._outstanding: _EarlyAnswer | None = None
+
+    def _connect(self) -> Connection:
+        if self._connection is None:
+            self._connection = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return self._connection
+
+    def _ask(self, address: str) -> bool:
+        # One read per send, on the hot path: straight through the driver (its statement is prepared once).
+        connection = self._connect()
+        raw: Any = connection.connection.driver_connection
+        if self.engine.dialect.name == "postgresql":
+            return raw.execute(self._SQL.format("%s"), (address,), prepare=True).fetchone() is not None
+        return raw.execute(self._SQL.format("?"), (address,)).fetchone() is not None
+
+    def __call__(self, address: str) -> bool:
+        """Whether ``address`` (E.164) opted out of any subscription."""
+        self._settle()
+        try:
+            return self._ask(address)
+        except Exception as exc:  # the driver's own errors (sqlite3 / psycopg), below SQLAlchemy
+            if not _driver_error(exc):
+                raise
+            self._discard()  # a dropped connection: one fresh try, then the error goes up
+            return self._ask(address)
+
+    def ask(self, address: str) -> Callable[[], bool]:
+        """Send the question for ``address`` now; the returned callable waits for the answer (once, then cached).
+
+        The answer is as of when the database runs the read, i.e. after this call: an opt-out committed
+        before ``ask`` is always seen. Only one question is outstanding: a new one (or any other read)
+        settles the previous first. SQLite answers at once.
+        """
+        self._settle()
+        if not self._postgres:
+            answer = self(address)
+            return lambda: answer
+        try:
+            pgconn = self._pgconn()
+            pgconn.send_query_prepared(self._NAME, [address.encode()])
+            while pgconn.flush():
+                pass
+        except Exception as exc:
+            if not (_driver_error(exc) or isinstance(exc, StoreError)):
+                raise
+            self._discard()
+            answer = self(address)  # the one fresh try, answered at once
+            return lambda: answer
+        self._outstanding = _EarlyAnswer(self, pgconn, address)
+        return self._outstanding
+
+    def _pgconn(self) -> Any:
+        """The held connection's libpq handle, with the read prepared on it (once per connection)."""
+        if self._prepared is not None and self._connection is not None:
+            return self._prepared
+        from psycopg import pq
+
+        raw: Any = self._connect().connection.driver_connection
+        pgconn = raw.pgconn
+        if self._prepared is not pgconn:
+            result = pgconn.prepare(self._NAME, self._SQL.format("$1").encode(), None)
+            state = result.error_field(pq.DiagnosticField.SQLSTATE)
+            if result.status != pq.ExecStatus.COMMAND_OK and state != b"42P05":  # 42P05: prepared already
+                raise StoreError(f"cannot prepare the opt-out read: {result.error_message.decode(errors='replace')}")
+            self._prepared = pgconn
+        return pgconn
+
+    def _settle(self) -> None:
+        if self._outstanding is not None:
+            self._outstanding()
+
+    def close(self) -> None:
+        """Return the held connection."""
+        self._release(broken=False)
+
+    def _discard(self) -> None:
+        """Drop a connection that failed: closed for good, not returned to the pool."""
+        self._release(broken=True)
+
+    def _release(self, *, broken: bool) -> None:
+        outstanding, self._outstanding = self._outstanding, None
+        if outstanding is not None:
+            outstanding.abandon()
+            broken = broken or outstanding.broken
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                if broken:
+                    self._connection.invalidate()
+                self._connection.close()
+            self._connection = None
+        self._prepared = None
+
+    def __enter__(self) -> OptOutChecker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _EarlyAnswer:
+    """The answer to one :meth:`OptOutChecker.ask` on PostgreSQL, read from the connection when first called."""
+
+    def __init__(self, checker: OptOutChecker, pgconn: Any, address: str) -> None:
+        self._checker, self._pgconn, self._address = checker, pgconn, address
+        self._answer: bool | None = None
+        self._abandoned = False
+        self.broken = False
+
+    def __call__(self) -> bool:
+        if self._answer is None:
+            # Abandoned (its connection was closed before it was read): asked again, never assumed.
+            self._answer = self._checker(self._address) if self._abandoned else self._read()
+        return self._answer
+
+    def _read(self) -> bool:
+        from psycopg import pq
+
+        checker = self._checker
+        if checker._outstanding is self:
+            checker._outstanding = None
+        try:
+            results = []
+            while (result := self._pgconn.get_result()) is not None:
+                results.append(result)
+            if not results or results[0].status != pq.ExecStatus.TUPLES_OK:
+                raise StoreError("the opt-out read failed: " + (
+                    results[0].error_message.decode(errors="replace") if results else "no answer"))  # fmt: skip
+            return bool(results[0].ntuples)
+        except Exception as exc:
+            if not (_driver_error(exc) or isinstance(exc, StoreError)):
+                raise
+            checker._discard()  # a dropped connection or a failed read: one fresh try, then the error goes up
+            return checker(self._address)
+
+    def abandon(self) -> None:
+        """Read and drop the answer (the connection is being closed); :attr:`broken` if that failed."""
+        self._abandoned = True
+        try:
+            while self._pgconn.get_result() is not None:
+                pass
+        except Exception:  # any failure here only means the connection is not reusable
+            self.broken = True
+
+
+def _driver_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database driver's own (sqlite3 / psycopg), raised below SQLAlchemy."""
+    return isinstance(exc, DBAPIError | OSError) or type(exc).__module__.split(".")[0] in ("sqlite3", "psycopg")
+
+
+@dataclass(frozen=True)
+class SubscriberRecord:
+    """One validated subscription to import. ``phone`` is E.164 (personal data); times are aware.
+
+    ``opted_out_at``/``opt_out_source`` carry an opt-out recorded elsewhere (a re-imported export).
+    """
+
+    phone: str
+    village_code: str
+    language: str
+    channel: str
+    consent_source: str
+    consent_time: datetime
+    opted_out_at: datetime | None = None
+    opt_out_source: str | None = None
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What a subscriber import did, or why it wrote nothing (``problems``, one line per rejected row).
+
+    ``opted_out`` counts imported subscriptions that stay opted out: an opt-out is never undone by an import.
+    """
+
+    rows_read: int
+    imported: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    merged_duplicates: int = 0
+    opted_out: int = 0
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Whether the import was written (no row was rejected)."""
+        return not self.problems
+
+
+class SubscriberRepository(StoreBase):
+    """Queries of subscriptions and opt-outs (mixed into :class:`ews.store.repository.Store`)."""
+
+    # -- subscribers (personal data) --------------------------------------------------------------------
+
+    def import_subscribers(self, rows: Sequence[SubscriberRecord], *, at: datetime | None = None) -> ImportReport:
+        """Insert or update subscriptions in one transaction; an opt-out already recorded is always kept.
+
+        Rows with the same (phone, village, channel) are merged, the first one winning. An existing
+        subscription gets the row's language and consent; if it was opted out it stays opted out, and a
+        new subscription of a number that opted out anywhere is stored opted out too (re-subscribing
+        needs an explicit step, not a re-import).
+
+        Raises
+        ------
+        StoreError
+            A row has an unknown language or channel, or a naive consent time.
+        """
+        for n, r in enumerate(rows, start=1):
+            if r.language not in LANGUAGES or r.channel not in CHANNELS:
+                raise StoreError(f"subscriber row {n}: language must be id|en and channel sms|whatsapp")
+            if r.consent_time.tzinfo is None:
+                raise StoreError(f"subscriber row {n}: consent_time needs a time zone offset")
+        merged: dict[tuple[str, str, str], SubscriberRecord] = {}
+        for r in rows:
+            merged.setdefault((r.phone, r.village_code, r.channel), r)
+        created = at or _now()
+        imported = updated = unchanged = opted_out = 0
+        s = Subscriber
+        with self._tx("subscriber import") as connection:
+            existing: dict[tuple[str, str, str], Any] = {}
+            phone_opt_out: dict[str, tuple[datetime, str | None]] = {}
+            for chunk in _chunks(sorted({r.phone for r in merged.values()})):
+                for row in connection.execute(select(s).where(s.phone_e164.in_(chunk))).mappings():
+                    existing[(row["phone_e164"], row["village_code"], row["channel"])] = row
+                    if row["opted_out_at"] is not None:
+                        phone_opt_out.setdefault(row["phone_e164"], (row["opted_out_at"], row["opt_out_source"]))
+            new_rows: list[dict[str, Any]] = []
+            for key, r in merged.items():
+                old = existing.get(key)
+                if old is None:
+                    kept = phone_opt_out.get(r.phone)
+                    out_at, out_source = kept if kept else (r.opted_out_at, r.opt_out_source)
+                    new_rows.append(
+                        {
+                            "phone_e164": r.phone,
+                            "village_code": r.village_code,
+                            "language": r.language,
+                            "channel": r.channel,
+                            "consent_source": r.consent_source,
+                            "consent_time": r.consent_time,
+                            "opted_out_at": out_at,
+                            "opt_out_source": out_source,
+                            "created_at": created,
+                        }
+                    )
+                    imported += 1
+                    opted_out += out_at is not None
+                    continue
+                changes: dict[str, Any] = {}
+                for column, value in (
+                    ("language", r.language),
+                    ("consent_source", r.consent_source),
+                    ("consent_time", r.consent_time),
+                ):
+                    if old[column] != value:
+                        changes[column] = value
+                if old["opted_out_at"] is None and r.opted_out_at is not None:
+                    changes.update(opted_out_at=r.opted_out_at, opt_out_source=r.opt_out_source)
+                if changes:
+                    connection.execute(update(s).where(s.id == old["id"]).values(**changes))
+                    updated += 1
+                else:
+                    unchanged += 1
+                opted_out += old["opted_out_at"] is not None or r.opted_out_at is not None
+            if new_rows:
+                connection.execute(self._insert(Subscriber), new_rows)
+        report = ImportReport(
+            rows_read=len(rows),
+            imported=imported,
+            updated=updated,
+            unchanged=unchanged,
+            merged_duplicates=len(rows) - len(merged),
+            opted_out=opted_out,
+        )
+        log.info(
+            "subscribers: %d imported, %d updated, %d unchanged, %d duplicates merged, %d stay opted out",
+            imported,
+            updated,
+            unchanged,
+            report.merged_duplicates,
+            opted_out,
+        )
+        return report
+
+    def subscribers(
+        self, village_codes: Iterable[str] | None = None, include_opted_out: bool = False
+    ) -> list[Recipient]:
+        """Subscribed residents (of some villages, or all), opted-out ones only if asked; by village, channel.
+
+        The result holds phone numbers (personal data): use them to send and nowhere else.
+        """
+        s = Subscriber
+        base = select(s.phone_e164, s.village_code, s.language, s.channel).order_by(s.village_code, s.channel, s.id)
+        if not include_opted_out:
+            base = base.where(s.opted_out_at.is_(None))
+        statements = (
+            [base]
+            if village_codes is None
+            else [base.where(s.village_code.in_(c)) for c in _chunks(sorted(set(village_codes)))]
+        )
+        out: list[Recipient] = []
+        with self.engine.connect() as connection:
+            for stmt in statements:
+                out.extend(
+                    Recipient(recipient_id(phone), phone, village, language, channel)
+                    for phone, village, language, channel in connection.execute(stmt)
+                )
+        if village_codes is not None:
+            out.sort(key=lambda r: r.village_code)  # chunks are each sorted; keep the documented order
+        return out
+
+    def opt_out(self, phone: str, source: str, at: datetime) -> bool:
+        """Opt a number out of every subscription; ``True`` if anything changed (``False``: unknown or already out).
+
+        Parameters
+        ----------
+        phone
+            The number (E.164, or a form :func:`ews.contacts.normalize_phone` accepts).
+        source
+            How the person opted out (``"sms STOP"``, ``"call to BPBD"``…), kept as evidence.
+        at
+            When (aware).
+
+        Raises
+        ------
+        StoreError
+            ``phone`` is not a valid number (the message does not repeat it).
+        """
+        try:
+            e164 = normalize_phone(phone)
+        except ValueError as exc:
+            raise StoreError(f"opt_out: {exc}") from None
+        s = Subscriber
+        stmt = (
+            update(s)
+            .where(s.phone_e164 == e164, s.opted_out_at.is_(None))
+            .values(opted_out_at=at, opt_out_source=source)
+        )
+        with self._tx(f"opt-out of {recipient_id(e164)}") as connection:
+            changed = connection.execute(stmt).rowcount
+        log.info("opt-out of %s: %d subscription(s) changed", recipient_id(e164), changed)
+        return changed > 0
+
+    def export_subscribers(self) -> list[dict[str, str]]:
+        """Every subscription with its consent and opt-out state, as text (:data:`EXPORT_COLUMNS`), for the data owner.
+
+        Times are ISO 8601 in UTC; empty strings where there is no opt-out.
+        """
+        s = Subscriber
+        stmt = select(s).order_by(s.village_code, s.phone_e164, s.channel)
+
+        def iso(value: datetime | None) -> str:
+            return value.isoformat() if value is not None else ""
+
+        with self.engine.connect() as connection:
+            rows = connection.execute(stmt).mappings().all()
+        return [
+            {
+                "phone": r["phone_e164"],
+                "village_code": r["village_code"],
+                "language": r["language"],
+                "channel": r["channel"],
+                "consent_source": r["consent_source"],
+                "consent_time": iso(r["consent_time"]),
+                "opted_out_at": iso(r["opted_out_at"]),
+                "opt_out_source": r["opt_out_source"] or "",
+                "created_at": iso(r["created_at"]),
+            }
+            for r in rows
+        ]
+
+    # -- opt-out reads ------------------------------------------------------------------------------------
+
+    def opt_out_checker(self) -> OptOutChecker:
+        """A reusable :meth:`is_opted_out` on one held autocommit connection, for the dispatcher's hot loop."""
+        return OptOutChecker(self.engine)
+
+    def is_opted_out(self, address: str) -> bool:
+        """Whether this number opted out (of any subscription): it is then sent nothing more, endings included."""
+        s = Subscriber
+        stmt = select(func.count()).where(s.phone_e164 == address, s.opted_out_at.is_not(None))
+        # A single read, once per message: autocommit skips the transaction (and SQLite's write lock).
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            return bool(connection.execute(stmt).scalar_one())

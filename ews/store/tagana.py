@@ -1,0 +1,75 @@
+"""The Tagana aggregate: volunteer units, their coordinators (personal data: phone numbers) and what they heard."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, func, select
+
+from ews.contacts import recipient_id
+from ews.store.base import StoreBase
+from ews.store.models import LedgerEntry, TaganaCoordinator, TaganaUnitRow
+from ews.types import TaganaUnit
+
+
+class TaganaRepository(StoreBase):
+    """Queries of Tagana units and coordinators (mixed into :class:`ews.store.repository.Store`)."""
+
+    # -- Tagana -----------------------------------------------------------------------------------------
+
+    def save_tagana(self, units: Sequence[TaganaUnit]) -> None:
+        """Replace every Tagana unit and coordinator with ``units`` (one row per unit and coordinator)."""
+        with self._tx("Tagana units") as connection:
+            connection.execute(delete(TaganaCoordinator))
+            connection.execute(delete(TaganaUnitRow))
+            seen: set[str] = set()
+            for u in units:
+                if u.unit_id not in seen:
+                    seen.add(u.unit_id)
+                    connection.execute(
+                        self._insert(TaganaUnitRow).values(
+                            unit_id=u.unit_id,
+                            name=u.name,
+                            kabkota_code=u.kabkota_code,
+                            kecamatan_codes=list(u.kecamatan_codes),
+                        )
+                    )
+                if u.coordinator or u.phone:
+                    connection.execute(
+                        self._insert(TaganaCoordinator).values(
+                            unit_id=u.unit_id, name=u.coordinator, phone_e164=u.phone, channel=u.channel
+                        )
+                    )
+
+    def tagana_units(self) -> list[TaganaUnit]:
+        """Tagana units, one entry per coordinator (a unit without one has ``coordinator=""``, ``phone=None``)."""
+        u, c = TaganaUnitRow, TaganaCoordinator
+        stmt = (
+            select(u.unit_id, u.name, u.kabkota_code, u.kecamatan_codes, c.name, c.phone_e164, c.channel)
+            .outerjoin(c, c.unit_id == u.unit_id)
+            .order_by(u.unit_id, c.id)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(stmt).all()
+        return [
+            TaganaUnit(unit, name, kab, tuple(kec), coord or "", phone, channel or "whatsapp")
+            for unit, name, kab, kec, coord, phone, channel in rows
+        ]
+
+    def coordinator_units(self, sender_id: str) -> list[str]:
+        """Tagana units whose coordinator has this (pseudonymous) number."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(TaganaCoordinator.unit_id, TaganaCoordinator.phone_e164).where(
+                    TaganaCoordinator.phone_e164.is_not(None)
+                )
+            ).all()
+        return sorted({unit for unit, phone in rows if phone and recipient_id(phone) == sender_id})
+
+    def latest_tagana_version(self, sender_id: str) -> int | None:
+        """The newest alert version sent to this Tagana coordinator (what a 'SIAP' acknowledges)."""
+        e = LedgerEntry
+        stmt = select(func.max(e.alert_version_id)).where(e.recipient_id == sender_id, e.audience == "tagana")
+        with self.engine.connect() as connection:
+            found = connection.execute(stmt).scalar_one_or_none()
+        return int(found) if found is not None else None

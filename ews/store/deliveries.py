@@ -71,7 +71,7 @@ class DeliveryRepository(LedgerRepository):
         return self.enqueue(
             row.alert_version_id, row.recipient_id, row.audience, "sms", address=row.address or "",
             body=row.fallback_body, language=row.language or "id", priority=row.priority,
-            valid_until=row.valid_until, at=at,
+            valid_until=row.valid_until, topic=row.topic, at=at,
         )  # fmt: skip
 
     def delivery_status(self, provider_id: str) -> str | None:

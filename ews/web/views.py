@@ -29,7 +29,7 @@ from shapely.geometry.base import BaseGeometry
 from ews.config import RegionConfig, open_region
 from ews.errors import ConfigError, StoreError
 from ews.latency import summarise
-from ews.store.dashboard import DashboardQueries, DeliveryCounts
+from ews.store.dashboard import DeliveryCounts
 from ews.store.repository import Store
 from ews.types import Level
 from ews.web.auth import User
@@ -298,7 +298,7 @@ def active_warnings(store: Store, regions: DashboardRegions, visible: Sequence[s
                 counts[int(s.level)] = counts.get(int(s.level), 0) + 1
         if not per_thread:
             continue
-        deliveries = DashboardQueries(store.engine).delivery_counts(region, per_thread)
+        deliveries = store.delivery_counts(region, per_thread)
         for head in store.thread_heads(per_thread):
             counts = per_thread[head.thread_id]
             out.append(

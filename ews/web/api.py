@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ews.errors import StoreError
 from ews.store.repository import AlertVersionRecord
-from ews.web.auth import User, audit, csrf_token, require, store_of
+from ews.web.auth import User, audit, csrf_token, now_of, require, store_of
 from ews.web.login import Problem
 
 if TYPE_CHECKING:
@@ -28,11 +28,14 @@ if TYPE_CHECKING:
 api_router = APIRouter(prefix="/api", tags=["command center"], responses={401: {"model": Problem}})
 
 Viewer = Annotated[User, Depends(require("viewer"))]
+Operator = Annotated[User, Depends(require("operator"))]
 Analyst = Annotated[User, Depends(require("analyst"))]
 Admin = Annotated[User, Depends(require("admin"))]
 RegionId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
 _PRINTABLE = r"^[^\x00-\x1f\x7f]*$"  # PostgreSQL refuses NUL in text: refused here as 422, not there as 500
 _MAX_ID = 2**31 - 1  # ids are PostgreSQL integers
+_NO_NUL = r"^[^\x00]*$"
+_CODE = r"^\d{2}(\.\d{2}){0,2}(\.\d{4})?$"
 
 
 class Me(BaseModel):
@@ -273,3 +276,124 @@ def audit_log(
         for e in entries
         if user.sees(e.region)
     ]  # fmt: skip
+
+
+# -- reports ----------------------------------------------------------------------------------------------------
+
+
+class ReportIn(BaseModel):
+    """A report forwarded by another agency's system (or typed by an operator's tool)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reference: str = Field(min_length=1, max_length=128, pattern=_PRINTABLE, description="the sender's own id")
+    text: str = Field(min_length=1, max_length=2000, pattern=_NO_NUL)
+    reporter: str = Field(default="", max_length=100, pattern=_PRINTABLE, description="who reports, in words")
+    region: str | None = Field(default=None, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    village_code: str | None = Field(default=None, max_length=13, pattern=_CODE)
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    language: Literal["id", "en"] | None = None
+
+
+class ReportTaken(BaseModel):
+    """What became of a report: its number, the unit it went to and by when it must be answered."""
+
+    report_id: int
+    status: str
+    category: str
+    unit: str
+    deadline_at: datetime
+    duplicate_of: int | None
+    village_code: str | None
+    answer: str
+
+
+class ReportStatusIn(BaseModel):
+    """A report's next status, with a short note for the reporter."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["routed", "in-progress", "resolved"]
+    note: str = Field(default="", max_length=280, pattern=_NO_NUL)
+
+
+class ReportOut(BaseModel):
+    """A report as the API shows it (never a phone number)."""
+
+    id: int
+    status: str
+    category: str
+    unit: str
+    region: str | None
+    village_code: str | None
+    received_at: datetime
+    deadline_at: datetime
+    overdue: bool
+
+
+@api_router.post(
+    "/reports",
+    response_model=ReportTaken,
+    status_code=201,
+    responses={403: {"model": Problem}, 422: {"model": Problem}},
+    summary="Forward a report",
+)
+def post_report(request: Request, body: ReportIn, user: Operator) -> ReportTaken:
+    """Take a report from another agency (operator role or above): classified, located, routed and audited.
+
+    The same ``reference`` from the same user is taken once.
+    """
+    from ews.center.reports import ReportError, intake_report
+
+    if body.village_code is not None and not user.sees(body.village_code):
+        raise HTTPException(403, f"village {body.village_code} is not in your regions")
+    try:
+        result = intake_report(
+            store_of(request), source="agency", source_ref=f"{user.username}:{body.reference}", body=body.text,
+            at=now_of(request), region=body.region, language=body.language,
+            reporter_label=body.reporter or user.username, latitude=body.latitude, longitude=body.longitude,
+            village_code=body.village_code, intake=getattr(request.app.state, "reports", None), actor=user.username,
+            role=user.role,
+        )  # fmt: skip
+    except (ReportError, StoreError) as exc:
+        raise HTTPException(422, str(exc)) from None
+    return ReportTaken(
+        report_id=result.report_id, status=result.status, category=str(result.routing.category.value),
+        unit=result.unit, deadline_at=result.deadline_at, duplicate_of=result.duplicate_of,
+        village_code=result.village_code, answer=result.answer,
+    )  # fmt: skip
+
+
+@api_router.post(
+    "/reports/{report_id}/status",
+    response_model=ReportOut,
+    responses={403: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem}},
+    summary="Move a report on",
+)
+def post_report_status(
+    request: Request,
+    report_id: Annotated[int, Path(ge=1, le=_MAX_ID)],
+    body: ReportStatusIn,
+    user: Operator,
+) -> ReportOut:
+    """Move a report in the user's regions forward (operator or above); its reporter is told once; audited."""
+    from ews.center.reports import ReportError, set_report_status
+
+    store, now = store_of(request), now_of(request)
+    try:
+        found = store.report(report_id, now=now)
+    except StoreError:
+        found = None
+    if found is None or not (user.sees(found.village_code) or user.sees(found.region)):
+        raise HTTPException(404, f"there is no report {report_id} in your regions")
+    try:
+        done = set_report_status(store, report_id, body.status, actor=user.username, role=user.role, note=body.note,
+                                 at=now, intake=getattr(request.app.state, "reports", None))  # fmt: skip
+    except ReportError as exc:
+        raise HTTPException(409, str(exc)) from None
+    return ReportOut(
+        id=done.id, status=done.status, category=done.category, unit=done.unit, region=done.region,
+        village_code=done.village_code, received_at=done.received_at, deadline_at=done.deadline_at,
+        overdue=done.overdue,
+    )  # fmt: skip

@@ -152,6 +152,7 @@ def create_app(
     app.state.store, app.state.clock = store, now
     app.state.settings = settings or WebSettings(secrets.token_hex(32).encode("ascii"), secret_generated=True)
     app.state.region_configs = dict(region_configs or {})
+    app.state.reports = reports
     _mount_command_center(app, app.state.region_configs)
 
     async def verified(request: Request) -> dict[str, str] | None:

@@ -718,6 +718,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the Twilio webhooks, the command center's login, JSON API and dashboard until interrupted."""
     import uvicorn
 
+    from ews.center.reports import ReportIntake
     from ews.config import open_region
     from ews.store.repository import Store
     from ews.web.app import create_app
@@ -725,10 +726,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     token = os.environ.get("TWILIO_AUTH_TOKEN", "")
     public = os.environ.get("EWS_PUBLIC_URL", "")
-    if not token or not public:
+    if bool(token) != bool(public):
         raise EwsError(
-            "ews serve needs TWILIO_AUTH_TOKEN (to verify signatures) and EWS_PUBLIC_URL (the URL Twilio calls)"
+            "ews serve: the Twilio webhooks need both TWILIO_AUTH_TOKEN (to verify signatures) and EWS_PUBLIC_URL "
+            "(the URL Twilio calls); set both, or neither to serve only the dashboard and API"
         )
+    if not token:
+        print(
+            "ews serve: WARNING: TWILIO_AUTH_TOKEN and EWS_PUBLIC_URL are not set: the Twilio webhooks refuse every "
+            "request (no delivery statuses, replies, acknowledgements or reports by WhatsApp/SMS are received)",
+            file=sys.stderr,
+        )
+        public = f"http://{args.host}:{args.port}"
     if args.insecure_cookies and args.host not in ("127.0.0.1", "localhost", "::1"):
         raise EwsError(
             f"--insecure-cookies sends the session cookie over plain http: only for --host 127.0.0.1, not {args.host}"
@@ -746,9 +755,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if config.id in configs:
             raise EwsError(f"--region {value}: region {config.id!r} is given twice")
         configs[config.id] = config
+    # The report desks: each region's routing rules and its villages (read once) to place reports.
+    reports = ReportIntake.from_configs(configs.values()) if configs else None
     store = Store.from_url(_database_url(args))
     try:
-        app = create_app(store, token, public, settings=settings, region_configs=configs)
+        app = create_app(store, token or None, public, settings=settings, region_configs=configs, reports=reports)
         uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     finally:
         store.close()

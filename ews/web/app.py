@@ -111,7 +111,7 @@ def _take_report(
 
 def create_app(
     store: Store,
-    auth_token: str,
+    auth_token: str | None,
     public_url: str,
     *,
     clock: Callable[[], datetime] | None = None,
@@ -127,7 +127,8 @@ def create_app(
     store
         Where statuses, opt-outs, acknowledgements and reports are recorded.
     auth_token
-        The Twilio auth token that signs requests (from ``TWILIO_AUTH_TOKEN``; never logged).
+        The Twilio auth token that signs requests (from ``TWILIO_AUTH_TOKEN``; never logged). ``None``: the
+        webhooks refuse every request (a command center without Twilio serves only the dashboard and API).
     public_url
         The base URL Twilio calls (``https://ews.example.go.id``); signatures are checked against it.
     clock
@@ -144,7 +145,7 @@ def create_app(
     region_configs
         The regions served, by id: an approval from the API or the dashboard queues its messages with them.
     """
-    validator = RequestValidator(auth_token)
+    validator = RequestValidator(auth_token) if auth_token else None
     base = public_url.rstrip("/")
     now = clock or (lambda: datetime.now(UTC))
     app = FastAPI(title="ews command center", docs_url=None, redoc_url=None, openapi_url="/openapi.json")
@@ -156,6 +157,9 @@ def create_app(
     _mount_command_center(app, app.state.region_configs)
 
     async def verified(request: Request) -> dict[str, str] | None:
+        if validator is None:
+            log.warning("rejected %s: TWILIO_AUTH_TOKEN is not set, so no webhook can be verified", request.url.path)
+            return None
         raw = (await request.body()).decode("utf-8", errors="replace")
         params = dict(parse_qsl(raw, keep_blank_values=True))
         url = base + request.url.path + (f"?{request.url.query}" if request.url.query else "")

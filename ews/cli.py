@@ -161,10 +161,46 @@ def cmd_demo(args: argparse.Namespace) -> int:
             channel=_outbox(argparse.Namespace(outbox=str(work / "outbox.jsonl")), config.id), progress=progress,
             sources=HazardSources(rain=(str(rain),)), cache_dir=work / "cache",
         )  # fmt: skip
+        password = _seed_demo_center(store, config, now)
     finally:
         store.close()
     _print_report(report)
+    print(
+        "\nThe command center on the demo data (Ctrl-C stops it):\n"
+        f"  {Path(sys.argv[0]).parent / 'ews'} serve --database sqlite:///{(work / 'ews.db').resolve()} "
+        f"--region {region_file.resolve()} --insecure-cookies\n"
+        f"  then open http://127.0.0.1:8080/ and log in as 'demo' with the password {password}\n"
+        "  (a user of this demo database only; every `make demo` makes a new one)"
+    )
     return EXIT_PARTIAL if report.problems else EXIT_OK
+
+
+def _seed_demo_center(store: Store, config: RegionConfig, now: datetime) -> str:
+    """Give the demo's command center an admin user and three reports; return the user's new password.
+
+    The reports are what an operator might type in from phone calls: a rescue, a need for food, and one no
+    rule recognises (it goes to the duty operator), each in a village under the demo's warning.
+    """
+    import secrets
+
+    from ews.center.reports import intake_report
+    from ews.web.auth import hash_password
+
+    password = secrets.token_urlsafe(12)
+    store.create_user("demo", hash_password(password), "admin", ["*"], "id", at=now)
+    villages: list[str | None] = [s.village_code for s in store.active_alerts(config.id)] or [None]
+    texts = (
+        "Warga terjebak banjir di atap rumah, butuh perahu untuk evakuasi",
+        "Pengungsi di balai desa butuh makanan dan selimut",
+        "Mohon info jalur aman ke kota",
+    )
+    for n, text in enumerate(texts):
+        intake_report(
+            store, source="operator", source_ref=f"demo-{n + 1}", body=text, at=now, region=config.id,
+            village_code=villages[n % len(villages)], rules=config.routing, reporter_label="telepon (demo)",
+            actor="demo", role="operator",
+        )  # fmt: skip
+    return password
 
 
 def _region_file(value: str) -> Path:

@@ -3,8 +3,9 @@
 Pages (each scoped to the user's regions): ``/dashboard`` (overview: counts, latest runs with any degraded state
 shown loudly, active warnings with their timeline and latency), ``/dashboard/map``, ``/dashboard/warnings`` (with
 delivery counts per warning), ``/dashboard/tagana`` (the board; operators acknowledge), ``/dashboard/reports``
-(the queue, overdue first; operators move a report on), ``/dashboard/review`` (analysts approve or reject) and
-``/dashboard/audit`` (admins). A page's ``?fragment=1`` is its live part alone, what htmx polls.
+(the queue, overdue first; operators move a report on and type in one taken by phone), ``/dashboard/review``
+(analysts approve or reject) and ``/dashboard/audit`` (admins). A page's ``?fragment=1`` is its live part alone,
+what htmx polls.
 
 The map loads ``/dashboard/regions/{region}/villages.geojson`` once (built once per region, cached by the
 browser: ETag and ``Cache-Control``), then ``levels.json`` on every refresh and ``warnings.geojson`` only when
@@ -22,7 +23,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -34,10 +36,10 @@ from fastapi.templating import Jinja2Templates
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import Scope
 
-from ews.errors import EwsError
+from ews.errors import EwsError, StoreError
 from ews.store.repository import Store
 from ews.web import i18n, views
-from ews.web.auth import User, csrf_token, current_user, now_of, require, store_of
+from ews.web.auth import User, csrf_token, current_user, new_token, now_of, require, store_of
 
 HERE = Path(__file__).parent
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
@@ -204,13 +206,27 @@ def warnings_page(request: Request, user: UserDep) -> HTMLResponse:
 
 
 @dashboard_router.get("/dashboard/reports", response_class=HTMLResponse)
-def reports_page(request: Request, user: UserDep, notice: str = "") -> HTMLResponse:
-    """The report queue with routing and deadlines, overdue first."""
+def reports_page(request: Request, user: UserDep, notice: str = "", taken: str = "", again: str = "") -> HTMLResponse:
+    """The report queue with routing and deadlines, overdue first; operators also get the form to type one in.
+
+    ``?taken=<id>`` (where a plain form post lands, PRG) says what became of the report just typed in.
+    """
+    t = i18n.translator(_language(request, user))
+    said = _taken(t, _store(request), user, int(taken), again=again == "1", at=_now(request)) if taken.isdigit() else ""
+    return _render(request, user, "reports.html", _reports_context(request, user, notice=notice, taken=said))
+
+
+def _reports_context(
+    request: Request, user: User, *, notice: str = "", taken: str = "", form: ReportForm | None = None
+) -> dict[str, Any]:
     store, regions = _store(request), _regions(request)
-    queue = views.report_queue(store, regions, regions.visible(user), user, _now(request))
+    visible = regions.visible(user)
+    queue = views.report_queue(store, regions, visible, user, _now(request))
     for item in queue:
         item.text = redact_numbers(item.text, masked=user.at_least("operator"))
-    return _render(request, user, "reports.html", {"reports": queue, "notice": notice})
+    if form is None and user.at_least("operator") and visible:
+        form = ReportForm(new_token(), region=visible[0])
+    return {"reports": queue, "notice": notice, "form": form, "taken": taken}
 
 
 @dashboard_router.get("/dashboard/review", response_class=HTMLResponse)
@@ -312,6 +328,85 @@ def report_status(
         return _refused(request, user, "reports.html", str(exc))
     notice = t("reports.set", id=report_id, status=t(f"report.{status}"))
     return _after_change(request, "/dashboard/reports") or reports_page(request, user, notice=notice)
+
+
+@dataclass
+class ReportForm:
+    """The operator's report form as rendered: its one-time token and, after a refusal, what was typed.
+
+    What was typed comes back with any number in it masked, and the reporter's phone never comes back
+    (``phone_dropped`` says it was given); ``errors`` are the messages per field.
+    """
+
+    token: str
+    region: str = ""
+    village: str = ""
+    text: str = ""
+    label: str = ""
+    errors: dict[str, str] = field(default_factory=dict)
+    phone_dropped: bool = False
+
+
+def _taken(t: Callable[..., str], store: Store, user: User, report_id: int, *, again: bool, at: datetime) -> str:
+    """What became of a report just typed in: its number, unit and deadline, or the report it joined."""
+    try:
+        record = store.report(report_id, now=at)
+    except StoreError:
+        return ""
+    if not (user.sees(record.village_code) or user.sees(record.region)):
+        return ""
+    deadline = record.deadline_at.strftime("%m-%d %H:%M UTC")
+    if record.duplicate_of is not None:
+        said = t("reports.form.joined", id=record.id, joined=record.duplicate_of, unit=record.unit, deadline=deadline)
+    else:
+        said = t("reports.form.taken", id=record.id, unit=record.unit, deadline=deadline)
+    if record.reporter_id:
+        said += " " + t("reports.form.sms")
+    return f"{t('reports.form.again')} {said}" if again else said
+
+
+@dashboard_router.post("/dashboard/reports", response_class=HTMLResponse)
+def report_take(
+    request: Request,
+    user: Annotated[User, Depends(require("operator"))],
+    form_token: Annotated[str, Form()] = "",
+    region: Annotated[str, Form()] = "",
+    village: Annotated[str, Form()] = "",
+    text: Annotated[str, Form()] = "",
+    label: Annotated[str, Form()] = "",
+    phone: Annotated[str, Form()] = "",
+) -> Response:
+    """Take a report an operator typed in (a phone call): stored once per form token, routed, audited.
+
+    A plain post lands on ``/dashboard/reports?taken=<id>`` (PRG); htmx gets the form again, fresh, with what
+    became of the report, and the queue out of band. Bad input: the form again with the problems by field, nothing
+    stored (422; 409 for htmx, which the page swaps in place).
+    """
+    t = i18n.translator(_language(request, user))
+    htmx = bool(request.headers.get("HX-Request"))
+    try:
+        result = views.take_report(
+            _store(request), _regions(request), user, token=form_token, region=region, village=village, text=text,
+            label=label, phone=phone, at=_now(request), intake=getattr(request.app.state, "reports", None),
+        )  # fmt: skip
+    except views.ReportFormError as exc:
+        form = ReportForm(
+            form_token if views.FORM_TOKEN.fullmatch(form_token) else new_token(), region=region,
+            village=redact_numbers(village[:64], masked=True),
+            text=redact_numbers(text[: views.MAX_REPORT_TEXT], masked=True),
+            label=redact_numbers(label[: views.MAX_REPORTER_LABEL], masked=True),
+            errors={name: t(key, **fields) for name, (key, fields) in exc.problems.items()},
+            phone_dropped=bool(phone.strip()),
+        )  # fmt: skip
+        context = _reports_context(request, user, form=form)
+        return _render(request, user, "reports_form.html" if htmx else "reports.html", context,
+                       status_code=409 if htmx else 422)  # fmt: skip
+    if not htmx:
+        again = "&again=1" if result.replayed else ""
+        return RedirectResponse(f"/dashboard/reports?taken={result.report_id}{again}", status_code=303)
+    said = _taken(t, _store(request), user, result.report_id, again=result.replayed, at=_now(request))
+    context = {**_reports_context(request, user, taken=said), "oob": True}
+    return _render(request, user, "reports_form.html", context)
 
 
 def _refused(request: Request, user: User, template: str, why: str) -> HTMLResponse:

@@ -14,12 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import shapely
@@ -27,12 +28,15 @@ from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
 from ews.config import RegionConfig, open_region
-from ews.errors import ConfigError, StoreError
+from ews.errors import ConfigError, EwsError, StoreError
 from ews.latency import summarise
 from ews.store.dashboard import DeliveryCounts
 from ews.store.repository import Store
 from ews.types import Level
 from ews.web.auth import User
+
+if TYPE_CHECKING:
+    from ews.center.reports import IntakeResult, ReportIntake
 
 SIMPLIFY_DIVISOR = 2000.0  # as the risk map: 1/2000 of the region's extent
 DECIMALS = 5  # ~1 m at the equator
@@ -488,3 +492,111 @@ def set_status(
     set_report_status(
         store, report_id, status, actor=user.username, role=user.role, note=note.strip()[:500], at=at, intake=intake
     )
+
+
+# -- a report typed in by an operator --------------------------------------------------------------------------
+
+FORM_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+"""The operator form's one-time token (:func:`ews.web.auth.new_token`): a double submit is stored once."""
+MAX_REPORT_TEXT = 2000
+MAX_REPORTER_LABEL = 120
+_CODE = re.compile(r"\d{2}\.\d{2}\.\d{2}(?:\.\d{4})?")  # a kecamatan or village code
+
+
+class ReportFormError(EwsError, ValueError):
+    """What is wrong with an operator's report, per field: ``{field: (i18n key, fields of its message)}``."""
+
+    def __init__(self, problems: Mapping[str, tuple[str, Mapping[str, object]]]) -> None:
+        super().__init__("; ".join(f"{name}: {key}" for name, (key, _) in problems.items()))
+        self.problems = dict(problems)
+
+
+def form_village(region: RegionMap, user: User, given: str) -> tuple[str | None, tuple[str, dict[str, object]] | None]:
+    """The village (or kecamatan) code an operator typed (a code, or a village name unique among theirs).
+
+    Returns the code (``None`` when nothing was typed) and the problem with it, if any (an i18n key and its fields).
+    """
+    text = " ".join(given.split())
+    if not text:
+        return None, None
+    visible = region.visible_codes(user)
+    if _CODE.fullmatch(text):
+        known = text in region.names or any(c.startswith(text + ".") for c in region.codes)
+        if not known:
+            return None, ("reports.form.village_unknown", {"village": text, "region": region.name})
+        if not (user.sees(region.region) or user.sees(text)):
+            return None, ("reports.form.village_not_yours", {"village": text})
+        return text, None
+    matches = sorted(c for c in visible if region.names.get(c, "").casefold() == text.casefold())
+    if len(matches) == 1:
+        return matches[0], None
+    if matches:
+        return None, ("reports.form.village_ambiguous", {"village": text, "codes": ", ".join(matches[:8])})
+    return None, ("reports.form.village_unknown", {"village": text[:64], "region": region.name})
+
+
+def take_report(
+    store: Store,
+    regions: DashboardRegions,
+    user: User,
+    *,
+    token: str,
+    region: str,
+    village: str,
+    text: str,
+    label: str,
+    phone: str,
+    at: datetime,
+    intake: ReportIntake | None = None,
+) -> IntakeResult:
+    """Take a report an operator typed in (:func:`ews.center.reports.intake_report`, which routes and audits it).
+
+    ``token`` is the form's (one report per token and user); ``phone`` the reporter's number, optional: they are
+    then told each status by SMS. Returns what the intake did.
+
+    Raises
+    ------
+    ReportFormError
+        Every problem found, by field; nothing is stored then.
+    """
+    from ews.center.reports import ReportError, intake_report
+    from ews.contacts import normalize_phone
+
+    problems: dict[str, tuple[str, Mapping[str, object]]] = {}
+    if not FORM_TOKEN.fullmatch(token):
+        problems["token"] = ("reports.form.bad_token", {})
+    body = text.strip()
+    if not body:
+        problems["text"] = ("reports.form.text_empty", {})
+    elif len(body) > MAX_REPORT_TEXT:
+        problems["text"] = ("reports.form.text_long", {"n": MAX_REPORT_TEXT})
+    reporter_label = " ".join(label.split())
+    if len(reporter_label) > MAX_REPORTER_LABEL:
+        problems["label"] = ("reports.form.label_long", {"n": MAX_REPORTER_LABEL})
+    number = phone.strip()
+    if number:
+        try:
+            normalize_phone(number)
+        except ValueError:
+            problems["phone"] = ("reports.form.phone_bad", {})
+    code = None
+    if region not in regions.visible(user):
+        problems["region"] = ("reports.form.region_unknown", {})
+    else:
+        found = regions.map(region)
+        code, problem = form_village(found, user, village)
+        if problem is not None:
+            problems["village"] = problem
+        elif code is None and not user.sees(region):  # unplaced, it would be out of the user's own queue
+            problems["village"] = ("reports.form.village_needed", {"region": found.name})
+    if problems:
+        raise ReportFormError(problems)
+    try:
+        return intake_report(
+            store, source="operator", source_ref=f"{user.username}:{token}", body=body, at=at, region=region,
+            village_code=code, reporter_phone=number or None, channel="sms" if number else None,
+            reporter_label=reporter_label, intake=intake, actor=user.username, role=user.role,
+        )  # fmt: skip
+    except ReportError as exc:
+        field_name = "village" if "village" in str(exc) else "phone" if "number" in str(exc) else "text"
+        raise ReportFormError({field_name: ("reports.form.refused", {"why": str(exc)})}) from None

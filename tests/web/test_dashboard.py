@@ -303,3 +303,156 @@ def test_no_page_or_own_asset_points_at_another_host(app: FastAPI, store: Store)
         assert EXTERNAL.search(html) is None, (page, EXTERNAL.search(html))
         for src in re.findall(r'(?:src|href)="([^"]+)"', html):
             assert src.startswith(("/", "?", "#")), (page, src)
+
+
+# -- a report typed in by an operator (a phone call) ---------------------------------------------------------
+
+FORM_TOKEN = re.compile(r'name="form_token" value="([A-Za-z0-9_-]+)"')
+
+
+def form_token(client: TestClient) -> str:
+    found = FORM_TOKEN.search(client.get("/dashboard/reports").text)
+    assert found, "the reports page has the operator's form"
+    return found.group(1)
+
+
+def stored_with(store: Store, text: str) -> list[int]:
+    return [r.id for r in store.reports(limit=1000) if r.body == text]
+
+
+def ledger_topics(store: Store, report_id: int) -> list[tuple[str, str, str]]:
+    from sqlalchemy import text
+
+    query = text("SELECT topic, audience, channel FROM send_ledger WHERE topic LIKE :t ORDER BY id")
+    with store.engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(query, {"t": f"report:{report_id}:%"})]
+
+
+def test_an_operator_types_in_a_report_and_a_double_submit_stores_it_once(app: FastAPI, store: Store) -> None:
+    client = client_for(app, store, "omar")
+    token = form_token(client)
+    text = "warga terjebak banjir butuh perahu"
+    form = {"csrf_token": "csrf-omar", "form_token": token, "region": "demo", "village": "Wonojaya", "text": text,
+            "label": "telepon dari Pak RT"}  # fmt: skip
+    response = client.post("/dashboard/reports", data=form)
+    assert response.status_code == 303  # PRG: the page then says what became of it
+    [report_id] = stored_with(store, text)
+    assert response.headers["location"] == f"/dashboard/reports?taken={report_id}"
+    record = store.report(report_id)
+    assert (record.source, record.unit, record.status) == ("operator", "Tagana", "routed")
+    assert (record.village_code, record.located_by) == ("35.99.01.2003", "operator")
+    assert record.reporter_label == "telepon dari Pak RT"
+    assert record.reporter_id is None
+    page = client.get(response.headers["location"]).text
+    assert f"Laporan #{report_id} disimpan dan diteruskan ke Tagana" in page
+    assert f'id="report-{report_id}"' in page  # in the queue
+    entry = store.audit_entries(subject=f"report:{report_id}")[0]
+    assert (entry.actor, entry.role, entry.action, entry.region) == (
+        "omar",
+        "operator",
+        "report.routed",
+        "35.99.01.2003",
+    )
+    # The same form sent again (a double click, a retry over a slow line): one report, the operator told so.
+    again = client.post("/dashboard/reports", data=form, headers={"HX-Request": "true"})
+    assert again.status_code == 200
+    assert "<html" not in again.text
+    assert "sudah pernah dikirim" in again.text
+    assert f"Laporan #{report_id} disimpan" in again.text
+    assert 'hx-swap-oob="innerHTML"' in again.text  # the queue comes along, out of band
+    assert f'id="report-{report_id}"' in again.text
+    assert FORM_TOKEN.search(again.text).group(1) != token  # type: ignore[union-attr]  # a fresh form
+    assert stored_with(store, text) == [report_id]
+    assert len(store.audit_entries(subject=f"report:{report_id}")) == 1
+
+
+def test_a_viewer_gets_no_form_and_cannot_post_one(app: FastAPI, store: Store) -> None:
+    client = client_for(app, store, "vera")
+    html = client.get("/dashboard/reports").text
+    assert 'name="form_token"' not in html
+    assert 'action="/dashboard/reports"' not in html
+    text = "viewer mencoba: pohon tumbang menutup jalan"
+    form = {"csrf_token": "csrf-vera", "form_token": "v" * 32, "region": "demo", "text": text}
+    assert client.post("/dashboard/reports", data=form).status_code == 403
+    assert stored_with(store, text) == []
+
+
+def test_a_typed_in_report_without_the_csrf_token_is_refused(app: FastAPI, store: Store) -> None:
+    client = client_for(app, store, "omar")
+    text = "tanpa token: pohon tumbang menutup jalan"
+    form = {"form_token": form_token(client), "region": "demo", "village": "35.99.01.2005", "text": text}
+    assert client.post("/dashboard/reports", data=form).status_code == 403
+    assert client.post("/dashboard/reports", data={**form, "csrf_token": "csrf-vera"}).status_code == 403
+    assert stored_with(store, text) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"village": "35.99.09.9999"}, "Desa: 35.99.09.9999 tidak ada di Kabupaten Contoh (sintetis)."),
+        ({"village": "Atlantis"}, "Desa: Atlantis tidak ada di Kabupaten Contoh (sintetis)."),
+        ({"village": ""}, "Desa: wajib diisi, karena akun Anda hanya mencakup sebagian"),  # omar sees 35.99 only
+        ({"text": "   "}, "Isi laporan: wajib diisi."),
+        ({"phone": "0899 ABC 0011"}, "Nomor ponsel pelapor: tidak terbaca"),
+        ({"region": "elsewhere"}, "Wilayah: pilih salah satu wilayah Anda."),
+        ({"form_token": "x"}, "Formulir kedaluwarsa atau rusak"),
+    ],
+)
+def test_bad_input_gives_the_form_back_naming_the_field_and_stores_nothing(
+    app: FastAPI, store: Store, change: dict[str, str], message: str
+) -> None:
+    client = client_for(app, store, "omar")
+    form = {"csrf_token": "csrf-omar", "form_token": form_token(client), "region": "demo", "village": "35.99.01.2006",
+            "text": "jembatan putus diterjang banjir", "phone": "0899-9000-0555"}  # fmt: skip
+    before = len(store.reports(limit=1000))
+    form.update(change)
+    response = client.post("/dashboard/reports", data=form)
+    assert response.status_code == 422
+    assert "<html" in response.text  # the whole page, with the form open and the problem by its field
+    assert message in response.text
+    if set(change) <= {"village", "text", "phone"}:  # a field the operator typed (one region: no region field)
+        assert 'aria-invalid="true" aria-describedby="problem-' in response.text
+    assert "9000-0555" not in response.text  # the number is not echoed
+    assert "90000555" not in response.text
+    assert "ketik lagi" in response.text  # ... and the operator is told to type it again
+    htmx = client.post("/dashboard/reports", data=form, headers={"HX-Request": "true"})
+    assert htmx.status_code == 409  # swapped in place by the page's htmx config
+    assert "<html" not in htmx.text
+    assert message in htmx.text
+    assert len(store.reports(limit=1000)) == before
+
+
+def test_a_reporters_phone_is_never_shown_and_gets_each_status_once_by_sms(app: FastAPI, store: Store) -> None:
+    number = "0899-9000-0777"
+    shapes = ("0899-9000-0777", "089990000777", "+6289990000777", "6289990000777", "9000-0777", "90000777")
+    client = client_for(app, store, "omar")
+    text = "pengungsi butuh makanan dan selimut"
+    form = {"csrf_token": "csrf-omar", "form_token": form_token(client), "region": "demo",
+            "village": "35.99.01.2004", "text": text, "phone": number}  # fmt: skip
+    taken = client.post("/dashboard/reports", data=form, headers={"HX-Request": "true"})
+    assert taken.status_code == 200
+    [report_id] = stored_with(store, text)
+    assert store.report(report_id).unit.startswith("Dinas Sosial")
+    assert "Pelapor menerima kabar status lewat SMS." in taken.text
+    assert ledger_topics(store, report_id) == [(f"report:{report_id}:routed", "reporter", "sms")]
+    for status in ("in-progress", "in-progress"):  # told once, even when the change is sent twice
+        moved = client.post(
+            f"/dashboard/reports/{report_id}/status", data={"status": status, "csrf_token": "csrf-omar"}
+        )
+        assert moved.status_code == 303
+    assert store.report(report_id).status == "in-progress"
+    assert ledger_topics(store, report_id) == [
+        (f"report:{report_id}:routed", "reporter", "sms"),
+        (f"report:{report_id}:in-progress", "reporter", "sms"),
+    ]
+    pages = [taken.text]
+    for name in ("vera", "omar", "adi"):
+        other = client_for(app, store, name)
+        pages += [
+            other.get(p).text
+            for p in [*PAGES, "/dashboard/reports?fragment=1", f"/dashboard/reports?taken={report_id}"]
+        ]
+    pages.append(client_for(app, store, "adi").get("/dashboard/audit").text)
+    for html in pages:
+        assert not any(shape in html for shape in shapes)
+        assert not PHONE.search(html), PHONE.search(html)

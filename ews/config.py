@@ -11,7 +11,7 @@ import itertools
 import os
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ews.codes import normalize_code
+from ews.command.escalation import Policy, Step
 from ews.command.rules import RoutingRules
 from ews.errors import ConfigError
 from ews.types import Level
@@ -523,6 +524,73 @@ class CommandCenter(_Frozen):
     info: Annotated[str, Field(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9+][A-Za-z0-9 ./:+-]*$")] | None = None
 
 
+class EscalationStep(_Frozen):
+    """One step of a ``mobilisation:`` policy: which contact steps of ``tagana.csv`` it pages, and when."""
+
+    targets: tuple[Annotated[int, Field(ge=1, le=9)], ...] = Field(min_length=1)
+    delay_minutes: Annotated[float, Field(ge=0, le=24 * 60)]
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, int) else value
+
+
+class EscalationRules(_Frozen):
+    """An escalation policy as written in the region file (see docs/mobilisation.md); :meth:`policy` is pure."""
+
+    steps: tuple[EscalationStep, ...] = (
+        EscalationStep(targets=(1,), delay_minutes=0),
+        EscalationStep(targets=(2,), delay_minutes=10),
+        EscalationStep(targets=(3,), delay_minutes=20),
+    )
+    repeat: Annotated[int, Field(ge=0, le=10)] = 1
+    repeat_after_minutes: Annotated[float, Field(ge=0, le=24 * 60)] = 30
+    quorum: Annotated[int, Field(ge=1, le=50)] = 1
+    ack_timeout_minutes: Annotated[float, Field(ge=0, le=7 * 24 * 60)] = 60
+
+    @model_validator(mode="after")
+    def _valid(self) -> EscalationRules:
+        self.policy()  # steps in order of delay...: the pure model's own checks
+        return self
+
+    def policy(self) -> Policy:
+        """The :class:`ews.command.escalation.Policy` these rules describe."""
+        return Policy(
+            steps=tuple(Step(tuple(s.targets), timedelta(minutes=s.delay_minutes)) for s in self.steps),
+            repeat=self.repeat,
+            repeat_after=timedelta(minutes=self.repeat_after_minutes),
+            quorum=self.quorum,
+            ack_timeout=timedelta(minutes=self.ack_timeout_minutes),
+        )
+
+
+class MobilisationRules(EscalationRules):
+    """The region's ``mobilisation:`` block: the default escalation policy and per-unit overrides.
+
+    ``units: {TGN-3578: {quorum: 2}}`` gives a unit its own policy; fields it leaves out come from the region's
+    (not from the built-in defaults), so a unit changes only what differs.
+    """
+
+    units: dict[Annotated[str, Field(min_length=1, max_length=64)], EscalationRules] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inherit(cls, data: object) -> object:
+        if not isinstance(data, Mapping) or not isinstance(data.get("units"), Mapping):
+            return data
+        shared = {k: v for k, v in data.items() if k != "units"}
+        units = {
+            unit: {**shared, **given} if isinstance(given, Mapping) else given for unit, given in data["units"].items()
+        }
+        return {**data, "units": units}
+
+    def policy_for(self, unit_id: str) -> Policy:
+        """The policy of ``unit_id``: its own override, or the region's."""
+        own = self.units.get(unit_id)
+        return own.policy() if own is not None else self.policy()
+
+
 class FetchOptions(_Frozen):
     """How a region's sources are fetched over HTTP.
 
@@ -557,6 +625,7 @@ class RegionConfig(_Frozen):
     earthquake: QuakeRules = QuakeRules()
     fetch: FetchOptions = FetchOptions()
     routing: RoutingRules = RoutingRules()  # report routing (kanalisasi); see docs/routing.md
+    mobilisation: MobilisationRules = MobilisationRules()  # Tagana escalation; see docs/mobilisation.md
     area_names: tuple[Path, ...] = ()
     tagana: Path | None = None
     subscribers: Path | None = None

@@ -175,7 +175,9 @@ class Recipient:
 class TaganaUnit:
     """A Tagana unit (per kabupaten/kota) and its coordinator's contact, if one is configured.
 
-    ``kecamatan_codes`` empty means the unit covers its whole kabupaten/kota.
+    ``kecamatan_codes`` empty means the unit covers its whole kabupaten/kota. ``step`` is the escalation step
+    that pages this contact (1: the pipeline's own notice, at once; 2, 3...: later, by the unit's policy, see
+    :mod:`ews.command.escalation`); ``role`` is ``coordinator`` or ``bpbd`` (the kab/kota BPBD duty contact).
     """
 
     unit_id: str
@@ -185,6 +187,8 @@ class TaganaUnit:
     coordinator: str
     phone: str | None
     channel: str  # "sms" | "whatsapp"
+    step: int = 1
+    role: str = "coordinator"  # "coordinator" | "bpbd"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,9 @@ This is the one validation path for every contact file, whichever command reads 
 Subscribers and exercise-list columns: ``phone, village_code, language (id|en), channel (sms|whatsapp),
 consent_source, consent_time`` and optionally ``opted_out_at, opt_out_source`` (as written by the export).
 Tagana columns: ``unit_id, name, kabkota_code, kecamatan_codes (";"-separated, empty = whole kab/kota),
-coordinator, phone (may be empty), channel``. A line whose cells are all empty is skipped.
+coordinator, phone (may be empty), channel`` and optionally ``step`` (1 = paged at once, the default; 2, 3... =
+paged later by the unit's escalation policy) and ``role`` (``coordinator``, the default, or ``bpbd`` for the
+kab/kota BPBD duty contact). A line whose cells are all empty is skipped.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ OPT_OUT_COLUMNS = ("opted_out_at", "opt_out_source")
 TAGANA_COLUMNS = ("unit_id", "name", "kabkota_code", "kecamatan_codes", "coordinator", "phone", "channel")
 LANGUAGES = ("id", "en")
 CHANNELS = ("sms", "whatsapp")
+ROLES = ("coordinator", "bpbd")
+MAX_STEP = 9
 # A cell starting with one of these is run as a formula by spreadsheets (OWASP, "CSV Injection").
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -255,6 +259,18 @@ def read_subscriber_file(
     return SubscriberFile(path, rows_read, tuple(records), tuple(problems))
 
 
+def _step(value: str) -> tuple[int, str | None]:
+    """The escalation step of a Tagana contact line (empty: 1, paged at once)."""
+    if not value:
+        return 1, None
+    if value.isdigit() and 1 <= int(value) <= MAX_STEP:
+        return int(value), None
+    return 1, (
+        f"column 'step' is {_shown(value)}; use a whole number from 1 (paged at once) to {MAX_STEP} "
+        "(paged later, by the unit's escalation policy)"
+    )
+
+
 def read_tagana_file(path: Path) -> TaganaFile:
     """Read and validate a Tagana units CSV, collecting a reason for every rejected line.
 
@@ -300,11 +316,17 @@ def read_tagana_file(path: Path) -> TaganaFile:
                 kecamatan.append(code)
         channel = row["channel"] or "whatsapp"
         reasons += [why] if (why := _choice(channel, CHANNELS, "channel")) else []
+        step, why = _step(row.get("step", ""))
+        reasons += [why] if why else []
+        role = row.get("role", "") or "coordinator"
+        reasons += [why] if (why := _choice(role, ROLES, "role")) else []
         if reasons or kabkota is None:
             problems.append(f"line {line}: {'; '.join(reasons)}")
             continue
         units.append(
-            TaganaUnit(row["unit_id"], row["name"], kabkota, tuple(kecamatan), row["coordinator"], phone, channel)
+            TaganaUnit(
+                row["unit_id"], row["name"], kabkota, tuple(kecamatan), row["coordinator"], phone, channel, step, role
+            )
         )
     return TaganaFile(path, rows_read, tuple(units), tuple(problems))
 

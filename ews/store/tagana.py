@@ -37,7 +37,12 @@ class TaganaRepository(StoreBase):
                 if u.coordinator or u.phone:
                     connection.execute(
                         self._insert(TaganaCoordinator).values(
-                            unit_id=u.unit_id, name=u.coordinator, phone_e164=u.phone, channel=u.channel
+                            unit_id=u.unit_id,
+                            name=u.coordinator,
+                            phone_e164=u.phone,
+                            channel=u.channel,
+                            step=u.step,
+                            role=u.role,
                         )
                     )
 
@@ -45,15 +50,19 @@ class TaganaRepository(StoreBase):
         """Tagana units, one entry per coordinator (a unit without one has ``coordinator=""``, ``phone=None``)."""
         u, c = TaganaUnitRow, TaganaCoordinator
         stmt = (
-            select(u.unit_id, u.name, u.kabkota_code, u.kecamatan_codes, c.name, c.phone_e164, c.channel)
+            select(
+                u.unit_id, u.name, u.kabkota_code, u.kecamatan_codes, c.name, c.phone_e164, c.channel, c.step, c.role
+            )
             .outerjoin(c, c.unit_id == u.unit_id)
             .order_by(u.unit_id, c.id)
         )
         with self.engine.connect() as connection:
             rows = connection.execute(stmt).all()
         return [
-            TaganaUnit(unit, name, kab, tuple(kec), coord or "", phone, channel or "whatsapp")
-            for unit, name, kab, kec, coord, phone, channel in rows
+            TaganaUnit(
+                unit, name, kab, tuple(kec), coord or "", phone, channel or "whatsapp", step or 1, role or "coordinator"
+            )
+            for unit, name, kab, kec, coord, phone, channel, step, role in rows
         ]
 
     def coordinator_units(self, sender_id: str) -> list[str]:

@@ -336,10 +336,16 @@ def _editions(warning: Warning | WarningHeader | None) -> tuple[tuple[str, str],
 
 
 def _units_for(units: Sequence[TaganaUnit], village_code: str) -> list[TaganaUnit]:
+    """The contacts notified at once for a village: step 1 of each covering unit.
+
+    Later steps are paged by :func:`ews.center.mobilise.escalate_due`; once paged they are in the ledger for the
+    thread's versions and hear its updates and its end.
+    """
     return [
         u
         for u in units
-        if parent_code(village_code, 2) == u.kabkota_code
+        if u.step == 1
+        and parent_code(village_code, 2) == u.kabkota_code
         and (not u.kecamatan_codes or parent_code(village_code, 3) in u.kecamatan_codes)
     ]
 
@@ -567,11 +573,12 @@ def village_plans(
         )
         if said is not None:
             said_by[village] = said
-    # Lowered below Tagana's level: the units that were mobilised for the village hear of it.
+    # Lowered below Tagana's level: the units that were mobilised for the village hear of it. Still at it or
+    # above: its step-1 contacts, and the later steps' contacts the escalation paged (they are in the ledger).
     lowered = [
         (thread, village)
         for village, said in said_by.items()
-        if not said.transition.ends and said.level < config.levels.tagana_min_level
+        if not said.transition.ends
         for thread in {*before_by.get(village, {}), *(p.decision.thread_id for p in by_village[village])}
     ]
     heard = store.heard_by(config.id, lowered) if lowered else {}
@@ -609,19 +616,18 @@ def village_plans(
         # warning ended, a lower one remains), whoever heard of the ending warning.
         pool = going if (going and not said.transition.ends) else mine
         residents = list({(r.recipient_id, r.channel): r for p in pool for r in p.residents}.values())
+        paged = {
+            r: unit_by_id[r]
+            for thread in {*was, *by_thread}
+            for r, aud, _ in heard.get((thread, village), ())
+            if aud == "tagana" and r in unit_by_id
+        }
         if said.transition.ends:
-            mobilised = list({u.unit_id: u for p in mine for u in p.units}.values())
+            mobilised = list({tagana_recipient_id(u): u for p in mine for u in p.units}.values())
         elif said.level >= config.levels.tagana_min_level:
-            mobilised = _units_for(units, village)
+            mobilised = list({**{tagana_recipient_id(u): u for u in _units_for(units, village)}, **paged}.values())
         else:
-            mobilised = list(
-                {
-                    r: unit_by_id[r]
-                    for thread in {*was, *by_thread}
-                    for r, aud, _ in heard.get((thread, village), ())
-                    if aud == "tagana" and r in unit_by_id
-                }.values()
-            )
+            mobilised = list(paged.values())
         out.append(_VillagePlan(village, alert, ids, residents, mobilised, said))
     return out
 
@@ -701,10 +707,11 @@ def queue_villages(
         )
     center = command_center or CommandCenter()
     issued = now or datetime.now(UTC)
-    by_unit: dict[str, tuple[TaganaUnit, list[_VillagePlan]]] = {}
+    # One notice per contact of a unit (a unit may have several coordinators), for all its villages.
+    by_unit: dict[tuple[str, str], tuple[TaganaUnit, list[_VillagePlan]]] = {}
     for p in plans:
         for unit in p.units:
-            by_unit.setdefault(unit.unit_id, (unit, []))[1].append(p)
+            by_unit.setdefault((unit.unit_id, tagana_recipient_id(unit)), (unit, []))[1].append(p)
     for _, (unit, mine) in sorted(by_unit.items()):
         going = [p for p in mine if not p.ends]
         shown = going or mine
@@ -773,7 +780,7 @@ def queue_plans(
     Endings get priority 0 (sent first) and no expiry (a cancel or all-clear always goes out).
     """
     queued = 0
-    tagana: dict[tuple[str, str, bool], list[tuple[int, VillageAlert, TaganaUnit, _Plan]]] = {}
+    tagana: dict[tuple[str, str, str, bool], list[tuple[int, VillageAlert, TaganaUnit, _Plan]]] = {}
     # An exercise goes to each person on the exercise list once per thread (and per ending), not per village.
     drills: dict[tuple[str, str, str, bool], list[tuple[int, VillageAlert, Recipient, _Plan]]] = {}
     for p in plans:
@@ -786,7 +793,7 @@ def queue_plans(
                     (version_id, p.alert, r, p)
                 )
             for unit in p.units:
-                tagana.setdefault((unit.unit_id, d.thread_id, d.transition.ends), []).append(
+                tagana.setdefault((unit.unit_id, tagana_recipient_id(unit), d.thread_id, d.transition.ends), []).append(
                     (version_id, p.alert, unit, p)
                 )
             continue
@@ -813,7 +820,8 @@ def queue_plans(
             else:
                 queued += 1
         for unit in p.units:
-            tagana.setdefault((unit.unit_id, d.thread_id, d.transition.ends), []).append((version_id, p.alert, unit, p))
+            key = (unit.unit_id, tagana_recipient_id(unit), d.thread_id, d.transition.ends)
+            tagana.setdefault(key, []).append((version_id, p.alert, unit, p))
     for _, group in sorted(drills.items(), key=lambda kv: kv[0]):
         person, first = group[0][2], group[0][3].decision
         alerts = {v: a for v, a, _, _ in group}

@@ -610,6 +610,35 @@ def _database_url(args: argparse.Namespace) -> str:
     return str(args.database or os.environ.get("EWS_DATABASE_URL") or DEFAULT_URL)
 
 
+def cmd_tagana_escalate(args: argparse.Namespace) -> int:
+    """Page the due escalation steps once (the ``ews_tagana`` DAG does it every minute); ``ews send`` delivers."""
+    from ews.center.mobilise import AckLinks, escalate_due
+    from ews.store.repository import Store
+
+    store = Store.from_url(_database_url(args))
+    try:
+        done = escalate_due(store, at=datetime.now(UTC), links=AckLinks.from_env(os.environ))
+    finally:
+        store.close()
+    for mid, step in done.no_contact:
+        print(f"mobilisation #{mid}: step {step} has no contact in tagana.csv: nobody paged", file=sys.stderr)
+    print(f"ews tagana escalate: {done.pages} page(s) queued for {len(done.mobilisations)} mobilisation(s)")
+    return EXIT_OK
+
+
+def cmd_tagana_board(args: argparse.Namespace) -> int:
+    """Print the Tagana board (no phone numbers)."""
+    from ews.center.mobilise import board_lines
+    from ews.store.repository import Store
+
+    store = Store.from_url(_database_url(args))
+    try:
+        print("\n".join(board_lines(store, args.region, at=datetime.now(UTC))))
+    finally:
+        store.close()
+    return EXIT_OK
+
+
 def cmd_subscribers_import(args: argparse.Namespace) -> int:
     """Validate a subscribers CSV and import it all or nothing; the report never shows a phone number."""
     from ews.store.repository import Store
@@ -1059,6 +1088,16 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (u_add, u_list, u_pw, u_off):
         p.add_argument("--database", help=database_help)
         p.set_defaults(func=cmd_users)
+
+    tagana = sub.add_parser("tagana", help="Tagana mobilisations: page the due escalation steps, print the board")
+    tagana_sub = tagana.add_subparsers(dest="action", required=True)
+    t_esc = tagana_sub.add_parser("escalate", help="page every due step of open mobilisations, once")
+    t_board = tagana_sub.add_parser("board", help="the Tagana board: counts and every live mobilisation")
+    t_board.add_argument("--region", action="append", help="only this region id or code prefix (repeatable)")
+    for p in (t_esc, t_board):
+        p.add_argument("--database", help=database_help)
+    t_esc.set_defaults(func=cmd_tagana_escalate)
+    t_board.set_defaults(func=cmd_tagana_board)
 
     from ews.center.commands import add_report_commands  # the command group of the report queue
 

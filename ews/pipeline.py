@@ -458,6 +458,7 @@ def publish_outputs(
     maps, village files, ``summary.csv``, ``outbox.jsonl`` (this run's messages), ``cap/`` and ``report.json``.
     """
     from ews.alerting import alert_step, renderer_for
+    from ews.center.mobilise import sync_mobilisations
     from ews.latency import summarise
     from ews.review.riskmap import RasterLayer  # matplotlib on publish
     from ews.review.scene import ended_alerts
@@ -491,6 +492,8 @@ def publish_outputs(
             previous_cap_dir=out_dir / "cap" if (out_dir / "cap").is_dir() else None,
         )  # fmt: skip
         notes.extend(alerts.notes)
+        # Tagana mobilisations follow the alerts (opened, updated, stood down); escalate_due pages later steps.
+        sync_mobilisations(store, config.id, config, tagana, at=now)
         both = _Tee(channel, FileOutbox(staging / "outbox.jsonl")) if channel is not None else None
         if both is not None:  # the dry-run outbox (or a channel given by the caller) delivers at once
             # The run's own clock stands still at `now`; the dry-run outbox knows at once what it holds.

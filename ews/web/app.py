@@ -38,6 +38,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 from twilio.request_validator import RequestValidator
 
+from ews.center.mobilise import acknowledge
 from ews.center.reports import ReportError, ReportIntake, intake_report
 from ews.contacts import normalize_phone, recipient_id
 from ews.errors import StoreError
@@ -209,8 +210,9 @@ def create_app(
         if meaning.kind == "ack" and meaning.code in {u.upper() for u in store.coordinator_units(who)}:
             version = store.latest_tagana_version(who)
             store.record_inbound(sid, channel, who, "ack", body, unit_id=meaning.code, alert_version_id=version, at=at)
-            log.info("Tagana %s acknowledged (version %s) by %s", meaning.code, version, who)
-            return _twiml(CONFIRM_ACK.format(unit=meaning.code))
+            acked = acknowledge(store, unit_id=meaning.code, responder=who, via=channel, at=at)
+            log.info("Tagana %s acknowledged (version %s) by %s: %s", meaning.code, version, who, acked.outcomes)
+            return _twiml(acked.reply())
         store.record_inbound(sid, channel, who, "report", body, at=at)
         if reports is None:
             return _twiml(CONFIRM_REPORT)

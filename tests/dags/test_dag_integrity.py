@@ -66,6 +66,10 @@ DAG_MAP: dict[str, dict[str, Any]] = {
         "file": "ews_reports.py", "edges": {"escalate": []}, "schedule": "* * * * *",
         "outlets": {"escalate": ["ews_ledger"]},
     },
+    "ews_tagana": {
+        "file": "ews_tagana.py", "edges": {"escalate": []}, "schedule": "* * * * *",
+        "outlets": {"escalate": ["ews_ledger"]},
+    },
     "ews_review": {
         "file": "ews_review.py", "schedule": "[Asset(name='ews_review_queue'",
         "edges": {"held_threads": ["apply", "questions"], "questions": ["review"], "review": ["apply"], "apply": []},

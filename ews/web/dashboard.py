@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,10 +33,13 @@ from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request, R
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import Scope
 
-from ews.errors import EwsError, StoreError
+from ews.codes import local_zone
+from ews.errors import DataValidationError, EwsError, StoreError
 from ews.store.repository import Store
 from ews.web import i18n, views
 from ews.web.auth import User, csrf_token, current_user, new_token, now_of, require, store_of
@@ -45,6 +48,7 @@ HERE = Path(__file__).parent
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
 TEMPLATES.env.globals["duration"] = views.duration
 TEMPLATES.env.globals["LEVEL_COLOURS"] = views.LEVEL_COLOURS
+TIME_FORMAT = "%Y-%m-%d %H:%M"
 
 dashboard_router = APIRouter(include_in_schema=False)
 
@@ -59,6 +63,62 @@ def redact_numbers(text: str, *, masked: bool) -> str:
         return f"•••{digits[-3:]}" if masked else "[nomor]"
 
     return _NUMBER.sub(hide, text)
+
+
+# -- local time -------------------------------------------------------------------------------------------------
+
+
+def zone_for(
+    regions: views.DashboardRegions | None, where: str | None, visible: Sequence[str] = ()
+) -> tuple[tzinfo, str]:
+    """The civil time zone and its name (WIB, WITA, WIT) for ``where``: a region id, or a Kemendagri code.
+
+    Without ``where`` (or one not understood), the zone of the ``visible`` regions when they share one, else UTC.
+    """
+    configs = regions.configs if regions is not None else {}
+    if where:
+        config = configs.get(where)
+        try:
+            return local_zone(config.province_code if config is not None else where)
+        except (DataValidationError, ValueError):
+            pass
+    zones = set()
+    for region in visible:
+        if region in configs:
+            zones.add(local_zone(configs[region].province_code))
+    if len(zones) == 1:
+        return zones.pop()
+    return UTC, "UTC"
+
+
+def local_time(moment: datetime | None, zone: tuple[tzinfo, str], fmt: str = TIME_FORMAT) -> str:
+    """``moment`` in ``zone`` with the zone's name (``2026-12-02 20:40 WIB``); ``–`` for None (naive = UTC)."""
+    if moment is None:
+        return "–"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    tz, name = zone
+    return f"{moment.astimezone(tz).strftime(fmt)} {name}"
+
+
+@pass_context
+def _local_filter(context: Context, moment: datetime | None, where: str | None = None, fmt: str = TIME_FORMAT) -> str:
+    """Jinja ``{{ when|local(region_or_code) }}``: a time in the region's local zone, named (WIB/WITA/WIT)."""
+    request = context.get("request")
+    regions = getattr(request.app.state, "regions", None) if request is not None else None
+    return local_time(moment, zone_for(regions, where, context.get("regions") or ()), fmt)
+
+
+@pass_context
+def _zone_name(context: Context, where: str | None = None) -> str:
+    """Jinja ``{{ zone_name(region) }}``: the name of the zone :func:`_local_filter` shows times in."""
+    request = context.get("request")
+    regions = getattr(request.app.state, "regions", None) if request is not None else None
+    return zone_for(regions, where, context.get("regions") or ())[1]
+
+
+TEMPLATES.env.filters["local"] = _local_filter
+TEMPLATES.env.globals["zone_name"] = _zone_name
 
 
 def _store(request: Request) -> Store:
@@ -183,6 +243,7 @@ def overview(request: Request, user: UserDep) -> HTMLResponse:
             "warnings": warnings,
             "pending": views.pending_reviews(store, regions, visible, user),
             "report_counts": views.report_counts(store, regions, visible, user, _now(request)),
+            "board": views.board(store, user, _now(request), events=False),
         },
     )
 
@@ -205,6 +266,13 @@ def warnings_page(request: Request, user: UserDep) -> HTMLResponse:
     return _render(request, user, "warnings.html", {"warnings": warnings})
 
 
+@dashboard_router.get("/dashboard/tagana", response_class=HTMLResponse)
+def tagana_page(request: Request, user: UserDep, notice: str = "") -> HTMLResponse:
+    """The Tagana board: open, escalated, acknowledged, mobilised and recently stood down, each with its events."""
+    board = views.board(_store(request), user, _now(request))
+    return _render(request, user, "tagana.html", {"board": board, "notice": notice})
+
+
 @dashboard_router.get("/dashboard/reports", response_class=HTMLResponse)
 def reports_page(request: Request, user: UserDep, notice: str = "", taken: str = "", again: str = "") -> HTMLResponse:
     """The report queue with routing and deadlines, overdue first; operators also get the form to type one in.
@@ -212,7 +280,11 @@ def reports_page(request: Request, user: UserDep, notice: str = "", taken: str =
     ``?taken=<id>`` (where a plain form post lands, PRG) says what became of the report just typed in.
     """
     t = i18n.translator(_language(request, user))
-    said = _taken(t, _store(request), user, int(taken), again=again == "1", at=_now(request)) if taken.isdigit() else ""
+    said = (
+        _taken(t, _store(request), user, int(taken), again=again == "1", at=_now(request), regions=_regions(request))
+        if taken.isdigit()
+        else ""
+    )
     return _render(request, user, "reports.html", _reports_context(request, user, notice=notice, taken=said))
 
 
@@ -347,7 +419,16 @@ class ReportForm:
     phone_dropped: bool = False
 
 
-def _taken(t: Callable[..., str], store: Store, user: User, report_id: int, *, again: bool, at: datetime) -> str:
+def _taken(
+    t: Callable[..., str],
+    store: Store,
+    user: User,
+    report_id: int,
+    *,
+    again: bool,
+    at: datetime,
+    regions: views.DashboardRegions | None = None,
+) -> str:
     """What became of a report just typed in: its number, unit and deadline, or the report it joined."""
     try:
         record = store.report(report_id, now=at)
@@ -355,7 +436,8 @@ def _taken(t: Callable[..., str], store: Store, user: User, report_id: int, *, a
         return ""
     if not (user.sees(record.village_code) or user.sees(record.region)):
         return ""
-    deadline = record.deadline_at.strftime("%m-%d %H:%M UTC")
+    zone = zone_for(regions, record.village_code or record.region)
+    deadline = local_time(record.deadline_at, zone, "%m-%d %H:%M")
     if record.duplicate_of is not None:
         said = t("reports.form.joined", id=record.id, joined=record.duplicate_of, unit=record.unit, deadline=deadline)
     else:
@@ -404,14 +486,38 @@ def report_take(
     if not htmx:
         again = "&again=1" if result.replayed else ""
         return RedirectResponse(f"/dashboard/reports?taken={result.report_id}{again}", status_code=303)
-    said = _taken(t, _store(request), user, result.report_id, again=result.replayed, at=_now(request))
+    said = _taken(
+        t, _store(request), user, result.report_id, again=result.replayed, at=_now(request), regions=_regions(request)
+    )
     context = {**_reports_context(request, user, taken=said), "oob": True}
     return _render(request, user, "reports_form.html", context)
 
 
+@dashboard_router.post("/dashboard/tagana/{mobilisation_id}/ack", response_class=HTMLResponse)
+def tagana_ack(request: Request, mobilisation_id: int, user: Annotated[User, Depends(require("operator"))]) -> Response:
+    """Acknowledge a mobilisation for its unit in the operator's name (``via="dashboard"``).
+
+    :func:`ews.center.mobilise.acknowledge` records the event and audits it. A mobilisation outside the user's
+    regions is answered 404, as if it did not exist; one stood down 409.
+    """
+    t = i18n.translator(_language(request, user))
+    try:
+        result = views.acknowledge_mobilisation(_store(request), mobilisation_id, user, at=_now(request))
+    except LookupError:
+        raise HTTPException(404, f"there is no mobilisation {mobilisation_id} in your regions") from None
+    except (EwsError, ValueError) as exc:
+        return _refused(request, user, "tagana.html", str(exc))
+    if not result.acknowledged:
+        return _refused(request, user, "tagana.html", t("tagana.nothing", id=mobilisation_id))
+    _, status, acks, quorum = result.outcomes[0]
+    key = "tagana.again" if result.duplicate else "tagana.acked"
+    notice = t(key, id=mobilisation_id, unit=result.unit_id, status=t("mob." + status), acks=acks, quorum=quorum)
+    return _after_change(request, "/dashboard/tagana") or tagana_page(request, user, notice=notice)
+
+
 def _refused(request: Request, user: User, template: str, why: str) -> HTMLResponse:
     """A refused change: 409 with the reason (htmx shows it in place; see dashboard.js)."""
-    page = {"review.html": review_page, "reports.html": reports_page}[template]
+    page = {"review.html": review_page, "reports.html": reports_page, "tagana.html": tagana_page}[template]
     response = page(request, user, notice=why)
     response.status_code = 409
     return response

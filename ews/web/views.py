@@ -600,3 +600,193 @@ def take_report(
     except ReportError as exc:
         field_name = "village" if "village" in str(exc) else "phone" if "number" in str(exc) else "text"
         raise ReportFormError({field_name: ("reports.form.refused", {"why": str(exc)})}) from None
+
+
+# -- the Tagana board --------------------------------------------------------------------------------------------
+
+BOARD_COLUMNS = ("open", "escalated", "acknowledged", "mobilised", "stood-down")
+"""The board's columns: open (step 1 only), escalated (open, a later step fired), acknowledged, mobilised, and
+the mobilisations stood down within :data:`RECENT_STAND_DOWN`."""
+RECENT_STAND_DOWN = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class MobilisationEventView:
+    """One recorded step of a mobilisation as the board shows it: never a number, a page's delivery from its row.
+
+    ``who`` is the paged contact's name and role (a page), the responder (an acknowledgement: an operator's user
+    name or a coordinator's pseudonymous id) or ``ews``; ``via`` the channel.
+    """
+
+    at: datetime
+    kind: str
+    round: int
+    step: int | None
+    who: str
+    via: str | None
+    delivery: str | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class MobilisationView:
+    """One card of the Tagana board (:class:`~ews.store.mobilisations.MobilisationRecord` and its events)."""
+
+    id: int
+    region: str
+    unit_id: str
+    unit_name: str
+    thread_id: str
+    status: str
+    column: str
+    level: int
+    villages: int
+    round: int
+    acks: int
+    quorum: int
+    opened_at: datetime
+    acknowledged_at: datetime | None
+    mobilised_at: datetime | None
+    ended_at: datetime | None
+    next_page_at: datetime | None
+    events: tuple[MobilisationEventView, ...]
+
+    @property
+    def acknowledgeable(self) -> bool:
+        """Whether an operator can still acknowledge it on the dashboard (live, not yet mobilised)."""
+        return self.status in ("open", "acknowledged")
+
+
+@dataclass(frozen=True)
+class BoardColumn:
+    """The cards of one column of the board."""
+
+    key: str
+    items: tuple[MobilisationView, ...]
+
+
+@dataclass(frozen=True)
+class Board:
+    """The Tagana board of a user: the columns of :data:`BOARD_COLUMNS`."""
+
+    columns: tuple[BoardColumn, ...]
+
+    @property
+    def total(self) -> int:
+        """Cards on the board."""
+        return sum(len(c.items) for c in self.columns)
+
+    @property
+    def open_count(self) -> int:
+        """Mobilisations nobody acknowledged yet (open or escalated)."""
+        return sum(len(c.items) for c in self.columns if c.key in ("open", "escalated"))
+
+    def count(self, key: str) -> int:
+        """Cards in column ``key``."""
+        return next((len(c.items) for c in self.columns if c.key == key), 0)
+
+
+def sees_mobilisation(user: User, record: Any) -> bool:
+    """Whether ``user`` sees a mobilisation: its region (by id) or one of its villages."""
+    return bool(user.sees(record.region) or any(user.sees(v) for v in record.villages))
+
+
+def _column(record: Any) -> str:
+    if record.status == "open" and record.escalated:
+        return "escalated"
+    return str(record.status)
+
+
+def _event_view(event: Any, redact: Any) -> MobilisationEventView:
+    if event.kind == "page":
+        who = event.target or event.recipient_id or "?"
+    else:
+        who = event.actor or event.recipient_id or "ews"
+    return MobilisationEventView(
+        at=event.at, kind=event.kind, round=event.round, step=event.step, who=redact(who), via=event.channel,
+        delivery=event.delivery, detail=redact(event.detail or ""),
+    )  # fmt: skip
+
+
+def mobilisation_view(store: Store, record: Any, user: User) -> MobilisationView:
+    """A board card of ``record`` with its events (names and roles only; any digits like a number masked)."""
+    from ews.web.dashboard import redact_numbers
+
+    def redact(text: str) -> str:
+        return redact_numbers(text, masked=user.at_least("operator"))
+
+    events = tuple(_event_view(e, redact) for e in store.mobilisation_events(record.id))
+    return MobilisationView(
+        id=record.id, region=record.region, unit_id=record.unit_id, unit_name=redact(record.unit_name),
+        thread_id=record.thread_id, status=record.status, column=_column(record), level=int(record.level),
+        villages=len(record.villages), round=record.round, acks=record.acks, quorum=record.quorum,
+        opened_at=record.opened_at, acknowledged_at=record.acknowledged_at, mobilised_at=record.mobilised_at,
+        ended_at=record.ended_at, next_page_at=record.next_page_at, events=events,
+    )  # fmt: skip
+
+
+def board(store: Store, user: User, now: datetime, *, events: bool = True) -> Board:
+    """The user's Tagana board: live mobilisations by column (highest level, then oldest first).
+
+    The ones stood down within :data:`RECENT_STAND_DOWN` too. One query for the mobilisations, one per card for
+    its events (``events=False``: none, for the overview's counts).
+    """
+    records = [
+        r
+        for r in store.mobilisations(list(user.regions), now=now)
+        if sees_mobilisation(user, r)
+        and (r.status != "stood-down" or (r.ended_at is not None and now - r.ended_at <= RECENT_STAND_DOWN))
+    ]
+    if events:
+        cards = [mobilisation_view(store, r, user) for r in records]
+    else:
+        cards = [
+            MobilisationView(
+                r.id,
+                r.region,
+                r.unit_id,
+                r.unit_name,
+                r.thread_id,
+                r.status,
+                _column(r),
+                int(r.level),
+                len(r.villages),
+                r.round,
+                r.acks,
+                r.quorum,
+                r.opened_at,
+                r.acknowledged_at,
+                r.mobilised_at,
+                r.ended_at,
+                r.next_page_at,
+                (),
+            )
+            for r in records
+        ]
+    cards.sort(key=lambda c: (-c.level, c.opened_at, c.id))
+    return Board(tuple(BoardColumn(k, tuple(c for c in cards if c.column == k)) for k in BOARD_COLUMNS))
+
+
+def acknowledge_mobilisation(store: Store, mobilisation_id: int, user: User, *, at: datetime) -> Any:
+    """Acknowledge a mobilisation ``user`` sees for its unit, from the dashboard, in the user's name.
+
+    :func:`ews.center.mobilise.acknowledge` records the event and the audit entries. Returns its
+    :class:`~ews.center.mobilise.AckResult`.
+
+    Raises
+    ------
+    LookupError
+        No such mobilisation among the user's (the same for one that exists elsewhere: nothing leaks).
+    StoreError
+        It stood down: there is nothing to acknowledge any more.
+    """
+    from ews.center.mobilise import acknowledge
+
+    found = store.mobilisation(mobilisation_id)
+    if found is None or not sees_mobilisation(user, found):
+        raise LookupError(f"mobilisation {mobilisation_id}: no such mobilisation among yours")
+    if found.status not in ("open", "acknowledged", "mobilised"):
+        raise StoreError(f"mobilisation {mobilisation_id} stood down: there is nothing to acknowledge")
+    return acknowledge(
+        store, unit_id=found.unit_id, responder=user.username, via="dashboard", at=at, mobilisation_id=mobilisation_id
+    )

@@ -79,7 +79,8 @@ def client_for(app: FastAPI, store: Store, username: str) -> TestClient:
     return client
 
 
-PAGES = ["/dashboard", "/dashboard/map", "/dashboard/warnings", "/dashboard/reports", "/dashboard/review"]
+PAGES = ["/dashboard", "/dashboard/map", "/dashboard/warnings", "/dashboard/tagana", "/dashboard/reports",
+         "/dashboard/review"]  # fmt: skip
 
 
 @pytest.mark.parametrize("username", ["vera", "omar", "ana", "adi"])
@@ -113,7 +114,7 @@ def test_a_degraded_run_is_shown_loudly(app: FastAPI, store: Store, demo: DemoDa
 
 def test_a_fragment_is_the_live_part_alone(app: FastAPI, store: Store) -> None:
     client = client_for(app, store, "ana")
-    for page in ("/dashboard", "/dashboard/review", "/dashboard/reports", "/dashboard/warnings"):
+    for page in ("/dashboard", "/dashboard/review", "/dashboard/reports", "/dashboard/warnings", "/dashboard/tagana"):
         full, part = client.get(page).text, client.get(page + "?fragment=1").text
         assert "<html" in full
         assert 'hx-trigger="every 15s"' in full
@@ -456,3 +457,84 @@ def test_a_reporters_phone_is_never_shown_and_gets_each_status_once_by_sms(app: 
     for html in pages:
         assert not any(shape in html for shape in shapes)
         assert not PHONE.search(html), PHONE.search(html)
+
+
+# -- the Tagana board ------------------------------------------------------------------------------------------
+
+
+def open_mobilisations(store: Store) -> list[int]:
+    return sorted(m.id for m in store.mobilisations(["demo"]) if m.status == "open")
+
+
+def card(html: str, mobilisation_id: int) -> str:
+    return html.split(f'id="mob-{mobilisation_id}"')[1].split('<div class="mob"')[0]
+
+
+def test_the_board_shows_each_mobilisation_with_its_events_for_every_role(app: FastAPI, store: Store) -> None:
+    ids = open_mobilisations(store)
+    assert len(ids) >= 2, "the demo's run opens mobilisations"
+    for name in ("vera", "omar", "ana", "adi"):
+        html = client_for(app, store, name).get("/dashboard/tagana").text
+        for mid in ids:
+            one = card(html, mid)
+            assert 'data-status="open"' in one
+            assert "Siaga" in one
+            assert "konfirmasi 0/1" in one
+            assert "Dibuka 2026-12-02 20:40 WIB" in one  # 13:40 UTC, the demo's run, in the region's zone
+            assert "Panggilan berikut 2026-12-02 20:50 WIB" in one  # step 2 after 10 minutes
+            assert "dipanggil" in one
+            assert "tahap 1" in one
+            assert ("data-ack" in one) is (name != "vera"), name
+        assert 'href="/dashboard/tagana" aria-current="page"' in html
+        assert not PHONE.search(html), PHONE.search(html)
+        assert "UTC" not in html
+    overview = client_for(app, store, "vera").get("/dashboard").text
+    assert f'data-kind="open-mobilisations">{len(ids)}<' in overview
+    english = client_for(app, store, "vera").get("/dashboard/tagana?lang=en").text
+    assert "Tagana board" in english
+    assert "Next page due" in english
+
+
+def test_a_viewer_cannot_acknowledge_nor_anyone_without_csrf_nor_outside_their_regions(
+    app: FastAPI, store: Store
+) -> None:
+    mid = open_mobilisations(store)[-1]
+    viewer = client_for(app, store, "vera")
+    assert viewer.post(f"/dashboard/tagana/{mid}/ack", data={"csrf_token": "csrf-vera"}).status_code == 403
+    operator = client_for(app, store, "omar")
+    assert operator.post(f"/dashboard/tagana/{mid}/ack").status_code == 403
+    assert operator.post(f"/dashboard/tagana/{mid}/ack", data={"csrf_token": "csrf-adi"}).status_code == 403
+    other = client_for(app, store, "lain")
+    outside = other.post(f"/dashboard/tagana/{mid}/ack", data={"csrf_token": "csrf-lain"})  # an analyst of 36
+    assert outside.status_code == 404
+    assert "TGN" not in outside.text
+    assert f'id="mob-{mid}"' not in other.get("/dashboard/tagana").text
+    assert operator.post("/dashboard/tagana/999999/ack", data={"csrf_token": "csrf-omar"}).status_code == 404
+    assert store.mobilisation(mid).status == "open"
+    assert all(e.action != "mobilisation acknowledged" for e in store.audit_entries(subject=f"mobilisation:{mid}"))
+
+
+def test_an_operator_acknowledges_for_the_unit_and_the_board_shows_it_mobilised(app: FastAPI, store: Store) -> None:
+    mid = open_mobilisations(store)[0]
+    operator = client_for(app, store, "omar")
+    response = operator.post(f"/dashboard/tagana/{mid}/ack", data={"csrf_token": "csrf-omar"},
+                             headers={"HX-Request": "true"})  # fmt: skip
+    assert response.status_code == 200
+    assert "<html" not in response.text
+    assert "dikonfirmasi: dimobilisasi, 1/1 konfirmasi" in response.text
+    one = card(response.text, mid)
+    assert 'data-status="mobilised"' in one
+    assert "data-ack" not in one
+    assert "Dimobilisasi 2026-12-02 20:45 WIB" in one
+    assert "konfirmasi · omar · dashboard" in " ".join(one.split())
+    record = store.mobilisation(mid)
+    assert (record.status, record.acks) == ("mobilised", 1)
+    actions = {(e.actor, e.action) for e in store.audit_entries(subject=f"mobilisation:{mid}")}
+    assert {("omar", "mobilisation acknowledged"), ("ews", "mobilisation mobilised")} <= actions
+    again = operator.post(f"/dashboard/tagana/{mid}/ack", data={"csrf_token": "csrf-omar"})
+    assert again.status_code == 303  # a plain form post goes back to the board (PRG)
+    assert store.mobilisation(mid).acks == 1
+    assert sum(e.kind == "ack" for e in store.mobilisation_events(mid)) == 1
+    board = client_for(app, store, "vera").get("/dashboard/tagana").text
+    assert 'data-column="mobilised"' in board
+    assert f'id="mob-{mid}" data-status="mobilised"' in board

@@ -18,7 +18,8 @@ A request body over 64 KiB (:data:`~ews.web.body_limit.MAX_BODY_BYTES`) gets 413
 
 The command center is served beside them: ``/login`` and ``/logout`` (:mod:`ews.web.login`), the JSON API under
 ``/api`` (:mod:`ews.web.api`, documented at ``/openapi.json``; no Swagger page, which would load from a CDN),
-the dashboard when :mod:`ews.web.dashboard` is installed, and ``/static``. Who may do what:
+the dashboard when :mod:`ews.web.dashboard` is installed, ``/ack/{token}`` (Tagana acknowledgement links for SMS
+coordinators, :mod:`ews.web.ack`) and ``/static``. Who may do what:
 :mod:`ews.web.auth`.
 """
 
@@ -43,6 +44,7 @@ from ews.center.reports import ReportError, ReportIntake, intake_report
 from ews.contacts import normalize_phone, recipient_id
 from ews.errors import StoreError
 from ews.store.repository import Store
+from ews.web.ack import ack_router
 from ews.web.api import api_router
 from ews.web.auth import WebSettings
 from ews.web.body_limit import MAX_BODY_BYTES, BodyLimit
@@ -72,6 +74,7 @@ def _mount_command_center(app: FastAPI, region_configs: Mapping[str, RegionConfi
 
     app.include_router(auth_router)
     app.include_router(api_router)
+    app.include_router(ack_router)
     if importlib.util.find_spec("ews.web.dashboard") is not None:
         dashboard = importlib.import_module("ews.web.dashboard")
         views = importlib.import_module("ews.web.views")

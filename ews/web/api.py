@@ -397,3 +397,133 @@ def post_report_status(
         village_code=done.village_code, received_at=done.received_at, deadline_at=done.deadline_at,
         overdue=done.overdue,
     )  # fmt: skip
+
+
+# -- Tagana mobilisations ---------------------------------------------------------------------------------------
+
+MobilisationStatus = Literal["open", "acknowledged", "mobilised", "stood-down"]
+
+
+class MobilisationEventOut(BaseModel):
+    """One recorded step of a mobilisation: who was paged when, through which channel, delivered or not; acks.
+
+    ``who`` is a paged contact's name and role, a responder (a user name or a coordinator's pseudonymous id) or
+    ``ews``; never a number.
+    """
+
+    at: datetime
+    kind: str
+    round: int
+    step: int | None
+    who: str
+    channel: str | None
+    delivery: Literal["queued", "sent", "delivered", "failed"] | None
+    detail: str
+
+
+class MobilisationOut(BaseModel):
+    """A Tagana mobilisation (one unit called out for one warning thread); times in UTC."""
+
+    id: int
+    region: str
+    unit_id: str
+    unit_name: str
+    thread_id: str
+    status: MobilisationStatus
+    escalated: bool
+    level: Literal["none", "Waspada", "Siaga", "Awas"]
+    level_value: int = Field(ge=0, le=3)
+    villages: list[str]
+    round: int
+    acks: int
+    quorum: int
+    opened_at: datetime
+    acknowledged_at: datetime | None
+    mobilised_at: datetime | None
+    ended_at: datetime | None
+    next_page_at: datetime | None
+    events: list[MobilisationEventOut] | None = Field(default=None, description="with ?events=true")
+
+
+class AckOut(BaseModel):
+    """What an acknowledgement did: the mobilisation's status and this round's acknowledgements."""
+
+    mobilisation_id: int
+    unit_id: str
+    status: MobilisationStatus
+    acks: int
+    quorum: int
+    duplicate: bool = Field(description="this user had acknowledged this round already: nothing changed")
+
+
+def _mobilisation_out(record: Any, events: list[Any] | None) -> MobilisationOut:
+    from ews.types import Level
+
+    return MobilisationOut(
+        id=record.id, region=record.region, unit_id=record.unit_id, unit_name=record.unit_name,
+        thread_id=record.thread_id, status=record.status, escalated=record.escalated,
+        level=Level(int(record.level)).label, level_value=int(record.level),  # type: ignore[arg-type]
+        villages=list(record.villages), round=record.round, acks=record.acks, quorum=record.quorum,
+        opened_at=record.opened_at, acknowledged_at=record.acknowledged_at, mobilised_at=record.mobilised_at,
+        ended_at=record.ended_at, next_page_at=record.next_page_at,
+        events=None if events is None else [
+            MobilisationEventOut(
+                at=e.at, kind=e.kind, round=e.round, step=e.step,
+                who=(e.target if e.kind == "page" else e.actor) or e.recipient_id or "ews",
+                channel=e.channel, delivery=e.delivery, detail=e.detail,
+            )
+            for e in events
+        ],
+    )  # fmt: skip
+
+
+@api_router.get("/mobilisations", response_model=list[MobilisationOut], summary="Tagana mobilisations")
+def mobilisations(
+    request: Request,
+    user: Viewer,
+    status: Annotated[list[MobilisationStatus] | None, Query(description="only these statuses")] = None,
+    region: Annotated[
+        str | None, Query(max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$", description="one region id (default: all)")
+    ] = None,
+    events: Annotated[bool, Query(description="each with its recorded steps")] = False,
+) -> list[MobilisationOut]:
+    """The mobilisations in the user's regions, the newest first (``next_page_at``: when the next page is due)."""
+    from ews.web.views import sees_mobilisation
+
+    store = store_of(request)
+    records = [
+        r
+        for r in store.mobilisations(list(user.regions), statuses=status, now=now_of(request))
+        if sees_mobilisation(user, r) and (region is None or r.region == region)
+    ]
+    return [_mobilisation_out(r, store.mobilisation_events(r.id) if events else None) for r in records]
+
+
+@api_router.post(
+    "/mobilisations/{mobilisation_id}/ack",
+    response_model=AckOut,
+    responses={403: {"model": Problem}, 404: {"model": Problem}, 409: {"model": Problem}},
+    summary="Acknowledge a mobilisation for its unit",
+)
+def ack_mobilisation(
+    request: Request,
+    mobilisation_id: Annotated[int, Path(ge=1, le=_MAX_ID)],
+    user: Operator,
+) -> AckOut:
+    """Acknowledge a live mobilisation in the user's regions for its unit, in the user's name (operator or above).
+
+    Counted once per user and round; at the quorum the unit is mobilised. Audited.
+    """
+    from ews.web.views import acknowledge_mobilisation
+
+    try:
+        result = acknowledge_mobilisation(store_of(request), mobilisation_id, user, at=now_of(request))
+    except LookupError:
+        raise HTTPException(404, f"there is no mobilisation {mobilisation_id} in your regions") from None
+    except (StoreError, ValueError) as exc:
+        raise HTTPException(409, str(exc)) from None
+    if not result.acknowledged:
+        raise HTTPException(409, f"mobilisation {mobilisation_id} is no longer open to acknowledge")
+    mid, status, acks, quorum = result.outcomes[0]
+    return AckOut(mobilisation_id=mid, unit_id=result.unit_id, status=status, acks=acks, quorum=quorum,
+                  duplicate=result.duplicate)  # fmt: skip

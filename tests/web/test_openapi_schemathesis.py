@@ -16,6 +16,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from ews.alerts.model import Decision, Transition, VillageState
+from ews.command.escalation import Policy
+from ews.store.mobilisations import NewMobilisation
 from ews.store.repository import Store
 from ews.types import Level
 from ews.web.app import create_app
@@ -39,6 +41,11 @@ def api_schema(database_url: str) -> Iterator[schemathesis.BaseSchema]:
     decision = Decision("jawa-timur", "35.78.01.1001", "A1", Transition.NEW, Level.NONE, Level.AWAS, 1, "A1", T0,
                         None, 0.9, True, False, "test")  # fmt: skip
     store.add_alert_version(decision, "ews.jawa-timur.A1.35.78.01.1001.1", "pending", at=T0)
+    store.open_mobilisations(
+        [NewMobilisation("jawa-timur", "TGN-3578", "Tagana Kota Surabaya", "A1", 2, ("35.78.01.1001",),
+                         Policy().to_json(), None)],
+        at=T0,
+    )  # fmt: skip
     app = create_app(store, "twilio-token", "https://ews.example.invalid", clock=lambda: T0,
                      settings=WebSettings(b"s" * 32))  # fmt: skip
     yield schemathesis.openapi.from_asgi("/openapi.json", app)
@@ -66,5 +73,6 @@ def test_no_operation_answers_with_a_server_error(api_schema: schemathesis.BaseS
 def test_the_schema_documents_the_api_and_hides_the_webhooks(api_schema: schemathesis.BaseSchema) -> None:
     paths = set(api_schema.raw_schema["paths"])
     assert {"/api/me", "/api/session", "/api/alerts/pending", "/api/alerts/{version_id}/decision",
-            "/api/regions/{region}/villages", "/api/audit"} <= paths  # fmt: skip
-    assert not {p for p in paths if p.startswith(("/twilio", "/login", "/logout", "/dashboard"))}
+            "/api/regions/{region}/villages", "/api/audit", "/api/mobilisations",
+            "/api/mobilisations/{mobilisation_id}/ack"} <= paths  # fmt: skip
+    assert not {p for p in paths if p.startswith(("/twilio", "/login", "/logout", "/dashboard", "/ack"))}

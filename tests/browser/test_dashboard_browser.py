@@ -1,8 +1,8 @@
 """The dashboard in headless Chromium (Debian's ``chromium``, driven by Playwright) on a real uvicorn server.
 
 Over the demo's data (run once, Awas held for review): an operator and an analyst log in through the login form,
-see the map's villages coloured by level, approve the pending alert and resolve a report, each through the page's
-buttons. A request without a session, a viewer on an operator's action and a
+see the map's villages coloured by level, approve the pending alert, acknowledge a Tagana mobilisation and resolve
+a report, each through the page's buttons. A request without a session, a viewer on an operator's action and a
 change without the CSRF token are refused. Screenshots go to ``out/test-artifacts/browser/``.
 """
 
@@ -138,6 +138,29 @@ def test_an_analyst_approves_the_pending_alert(browser: object, server: tuple[st
     assert "disetujui" in page.inner_text("p.notice")
     assert not store.pending_threads("demo")
     _shot(page, "review-approved")
+
+
+def test_an_operator_acknowledges_a_mobilisation(browser: object, server: tuple[str, Store]) -> None:
+    base, store = server
+    open_ones = sorted(m.id for m in store.mobilisations(["demo"]) if m.status == "open")
+    assert open_ones, "the demo's run opens Tagana mobilisations"
+    target = open_ones[0]
+    page = _log_in(browser, base, "omar")
+    page.goto(f"{base}/dashboard/tagana")
+    card = page.locator(f"#mob-{target}")
+    assert card.get_attribute("data-status") == "open"
+    assert "WIB" in card.inner_text()
+    _shot(page, "tagana-before")
+    card.locator("button[data-ack]").click()
+    page.wait_for_selector(f"#mob-{target}[data-status=mobilised]", timeout=10000)
+    assert "dikonfirmasi" in page.inner_text("p.notice")
+    assert page.locator(f"#mob-{target} button[data-ack]").count() == 0
+    after = store.mobilisation(target)
+    assert after is not None
+    assert (after.status, after.acks) == ("mobilised", 1)
+    page.locator(f"#mob-{target} details.events summary").click()
+    assert "omar" in page.locator(f"#mob-{target} details.events").inner_text()
+    _shot(page, "tagana-acknowledged")
 
 
 def test_an_operator_resolves_a_report(browser: object, server: tuple[str, Store], demo: DemoData) -> None:

@@ -64,7 +64,11 @@ class MobilisationReport:
 
 @dataclass
 class EscalationReport:
-    """What one :func:`escalate_due` call paged: ledger rows queued, and steps with nobody to page."""
+    """What one :func:`escalate_due` call paged: pages queued to a number, and steps with nobody to page.
+
+    A contact line without a number still gets its ledger row (settled ``no-contact``, like the pipeline's
+    notices), but it is not a page: a step whose contacts all lack a number is in ``no_contact``.
+    """
 
     pages: int = 0
     ledger_ids: list[int] = field(default_factory=list)
@@ -407,13 +411,14 @@ def escalate_due(store: Store, *, at: datetime, links: AckLinks | None = None) -
                 ))  # fmt: skip
                 audits.append(AuditItem("ews", "system", "mobilisation page", f"mobilisation:{m.id}", m.region,
                                         {"round": page.round, "step": page.step, "recipient": rid}))  # fmt: skip
-                if lid is not None:
+                if lid is not None and u.phone:
                     report.pages += 1
                     report.ledger_ids.append(lid)
             if not targets:
                 events.append(NewMobilisationEvent(
                     m.id, "page", page.round, page.step, detail=f"no contact of step(s) {page.targets} in tagana.csv"
                 ))  # fmt: skip
+            if not any(u.phone for u in targets):
                 report.no_contact.append((m.id, page.step))
         report.mobilisations.append(m.id)
     store.update_mobilisations(changes, at=at)

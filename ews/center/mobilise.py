@@ -216,6 +216,8 @@ def sync_mobilisations(
     events: list[NewMobilisationEvent] = []
     audits: list[AuditItem] = []
     new: list[NewMobilisation] = []
+    # (mobilisation, unit, thread, frozen policy, round) whose round begins with the pipeline's notice to step 1.
+    first: list[tuple[int, str, str, Mapping[str, object], int]] = []
     for key, villages in sorted(wanted.items()):
         unit_id, thread = key
         level = max(villages.values())
@@ -237,6 +239,7 @@ def sync_mobilisations(
             events.append(NewMobilisationEvent(m.id, "renotify", m.round + 1, detail=f"re-opened at level {level}"))
             audits.append(AuditItem("ews", "system", "mobilisation re-opened", f"mobilisation:{m.id}", region))
             report.reopened.append(m.id)
+            first.append((m.id, unit_id, thread, m.policy, m.round + 1))  # the cycle's notice of the return
             continue
         policy = Policy.from_json(m.policy)
         if needs_renotify(policy, m.status, level, m.acked_level, m.acknowledged_at, at):
@@ -270,27 +273,32 @@ def sync_mobilisations(
         report.opened.append(mid)
         audits.append(AuditItem("ews", "system", "mobilisation opened", f"mobilisation:{mid}", region,
                                 {"unit": n.unit_id, "thread": n.thread_id, "level": n.level}))  # fmt: skip
-    # Step 1 is the pipeline's own notice to the step-1 contacts (this cycle's, or a past one's).
-    first = [(mid, n) for n in new if (mid := opened[(n.unit_id, n.thread_id)])]
-    step_one = {n.unit_id: [u for u in by_unit[n.unit_id] if u.step == 1] for _, n in first}
+        first.append((mid, n.unit_id, n.thread_id, n.policy, 1))
+    # Step 1 of an opened or re-opened mobilisation is the pipeline's own notice to the step-1 contacts (this
+    # cycle's, or a past one's): escalate_due does not page them a second time.
+    step_one = {unit: [u for u in by_unit[unit] if u.step == 1] for _, unit, _, _, _ in first}
     notices = store.tagana_notices(
-        region, {n.thread_id for _, n in first}, {tagana_recipient_id(u) for us in step_one.values() for u in us}
+        region,
+        {thread for _, _, thread, _, _ in first},
+        {tagana_recipient_id(u) for us in step_one.values() for u in us},
     )
-    for mid, n in first:
-        targets = Policy.from_json(n.policy).steps[0].targets
-        told = [u for u in step_one[n.unit_id] if 1 in targets]
+    for mid, unit_id, thread, frozen, rnd in first:
+        targets = Policy.from_json(frozen).steps[0].targets
+        told = [u for u in step_one[unit_id] if 1 in targets]
         for u in told:
             rid = tagana_recipient_id(u)
-            notice = notices.get((n.thread_id, rid))
+            notice = notices.get((thread, rid))
             events.append(NewMobilisationEvent(
-                mid, "page", 1, 1, _target(u), rid, u.channel if u.phone else None,
+                mid, "page", rnd, 1, _target(u), rid, u.channel if u.phone else None,
                 notice[0] if notice else None,
                 detail="the pipeline's Tagana notice" if notice else "no notice found in the ledger",
             ))  # fmt: skip
             audits.append(AuditItem("ews", "system", "mobilisation page", f"mobilisation:{mid}", region,
-                                    {"round": 1, "step": 1, "recipient": rid}))  # fmt: skip
+                                    {"round": rnd, "step": 1, "recipient": rid}))  # fmt: skip
         if not told:
-            events.append(NewMobilisationEvent(mid, "page", 1, 1, detail="no step-1 contact: nobody notified at once"))
+            events.append(
+                NewMobilisationEvent(mid, "page", rnd, 1, detail="no step-1 contact: nobody notified at once")
+            )
     store.update_mobilisations(changes, at=at)
     store.add_mobilisation_events(events, at=at)
     store.record_audit_many(audits, at=at)

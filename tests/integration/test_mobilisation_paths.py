@@ -306,7 +306,10 @@ def test_a_stood_down_mobilisation_reopens_when_its_level_comes_back(demo: MakeD
     assert escalate_due(d.store, at=T + timedelta(minutes=30)).pages == 0
     # Back to Siaga in the same thread: the same mobilisation re-opens, a new round.
     back = warning(U2, "Severe", T + timedelta(minutes=40), [(A1, T), (U1, T + timedelta(minutes=20))])
-    d.cycle(back, T + timedelta(minutes=40))
+    reopening = d.cycle(back, T + timedelta(minutes=40))
+    told = [json.loads(x) for x in (reopening.out_dir / "outbox.jsonl").read_text().splitlines()]
+    [notice] = {x["recipient_id"]: x for x in told if x["audience"] == "tagana"}.values()
+    assert (notice["recipient_id"], notice["level"]) == (r(TIMUR_1), "Siaga")  # the pipeline's notice: step 1 heard it
     again = d.one(TIMUR)
     assert again.id == m.id
     assert (again.status, again.level, again.round, again.first_round, again.acks) == ("open", 2, 2, 2, 0)
@@ -317,11 +320,19 @@ def test_a_stood_down_mobilisation_reopens_when_its_level_comes_back(demo: MakeD
     ]
     assert d.audits(again) == sorted(
         ["mobilisation opened", "mobilisation page", "mobilisation acknowledged", "mobilisation mobilised",
-         "mobilisation stood down", "mobilisation re-opened"]
+         "mobilisation stood down", "mobilisation re-opened", "mobilisation page"]
     )  # fmt: skip
-    assert escalate_due(d.store, at=T + timedelta(minutes=40)).pages == 1
+    # As at the opening, that notice is step 1 of the new round (recorded with its ledger row): step 1 is not
+    # paged a second time the same minute; step 2 follows after its delay.
+    [step_one] = [e for e in d.events(again, "page") if e.round == 2]
+    assert (step_one.step, step_one.recipient_id, step_one.detail) == (1, r(TIMUR_1), "the pipeline's Tagana notice")
+    assert step_one.ledger_id is not None
+    assert step_one.ledger_id > d.events(again, "page")[0].ledger_id  # type: ignore[operator]
+    assert escalate_due(d.store, at=T + timedelta(minutes=40)).pages == 0
+    assert escalate_due(d.store, at=T + timedelta(minutes=49)).pages == 0
     assert escalate_due(d.store, at=T + timedelta(minutes=50)).pages == 1
     assert d.pages(again) == [(1, 1, r(TIMUR_1)), (2, 1, r(TIMUR_1)), (2, 2, r(TIMUR_2))]
+    assert [t for t, *_ in d.page_rows()] == [f"mob:{m.id}:s2:r2"]
     done = acknowledge(d.store, unit_id=TIMUR, responder=r(TIMUR_2), via="sms", at=T + timedelta(minutes=51))
     assert done.outcomes == ((m.id, "mobilised", 1, 1),)
 

@@ -28,7 +28,7 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -38,7 +38,7 @@ from ews.command.escalation import Page, Policy, State, due_pages, needs_renotif
 from ews.messages.gsm7 import sms_segments, to_gsm7
 from ews.messages.render import SMS_MAX_SEGMENTS, WHATSAPP_MAX_CHARS
 from ews.store.audit import AuditItem
-from ews.store.mobilisations import LIVE, MobilisationRecord, NewMobilisation, NewMobilisationEvent
+from ews.store.mobilisations import LIVE, MobilisationRecord, NewMobilisation, NewMobilisationEvent, NewPage
 
 if TYPE_CHECKING:
     from ews.config import RegionConfig
@@ -202,16 +202,23 @@ def sync_mobilisations(
     by_unit: dict[str, list[TaganaUnit]] = {}
     for u in units:
         by_unit.setdefault(u.unit_id, []).append(u)
+    by_kabkota: dict[str, list[TaganaUnit]] = {}  # a village is looked up among its kab/kota's units only
+    for contacts in by_unit.values():
+        by_kabkota.setdefault(contacts[0].kabkota_code, []).append(contacts[0])
     # (unit, thread) -> {village: level}: covered villages at the unit's level in a version that went out.
     wanted: dict[tuple[str, str], dict[str, int]] = {}
     for s in states:
         version = current.get((s.thread_id, s.village_code))
         if version is None or version.status not in ("auto", "approved") or version.exercise:
             continue
-        for unit_id, contacts in by_unit.items():
-            if _covers(contacts[0], s.village_code):
-                wanted.setdefault((unit_id, s.thread_id), {})[s.village_code] = int(s.level)
-    existing = {(m.unit_id, m.thread_id): m for m in store.mobilisations([region])}
+        for unit in by_kabkota.get(parent_code(s.village_code, 2), ()):
+            if _covers(unit, s.village_code):
+                wanted.setdefault((unit.unit_id, s.thread_id), {})[s.village_code] = int(s.level)
+    # The live mobilisations, and the stood-down ones of the threads wanted (they may re-open): not the history.
+    threads = {thread for _, thread in wanted}
+    ended = store.mobilisations([region], ["stood-down"], thread_ids=threads, now=at) if threads else []
+    live = store.mobilisations([region], LIVE, now=at)
+    existing = {(m.unit_id, m.thread_id): m for m in [*ended, *live]}
     changes: list[tuple[int, dict[str, object]]] = []
     events: list[NewMobilisationEvent] = []
     audits: list[AuditItem] = []
@@ -381,6 +388,8 @@ def escalate_due(store: Store, *, at: datetime, links: AckLinks | None = None) -
     changes: list[tuple[int, dict[str, object]]] = []
     events: list[NewMobilisationEvent] = []
     audits: list[AuditItem] = []
+    pages_out: list[NewPage] = []
+    queued: list[tuple[int, bool]] = []  # per page: its event's index, whether its contact has a number
     for m, pages in due:
         unit = contacts.get(m.unit_id, [])
         told = {tagana_recipient_id(u): notices.get((m.region, m.thread_id, tagana_recipient_id(u))) for u in unit}
@@ -412,16 +421,14 @@ def escalate_due(store: Store, *, at: datetime, links: AckLinks | None = None) -
                 fallback = None
                 if u.channel == "whatsapp" and u.phone:
                     fallback = page_text(_header(m, page, names, None, True), _notice_for("sms", own, stored), "sms")
-                lid = _queue_page(store, version_ids, rid, u, text, fallback, topic, at)
+                queued.append((len(events), bool(u.phone)))
+                pages_out.append(NewPage(tuple(version_ids), rid, u.channel, u.phone or "", text, fallback, topic))
                 events.append(NewMobilisationEvent(
-                    m.id, "page", page.round, page.step, _target(u), rid, u.channel if u.phone else None, lid,
+                    m.id, "page", page.round, page.step, _target(u), rid, u.channel if u.phone else None, None,
                     detail="escalation page" if u.phone else "escalation page: no number for this contact",
                 ))  # fmt: skip
                 audits.append(AuditItem("ews", "system", "mobilisation page", f"mobilisation:{m.id}", m.region,
                                         {"round": page.round, "step": page.step, "recipient": rid}))  # fmt: skip
-                if lid is not None and u.phone:
-                    report.pages += 1
-                    report.ledger_ids.append(lid)
             if not targets:
                 events.append(NewMobilisationEvent(
                     m.id, "page", page.round, page.step, detail=f"no contact of step(s) {page.targets} in tagana.csv"
@@ -429,35 +436,18 @@ def escalate_due(store: Store, *, at: datetime, links: AckLinks | None = None) -
             if not any(u.phone for u in targets):
                 report.no_contact.append((m.id, page.step))
         report.mobilisations.append(m.id)
+    # Every page in one transaction of the ledger (None: queued before, or no version of the thread went out).
+    for (index, numbered), lid in zip(queued, store.queue_pages(pages_out, at=at), strict=True):
+        events[index] = replace(events[index], ledger_id=lid)
+        if lid is not None and numbered:
+            report.pages += 1
+            report.ledger_ids.append(lid)
     store.update_mobilisations(changes, at=at)
     store.add_mobilisation_events(events, at=at)
     store.record_audit_many(audits, at=at)
     if report.no_contact:
         log.warning("Tagana escalation: %d step(s) had no contact to page", len(report.no_contact))
     return report
-
-
-def _queue_page(
-    store: Store,
-    version_ids: Sequence[int],
-    rid: str,
-    contact: TaganaUnit,
-    text: str,
-    fallback: str | None,
-    topic: str,
-    at: datetime,
-) -> int | None:
-    """One page in the send ledger for the thread's versions (None: queued before, or no version went out)."""
-    if not version_ids:
-        return None
-
-    def render(_: Sequence[int]) -> str:
-        return text
-
-    return store.enqueue_group(
-        version_ids, rid, "tagana", contact.channel, address=contact.phone or "", render=render, language="id",
-        priority=1, valid_until=None, fallback_body=fallback, topic=topic, at=at,
-    )  # fmt: skip
 
 
 def _notice_for(

@@ -108,6 +108,26 @@ class NewMobilisationEvent:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class NewPage:
+    """An escalation page to queue (:meth:`MobilisationRepository.queue_pages`): one message for a thread's versions.
+
+    ``address`` is the contact's number (or ``''``: the row is settled ``no-contact``), stored in the ledger row
+    only.
+    """
+
+    version_ids: tuple[int, ...]
+    recipient_id: str
+    channel: str
+    address: str
+    body: str
+    fallback_body: str | None
+    topic: str
+
+
+_ROWS = 200  # ledger or event rows per multi-row INSERT (13 columns: well under SQLite's 32,766 parameters)
+
+
 def _delivery(status: str | None, provider_status: str | None) -> str | None:
     if status is None:
         return None
@@ -183,25 +203,103 @@ class MobilisationRepository(StoreBase):
                 connection.execute(stmt, rows)
 
     def add_mobilisation_events(self, events: Sequence[NewMobilisationEvent], *, at: datetime) -> list[int | None]:
-        """Record events; a page already recorded for its (mobilisation, round, step, recipient) gives None."""
-        out: list[int | None] = []
+        """Record events, in order, one multi-row INSERT per chunk; returns their ids.
+
+        A page already recorded for its (mobilisation, round, step, recipient), before or earlier in ``events``,
+        is left out and gives None.
+        """
         if not events:
-            return out
+            return []
         e = MobilisationEvent
+        rows = [
+            {"mobilisation_id": ev.mobilisation_id, "at": at, "kind": ev.kind, "round": ev.round, "step": ev.step,
+             "target": ev.target, "recipient_id": ev.recipient_id, "channel": ev.channel, "ledger_id": ev.ledger_id,
+             "actor": ev.actor, "detail": ev.detail}
+            for ev in events
+        ]  # fmt: skip
+        # Returned rows go back to their events by key (ids rise in the order of the rows); a page's key is unique.
+        found: dict[tuple[Any, ...], list[int]] = {}
         with self._tx("record mobilisation events") as connection:
-            for ev in events:
-                stmt = self._insert(e).values(
-                    mobilisation_id=ev.mobilisation_id, at=at, kind=ev.kind, round=ev.round, step=ev.step,
-                    target=ev.target, recipient_id=ev.recipient_id, channel=ev.channel, ledger_id=ev.ledger_id,
-                    actor=ev.actor, detail=ev.detail,
-                )  # fmt: skip
-                if ev.kind == "page":
-                    stmt = stmt.on_conflict_do_nothing(
-                        index_elements=["mobilisation_id", "kind", "round", "step", "recipient_id"],
-                        index_where=e.kind == "page",
-                    )
-                found = connection.execute(stmt.returning(e.id)).scalar_one_or_none()
-                out.append(int(found) if found is not None else None)
+            for chunk in _chunks(rows, _ROWS):
+                stmt = (
+                    self._insert(e)
+                    .values(list(chunk))
+                    .on_conflict_do_nothing()  # only the partial unique index of pages can conflict
+                    .returning(e.id, e.mobilisation_id, e.kind, e.round, e.step, e.recipient_id)
+                )
+                for eid, *key in connection.execute(stmt):
+                    found.setdefault(tuple(key), []).append(int(eid))
+        for ids in found.values():
+            ids.sort(reverse=True)
+        out: list[int | None] = []
+        for ev in events:
+            ids = found.get((ev.mobilisation_id, ev.kind, ev.round, ev.step, ev.recipient_id), [])
+            out.append(ids.pop() if ids else None)
+        return out
+
+    def queue_pages(self, pages: Sequence[NewPage], *, at: datetime) -> list[int | None]:
+        """Queue escalation pages in the send ledger in one transaction, one multi-row INSERT per chunk of rows.
+
+        Per page as :meth:`~ews.store.ledger.LedgerRepository.enqueue_group` (audience ``tagana``, language
+        ``id``, priority 1, no expiry): each of its versions not yet claimed for its (recipient, channel, topic)
+        gets a row; the first of them carries the text, the others are grouped into it. Returns per page that
+        row's id, or None when it has no version or every one was claimed before (by an earlier page too).
+
+        Raises
+        ------
+        StoreError
+            A recipient id is not a pseudonymous id (a phone number never goes there).
+        """
+        from ews.store.ledger import LedgerRepository
+
+        for p in pages:
+            LedgerRepository._check_recipient(p.recipient_id, "tagana")
+        x = LedgerEntry
+        rows = [
+            {"alert_version_id": v, "recipient_id": p.recipient_id, "audience": "tagana", "channel": p.channel,
+             "topic": p.topic, "created_at": at, "status": "queued", "address": p.address, "body": None,
+             "language": "id", "priority": 1, "valid_until": None, "attempts": 0}
+            for p in pages
+            for v in dict.fromkeys(p.version_ids)
+        ]  # fmt: skip
+        if not rows:
+            return [None] * len(pages)
+        what = f"queue {len(pages)} Tagana escalation page(s) (do their alert versions exist?)"
+        with self._tx(what) as connection:
+            new: dict[tuple[int, str, str, str], int] = {}
+            for chunk in _chunks(rows, _ROWS):
+                stmt = (
+                    self._insert(x)
+                    .values(list(chunk))
+                    .on_conflict_do_nothing(index_elements=["alert_version_id", "recipient_id", "channel", "topic"])
+                    .returning(x.id, x.alert_version_id, x.recipient_id, x.channel, x.topic)
+                )
+                for lid, version, recipient, channel, topic in connection.execute(stmt):
+                    new[(int(version or 0), recipient, channel, topic)] = int(lid)
+            out: list[int | None] = []
+            bodies: list[dict[str, Any]] = []
+            grouped: list[dict[str, Any]] = []
+            for p in pages:
+                # A row goes to the first page that claimed it (two lines of one contact at one step: one page).
+                keys = [(v, p.recipient_id, p.channel, p.topic) for v in dict.fromkeys(p.version_ids)]
+                mine = [new.pop(k) for k in keys if k in new]
+                if not mine:
+                    out.append(None)
+                    continue
+                out.append(mine[0])
+                bodies.append({"_id": mine[0], "_body": p.body, "_fallback": p.fallback_body})
+                grouped += [{"_id": lid, "_lead": mine[0]} for lid in mine[1:]]
+            if bodies:
+                connection.execute(
+                    update(x)
+                    .where(x.id == bindparam("_id"))
+                    .values(body=bindparam("_body"), fallback_body=bindparam("_fallback")),
+                    bodies,
+                )
+            if grouped:
+                connection.execute(
+                    update(x).where(x.id == bindparam("_id")).values(grouped_into=bindparam("_lead")), grouped
+                )
         return out
 
     def mobilisations(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 from tests_support import minimal_cap
 from twilio.request_validator import RequestValidator
 
@@ -510,3 +510,56 @@ def test_no_phone_number_reaches_logs_events_audit_or_errors(demo: MakeDemo, cap
             assert number.lstrip("+") not in text
             assert "0" + number.removeprefix("+62") not in text
     assert any(e.kind == "page" and e.step == 3 for e in events)  # the checks saw every kind of page
+
+
+# -- set-based at national scale --------------------------------------------------------------------------------
+
+
+def test_statements_do_not_grow_with_villages_units_or_pages(demo: MakeDemo) -> None:
+    barat_2 = f"{FICTIONAL_PREFIX}9005"
+    d = demo(
+        BARAT_LINE
+        + f"{BARAT},Tagana Kab. Contoh Pos Barat,35.99,35.99.01;35.99.02,Wakil Pos Barat,{barat_2},whatsapp,2,\n"
+        + TIMUR_LINES
+        + BARE_LINE
+    )
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(" ".join(statement.split()).upper())
+
+    def inserts(table: str) -> int:
+        return sum(s.startswith(f"INSERT INTO {table.upper()} ") for s in statements)
+
+    event.listen(d.store.engine, "before_cursor_execute", count)
+    try:
+        d.cycle(warning(A1, "Severe", T), T)
+        # Three units open, four step-1 pages recorded: one INSERT of mobilisations, two of events.
+        assert len(d.store.mobilisations()) == 3
+        assert (inserts("mobilisations"), inserts("mobilisation_events")) == (1, 2)
+        statements.clear()
+        # Step 2 of two units: 24 + 12 villages' versions, two pages, in one INSERT of ledger rows.
+        done = escalate_due(d.store, at=T + timedelta(minutes=10))
+        assert done.pages == 2
+        assert inserts("send_ledger") == 1
+        assert inserts("mobilisation_events") == 1
+        assert inserts("audit_log") <= 1
+        # The open mobilisations and their events, the contacts, the pages so far, the notices, the versions; the
+        # ledger rows, their texts, their groups; the events; the audit entries: 11, whatever the number of pages.
+        assert len([s for s in statements if not s.startswith("BEGIN")]) == 11, statements
+    finally:
+        event.remove(d.store.engine, "before_cursor_execute", count)
+    # The pages cover every version of their thread: one lead row each, the others grouped into it.
+    e = LedgerEntry
+    with d.store.engine.connect() as connection:
+        rows = connection.execute(select(e.topic, e.recipient_id, e.grouped_into, e.body).where(e.topic.like("mob:%")))
+        by_topic: dict[tuple[str, str], list[tuple[int | None, str | None]]] = {}
+        for topic, who, lead, body in rows:
+            by_topic.setdefault((topic, who), []).append((lead, body))
+    barat, timur = d.one(BARAT), d.one(TIMUR)
+    assert sorted((t, who, len(v)) for (t, who), v in by_topic.items()) == sorted(
+        [(f"mob:{barat.id}:s2:r1", r(barat_2), 24), (f"mob:{timur.id}:s2:r1", r(TIMUR_2), 12)]
+    )
+    for versions in by_topic.values():
+        assert sum(lead is None for lead, _ in versions) == 1  # the lead
+        assert sum(body is not None for _, body in versions) == 1

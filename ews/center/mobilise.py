@@ -244,7 +244,8 @@ def sync_mobilisations(
                                    "round_started_at": at, "acked_level": None, "acknowledged_at": None,
                                    "mobilised_at": None, "ended_at": None, "alert_version_id": newest}))  # fmt: skip
             events.append(NewMobilisationEvent(m.id, "renotify", m.round + 1, detail=f"re-opened at level {level}"))
-            audits.append(AuditItem("ews", "system", "mobilisation re-opened", f"mobilisation:{m.id}", region))
+            audits.append(AuditItem("ews", "system", "mobilisation re-opened", f"mobilisation:{m.id}", region,
+                                    {"level": level, "round": m.round + 1}))  # fmt: skip
             report.reopened.append(m.id)
             first.append((m.id, unit_id, thread, m.policy, m.round + 1))  # the cycle's notice of the return
             continue
@@ -303,9 +304,10 @@ def sync_mobilisations(
             audits.append(AuditItem("ews", "system", "mobilisation page", f"mobilisation:{mid}", region,
                                     {"round": rnd, "step": 1, "recipient": rid}))  # fmt: skip
         if not told:
-            events.append(
-                NewMobilisationEvent(mid, "page", rnd, 1, detail="no step-1 contact: nobody notified at once")
-            )
+            nobody = "no step-1 contact: nobody notified at once"
+            events.append(NewMobilisationEvent(mid, "page", rnd, 1, detail=nobody))
+            audits.append(AuditItem("ews", "system", "mobilisation page", f"mobilisation:{mid}", region,
+                                    {"round": rnd, "step": 1, "recipient": None, "nobody": nobody}))  # fmt: skip
     store.update_mobilisations(changes, at=at)
     store.add_mobilisation_events(events, at=at)
     store.record_audit_many(audits, at=at)
@@ -430,9 +432,11 @@ def escalate_due(store: Store, *, at: datetime, links: AckLinks | None = None) -
                 audits.append(AuditItem("ews", "system", "mobilisation page", f"mobilisation:{m.id}", m.region,
                                         {"round": page.round, "step": page.step, "recipient": rid}))  # fmt: skip
             if not targets:
-                events.append(NewMobilisationEvent(
-                    m.id, "page", page.round, page.step, detail=f"no contact of step(s) {page.targets} in tagana.csv"
-                ))  # fmt: skip
+                nobody = f"no contact of step(s) {page.targets} in tagana.csv"
+                events.append(NewMobilisationEvent(m.id, "page", page.round, page.step, detail=nobody))
+                audits.append(AuditItem("ews", "system", "mobilisation page", f"mobilisation:{m.id}", m.region,
+                                        {"round": page.round, "step": page.step, "recipient": None,
+                                         "nobody": nobody}))  # fmt: skip
             if not any(u.phone for u in targets):
                 report.no_contact.append((m.id, page.step))
         report.mobilisations.append(m.id)

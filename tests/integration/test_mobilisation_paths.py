@@ -322,6 +322,8 @@ def test_a_stood_down_mobilisation_reopens_when_its_level_comes_back(demo: MakeD
         ["mobilisation opened", "mobilisation page", "mobilisation acknowledged", "mobilisation mobilised",
          "mobilisation stood down", "mobilisation re-opened", "mobilisation page"]
     )  # fmt: skip
+    [reopened] = [a for a in d.store.audit_entries(subject=f"mobilisation:{m.id}") if a.action.endswith("re-opened")]
+    assert (reopened.actor, dict(reopened.detail)) == ("ews", {"level": 2, "round": 2})
     # As at the opening, that notice is step 1 of the new round (recorded with its ledger row): step 1 is not
     # paged a second time the same minute; step 2 follows after its delay.
     [step_one] = [e for e in d.events(again, "page") if e.round == 2]
@@ -406,6 +408,19 @@ def test_a_unit_without_contacts_is_reported_and_pages_nobody(demo: MakeDemo) ->
     assert (done.pages, done.no_contact) == (0, [(m.id, 2)])
     assert escalate_due(d.store, at=T + timedelta(minutes=90)).no_contact == []
     assert d.one(BARE, T + timedelta(minutes=90)).next_page_at is None
+    # Each step is in the audit log, the ones that reached nobody too (an operator sees the unit went unpaged).
+    entries = d.store.audit_entries(subject=f"mobilisation:{m.id}")
+    assert sorted((a.action, a.detail.get("round"), a.detail.get("step"), a.detail.get("recipient")) for a in entries
+                  if a.action == "mobilisation page") == [
+        ("mobilisation page", 1, 1, nobody),
+        ("mobilisation page", 1, 2, None),
+        ("mobilisation page", 2, 1, nobody),
+        ("mobilisation page", 2, 2, None),
+    ]  # fmt: skip
+    assert [dict(a.detail) for a in entries if a.action == "mobilisation page" and a.detail.get("step") == 2] == [
+        {"round": 2, "step": 2, "recipient": None, "nobody": "no contact of step(s) (2,) in tagana.csv"},
+        {"round": 1, "step": 2, "recipient": None, "nobody": "no contact of step(s) (2,) in tagana.csv"},
+    ]
 
 
 # -- the command line -------------------------------------------------------------------------------------------

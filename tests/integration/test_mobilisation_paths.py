@@ -377,6 +377,21 @@ def test_the_bpbd_duty_contact_is_paged_at_step_three_and_hears_the_end(demo: Ma
     assert d.one(TIMUR).status == "stood-down"
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="open bug: the pipeline's notice to the step-1 contacts marks the whole first policy step fired, so its "
+    "other targets (targets: [1, 2]) are never paged",
+)
+def test_a_first_step_with_more_targets_pages_them_at_once(demo: MakeDemo) -> None:
+    d = demo(
+        TIMUR_LINES, "mobilisation:\n  steps: [{targets: [1, 2], delay_minutes: 0}, {targets: 3, delay_minutes: 10}]\n"
+    )
+    d.cycle(warning(A1, "Severe", T), T)
+    done = escalate_due(d.store, at=T + timedelta(minutes=1))
+    assert done.pages == 1
+    assert d.pages(d.one(TIMUR)) == [(1, 1, r(TIMUR_1)), (1, 1, r(TIMUR_2))]
+
+
 # -- a unit without contacts ------------------------------------------------------------------------------------
 
 

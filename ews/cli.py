@@ -611,7 +611,7 @@ def _database_url(args: argparse.Namespace) -> str:
 
 
 def cmd_tagana_escalate(args: argparse.Namespace) -> int:
-    """Page the due escalation steps once (the ``ews_tagana`` DAG does it every minute); ``ews send`` delivers."""
+    """Page the due escalation steps once (the ``ews_command`` DAG does it every minute); ``ews send`` delivers."""
     from ews.center.mobilise import AckLinks, escalate_due
     from ews.store.repository import Store
 

@@ -9,7 +9,7 @@ The rules of when to page are pure (:mod:`ews.command.escalation`); this module 
   level and villages, re-opens a round when an acknowledged mobilisation's level rose and its ``ack_timeout``
   passed, and stands a mobilisation down when no covered village of the thread remains at the unit's level (the
   end notice itself goes out through the alert step's ``tagana_end_*`` path, to everyone paged).
-- :func:`escalate_due` pages the due steps of every open mobilisation (the ``ews_tagana`` DAG, every minute;
+- :func:`escalate_due` pages the due steps of every open mobilisation (the ``ews_command`` DAG, every minute;
   ``ews tagana escalate``): the unit's notice as the pipeline rendered it from the Tagana templates, behind a
   line saying it is an escalation, who did not answer and how to acknowledge, fitted to SMS or WhatsApp.
   Each page is a send-ledger row with topic ``mob:<id>:s<step>:r<round>`` for the thread's versions (so the

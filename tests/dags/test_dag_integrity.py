@@ -62,13 +62,9 @@ DAG_MAP: dict[str, dict[str, Any]] = {
         "file": "ews_dispatch.py", "edges": {"deliver": []}, "schedule": "AssetOrTimeSchedule", "outlets": {},
     },
     "ews_watch": {"file": "ews_watch.py", "edges": {"check": []}, "schedule": "* * * * *", "outlets": {}},
-    "ews_reports": {
-        "file": "ews_reports.py", "edges": {"escalate": []}, "schedule": "* * * * *",
-        "outlets": {"escalate": ["ews_ledger"]},
-    },
-    "ews_tagana": {
-        "file": "ews_tagana.py", "edges": {"escalate": []}, "schedule": "* * * * *",
-        "outlets": {"escalate": ["ews_ledger"]},
+    "ews_command": {
+        "file": "ews_command.py", "edges": {"tagana": [], "reports": []}, "schedule": "* * * * *",
+        "outlets": {"tagana": ["ews_ledger"], "reports": ["ews_ledger"]},
     },
     "ews_review": {
         "file": "ews_review.py", "schedule": "[Asset(name='ews_review_queue'",

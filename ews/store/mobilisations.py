@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy.exc import DBAPIError
 
+from ews.errors import StoreError
 from ews.store.base import StoreBase, _chunks, _now
 from ews.store.models import AlertVersion, LedgerEntry, MobilisationEvent, MobilisationRow
 
@@ -123,6 +125,10 @@ class NewPage:
     body: str
     fallback_body: str | None
     topic: str
+
+
+class _Rollback(Exception):  # noqa: N818 - a signal, not an error: leaves a transaction without committing
+    pass
 
 
 _ROWS = 200  # ledger or event rows per multi-row INSERT (13 columns: well under SQLite's 32,766 parameters)
@@ -248,13 +254,13 @@ class MobilisationRepository(StoreBase):
         Raises
         ------
         StoreError
-            A recipient id is not a pseudonymous id (a phone number never goes there).
+            A recipient id is not a pseudonymous id (a phone number never goes there), or the database refused a
+            row: the message is the first line of its error, never the statement's parameters (the numbers).
         """
         from ews.store.ledger import LedgerRepository
 
         for p in pages:
             LedgerRepository._check_recipient(p.recipient_id, "tagana")
-        x = LedgerEntry
         rows = [
             {"alert_version_id": v, "recipient_id": p.recipient_id, "audience": "tagana", "channel": p.channel,
              "topic": p.topic, "created_at": at, "status": "queued", "address": p.address, "body": None,
@@ -265,41 +271,62 @@ class MobilisationRepository(StoreBase):
         if not rows:
             return [None] * len(pages)
         what = f"queue {len(pages)} Tagana escalation page(s) (do their alert versions exist?)"
-        with self._tx(what) as connection:
-            new: dict[tuple[int, str, str, str], int] = {}
-            for chunk in _chunks(rows, _ROWS):
-                stmt = (
-                    self._insert(x)
-                    .values(list(chunk))
-                    .on_conflict_do_nothing(index_elements=["alert_version_id", "recipient_id", "channel", "topic"])
-                    .returning(x.id, x.alert_version_id, x.recipient_id, x.channel, x.topic)
-                )
-                for lid, version, recipient, channel, topic in connection.execute(stmt):
-                    new[(int(version or 0), recipient, channel, topic)] = int(lid)
-            out: list[int | None] = []
-            bodies: list[dict[str, Any]] = []
-            grouped: list[dict[str, Any]] = []
-            for p in pages:
-                # A row goes to the first page that claimed it (two lines of one contact at one step: one page).
-                keys = [(v, p.recipient_id, p.channel, p.topic) for v in dict.fromkeys(p.version_ids)]
-                mine = [new.pop(k) for k in keys if k in new]
-                if not mine:
-                    out.append(None)
-                    continue
-                out.append(mine[0])
-                bodies.append({"_id": mine[0], "_body": p.body, "_fallback": p.fallback_body})
-                grouped += [{"_id": lid, "_lead": mine[0]} for lid in mine[1:]]
-            if bodies:
-                connection.execute(
-                    update(x)
-                    .where(x.id == bindparam("_id"))
-                    .values(body=bindparam("_body"), fallback_body=bindparam("_fallback")),
-                    bodies,
-                )
-            if grouped:
-                connection.execute(
-                    update(x).where(x.id == bindparam("_id")).values(grouped_into=bindparam("_lead")), grouped
-                )
+        failure: str | None = None
+        out: list[int | None] = []
+        try:
+            with self._tx(what) as connection:
+                try:
+                    out = self._queue_rows(connection, pages, rows)
+                except DBAPIError as exc:
+                    # The driver's error carries the statement's parameters, the numbers among them: only its
+                    # first line goes on, raised outside this handler (no chained exception holds the numbers).
+                    failure = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+                if failure is not None:
+                    raise _Rollback
+        except _Rollback:
+            pass
+        if failure is not None:
+            raise StoreError(f"{what}: the database refused it ({failure})")
+        return out
+
+    def _queue_rows(
+        self, connection: Connection, pages: Sequence[NewPage], rows: list[dict[str, Any]]
+    ) -> list[int | None]:
+        x = LedgerEntry
+        new: dict[tuple[int, str, str, str], int] = {}
+        for chunk in _chunks(rows, _ROWS):
+            stmt = (
+                self._insert(x)
+                .values(list(chunk))
+                .on_conflict_do_nothing(index_elements=["alert_version_id", "recipient_id", "channel", "topic"])
+                .returning(x.id, x.alert_version_id, x.recipient_id, x.channel, x.topic)
+            )
+            for lid, version, recipient, channel, topic in connection.execute(stmt):
+                new[(int(version or 0), recipient, channel, topic)] = int(lid)
+        out: list[int | None] = []
+        bodies: list[dict[str, Any]] = []
+        grouped: list[dict[str, Any]] = []
+        for p in pages:
+            # A row goes to the first page that claimed it (two lines of one contact at one step: one page).
+            keys = [(v, p.recipient_id, p.channel, p.topic) for v in dict.fromkeys(p.version_ids)]
+            mine = [new.pop(k) for k in keys if k in new]
+            if not mine:
+                out.append(None)
+                continue
+            out.append(mine[0])
+            bodies.append({"_id": mine[0], "_body": p.body, "_fallback": p.fallback_body})
+            grouped += [{"_id": lid, "_lead": mine[0]} for lid in mine[1:]]
+        if bodies:
+            connection.execute(
+                update(x)
+                .where(x.id == bindparam("_id"))
+                .values(body=bindparam("_body"), fallback_body=bindparam("_fallback")),
+                bodies,
+            )
+        if grouped:
+            connection.execute(
+                update(x).where(x.id == bindparam("_id")).values(grouped_into=bindparam("_lead")), grouped
+            )
         return out
 
     def mobilisations(

@@ -27,8 +27,9 @@ from ews.channels.outbox import FileOutbox
 from ews.cli import main
 from ews.config import open_region
 from ews.contacts import FICTIONAL_PREFIX, recipient_id
+from ews.errors import StoreError
 from ews.pipeline import RunReport, run_slice
-from ews.store.mobilisations import MobilisationEventRecord, MobilisationRecord
+from ews.store.mobilisations import MobilisationEventRecord, MobilisationRecord, NewPage
 from ews.store.models import LedgerEntry
 from ews.store.repository import Store
 from ews.synthetic import write_synthetic_region
@@ -593,3 +594,20 @@ def test_statements_do_not_grow_with_villages_units_or_pages(demo: MakeDemo) -> 
     for versions in by_topic.values():
         assert sum(lead is None for lead, _ in versions) == 1  # the lead
         assert sum(body is not None for _, body in versions) == 1
+
+
+def test_a_database_error_while_paging_names_no_number(demo: MakeDemo, database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite does not check the length of a text column")
+    d = demo(TIMUR_LINES)
+    d.cycle(warning(A1, "Severe", T), T)
+    m = d.one(TIMUR)
+    assert m.alert_version_id is not None
+    number = "+62" + "8" * 40  # longer than the ledger's address column: PostgreSQL refuses the row
+    page = NewPage((m.alert_version_id,), r(TIMUR_2), "sms", number, "ESKALASI", None, f"mob:{m.id}:s2:r1")
+    with pytest.raises(StoreError) as refused:
+        d.store.queue_pages([page], at=T)
+    assert "queue 1 Tagana escalation page(s)" in str(refused.value)
+    assert number.lstrip("+") not in str(refused.value)
+    assert (refused.value.__cause__, refused.value.__context__) == (None, None)  # nothing chained holds it
+    assert d.page_rows() == []

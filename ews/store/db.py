@@ -138,7 +138,8 @@ def open_store(url: str) -> Engine:
                 f"database {shown}: cannot create its folder ({exc.strerror}); choose a writable path"
             ) from None
     try:
-        engine = create_engine(parsed, pool_pre_ping=backend == "postgresql")
+        # hide_parameters: a statement's bound values (phone numbers among them) never reach an error's text.
+        engine = create_engine(parsed, pool_pre_ping=backend == "postgresql", hide_parameters=True)
     except (NoSuchModuleError, ModuleNotFoundError, ArgumentError) as exc:
         raise StoreError(
             f"database {shown}: cannot load its driver ({exc}); install it, e.g. psycopg[binary]"

@@ -298,3 +298,17 @@ def test_opt_out_file_that_is_not_utf8_is_refused_by_name(ews_cli: RunCli, tmp_p
     result = ews_cli("subscribers", "opt-out", stop, "--source", "call to BPBD", "--database", database(tmp_path))
     assert result.code == 2
     assert "save it as UTF-8" in result.line_with(str(stop), "not UTF-8")
+
+
+def test_a_database_error_never_repeats_the_statement_s_values(tmp_path: Path) -> None:
+    """A statement's bound values (a phone number among them) stay out of SQLAlchemy's error text."""
+    import sqlalchemy as sa
+
+    store = Store.from_url(f"sqlite:///{tmp_path / 'ews.db'}")
+    try:
+        with pytest.raises(sa.exc.DBAPIError) as caught, store.engine.connect() as connection:
+            connection.execute(sa.text("INSERT INTO no_such_table VALUES (:phone)"), {"phone": "+6281234567890"})
+    finally:
+        store.close()
+    assert "6281234567890" not in str(caught.value)
+    assert "SQL parameters hidden" in str(caught.value)

@@ -552,6 +552,11 @@ class EscalationRules(_Frozen):
     @model_validator(mode="after")
     def _valid(self) -> EscalationRules:
         self.policy()  # steps in order of delay...: the pure model's own checks
+        if self.steps and (tuple(self.steps[0].targets) != (1,) or self.steps[0].delay_minutes != 0):
+            raise ValueError(
+                "the first step is the alert's own Tagana notice: it pages the contacts of step 1 at once "
+                "({targets: 1, delay_minutes: 0}); to notify more contacts at once, give them step 1 in tagana.csv"
+            )
         return self
 
     def policy(self) -> Policy:

@@ -25,7 +25,7 @@ from twilio.request_validator import RequestValidator
 from ews.center.mobilise import acknowledge, escalate_due
 from ews.channels.outbox import FileOutbox
 from ews.cli import main
-from ews.config import open_region
+from ews.config import MobilisationRules, open_region
 from ews.contacts import FICTIONAL_PREFIX, recipient_id
 from ews.errors import StoreError
 from ews.pipeline import RunReport, run_slice
@@ -378,19 +378,16 @@ def test_the_bpbd_duty_contact_is_paged_at_step_three_and_hears_the_end(demo: Ma
     assert d.one(TIMUR).status == "stood-down"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open bug: the pipeline's notice to the step-1 contacts marks the whole first policy step fired, so its "
-    "other targets (targets: [1, 2]) are never paged",
-)
-def test_a_first_step_with_more_targets_pages_them_at_once(demo: MakeDemo) -> None:
-    d = demo(
-        TIMUR_LINES, "mobilisation:\n  steps: [{targets: [1, 2], delay_minutes: 0}, {targets: 3, delay_minutes: 10}]\n"
-    )
-    d.cycle(warning(A1, "Severe", T), T)
-    done = escalate_due(d.store, at=T + timedelta(minutes=1))
-    assert done.pages == 1
-    assert d.pages(d.one(TIMUR)) == [(1, 1, r(TIMUR_1)), (1, 1, r(TIMUR_2))]
+def test_a_first_step_other_than_the_alert_s_own_notice_is_refused() -> None:
+    """The first step is the pipeline's notice to the step-1 contacts: a policy saying more would never page them."""
+    with pytest.raises(ValueError, match="the first step is the alert's own Tagana notice"):
+        MobilisationRules.model_validate(
+            {"steps": [{"targets": [1, 2], "delay_minutes": 0}, {"targets": 3, "delay_minutes": 10}]}
+        )
+    with pytest.raises(ValueError, match=r"give them step 1 in tagana\.csv"):
+        MobilisationRules.model_validate({"steps": [{"targets": 1, "delay_minutes": 5}]})
+    with pytest.raises(ValueError, match="the first step is the alert's own Tagana notice"):
+        MobilisationRules.model_validate({"units": {"TGN-1": {"steps": [{"targets": 2, "delay_minutes": 0}]}}})
 
 
 # -- a unit without contacts ------------------------------------------------------------------------------------

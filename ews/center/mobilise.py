@@ -482,6 +482,7 @@ def acknowledge(
     via: str,
     at: datetime,
     mobilisation_id: int | None = None,
+    role: str | None = None,
 ) -> AckResult:
     """Record ``responder``'s acknowledgement of a unit's live mobilisations (or of one).
 
@@ -499,6 +500,9 @@ def acknowledge(
         When (the injectable clock).
     mobilisation_id
         Only this mobilisation (a link, a dashboard button); default: every live one of the unit.
+    role
+        The responder's role for the audit log (an operator's, from the dashboard); default ``tagana`` for a
+        coordinator and ``user`` for the dashboard.
 
     Returns
     -------
@@ -524,7 +528,7 @@ def acknowledge(
     events: list[NewMobilisationEvent] = []
     audits: list[AuditItem] = []
     duplicate = False
-    role = "user" if via == "dashboard" else "tagana"
+    role = role or ("user" if via == "dashboard" else "tagana")
     for m in records:
         policy = Policy.from_json(m.policy)
         if responder in m.responders:

@@ -84,7 +84,7 @@ class AuditRepository(StoreBase):
         subject: str | None = None,
         limit: int = 200,
     ) -> list[AuditRecord]:
-        """The newest entries first, optionally only of some regions (prefix match: ``35`` covers ``35.78``)."""
+        """The newest entries first, optionally only of some regions (``35`` covers ``35.78``, not ``351``)."""
         a = AuditEntry
         stmt = select(a).order_by(a.at.desc(), a.id.desc()).limit(limit)
         if subject is not None:
@@ -94,4 +94,9 @@ class AuditRepository(StoreBase):
         out = [AuditRecord(r.id, r.at, r.actor, r.role, r.action, r.subject, r.region, r.detail) for r in rows]
         if regions is None or "*" in regions:
             return out
-        return [r for r in out if r.region is None or any(r.region.startswith(p) for p in regions)]
+        return [r for r in out if r.region is None or any(_under(r.region, p) for p in regions)]
+
+
+def _under(code: str, prefix: str) -> bool:
+    """``35.78.01`` is under ``35.78`` and ``35``, not under ``35.7`` (prefixes end on a dot boundary)."""
+    return code == prefix or code.startswith(prefix + ".")

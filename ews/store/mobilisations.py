@@ -149,7 +149,7 @@ def _delivery(status: str | None, provider_status: str | None) -> str | None:
 def _matches(region: str, villages: Sequence[str], regions: Collection[str] | None) -> bool:
     if regions is None or "*" in regions:
         return True
-    return region in regions or any(v.startswith(p) for p in regions for v in villages)
+    return region in regions or any(v == p or v.startswith(p + ".") for p in regions for v in villages)
 
 
 class MobilisationRepository(StoreBase):

@@ -788,5 +788,11 @@ def acknowledge_mobilisation(store: Store, mobilisation_id: int, user: User, *, 
     if found.status not in ("open", "acknowledged", "mobilised"):
         raise StoreError(f"mobilisation {mobilisation_id} stood down: there is nothing to acknowledge")
     return acknowledge(
-        store, unit_id=found.unit_id, responder=user.username, via="dashboard", at=at, mobilisation_id=mobilisation_id
+        store,
+        unit_id=found.unit_id,
+        responder=user.username,
+        via="dashboard",
+        at=at,
+        mobilisation_id=mobilisation_id,
+        role=user.role,
     )

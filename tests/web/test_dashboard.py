@@ -529,8 +529,8 @@ def test_an_operator_acknowledges_for_the_unit_and_the_board_shows_it_mobilised(
     assert "konfirmasi · omar · dashboard" in " ".join(one.split())
     record = store.mobilisation(mid)
     assert (record.status, record.acks) == ("mobilised", 1)
-    actions = {(e.actor, e.action) for e in store.audit_entries(subject=f"mobilisation:{mid}")}
-    assert {("omar", "mobilisation acknowledged"), ("ews", "mobilisation mobilised")} <= actions
+    actions = {(e.actor, e.role, e.action) for e in store.audit_entries(subject=f"mobilisation:{mid}")}
+    assert {("omar", "operator", "mobilisation acknowledged"), ("ews", "system", "mobilisation mobilised")} <= actions
     again = operator.post(f"/dashboard/tagana/{mid}/ack", data={"csrf_token": "csrf-omar"})
     assert again.status_code == 303  # a plain form post goes back to the board (PRG)
     assert store.mobilisation(mid).acks == 1

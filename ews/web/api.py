@@ -496,7 +496,8 @@ def mobilisations(
         for r in store.mobilisations(list(user.regions), statuses=status, now=now_of(request))
         if sees_mobilisation(user, r) and (region is None or r.region == region)
     ]
-    return [_mobilisation_out(r, store.mobilisation_events(r.id) if events else None) for r in records]
+    every = store.events_of([r.id for r in records]) if events else {}
+    return [_mobilisation_out(r, every.get(r.id, []) if events else None) for r in records]
 
 
 @api_router.post(

@@ -708,14 +708,18 @@ def _event_view(event: Any, redact: Any) -> MobilisationEventView:
     )  # fmt: skip
 
 
-def mobilisation_view(store: Store, record: Any, user: User) -> MobilisationView:
-    """A board card of ``record`` with its events (names and roles only; any digits like a number masked)."""
+def mobilisation_view(store: Store, record: Any, user: User, events_of: Any = None) -> MobilisationView:
+    """A board card of ``record`` with its events (names and roles only; any digits like a number masked).
+
+    ``events_of``: the events of many mobilisations read at once (:meth:`Store.events_of`); default: read its own.
+    """
     from ews.web.dashboard import redact_numbers
 
     def redact(text: str) -> str:
         return redact_numbers(text, masked=user.at_least("operator"))
 
-    events = tuple(_event_view(e, redact) for e in store.mobilisation_events(record.id))
+    found = events_of.get(record.id, []) if events_of is not None else store.mobilisation_events(record.id)
+    events = tuple(_event_view(e, redact) for e in found)
     return MobilisationView(
         id=record.id, region=record.region, unit_id=record.unit_id, unit_name=redact(record.unit_name),
         thread_id=record.thread_id, status=record.status, column=_column(record), level=int(record.level),
@@ -728,8 +732,8 @@ def mobilisation_view(store: Store, record: Any, user: User) -> MobilisationView
 def board(store: Store, user: User, now: datetime, *, events: bool = True) -> Board:
     """The user's Tagana board: live mobilisations by column (highest level, then oldest first).
 
-    The ones stood down within :data:`RECENT_STAND_DOWN` too. One query for the mobilisations, one per card for
-    its events (``events=False``: none, for the overview's counts).
+    The ones stood down within :data:`RECENT_STAND_DOWN` too. One query for the mobilisations, one for all their
+    events (``events=False``: none, for the overview's counts).
     """
     records = [
         r
@@ -738,7 +742,8 @@ def board(store: Store, user: User, now: datetime, *, events: bool = True) -> Bo
         and (r.status != "stood-down" or (r.ended_at is not None and now - r.ended_at <= RECENT_STAND_DOWN))
     ]
     if events:
-        cards = [mobilisation_view(store, r, user) for r in records]
+        every = store.events_of([r.id for r in records])
+        cards = [mobilisation_view(store, r, user, every) for r in records]
     else:
         cards = [
             MobilisationView(

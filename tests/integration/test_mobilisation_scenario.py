@@ -129,6 +129,9 @@ def test_two_units_one_escalated_both_mobilised_then_stood_down(tmp_path: Path, 
         board_now = store.mobilisation_board()
         assert board_now["mobilised"] == 2
         assert board_now["open"] == board_now["acknowledged"] == 0
+        # The board reads every card's events at once: the same as each one's own.
+        ids = [m.id for m in board.values()]
+        assert store.events_of(ids) == {i: store.mobilisation_events(i) for i in ids}
         actions = [a.action for a in store.audit_entries(subject=f"mobilisation:{board[TIMUR].id}")]
         assert {
             "mobilisation opened",

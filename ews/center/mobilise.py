@@ -260,6 +260,8 @@ def sync_mobilisations(
             audits.append(AuditItem("ews", "system", "mobilisation re-notified", f"mobilisation:{m.id}", region,
                                     {"level": level, "round": m.round + 1}))  # fmt: skip
             report.renotified.append(m.id)
+            if newest != m.alert_version_id:  # this cycle's rise went out as the pipeline's notice: that is step 1
+                first.append((m.id, unit_id, thread, m.policy, m.round + 1))
         elif level != m.level or codes != m.villages or newest != m.alert_version_id:
             changes.append((m.id, {"level": level, "villages": list(codes), "alert_version_id": newest}))
             if level != m.level or codes != m.villages:

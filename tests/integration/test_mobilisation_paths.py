@@ -286,6 +286,23 @@ def test_an_acknowledged_unit_is_renotified_when_the_level_rises_after_the_ack_t
     assert len(d.events(m, "renotify")) == 1
 
 
+def test_a_rise_after_the_ack_timeout_is_step_one_of_the_new_round_by_itself(demo: MakeDemo) -> None:
+    """The cycle's own notice of the rise reaches the step-1 contact: no escalation page to them the same minute."""
+    d = demo(TIMUR_LINES, "mobilisation:\n  ack_timeout_minutes: 30\n")
+    d.cycle(warning(A1, "Severe", T), T)
+    acknowledge(d.store, unit_id=TIMUR, responder=r(TIMUR_1), via="sms", at=T + timedelta(minutes=5))
+    rise = warning(U1, "Extreme", T + timedelta(minutes=40), [(A1, T)])
+    d.cycle(rise, T + timedelta(minutes=40))  # 35 minutes after the acknowledgement: re-notified at once
+    m = d.one(TIMUR)
+    assert (m.status, m.round) == ("open", 2)
+    assert [(e.round, e.step, e.recipient_id, e.detail) for e in d.events(m, "page") if e.round == 2] == [
+        (2, 1, r(TIMUR_1), "the pipeline's Tagana notice")
+    ]
+    assert escalate_due(d.store, at=T + timedelta(minutes=40)).pages == 0
+    assert escalate_due(d.store, at=T + timedelta(minutes=50)).pages == 1  # step 2 after its delay
+    assert [t for t, *_ in d.page_rows()] == [f"mob:{m.id}:s2:r2"]
+
+
 # -- re-open ----------------------------------------------------------------------------------------------------
 
 

@@ -559,6 +559,22 @@ def acknowledge(
         outcomes.append((m.id, status, acks, policy.quorum))
     store.update_mobilisations(changes, at=at)
     store.add_mobilisation_events(events, at=at)
+    # Another process may have counted its own acknowledgement beside this one: with every ack stored, the
+    # quorum is checked again in the database (the last to commit sees them all).
+    unsure = [
+        (m.id, m.round, Policy.from_json(m.policy).quorum)
+        for m in records
+        if m.responders.isdisjoint({responder}) and (m.id, "mobilised") not in {(o[0], o[1]) for o in outcomes}
+    ]
+    late = set(store.ratchet_mobilised(unsure, at=at)) if unsure else set()
+    for m in records:
+        if m.id in late:
+            store.add_mobilisation_events(
+                [NewMobilisationEvent(m.id, "mobilised", m.round, actor="ews", detail="quorum, with another ack")],
+                at=at,
+            )
+            audits.append(AuditItem("ews", "system", "mobilisation mobilised", f"mobilisation:{m.id}", m.region))
+    outcomes = [(mid, "mobilised" if mid in late else status, acks, quorum) for mid, status, acks, quorum in outcomes]
     store.record_audit_many(audits, at=at)
     return AckResult(unit_id.upper(), tuple(outcomes), duplicate)
 

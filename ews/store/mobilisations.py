@@ -515,6 +515,31 @@ class MobilisationRepository(StoreBase):
                     out.setdefault(mid, []).append((rnd, step or 0, recipient or "", target or ""))
         return out
 
+    def ratchet_mobilised(self, wanted: Sequence[tuple[int, int, int]], *, at: datetime) -> list[int]:
+        """Mobilise each (id, round, quorum) whose round has ``quorum`` distinct acknowledgements stored; the ids moved.
+
+        The safety net of concurrent acknowledgements (two ``ews serve`` processes, each counting only its own):
+        run after the acknowledgement events are committed, the last one to commit sees them all. One guarded
+        UPDATE per mobilisation, only from ``open``/``acknowledged``; an already mobilised one is left alone.
+        """
+        m, e = MobilisationRow, MobilisationEvent
+        moved: list[int] = []
+        with self._tx("mobilise Tagana mobilisations at their quorum") as connection:
+            for mid, rnd, quorum in wanted:
+                acks = (
+                    select(func.count(func.distinct(e.actor)))
+                    .where(e.mobilisation_id == mid, e.kind == "ack", e.round == rnd)
+                    .scalar_subquery()
+                )
+                stmt = (
+                    update(m)
+                    .where(m.id == mid, m.round == rnd, m.status.in_(("open", "acknowledged")), acks >= quorum)
+                    .values(status="mobilised", mobilised_at=at, updated_at=at)
+                    .returning(m.id)
+                )
+                moved += [int(i) for i in connection.execute(stmt).scalars()]
+        return moved
+
     def live_mobilisation_ids(self, unit_id: str) -> list[int]:
         """Ids of a unit's mobilisations that have not stood down (case-insensitive unit id), newest first."""
         m = MobilisationRow

@@ -246,6 +246,26 @@ def test_quorum_two_needs_two_distinct_responders(demo: MakeDemo) -> None:
     assert [e.kind for e in d.events(m)].count("mobilised") == 1
 
 
+def test_two_acknowledgements_counted_apart_still_reach_the_quorum(
+    demo: MakeDemo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two servers each read the mobilisation before the other's ack was stored: the database's count decides."""
+    d = demo(TIMUR_LINES, f"mobilisation:\n  units:\n    {TIMUR}: {{quorum: 2}}\n")
+    d.cycle(warning(A1, "Severe", T), T)
+    m = d.one(TIMUR)
+    stale = d.store.mobilisations(ids=[m.id], now=T)  # what the second server read, before the first ack
+    first = acknowledge(d.store, unit_id=TIMUR, responder=r(TIMUR_1), via="sms", at=T + timedelta(minutes=2))
+    assert first.outcomes == ((m.id, "acknowledged", 1, 2),)
+    monkeypatch.setattr(type(d.store), "mobilisations", lambda *_a, **_k: stale)
+    second = acknowledge(d.store, unit_id=TIMUR, responder=r(TIMUR_2), via="sms", at=T + timedelta(minutes=2))
+    monkeypatch.undo()
+    assert second.outcomes == ((m.id, "mobilised", 1, 2),)  # it counted only itself, the store counted both
+    m = d.one(TIMUR)
+    assert (m.status, m.acks, m.mobilised_at) == ("mobilised", 2, T + timedelta(minutes=2))
+    assert [e.detail for e in d.events(m, "mobilised")] == ["quorum, with another ack"]
+    assert d.store.ratchet_mobilised([(m.id, m.round, 2)], at=T + timedelta(minutes=3)) == []  # once
+
+
 # -- re-notification --------------------------------------------------------------------------------------------
 
 

@@ -7,7 +7,6 @@ renders messages and writes the review outputs atomically. :func:`run_slice` run
 
 from __future__ import annotations
 
-import csv
 import functools
 import json
 import logging
@@ -31,7 +30,7 @@ from ews.exposure.coverage import VillageLayer
 from ews.impact.assess import exposed_total, hazard_impacts, impacts, level_counts
 from ews.impact.named_targets import kecamatan_coverage, kecamatan_index, named_area_notes, target_by_name
 from ews.ingest.bmkg_cap import DEFAULT_BASE_URL, read_warnings
-from ews.ingest.boundaries import read_boundaries
+from ews.ingest.boundaries import read_area_names, read_boundaries
 from ews.ingest.contacts import read_subscribers, read_tagana
 from ews.ingest.http import fetch_bytes
 from ews.ingest.population import attach_population
@@ -74,21 +73,6 @@ class RegionData:
     def refused(self, path: Path | None) -> bool:
         """Whether the contact file at ``path`` was refused (and so is not used this run)."""
         return path is not None and any(p["source"] == str(path) for p in self.problems)
-
-
-def _area_names(paths: Sequence[Path]) -> dict[str, str]:
-    names: dict[str, str] = {}
-    for path in paths:
-        try:
-            with path.open(newline="", encoding="utf-8") as handle:
-                reader = csv.DictReader(handle)
-                if not {"code", "name"} <= set(reader.fieldnames or []):
-                    raise DataValidationError(f"{path}: area names need columns 'code' and 'name'")
-                for row in reader:
-                    names[row["code"].strip()] = row["name"].strip()
-        except OSError as exc:
-            raise DataValidationError(f"{path}: cannot read area names ({exc.strerror})") from None
-    return names
 
 
 def open_region_data(config: RegionConfig, progress: Progress = _quiet) -> RegionData:
@@ -171,7 +155,7 @@ def open_region_data(config: RegionConfig, progress: Progress = _quiet) -> Regio
     missing = villages.attrs.get("population_missing", [])
     if missing:
         notes.append(f"no population total for kab/kota {', '.join(missing)}: people exposed unknown there")
-    names = _area_names(config.area_names)
+    names = read_area_names(config.area_names)
     # An area names itself when it is at that level (a kecamatan-level region needs no names file).
     own = dict(zip(villages["code"], villages["name"], strict=True))
     villages["kecamatan_name"] = villages["kecamatan"].map(lambda c: names.get(c) or own.get(c, c))

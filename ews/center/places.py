@@ -17,11 +17,9 @@
 
 from __future__ import annotations
 
-import csv
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -29,7 +27,7 @@ import shapely
 
 from ews.codes import parent_code
 from ews.command.text import normal_form
-from ews.errors import DataValidationError
+from ews.ingest.boundaries import read_area_names
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -57,27 +55,6 @@ def _key(name: str) -> tuple[str, ...]:
     for prefix in _NAME_PREFIXES:
         folded = folded.removeprefix(prefix)
     return tuple(folded.split())
-
-
-def read_area_names(paths: Sequence[Path]) -> dict[str, str]:
-    """``code -> name`` from the region's ``area_names`` CSV files (columns ``code`` and ``name``).
-
-    Raises
-    ------
-    DataValidationError
-        A file cannot be read or lacks the columns.
-    """
-    names: dict[str, str] = {}
-    for path in paths:
-        try:
-            with path.open(newline="", encoding="utf-8") as handle:
-                reader = csv.DictReader(handle)
-                if not {"code", "name"} <= set(reader.fieldnames or []):
-                    raise DataValidationError(f"{path}: area names need columns 'code' and 'name'")
-                names.update((row["code"].strip(), row["name"].strip()) for row in reader)
-        except OSError as exc:
-            raise DataValidationError(f"{path}: cannot read area names ({exc.strerror})") from None
-    return names
 
 
 class Gazetteer:

@@ -9,6 +9,7 @@ lat/lon) is refused with what was found and what to do, instead of yielding vill
 
 from __future__ import annotations
 
+import csv
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +22,7 @@ import shapely
 from pyproj import CRS
 
 from ews.codes import code_level, normalize_code, parent_code
-from ews.errors import BoundaryError
+from ews.errors import BoundaryError, DataValidationError
 from ews.ingest.bmkg_cap import INDONESIA_BBOX
 
 SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".parquet", ".geoparquet")
@@ -360,3 +361,24 @@ def _with_parents(villages: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         kecamatan=[parent_code(c, 3) if lv >= 3 else "" for c, lv in zip(villages["code"], levels, strict=True)],
     )
     return villages
+
+
+def read_area_names(paths: Sequence[Path]) -> dict[str, str]:
+    """``code -> name`` from the region's ``area_names`` CSV files (columns ``code`` and ``name``).
+
+    Raises
+    ------
+    DataValidationError
+        A file cannot be read or lacks the columns.
+    """
+    names: dict[str, str] = {}
+    for path in paths:
+        try:
+            with path.open(newline="", encoding="utf-8") as handle:
+                reader = csv.DictReader(handle)
+                if not {"code", "name"} <= set(reader.fieldnames or []):
+                    raise DataValidationError(f"{path}: area names need columns 'code' and 'name'")
+                names.update((row["code"].strip(), row["name"].strip()) for row in reader)
+        except OSError as exc:
+            raise DataValidationError(f"{path}: cannot read area names ({exc.strerror})") from None
+    return names

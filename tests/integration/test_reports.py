@@ -16,7 +16,7 @@ from sqlalchemy import text
 from twilio.request_validator import RequestValidator
 
 from ews.alerts.model import VillageState
-from ews.center.places import Gazetteer, read_area_names
+from ews.center.places import Gazetteer
 from ews.center.reports import (
     RegionDesk,
     ReportError,
@@ -28,7 +28,7 @@ from ews.center.reports import (
 from ews.channels.twilio import TwilioWhatsApp, twilio_client
 from ews.command.rules import RoutingRules
 from ews.dispatch import Dispatcher
-from ews.ingest.boundaries import read_boundaries
+from ews.ingest.boundaries import read_area_names, read_boundaries
 from ews.store.repository import Store, SubscriberRecord
 from ews.testing.twilio_server import TwilioStub
 from ews.types import Level

@@ -89,6 +89,8 @@ class RegionDesk:
 
     ``duty_phone``/``duty_channel``: where an overdue report is paged (the region's ``command_center``
     WhatsApp, else its phone by SMS; ``None``: nobody is paged, the dashboard shows it first).
+    ``sms_fallback``: a reporter's WhatsApp answer that fails for good (outside WhatsApp's 24-hour window, say)
+    goes again by SMS (``messages.whatsapp_fallback_sms``, as for alerts).
     """
 
     region: str
@@ -98,6 +100,7 @@ class RegionDesk:
     center_name: str = "Pusdalops"
     duty_phone: str | None = None
     duty_channel: str = "sms"
+    sms_fallback: bool = False
 
     @classmethod
     def from_config(cls, config: RegionConfig, places: Gazetteer | None = None) -> RegionDesk:
@@ -111,7 +114,10 @@ class RegionDesk:
                     break
                 except ValueError:
                     log.warning("region %s: command_center %s is not a mobile number; not paged", config.id, kind)
-        return cls(config.id, config.province_code, config.routing, places, center.name, phone, channel)
+        return cls(
+            config.id, config.province_code, config.routing, places, center.name, phone, channel,
+            config.messages.whatsapp_fallback_sms,
+        )  # fmt: skip
 
     @property
     def zone(self) -> tuple[timezone, str]:
@@ -532,10 +538,13 @@ def _tell_reporters(
     queued = []
     for contact in store.reporter_contacts(store.report_reporters(record.id)):
         text = _answer_text(intake, desk, status, record, language=contact.language, channel=contact.channel, note=note)
+        fallback = None
+        if contact.channel == "whatsapp" and desk is not None and desk.sms_fallback:
+            fallback = _answer_text(intake, desk, status, record, language=contact.language, channel="sms", note=note)
         found = store.enqueue(
             None, contact.reporter_id, "reporter", contact.channel, address=contact.phone, body=text,
             language=report_language(contact.language), priority=1, valid_until=at + ANSWER_VALID,
-            topic=f"report:{record.id}:{status}", at=at,
+            fallback_body=fallback, topic=f"report:{record.id}:{status}", at=at,
         )  # fmt: skip
         if found is not None:
             queued.append(found)

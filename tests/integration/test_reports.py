@@ -25,7 +25,7 @@ from ews.center.reports import (
     intake_report,
     set_report_status,
 )
-from ews.channels.twilio import TwilioWhatsApp, twilio_client
+from ews.channels.twilio import TwilioSms, TwilioWhatsApp, twilio_client
 from ews.command.rules import RoutingRules
 from ews.dispatch import Dispatcher
 from ews.ingest.boundaries import read_area_names, read_boundaries
@@ -216,6 +216,35 @@ def test_each_status_change_is_told_once_to_every_reporter(
         bodies = [m["body"] for m in stub.messages_to(f"whatsapp:{NEIGHBOUR}")]
     assert any("is handling report #1" in b and "Tim menuju" in b for b in bodies)  # in English for NEIGHBOUR
     assert any("has been resolved" in b for b in bodies)
+
+
+def test_a_whatsapp_answer_outside_the_24_hour_window_goes_again_by_sms(
+    store: Store, gazetteer: Gazetteer, clock: Clock
+) -> None:
+    """With messages.whatsapp_fallback_sms, a status answer WhatsApp refuses (63016) is sent by SMS, once."""
+    desk = RegionDesk("jawa-timur", "35", RoutingRules(), gazetteer, "Pusdalops", DUTY, "whatsapp", sms_fallback=True)
+    intake = ReportIntake([desk])
+    client = TestClient(create_app(store, TOKEN, PUBLIC, clock=clock, reports=intake), base_url="http://testserver")
+    report(client, "SM1", "ada orang terjebak, air naik terus")
+    later = T0 + timedelta(days=2)  # the reporter wrote two days ago: WhatsApp's session window has closed
+    set_report_status(store, 1, "resolved", actor="op1", role="operator", at=later, intake=intake)
+    with TwilioStub(SID, TOKEN, whatsapp_open=[]) as stub:
+        client_ = twilio_client(SID, TOKEN, base_url=stub.url, timeout=5.0)
+        channels = {
+            "whatsapp": TwilioWhatsApp(client_, from_number="+15005550006", content_sids={}, status_callback=None,
+                                       clock=lambda: later),
+            "sms": TwilioSms(client_, from_number="+15005550006", messaging_service_sid=None, status_callback=None,
+                             clock=lambda: later),
+        }  # fmt: skip
+        for _ in range(2):
+            Dispatcher(store, channels, settle_seconds=0, clock=lambda: later).run(until_empty=True)
+        assert stub.count(f"whatsapp:{RESIDENT}") == 0
+        assert stub.count(RESIDENT) == 1
+        [sms] = stub.messages_to(RESIDENT)
+    assert "#1" in sms["body"]
+    assert sorted((audience, topic) for _, audience, topic in ledger_rows(store)) == [
+        ("reporter", "report:1:resolved"), ("reporter", "report:1:resolved"),
+    ]  # fmt: skip  # the refused WhatsApp row and its SMS
 
 
 def test_overdue_reports_escalate_once_per_check_and_page_the_duty_number(

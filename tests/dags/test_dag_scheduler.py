@@ -81,6 +81,7 @@ def test_the_scheduler_takes_a_warning_through_review_to_phones(
             (
                 "ews_alerts",
                 "ews_bmkg_nowcast",
+                "ews_command",
                 "ews_dispatch",
                 "ews_forecast",
                 "ews_nowcast",

@@ -139,7 +139,7 @@ def open_store(url: str) -> Engine:
             ) from None
     try:
         # hide_parameters: a statement's bound values (phone numbers among them) never reach an error's text.
-        engine = create_engine(parsed, pool_pre_ping=backend == "postgresql", hide_parameters=True)
+        engine = create_engine(parsed, hide_parameters=True)
     except (NoSuchModuleError, ModuleNotFoundError, ArgumentError) as exc:
         raise StoreError(
             f"database {shown}: cannot load its driver ({exc}); install it, e.g. psycopg[binary]"

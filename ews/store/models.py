@@ -167,6 +167,7 @@ class AlertVersion(Base):
     __table_args__ = (
         UniqueConstraint("region", "thread_id", "village_code", "seq"),
         CheckConstraint(_in("status", VERSION_STATUSES), name="status"),
+        Index("ix_alert_versions_region_village", "region", "village_code"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -205,7 +206,9 @@ class Subscriber(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     phone_e164: Mapped[str] = mapped_column(String(20), index=True)
-    village_code: Mapped[str] = mapped_column(String(16))
+    # The pseudonymous id of the number (ews.contacts.recipient_id), kept so that a cycle does not hash it again.
+    recipient_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    village_code: Mapped[str] = mapped_column(String(16), index=True)
     language: Mapped[str] = mapped_column(String(8))
     channel: Mapped[str] = mapped_column(String(16))
     consent_source: Mapped[str] = mapped_column(Text)
@@ -213,6 +216,19 @@ class Subscriber(Base):
     opted_out_at: Mapped[datetime | None]
     opt_out_source: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+class ContactFile(Base):
+    """The digest of a region's contact file last imported (``kind``: ``subscribers``): an unchanged file is skipped."""
+
+    __tablename__ = "contact_files"
+
+    region: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    digest: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(Integer)
+    imported_at: Mapped[datetime]
 
 
 class TaganaUnitRow(Base):

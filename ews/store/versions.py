@@ -248,6 +248,42 @@ class VersionRepository(StoreBase):
         with self.engine.connect() as connection:
             return [self._version(r) for r in connection.execute(stmt).mappings()]
 
+    def alert_versions(self, version_ids: Iterable[int]) -> list[AlertVersionRecord]:
+        """The alert versions of ``version_ids`` (in that order; an unknown id is left out), one query per chunk."""
+        wanted = list(dict.fromkeys(version_ids))
+        a = AlertVersion
+        found: dict[int, AlertVersionRecord] = {}
+        with self.engine.connect() as connection:
+            for chunk in _chunks(wanted):
+                for row in connection.execute(select(a).where(a.id.in_(chunk))).mappings():
+                    found[row["id"]] = self._version(row)
+        return [found[i] for i in wanted if i in found]
+
+    def versions_by_village(
+        self, region: str, pairs: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], list[AlertVersionRecord]]:
+        """(thread, village) -> every stored version of that village's alert in that thread, by ``seq``.
+
+        Like :meth:`versions_of` for many villages at once (CAP references): one query per chunk of villages of a
+        thread, none per village.
+        """
+        by_thread: dict[str, set[str]] = {}
+        for thread, village in pairs:
+            by_thread.setdefault(thread, set()).add(village)
+        a = AlertVersion
+        out: dict[tuple[str, str], list[AlertVersionRecord]] = {}
+        with self.engine.connect() as connection:
+            for thread, villages in sorted(by_thread.items()):
+                for chunk in _chunks(sorted(villages)):
+                    stmt = (
+                        select(a)
+                        .where(a.region == region, a.thread_id == thread, a.village_code.in_(chunk))
+                        .order_by(a.village_code, a.seq)
+                    )
+                    for row in connection.execute(stmt).mappings():
+                        out.setdefault((thread, row["village_code"]), []).append(self._version(row))
+        return out
+
     def current_versions(self, region: str, keys: Iterable[tuple[str, str, int]]) -> list[AlertVersionRecord]:
         """The versions numbered ``seq`` of each ``(thread_id, village_code, seq)``, in one query per thread.
 

@@ -75,6 +75,28 @@ class QueuedMessage:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """One message to queue with :meth:`LedgerRepository.enqueue_many`: the versions it claims, its text, its target.
+
+    Like the arguments of :meth:`LedgerRepository.enqueue_group`, with the text rendered already: a resident's
+    message depends on their village's situation, language and channel, not on which of its versions are new.
+    ``address`` is personal data (the E.164 number).
+    """
+
+    version_ids: tuple[int, ...]
+    recipient_id: str
+    audience: str
+    channel: str
+    address: str
+    body: str
+    language: str
+    priority: int
+    valid_until: datetime | None
+    fallback_body: str | None = None
+    topic: str = ""
+
+
+@dataclass(frozen=True)
 class Outcome:
     """How one send ended, to record with :meth:`LedgerRepository.finish_many`.
 
@@ -230,6 +252,71 @@ class LedgerRepository(StoreBase):
             if others:
                 connection.execute(update(e).where(e.id.in_(others)).values(grouped_into=lead))
         return lead
+
+    def enqueue_many(self, claims: Sequence[Claim], *, at: datetime | None = None) -> list[int | None]:
+        """Queue many messages in one transaction, set-based; per claim its lead ledger id, or ``None``.
+
+        The same rules as :meth:`enqueue_group`, for a whole cycle at once: every (version, recipient, channel,
+        topic) not claimed before gets a row, by multi-row ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` (the
+        database decides which claims are new, so two workers racing still queue each message once); a claim's
+        first new row carries its text and the claim's other new rows are grouped into it. ``None``: every version
+        of that claim was claimed before (nothing new to say). No statement per message.
+        """
+        if not claims:
+            return []
+        for c in claims:
+            self._check_recipient(c.recipient_id, c.audience)
+        when = at or _now()
+        e = LedgerEntry
+        rows: list[dict[str, Any]] = []
+        for c in claims:
+            for n, version_id in enumerate(dict.fromkeys(c.version_ids)):
+                first = n == 0
+                rows.append(
+                    {
+                        "alert_version_id": version_id, "recipient_id": c.recipient_id, "audience": c.audience,
+                        "channel": c.channel, "topic": c.topic, "created_at": when, "status": "queued",
+                        "address": c.address, "body": c.body if first else None,
+                        "fallback_body": c.fallback_body if first else None, "language": c.language,
+                        "priority": c.priority, "valid_until": c.valid_until, "attempts": 0,
+                    }
+                )  # fmt: skip
+        insert = (
+            self._insert(LedgerEntry)
+            .on_conflict_do_nothing(index_elements=["alert_version_id", "recipient_id", "channel", "topic"])
+            .returning(e.id, e.alert_version_id, e.recipient_id, e.channel, e.topic)
+        )
+        leads: list[int | None] = []
+        with self._tx(f"queue {len(claims)} message(s) ({len(rows)} claim(s))") as connection:
+            new = {
+                (int(v), r, ch, t): int(i) for i, v, r, ch, t in connection.execute(insert, rows)
+            }  # fmt: skip
+            bodies: list[dict[str, Any]] = []
+            grouped: list[dict[str, Any]] = []
+            for c in claims:
+                ids = [
+                    (v, new[key])
+                    for v in dict.fromkeys(c.version_ids)
+                    if (key := (v, c.recipient_id, c.channel, c.topic)) in new
+                ]
+                if not ids:
+                    leads.append(None)
+                    continue
+                lead_version, lead = ids[0]
+                leads.append(lead)
+                if lead_version != c.version_ids[0]:  # the first version was claimed before: the lead has no text
+                    bodies.append({"row": lead, "new_body": c.body, "new_fallback": c.fallback_body})
+                grouped.extend({"row": lid, "lead": lead} for _, lid in ids[1:])
+            if bodies:
+                connection.execute(
+                    update(e).where(e.id == bindparam("row")).values(body=bindparam("new_body"),
+                                                                     fallback_body=bindparam("new_fallback")),
+                    bodies,
+                )  # fmt: skip
+            if grouped:
+                connection.execute(update(e).where(e.id == bindparam("row")).values(grouped_into=bindparam("lead")),
+                                   grouped)  # fmt: skip
+        return leads
 
     def supersede_queued(self, lead_ids: Sequence[int], *, at: datetime | None = None) -> int:
         """Withdraw older resident messages still waiting that the given newer ones replace; return how many.

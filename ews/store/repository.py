@@ -22,7 +22,7 @@ from ews.store.audiences import AudienceRepository
 from ews.store.command import CommandRepository
 from ews.store.deliveries import STATUS_RANK, DeliveryRepository
 from ews.store.inbound import InboundRepository
-from ews.store.ledger import LedgerRepository, Outcome, QueuedMessage
+from ews.store.ledger import Claim, LedgerRepository, Outcome, QueuedMessage
 from ews.store.runs import RunRepository
 from ews.store.subscribers import (
     EXPORT_COLUMNS,
@@ -32,7 +32,7 @@ from ews.store.subscribers import (
     SubscriberRepository,
 )
 from ews.store.tagana import TaganaRepository
-from ews.store.versions import AlertVersionRecord, PendingThread, VersionRepository
+from ews.store.versions import AlertVersionRecord, NewVersion, PendingThread, VersionRepository
 from ews.store.warnings import WarningRepository
 
 
@@ -62,7 +62,9 @@ __all__ = [
     "EXPORT_COLUMNS",
     "STATUS_RANK",
     "AlertVersionRecord",
+    "Claim",
     "ImportReport",
+    "NewVersion",
     "OptOutChecker",
     "Outcome",
     "PendingThread",

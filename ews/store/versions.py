@@ -46,6 +46,17 @@ class AlertVersionRecord:
 
 
 @dataclass(frozen=True)
+class NewVersion:
+    """An alert version to record with :meth:`VersionRepository.add_alert_versions` (see :meth:`add_alert_version`)."""
+
+    decision: Decision
+    cap_identifier: str
+    status: str
+    hazard: str | None = None
+    facts: Sequence[tuple[str, str]] = ()
+
+
+@dataclass(frozen=True)
 class PendingThread:
     """Versions of one thread waiting for review (see :meth:`Store.pending_threads`)."""
 
@@ -222,6 +233,58 @@ class VersionRepository(StoreBase):
             connection.execute(stmt)
             found = connection.execute(select(a.id).where(*where)).scalar_one()
         return int(found)
+
+    def add_alert_versions(self, versions: Sequence[NewVersion], *, at: datetime | None = None) -> list[int]:
+        """Record the alert versions of a cycle at once and return their ids, in order.
+
+        Set-based :meth:`add_alert_version`: one multi-row ``INSERT ... ON CONFLICT DO NOTHING`` and one read-back
+        per thread (chunked), none per village. Idempotent in the same way: a (region, thread, village, seq)
+        stored before keeps its first row and returns its id.
+
+        Raises
+        ------
+        StoreError
+            An unknown status, or a ``cap_identifier`` already used by another version (nothing is recorded).
+        """
+        if not versions:
+            return []
+        for v in versions:
+            if v.status not in VERSION_STATUSES:
+                raise StoreError(
+                    f"alert version status {v.status!r} ({v.decision.village_code}, thread {v.decision.thread_id}) "
+                    f"is unknown; use one of {', '.join(VERSION_STATUSES)}"
+                )
+        when = at or _now()
+        rows = [
+            {
+                "region": v.decision.region, "thread_id": v.decision.thread_id, "village_code": v.decision.village_code,
+                "seq": v.decision.seq, "transition": str(v.decision.transition), "level": int(v.decision.level),
+                "level_before": int(v.decision.level_before), "warning_id": v.decision.warning_id,
+                "cap_identifier": v.cap_identifier, "status": v.status, "exercise": v.decision.exercise,
+                "reason": v.decision.reason, "created_at": when, "hazard": v.hazard or None,
+                "facts": [list(f) for f in v.facts] or None,
+            }
+            for v in versions
+        ]  # fmt: skip
+        stmt = self._insert(AlertVersion).on_conflict_do_nothing(
+            index_elements=["region", "thread_id", "village_code", "seq"]
+        )
+        a = AlertVersion
+        wanted: dict[tuple[str, str], set[str]] = {}
+        for v in versions:
+            wanted.setdefault((v.decision.region, v.decision.thread_id), set()).add(v.decision.village_code)
+        found: dict[tuple[str, str, str, int], int] = {}
+        with self._tx(f"{len(versions)} alert version(s) of thread(s) {', '.join(sorted(t for _, t in wanted))}") as c:
+            c.execute(stmt, rows)
+            for (region, thread), villages in sorted(wanted.items()):
+                for chunk in _chunks(sorted(villages)):
+                    q = select(a.id, a.village_code, a.seq).where(
+                        a.region == region, a.thread_id == thread, a.village_code.in_(chunk)
+                    )
+                    for i, village, seq in c.execute(q):
+                        found[(region, thread, village, seq)] = int(i)
+        d = [v.decision for v in versions]
+        return [found[(x.region, x.thread_id, x.village_code, x.seq)] for x in d]
 
     def alert_version(self, version_id: int) -> AlertVersionRecord:
         """One alert version by id.

@@ -1,4 +1,4 @@
-"""National scale: the indexes a cycle's look-ups need, pseudonymous ids kept with subscriptions, contact files' digests.
+"""National scale: the indexes a cycle's look-ups need, subscribers' pseudonymous ids, contact files' digests.
 
 - ``subscribers.village_code`` is indexed (a cycle reads the subscribers of its alerted villages);
 - ``subscribers.recipient_id`` keeps the pseudonymous id of the number (:func:`ews.contacts.recipient_id`), so a

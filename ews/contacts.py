@@ -7,9 +7,14 @@ import re
 
 import phonenumbers
 
-# Indonesia has no officially reserved fictional mobile range. ews reserves +62 8999 0000 xxxx for
-# synthetic data (demo region, tests): channels refuse to send there, so a demo can never reach a person.
-FICTIONAL_PREFIX = "+6289990000"
+# Indonesia has no officially reserved fictional mobile range. ews reserves +62 8999 00xx xxxx for
+# synthetic data (demo region, tests, benchmarks): channels refuse to send there, so a demo can never reach a
+# person. Six free digits hold a million distinct numbers of one length (a national-scale bench needs them);
+# the former +62 8999 0000 xxxx range is its first 10,000 (fictional_phone(n) for n < 10,000 gives the same
+# numbers as before).
+FICTIONAL_PREFIX = "+62899900"
+FICTIONAL_DIGITS = 6
+FICTIONAL_SIZE = 10**FICTIONAL_DIGITS
 
 
 # What a written phone number may hold besides digits: spaces, dashes, dots, parentheses and one leading
@@ -89,6 +94,24 @@ def mask_phone(e164: str) -> str:
 def recipient_id(e164: str) -> str:
     """A stable pseudonymous id for a number, safe to log and to put in XCom."""
     return "r-" + hashlib.sha256(e164.encode()).hexdigest()[:16]
+
+
+def fictional_phone(n: int) -> str:
+    """The ``n``-th number of ews's reserved fictional range in E.164 (``0 <= n < FICTIONAL_SIZE``).
+
+    ``fictional_phone(123)`` is ``+62899900000123``; every one is a valid Indonesian mobile number for
+    :func:`normalize_phone` and :func:`can_receive_messages`, and :func:`is_fictional`.
+
+    Raises
+    ------
+    ValueError
+        ``n`` is outside the range (the message says how large it is).
+    """
+    if not 0 <= n < FICTIONAL_SIZE:
+        raise ValueError(
+            f"fictional number {n} is outside ews's reserved range of {FICTIONAL_SIZE:,} (0 to {FICTIONAL_SIZE - 1:,})"
+        )
+    return f"{FICTIONAL_PREFIX}{n:0{FICTIONAL_DIGITS}d}"
 
 
 def is_fictional(e164: str) -> bool:

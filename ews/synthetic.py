@@ -2,7 +2,7 @@
 
 The region lies in the Indian Ocean south of Java (so it cannot be mistaken for real villages on a
 map), uses the unused kab/kota code 35.99 ("Kabupaten Contoh"), and its subscribers and Tagana
-coordinators have numbers from ews's reserved fictional range (:data:`ews.contacts.FICTIONAL_PREFIX`).
+coordinators have numbers from ews's reserved fictional range (:func:`ews.contacts.fictional_phone`).
 ``synthetic_*`` functions are pure; ``write_*`` functions write files.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from shapely.geometry import Polygon, mapping
 
-from ews.contacts import FICTIONAL_PREFIX
+from ews.contacts import fictional_phone
 from ews.store.artifacts import write_bytes_atomic, write_text_atomic
 
 KABKOTA = "35.99"
@@ -123,7 +123,7 @@ def synthetic_subscribers(villages: list[SyntheticVillage], seed: int = 2026) ->
             n += 1
             rows.append(
                 {
-                    "phone": f"{FICTIONAL_PREFIX}{n:04d}",
+                    "phone": fictional_phone(n),
                     "village_code": v.code,
                     "language": "en" if n % 5 == 0 else "id",
                     "channel": "whatsapp" if n % 3 == 0 else "sms",
@@ -143,7 +143,7 @@ def synthetic_tagana() -> list[dict[str, str]]:
             "kabkota_code": KABKOTA,
             "kecamatan_codes": f"{KABKOTA}.01;{KABKOTA}.02",
             "coordinator": "Koordinator Pos Barat",
-            "phone": f"{FICTIONAL_PREFIX}9001",
+            "phone": fictional_phone(9001),
             "channel": "whatsapp",
         },
         {
@@ -152,7 +152,7 @@ def synthetic_tagana() -> list[dict[str, str]]:
             "kabkota_code": KABKOTA,
             "kecamatan_codes": f"{KABKOTA}.03",
             "coordinator": "Koordinator Pos Timur",
-            "phone": f"{FICTIONAL_PREFIX}9002",
+            "phone": fictional_phone(9002),
             "channel": "sms",
         },
     ]

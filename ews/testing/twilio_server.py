@@ -1,7 +1,7 @@
 """A loopback server that speaks enough of Twilio's Messages API for the official ``twilio`` client.
 
 It is the fake network for tests and benchmarks: it accepts every well-formed number, including ews's
-fictional range (``+6289990000xxxx``), and never forwards anything. What it imitates:
+fictional range (``+62899900xxxxxx``), and never forwards anything. What it imitates:
 
 - ``POST /2010-04-01/Accounts/{AccountSid}/Messages.json`` (form body) -> ``201`` with Twilio's JSON shape;
 - ``GET .../Messages/{Sid}.json`` and ``GET .../Messages.json`` (filters ``To``, ``From``, ``DateSent``,

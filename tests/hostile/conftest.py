@@ -91,7 +91,7 @@ def write_region(
     """A Jawa Timur region on the 152 real kelurahan of Kota Surabaya (fast), with optional contact files.
 
     ``subscribers``/``tagana`` rows are written under the region's CSV headers as given (fictional numbers
-    only: ews reserves +62 8999 0000 xxxx).
+    only: ews reserves +62 8999 00xx xxxx).
     """
     folder.mkdir(parents=True, exist_ok=True)
     kel = surabaya_kelurahan(shared_data)

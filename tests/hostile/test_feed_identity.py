@@ -91,7 +91,7 @@ def templates(shared_data: Path) -> dict[str, bytes]:
 
 @pytest.fixture
 def region(tmp_path: Path, shared_data: Path) -> Path:
-    """Surabaya with one fictional subscriber per kelurahan (+62 8999 0000 xxxx), every other one in English."""
+    """Surabaya with one fictional subscriber per kelurahan (+62 8999 00xx xxxx), every other one in English."""
     features = json.loads(
         (shared_data / "boundaries/wilayah_boundaries_geojson/kel/35/wilayah_boundaries_kel_35.78.geojson").read_text()
     )["features"]

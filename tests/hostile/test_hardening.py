@@ -34,7 +34,7 @@ AT = "2026-11-28T18:00:00+07:00"  # inside the CAP warning of minimal_cap (17:00
 CAP_ID = "2.49.0.1.360.0.2026.11.28.10.35.001"  # minimal_cap's identifier
 TOKEN = "test-auth-token-not-a-secret"  # noqa: S105 - a token for loopback tests only
 PUBLIC = "https://ews.example.invalid"
-RESIDENT = "+62899900000011"  # fictional: ews reserves +62 8999 0000 xxxx
+RESIDENT = "+62899900000011"  # fictional: ews reserves +62 8999 00xx xxxx
 
 # A felt M6.0 near Surabaya ten minutes before AT: a record that the run alerts on.
 SURABAYA_QUAKE = {

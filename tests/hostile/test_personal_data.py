@@ -4,7 +4,7 @@ Each test feeds a contact file as a careless user would fill it in (a number in 
 a letter O for a zero, two numbers in one cell) and checks: the exit code, one line per bad line naming
 the file, the line and the column, nothing imported or published, and no full number anywhere (the
 ``ews_cli`` fixture checks stdout, stderr and the log; :func:`assert_no_written_phone` the files).
-Only fictional numbers (+62 8999 0000 xxxx) are used.
+Only fictional numbers (+62 8999 00xx xxxx) are used.
 """
 
 from __future__ import annotations

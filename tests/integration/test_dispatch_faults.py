@@ -45,7 +45,7 @@ HANG_SECONDS = 1.0
 
 
 def number(n: int) -> str:
-    """A number of ews's reserved fictional range (+62 8999 0000 xxxx), never a person."""
+    """A number of ews's reserved fictional range (+62 8999 00xx xxxx), never a person."""
     return f"+628999{n:08d}"
 
 

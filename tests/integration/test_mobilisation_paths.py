@@ -26,7 +26,7 @@ from ews.center.mobilise import acknowledge, escalate_due
 from ews.channels.outbox import FileOutbox
 from ews.cli import main
 from ews.config import MobilisationRules, open_region
-from ews.contacts import FICTIONAL_PREFIX, recipient_id
+from ews.contacts import FICTIONAL_PREFIX, fictional_phone, recipient_id
 from ews.errors import StoreError
 from ews.pipeline import RunReport, run_slice
 from ews.store.mobilisations import MobilisationEventRecord, MobilisationRecord, NewPage
@@ -40,7 +40,7 @@ SENDER = "cuaca.ekstrem@bmkg.go.id"
 A1, U1, U2, U3 = (f"2.49.0.1.360.0.2026.11.28.10.35.{n:03d}" for n in (1, 2, 3, 4))
 WHOLE = "-8.97,110.08 -8.97,110.39 -8.81,110.39 -8.81,110.08 -8.97,110.08"  # every demo village, wholly
 BARAT, TIMUR, BARE = "TGN-3599-01", "TGN-3599-02", "TGN-3599-09"
-BARAT_1, TIMUR_1, TIMUR_2, BPBD = (f"{FICTIONAL_PREFIX}{n}" for n in ("9001", "9002", "9003", "9004"))
+BARAT_1, TIMUR_1, TIMUR_2, BPBD = (fictional_phone(n) for n in (9001, 9002, 9003, 9004))
 HEADER = "unit_id,name,kabkota_code,kecamatan_codes,coordinator,phone,channel,step,role\n"
 TIMUR_LINES = (
     f"{TIMUR},Tagana Kab. Contoh Pos Timur,35.99,35.99.03,Koordinator Pos Timur,{TIMUR_1},sms,,\n"
@@ -581,7 +581,7 @@ def test_no_phone_number_reaches_logs_events_audit_or_errors(demo: MakeDemo, cap
 
 
 def test_statements_do_not_grow_with_villages_units_or_pages(demo: MakeDemo) -> None:
-    barat_2 = f"{FICTIONAL_PREFIX}9005"
+    barat_2 = fictional_phone(9005)
     d = demo(
         BARAT_LINE
         + f"{BARAT},Tagana Kab. Contoh Pos Barat,35.99,35.99.01;35.99.02,Wakil Pos Barat,{barat_2},whatsapp,2,\n"

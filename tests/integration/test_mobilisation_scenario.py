@@ -21,7 +21,7 @@ from ews.center.mobilise import AckLinks, acknowledge, escalate_due, read_ack_to
 from ews.channels.outbox import FileOutbox
 from ews.channels.twilio import TwilioSms, twilio_client
 from ews.config import open_region
-from ews.contacts import FICTIONAL_PREFIX, recipient_id
+from ews.contacts import fictional_phone, recipient_id
 from ews.dispatch import Dispatcher
 from ews.pipeline import RunReport, run_slice
 from ews.store.repository import Store
@@ -38,7 +38,7 @@ SID, TOKEN, SENDER = (
 PUBLIC = "https://ews.example.invalid"
 LINKS = AckLinks(PUBLIC, b"k" * 32)
 BARAT, TIMUR = "TGN-3599-01", "TGN-3599-02"
-BARAT_1, TIMUR_1, TIMUR_2, BPBD = (f"{FICTIONAL_PREFIX}{n}" for n in ("9001", "9002", "9003", "9004"))
+BARAT_1, TIMUR_1, TIMUR_2, BPBD = (fictional_phone(n) for n in (9001, 9002, 9003, 9004))
 TAGANA = (
     "unit_id,name,kabkota_code,kecamatan_codes,coordinator,phone,channel,step,role\n"
     f"{BARAT},Tagana Kab. Contoh Pos Barat,35.99,35.99.01;35.99.02,Koordinator Pos Barat,{BARAT_1},whatsapp,1,\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from ews.alerts.model import Decision, Transition
-from ews.contacts import FICTIONAL_PREFIX
+from ews.contacts import fictional_phone
 from ews.types import Level
 
 T0 = datetime(2026, 9, 24, 8, 0, tzinfo=UTC)
@@ -13,7 +13,7 @@ T0 = datetime(2026, 9, 24, 8, 0, tzinfo=UTC)
 
 def phone(n: int) -> str:
     """A number from ews's reserved fictional range (never a real person)."""
-    return f"{FICTIONAL_PREFIX}{n:04d}"
+    return fictional_phone(n)
 
 
 def decision(

@@ -26,6 +26,7 @@ from ews.errors import BoundaryError, DataValidationError
 from ews.ingest.bmkg_cap import INDONESIA_BBOX
 
 SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".parquet", ".geoparquet")
+SHAPEFILE_SIDECARS = (".dbf", ".shx", ".prj", ".cpg")
 WGS84 = "EPSG:4326"
 POLYGONAL = ("Polygon", "MultiPolygon")
 
@@ -133,6 +134,33 @@ def read_boundaries(
     if len(duplicated):
         raise BoundaryError(f"{root}: duplicate codes {', '.join(sorted(set(duplicated))[:10])}; each area once")
     return _with_parents(_repaired(villages, root))
+
+
+def digest_boundaries(path: str | Path, *, option: str = "boundaries.path") -> str:
+    """SHA-256 over the bytes of the boundary file (or of each boundary file of a folder, in the order read).
+
+    A shapefile's sidecar files (``.dbf``, ``.shx``, ``.prj``, ``.cpg``) are hashed with it.
+
+    The key of the prepared village table cached per boundary set (:mod:`ews.store.region_cache`): a changed,
+    added or removed file changes it.
+
+    Raises
+    ------
+    BoundaryError
+        The file or folder is missing, the folder holds no boundary file, or a file cannot be read.
+    """
+    digest = hashlib.sha256()
+    files = _files(Path(path), option)
+    # A shapefile's attributes (the codes, the names) and CRS live in its sidecar files: they count too.
+    sidecars = [f.with_suffix(s) for f in files if f.suffix.lower() == ".shp" for s in SHAPEFILE_SIDECARS]
+    for file in [*files, *(f for f in sidecars if f.exists())]:
+        try:
+            with file.open("rb") as handle:
+                one = hashlib.file_digest(handle, "sha256")
+        except OSError as exc:
+            raise BoundaryError(f"{file}: cannot read the boundary file ({exc.strerror}); check '{option}'") from None
+        digest.update(file.name.encode() + b"\0" + one.digest())
+    return digest.hexdigest()
 
 
 LAND_OPTION = "earthquake.land"

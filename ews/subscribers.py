@@ -20,11 +20,13 @@ import csv
 import io
 import os
 from collections.abc import Collection
+from dataclasses import replace
 from pathlib import Path
 
-from ews.ingest.contacts import SubscriberFile, read_subscriber_file, spreadsheet_safe
+from ews.ingest.contacts import SubscriberFile, file_digest, read_subscriber_file, spreadsheet_safe
 from ews.store.artifacts import write_text_atomic
 from ews.store.repository import EXPORT_COLUMNS, ImportReport, Store
+from ews.store.subscribers import ContactFileDigest
 
 __all__ = [
     "SubscriberFile",
@@ -34,6 +36,7 @@ __all__ = [
     "read_subscriber_file",
     "region_village_codes",
     "subscribers_csv",
+    "sync_subscriber_file",
 ]
 
 
@@ -83,6 +86,51 @@ def import_subscriber_file(
         merged_duplicates=report.merged_duplicates,
         opted_out=report.opted_out,
     )
+
+
+def sync_subscriber_file(
+    store: Store, region: str, path: Path, parsed: SubscriberFile | None = None
+) -> ImportReport | None:
+    """Import a region's subscribers file only if it changed since its last import; ``None`` if it did not.
+
+    The file's identity is the SHA-256 of its bytes, recorded in ``contact_files`` for (``region``,
+    ``subscribers``) in the same transaction as the import: a failed or refused import records nothing, so the
+    file is tried again next run. An unchanged file is not parsed at all.
+
+    Parameters
+    ----------
+    store
+        Where the subscriptions and the digest of the file last imported are.
+    region
+        The region's id (the file's owner in ``contact_files``).
+    path
+        The region's subscribers CSV.
+    parsed
+        The file as read already this run (:func:`read_subscriber_file`); it is not read again.
+
+    Returns
+    -------
+    ImportReport or None
+        As :func:`import_subscriber_file` (``ok`` false and nothing written when a row was rejected), or ``None``
+        when the store holds this very file already.
+
+    Raises
+    ------
+    DataValidationError
+        The file cannot be read, is not UTF-8, or lacks a required column (nothing written).
+    StoreError
+        The database refused the import (nothing written).
+    """
+    digest = parsed.digest if parsed is not None else file_digest(path)
+    if store.contact_file_digest(region, "subscribers") == digest:
+        return None
+    # The digest recorded is the one of the bytes parsed (the file may have changed since it was hashed).
+    parsed = parsed or read_subscriber_file(path, None, region)
+    if parsed.problems:
+        return ImportReport(rows_read=parsed.rows_read, problems=parsed.problems)
+    stamp = ContactFileDigest(region, "subscribers", str(path), parsed.digest)
+    report = store.import_subscribers(parsed.records, contact_file=stamp)
+    return replace(report, rows_read=parsed.rows_read)
 
 
 def format_import_report(path: Path, report: ImportReport) -> str:

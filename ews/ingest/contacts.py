@@ -25,6 +25,7 @@ kab/kota BPBD duty contact). A line whose cells are all empty is skipped.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
@@ -76,6 +77,8 @@ class SubscriberFile:
     rows_read: int
     records: tuple[SubscriberRecord, ...]
     problems: tuple[str, ...]
+    digest: str = ""
+    """SHA-256 (hex) of the bytes that were read: the file's identity in ``contact_files``."""
 
 
 @dataclass(frozen=True)
@@ -88,11 +91,25 @@ class TaganaFile:
     problems: tuple[str, ...]
 
 
-def _decode(path: Path) -> str:
+def _read(path: Path) -> bytes:
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise DataValidationError(f"{path}: cannot read ({exc.strerror}); check the path in the region file") from None
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 (hex) of a contact file's bytes: cheap, and what :attr:`SubscriberFile.digest` holds.
+
+    Raises
+    ------
+    DataValidationError
+        The file cannot be read (the message names it).
+    """
+    return hashlib.sha256(_read(path)).hexdigest()
+
+
+def _decode(path: Path, data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -102,9 +119,14 @@ def _decode(path: Path) -> str:
         ) from None
 
 
-def _lines(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict[str, str] | None]]:
-    """``(line, row)`` per non-blank data line; ``row`` is None when it has more fields than the header."""
-    reader = csv.DictReader(io.StringIO(_decode(path), newline=""))
+def _lines(
+    path: Path, columns: Sequence[str], data: bytes | None = None
+) -> Iterator[tuple[int, dict[str, str] | None]]:
+    """``(line, row)`` per non-blank data line; ``row`` is None when it has more fields than the header.
+
+    ``data`` is the file's bytes when the caller has read them already.
+    """
+    reader = csv.DictReader(io.StringIO(_decode(path, _read(path) if data is None else data), newline=""))
     header = [name.strip() for name in (reader.fieldnames or [])]
     missing = [c for c in columns if c not in header]
     if missing:
@@ -206,7 +228,7 @@ def read_subscriber_file(
     SubscriberFile
         Every valid row (duplicates included: the store merges them) and, for each bad line,
         ``"line N: column 'c' <reason>"`` (several reasons of one line joined by ``"; "``). No
-        problem repeats a phone number.
+        problem repeats a phone number. ``digest`` is the SHA-256 of the bytes read.
 
     Raises
     ------
@@ -216,15 +238,27 @@ def read_subscriber_file(
     records: list[SubscriberRecord] = []
     problems: list[str] = []
     rows_read = 0
-    for line, row in _lines(path, SUBSCRIBER_COLUMNS):
+    data = _read(path)
+    # Parsing a number (phonenumbers) is most of the cost of a line: each distinct text is parsed once.
+    phones: dict[str, tuple[str | None, str | None]] = {}
+    villages: dict[str, tuple[str | None, str | None]] = {}  # a village has many subscribers
+    for line, row in _lines(path, SUBSCRIBER_COLUMNS, data):
         rows_read += 1
         if row is None:
             problems.append(f"line {line}: more fields than the header has columns (a ',' inside a value?)")
             continue
         reasons: list[str] = []
-        phone, why = _phone(row["phone"])
+        raw_phone = row["phone"]
+        found = phones.get(raw_phone)
+        if found is None:
+            found = phones[raw_phone] = _phone(raw_phone)
+        phone, why = found
         reasons += [why] if why else []
-        village, why = _village(row["village_code"], village_codes, region_name)
+        raw_village = row["village_code"]
+        checked = villages.get(raw_village)
+        if checked is None:
+            checked = villages[raw_village] = _village(raw_village, village_codes, region_name)
+        village, why = checked
         reasons += [why] if why else []
         language = row["language"] or "id"
         channel = row["channel"] or "sms"
@@ -256,7 +290,7 @@ def read_subscriber_file(
                 opt_out_source=(row.get("opt_out_source") or "import") if opted_out_at else None,
             )
         )
-    return SubscriberFile(path, rows_read, tuple(records), tuple(problems))
+    return SubscriberFile(path, rows_read, tuple(records), tuple(problems), hashlib.sha256(data).hexdigest())
 
 
 def _step(value: str) -> tuple[int, str | None]:
@@ -360,9 +394,12 @@ def read_subscribers(path: Path, role: str = "subscribers") -> list[Recipient]:
     if parsed.problems:
         raise contact_file_error(path, role, parsed.problems)
     out: dict[tuple[str, str, str], Recipient] = {}
+    ids: dict[str, str] = {}
     for r in parsed.records:
         key = (r.phone, r.village_code, r.channel)
-        out.setdefault(key, Recipient(recipient_id(r.phone), r.phone, r.village_code, r.language, r.channel))
+        if key not in out:
+            rid = ids.get(r.phone) or ids.setdefault(r.phone, recipient_id(r.phone))
+            out[key] = Recipient(rid, r.phone, r.village_code, r.language, r.channel)
     return list(out.values())
 
 

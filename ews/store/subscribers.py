@@ -14,16 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, select, update
 from sqlalchemy.exc import DBAPIError
 
 from ews.contacts import normalize_phone, recipient_id
 from ews.errors import StoreError
 from ews.store.base import StoreBase, _chunks, _now
-from ews.store.models import CHANNELS, LANGUAGES, Subscriber
+from ews.store.models import CHANNELS, LANGUAGES, ContactFile, Subscriber
 from ews.types import Recipient
 
 log = logging.getLogger(__name__)
+_READ_CHUNK = 5000  # bound values per IN (...) of a bulk read: below SQLite's 32,766 and PostgreSQL's 65,535
+_WRITE_CHUNK = 5000  # rows per executemany of an import (the driver batches them further)
 
 EXPORT_COLUMNS = (
     "phone",
@@ -226,6 +228,16 @@ class SubscriberRecord:
 
 
 @dataclass(frozen=True)
+class ContactFileDigest:
+    """A region's contact file as imported: recorded in ``contact_files`` with the import (``kind``: subscribers)."""
+
+    region: str
+    kind: str
+    path: str
+    digest: str
+
+
+@dataclass(frozen=True)
 class ImportReport:
     """What a subscriber import did, or why it wrote nothing (``problems``, one line per rejected row).
 
@@ -251,13 +263,24 @@ class SubscriberRepository(StoreBase):
 
     # -- subscribers (personal data) --------------------------------------------------------------------
 
-    def import_subscribers(self, rows: Sequence[SubscriberRecord], *, at: datetime | None = None) -> ImportReport:
+    def import_subscribers(
+        self,
+        rows: Sequence[SubscriberRecord],
+        *,
+        at: datetime | None = None,
+        contact_file: ContactFileDigest | None = None,
+    ) -> ImportReport:
         """Insert or update subscriptions in one transaction; an opt-out already recorded is always kept.
 
         Rows with the same (phone, village, channel) are merged, the first one winning. An existing
         subscription gets the row's language and consent; if it was opted out it stays opted out, and a
         new subscription of a number that opted out anywhere is stored opted out too (re-subscribing
-        needs an explicit step, not a re-import).
+        needs an explicit step, not a re-import). Every row written gets its ``recipient_id``.
+
+        Set-based: the existing subscriptions of the file's numbers are read in a few chunked selects, the
+        new ones inserted and the changed ones updated by one statement each (batched by the driver).
+        ``contact_file`` (the file the rows come from) is recorded in ``contact_files`` in the same
+        transaction, so a failed import records nothing.
 
         Raises
         ------
@@ -273,17 +296,21 @@ class SubscriberRepository(StoreBase):
         for r in rows:
             merged.setdefault((r.phone, r.village_code, r.channel), r)
         created = at or _now()
+        ids = {phone: recipient_id(phone) for phone in {r.phone for r in merged.values()}}  # one hash per number
         imported = updated = unchanged = opted_out = 0
         s = Subscriber
         with self._tx("subscriber import") as connection:
             existing: dict[tuple[str, str, str], Any] = {}
             phone_opt_out: dict[str, tuple[datetime, str | None]] = {}
-            for chunk in _chunks(sorted({r.phone for r in merged.values()})):
-                for row in connection.execute(select(s).where(s.phone_e164.in_(chunk))).mappings():
-                    existing[(row["phone_e164"], row["village_code"], row["channel"])] = row
-                    if row["opted_out_at"] is not None:
-                        phone_opt_out.setdefault(row["phone_e164"], (row["opted_out_at"], row["opt_out_source"]))
+            columns = (s.id, s.phone_e164, s.village_code, s.channel, s.language, s.consent_source, s.consent_time,
+                       s.opted_out_at, s.opt_out_source, s.recipient_id)  # fmt: skip
+            for chunk in _chunks(sorted(ids), _READ_CHUNK):
+                for row in connection.execute(select(*columns).where(s.phone_e164.in_(chunk))):
+                    existing[(row.phone_e164, row.village_code, row.channel)] = row
+                    if row.opted_out_at is not None:
+                        phone_opt_out.setdefault(row.phone_e164, (row.opted_out_at, row.opt_out_source))
             new_rows: list[dict[str, Any]] = []
+            changes: list[dict[str, Any]] = []
             for key, r in merged.items():
                 old = existing.get(key)
                 if old is None:
@@ -292,6 +319,7 @@ class SubscriberRepository(StoreBase):
                     new_rows.append(
                         {
                             "phone_e164": r.phone,
+                            "recipient_id": ids[r.phone],
                             "village_code": r.village_code,
                             "language": r.language,
                             "channel": r.channel,
@@ -305,24 +333,43 @@ class SubscriberRepository(StoreBase):
                     imported += 1
                     opted_out += out_at is not None
                     continue
-                changes: dict[str, Any] = {}
-                for column, value in (
-                    ("language", r.language),
-                    ("consent_source", r.consent_source),
-                    ("consent_time", r.consent_time),
-                ):
-                    if old[column] != value:
-                        changes[column] = value
-                if old["opted_out_at"] is None and r.opted_out_at is not None:
-                    changes.update(opted_out_at=r.opted_out_at, opt_out_source=r.opt_out_source)
-                if changes:
-                    connection.execute(update(s).where(s.id == old["id"]).values(**changes))
-                    updated += 1
-                else:
-                    unchanged += 1
-                opted_out += old["opted_out_at"] is not None or r.opted_out_at is not None
-            if new_rows:
-                connection.execute(self._insert(Subscriber), new_rows)
+                out_at, out_source = old.opted_out_at, old.opt_out_source
+                if out_at is None and r.opted_out_at is not None:
+                    out_at, out_source = r.opted_out_at, r.opt_out_source
+                differs = (
+                    old.language != r.language
+                    or old.consent_source != r.consent_source
+                    or old.consent_time != r.consent_time
+                    or out_at != old.opted_out_at
+                )
+                if differs or old.recipient_id is None:
+                    changes.append(
+                        {
+                            "row_id": old.id,
+                            "new_language": r.language,
+                            "new_consent_source": r.consent_source,
+                            "new_consent_time": r.consent_time,
+                            "new_opted_out_at": out_at,
+                            "new_opt_out_source": out_source,
+                            "new_recipient_id": ids[r.phone],
+                        }
+                    )
+                updated += differs
+                unchanged += not differs
+                opted_out += out_at is not None
+            for batch in _chunks(new_rows, _WRITE_CHUNK):
+                connection.execute(self._insert(Subscriber), batch)
+            if changes:
+                # (a bind parameter may not share a column's name in an UPDATE's SET: hence "new_")
+                statement = (
+                    update(s)
+                    .where(s.id == bindparam("row_id"))
+                    .values({name[4:]: bindparam(name) for name in changes[0] if name != "row_id"})
+                )
+                for batch in _chunks(changes, _WRITE_CHUNK):
+                    connection.execute(statement, batch)
+            if contact_file is not None:
+                self._record_contact_file(connection, contact_file, len(rows), created)
         report = ImportReport(
             rows_read=len(rows),
             imported=imported,
@@ -341,31 +388,57 @@ class SubscriberRepository(StoreBase):
         )
         return report
 
+    def _record_contact_file(self, connection: Connection, file: ContactFileDigest, rows: int, at: datetime) -> None:
+        values = {"region": file.region, "kind": file.kind, "path": file.path, "digest": file.digest, "rows": rows,
+                  "imported_at": at}  # fmt: skip
+        insert = self._insert(ContactFile).values(**values)
+        connection.execute(
+            insert.on_conflict_do_update(
+                index_elements=["region", "kind"],
+                set_={k: insert.excluded[k] for k in ("path", "digest", "rows", "imported_at")},
+            )
+        )
+
+    def contact_file_digest(self, region: str, kind: str = "subscribers") -> str | None:
+        """The digest of the region's contact file of ``kind`` last imported (None: never imported)."""
+        c = ContactFile
+        with self.engine.connect() as connection:
+            return connection.execute(select(c.digest).where(c.region == region, c.kind == kind)).scalar_one_or_none()
+
+    def subscriber_villages(self) -> set[str]:
+        """The villages that have subscriptions (opted out or not, as in a file): one read of the village index."""
+        s = Subscriber
+        with self.engine.connect() as connection:
+            return set(connection.execute(select(s.village_code).distinct()).scalars())
+
     def subscribers(
         self, village_codes: Iterable[str] | None = None, include_opted_out: bool = False
     ) -> list[Recipient]:
         """Subscribed residents (of some villages, or all), opted-out ones only if asked; by village, channel.
 
-        The result holds phone numbers (personal data): use them to send and nowhere else.
+        Reads the village index (chunks of village codes), and each subscription's stored ``recipient_id``
+        (hashing the number only for a row stored without one). The result holds phone numbers (personal
+        data): use them to send and nowhere else.
         """
         s = Subscriber
-        base = select(s.phone_e164, s.village_code, s.language, s.channel).order_by(s.village_code, s.channel, s.id)
+        base = select(s.phone_e164, s.village_code, s.language, s.channel, s.recipient_id).order_by(
+            s.village_code, s.channel, s.id
+        )
         if not include_opted_out:
             base = base.where(s.opted_out_at.is_(None))
         statements = (
             [base]
             if village_codes is None
-            else [base.where(s.village_code.in_(c)) for c in _chunks(sorted(set(village_codes)))]
+            else [base.where(s.village_code.in_(c)) for c in _chunks(sorted(set(village_codes)), _READ_CHUNK)]
         )
         out: list[Recipient] = []
         with self.engine.connect() as connection:
             for stmt in statements:
                 out.extend(
-                    Recipient(recipient_id(phone), phone, village, language, channel)
-                    for phone, village, language, channel in connection.execute(stmt)
+                    Recipient(rid or recipient_id(phone), phone, village, language, channel)
+                    for phone, village, language, channel, rid in connection.execute(stmt)
                 )
-        if village_codes is not None:
-            out.sort(key=lambda r: r.village_code)  # chunks are each sorted; keep the documented order
+        # Chunks are sorted village codes in order, each ordered by village: the result is in the documented order.
         return out
 
     def opt_out(self, phone: str, source: str, at: datetime) -> bool:

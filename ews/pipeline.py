@@ -30,14 +30,22 @@ from ews.exposure.coverage import VillageLayer
 from ews.impact.assess import exposed_total, hazard_impacts, impacts, level_counts
 from ews.impact.named_targets import kecamatan_coverage, kecamatan_index, named_area_notes, target_by_name
 from ews.ingest.bmkg_cap import DEFAULT_BASE_URL, read_warnings
-from ews.ingest.boundaries import read_area_names, read_boundaries
-from ews.ingest.contacts import read_subscribers, read_tagana
+from ews.ingest.boundaries import read_area_names
+from ews.ingest.contacts import (
+    SubscriberFile,
+    contact_file_error,
+    file_digest,
+    read_subscriber_file,
+    read_subscribers,
+    read_tagana,
+)
 from ews.ingest.http import fetch_bytes
 from ews.ingest.population import attach_population
 from ews.ingest.rain_urls import DAY_HOURS
 from ews.sources import HazardSources, assess_hazards, load_hazards, load_underlay, stage_sources
 from ews.store.artifacts import atomic_folder, write_bytes_atomic, write_text_atomic
 from ews.store.records import warning_from_record, warning_to_record
+from ews.store.region_cache import open_villages
 from ews.store.repository import AlertVersionRecord, Store
 from ews.types import HazardMessage, Recipient, RenderedMessage, TaganaUnit, Warning
 
@@ -58,25 +66,46 @@ def _quiet(_: str) -> None:
 
 @dataclass
 class RegionData:
-    """A region's villages (with names and population), index, subscribers and Tagana units."""
+    """A region's villages (with names and population), index, Tagana units and its subscribers file as read.
+
+    Runs read the residents to alert from the store; the subscribers file only feeds it
+    (:func:`sync_region_contacts`). ``subscriber_file`` is the file as parsed this run, ``None`` when it was not
+    parsed: not configured, refused (see :meth:`refused`), left out (``subscribers=False``), or
+    ``subscribers_unchanged`` — the store holds this very file already (same digest), so it is neither read
+    nor imported again.
+    """
 
     config: RegionConfig
     villages: gpd.GeoDataFrame
     layer: VillageLayer
-    subscribers: list[Recipient]
+    subscriber_file: SubscriberFile | None
     tagana: list[TaganaUnit]
     population_estimated: bool
     notes: list[str] = field(default_factory=list)
     exercise_list: list[Recipient] = field(default_factory=list)
     problems: list[dict[str, str]] = field(default_factory=list)  # contact files not used (DEGRADED)
+    subscribers_unchanged: bool = False
+    boundary_key: str | None = None  # the prepared villages' cache key (ews.store.region_cache.village_key)
 
     def refused(self, path: Path | None) -> bool:
         """Whether the contact file at ``path`` was refused (and so is not used this run)."""
         return path is not None and any(p["source"] == str(path) for p in self.problems)
 
 
-def open_region_data(config: RegionConfig, progress: Progress = _quiet) -> RegionData:
+def open_region_data(
+    config: RegionConfig,
+    progress: Progress = _quiet,
+    *,
+    store: Store | None = None,
+    cache_dir: Path | None = None,
+    subscribers: bool = True,
+) -> RegionData:
     """Read everything a region configures: boundaries, population, names, subscribers, Tagana.
+
+    The villages come prepared (projected, indexed) from the cache of their boundary set in ``cache_dir``
+    (:func:`ews.store.region_cache.open_villages`; in memory only without one). With ``store``, the
+    subscribers file is parsed only when its digest differs from the one of the file the store last imported
+    for the region; ``subscribers=False`` leaves it out (a step that does not import it).
 
     Raises
     ------
@@ -91,7 +120,8 @@ def open_region_data(config: RegionConfig, progress: Progress = _quiet) -> Regio
     # one typo must not stop a warning reaching everyone already in the store. Each is reported DEGRADED.
     refused: list[DataValidationError] = []
     problems: list[dict[str, str]] = []
-    subscribers: list[Recipient] = []
+    subscriber_file: SubscriberFile | None = None
+    unchanged = False
     tagana: list[TaganaUnit] = []
     exercise: list[Recipient] = []
     unused = {
@@ -104,9 +134,17 @@ def open_region_data(config: RegionConfig, progress: Progress = _quiet) -> Regio
         refused.append(exc)
         problems.append({"source": str(path), "message": f"DEGRADED: {kind} file {unused[kind]}; fix it: {exc}"})
 
-    if config.subscribers:
+    if config.subscribers and subscribers:
         try:
-            subscribers = read_subscribers(config.subscribers)
+            imported = store.contact_file_digest(config.id, "subscribers") if store is not None else None
+            unchanged = imported is not None and imported == file_digest(config.subscribers)
+            if unchanged:
+                progress(f"subscribers file {config.subscribers} unchanged since its import: not read")
+            else:
+                parsed = read_subscriber_file(config.subscribers, None, config.id)
+                if parsed.problems:
+                    raise contact_file_error(config.subscribers, "subscribers", parsed.problems)
+                subscriber_file = parsed
         except DataValidationError as exc:
             contact_file("subscribers", config.subscribers, exc)
     if config.tagana:
@@ -123,9 +161,11 @@ def open_region_data(config: RegionConfig, progress: Progress = _quiet) -> Regio
     keep = (config.population.column,) if config.population.method == "column" and config.population.column else ()
     progress(f"reading boundaries {b.path}")
     try:
-        villages = read_boundaries(b.path, id_field=b.id_field, name_field=b.name_field, layer=b.layer, keep=keep)
+        prepared = open_villages(cache_dir, b.path, id_field=b.id_field, name_field=b.name_field, layer=b.layer,
+                                 keep=keep)  # fmt: skip
     except BoundaryError as exc:
         raise (exc if not refused else DataValidationError("\n".join(map(str, [exc, *refused])))) from None
+    villages = prepared.layer.table
     notes = []
     repaired = villages.attrs.get("repaired", [])
     if repaired:
@@ -144,13 +184,22 @@ def open_region_data(config: RegionConfig, progress: Progress = _quiet) -> Regio
     if len(outside):
         notes.append(f"{len(outside)} areas are outside province {province}: {outside['code'].iloc[0]} …")
     known = set(villages["code"])
-    elsewhere = sorted({r.village_code for r in (*subscribers, *exercise) if r.village_code not in known})
+    if subscriber_file is not None:
+        subscribed = {r.village_code for r in subscriber_file.records}
+    elif unchanged and store is not None:
+        # The file is the one the store holds: its villages are the store's (one read of the village index),
+        # those of the provinces these boundaries cover (a shared store also holds other regions' subscribers).
+        provinces = set(villages["province"])
+        subscribed = {c for c in store.subscriber_villages() if c.split(".", 1)[0] in provinces}
+    else:
+        subscribed = set()
+    elsewhere = sorted(c for c in subscribed | {r.village_code for r in exercise} if c not in known)
     if elsewhere:  # village codes only: no personal data
         notes.append(
             f"subscribers in {len(elsewhere)} village(s) outside this region's boundaries get no alerts from it: "
             f"{', '.join(elsewhere[:5])}{' …' if len(elsewhere) > 5 else ''} (a typo, or another region's subscriber)"
         )
-    layer = VillageLayer.from_villages(villages)
+    layer = prepared.layer
     villages = attach_population(layer.table, layer.area_km2, config.population)
     missing = villages.attrs.get("population_missing", [])
     if missing:
@@ -163,7 +212,10 @@ def open_region_data(config: RegionConfig, progress: Progress = _quiet) -> Regio
     villages["area_km2"] = layer.area_km2
     estimated = bool(villages.attrs.get("population_estimated", False))
     layer = VillageLayer(villages, layer.projected, layer.area_km2, layer.tree)
-    return RegionData(config, villages, layer, subscribers, tagana, estimated, notes, exercise, problems)
+    return RegionData(
+        config, villages, layer, subscriber_file, tagana, estimated, notes, exercise, problems,
+        subscribers_unchanged=unchanged, boundary_key=prepared.key,
+    )  # fmt: skip
 
 
 # -- step 1 ---------------------------------------------------------------------------------------
@@ -261,7 +313,7 @@ def assess_villages(
     Zonal weights are cached in ``cache_dir``. ``region`` may be passed when the caller has already read
     it (one process running every step).
     """
-    region = region or open_region_data(config, progress)
+    region = region or open_region_data(config, progress, cache_dir=cache_dir, subscribers=False)
     warnings, _ = _load_warnings(run_dir)
     problems: list[dict[str, str]] = []
     notes: list[str] = []
@@ -388,19 +440,23 @@ def placeholder_units(villages: pd.DataFrame, units: Sequence[TaganaUnit]) -> li
 def sync_region_contacts(store: Store, config: RegionConfig, region: RegionData) -> None:
     """Bring the region's subscribers file (if any) into the store, all or nothing; record its Tagana units.
 
-    Opt-outs recorded in the store are kept: a file never re-subscribes someone who opted out.
+    The file is imported only when its digest differs from the one of the file the store last imported for the
+    region (:func:`ews.subscribers.sync_subscriber_file`), from the parse :func:`open_region_data` made (the
+    file is not read twice). Opt-outs recorded in the store are kept: a file never re-subscribes someone who
+    opted out.
 
     Raises
     ------
     DataValidationError
         A row of the subscribers file is invalid; nothing was imported (the report names the lines).
     """
-    from ews.subscribers import format_import_report, import_subscriber_file
+    from ews.subscribers import format_import_report, sync_subscriber_file
 
-    if config.subscribers is not None and not region.refused(config.subscribers):
-        report = import_subscriber_file(store, config.subscribers, None, config.id)
-        if not report.ok:
-            raise DataValidationError(format_import_report(config.subscribers, report))
+    path = config.subscribers
+    if path is not None and not region.refused(path) and not region.subscribers_unchanged:
+        report = sync_subscriber_file(store, config.id, path, region.subscriber_file)
+        if report is not None and not report.ok:
+            raise DataValidationError(format_import_report(path, report))
     if region.tagana:
         store.save_tagana(region.tagana)
 
@@ -680,7 +736,7 @@ def run_slice(
                 forecast_url_template=forecast_url_template, allowed_hosts=config.fetch.allowed_redirect_hosts,
                 config=config, now=now, cache_dir=cache_dir, adm4_base_url=adm4_base_url,
             )  # fmt: skip
-        region = open_region_data(config, progress)
+        region = open_region_data(config, progress, store=store, cache_dir=cache_dir)
         assess_villages(config, run_dir, progress, region=region, now=now, cache_dir=cache_dir)
         report = publish_outputs(
             config, run_dir, out_dir, now=now, store=store, channel=channel, templates_dir=templates_dir,
@@ -711,7 +767,7 @@ def decide_review(
     decided = store.decide_pending(config.id, status, by, threads=threads, ids=ids, every=every)
     if status != "approved" or not decided:
         return decided, 0
-    region = open_region_data(config)
+    region = open_region_data(config, subscribers=False)  # the residents to alert are read from the store
     report = dispatch_approved(
         store, config, region.villages, decided,
         units=[*region.tagana, *placeholder_units(region.villages, region.tagana)],

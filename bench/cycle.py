@@ -539,10 +539,15 @@ def snapshot(url: str, path: Path) -> None:
                     state[table] = ("id", connection.execute(text(f"SELECT max(id) FROM {table}")).scalar() or 0)  # noqa: S608
                 else:
                     rows = connection.execute(text(f"SELECT * FROM {table}")).fetchall()  # noqa: S608
-                    state[table] = ("rows", {hash(tuple(r)) for r in rows})
+                    state[table] = ("rows", {_row_key(r) for r in rows})
     finally:
         engine.dispose()
     path.write_bytes(pickle.dumps(state))
+
+
+def _row_key(row: Sequence[Any]) -> str:
+    """A row's identity for before/after comparison (JSON columns come back as lists and dicts)."""
+    return hashlib.sha1(repr(tuple(row)).encode(), usedforsecurity=False).hexdigest()
 
 
 def _cycle_rows(connection: Any, table: str, before: Any) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -556,7 +561,7 @@ def _cycle_rows(connection: Any, table: str, before: Any) -> tuple[list[str], li
     columns = list(result.keys())
     rows = [tuple(r) for r in result.fetchall()]
     if before and before[0] == "rows":
-        rows = [r for r in rows if hash(r) not in before[1]]
+        rows = [r for r in rows if _row_key(r) not in before[1]]
     return columns, rows
 
 
@@ -591,7 +596,7 @@ def _bulk_insert(url: str, table: str, columns: Sequence[str], rows: Sequence[tu
         t0 = time.perf_counter()
         with pg.cursor() as cur, cur.copy(f"COPY {scratch} ({_names(columns)}) FROM STDIN") as copy:
             for r in rows:
-                copy.write_row(r)
+                copy.write_row([json.dumps(v) if isinstance(v, dict | list) else v for v in r])
         pg.commit()
         elapsed = time.perf_counter() - t0
         pg.execute(f"DROP TABLE {scratch}")
@@ -732,7 +737,7 @@ def _child(kind: str, spec: dict[str, Any], work: Path) -> tuple[dict[str, Any],
     if proc.returncode != 0 or not proc.stdout.strip():
         # ews's own messages never carry numbers; the last lines say what failed.
         raise RuntimeError(
-            f"{kind} child failed (exit {proc.returncode}):\n" + "\n".join(proc.stderr.splitlines()[-15:])
+            f"{kind} child failed (exit {proc.returncode}): " + " / ".join(proc.stderr.strip().splitlines()[-2:])
         )
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     if result.get("exit", 0) >= 2:  # ews run stopped (EXIT_ERROR, EXIT_INTERNAL): its message, never a number
@@ -830,7 +835,7 @@ def print_point(point: dict[str, Any]) -> None:
     )
     for cycle, fig in point["cycles"].items():
         if "failed" in fig:
-            print(f"- {cycle}: FAILED ({fig['failed']})")
+            print(f"- {cycle}: FAILED ({fig['failed']})\n")
     if not cycles:
         return
     print("| stage | " + " | ".join(f"{c} s" for c in cycles) + " | reference (same run) | "

@@ -40,7 +40,7 @@ from ews.hazard.earthquake import link_revisions
 from ews.messages.render import MessageRenderer, TaganaContact, hazard_from_event
 from ews.review.scene import is_bmkg
 from ews.store.records import warning_to_record
-from ews.store.repository import AlertVersionRecord, Store
+from ews.store.repository import AlertVersionRecord, Claim, NewVersion, Store
 from ews.store.warnings import WarningHeader
 from ews.types import AlsoWarning, HazardMessage, Level, Recipient, TaganaUnit, VillageAlert, Warning
 
@@ -655,43 +655,52 @@ def queue_villages(
     all ended, the stand-down. Endings go first (priority 0) and never expire.
     """
     queued = 0
-    leads: list[int] = []
     # A person subscribed to several villages gets one message: the most serious village's, naming the others.
     people: dict[tuple[str, str], list[tuple[_VillagePlan, Recipient]]] = {}
     for p in plans:
         for r in p.residents:
             people.setdefault((r.recipient_id, r.channel), []).append((p, r))
+    # A text depends on the village's situation, the language and the channel, not on the person: each distinct
+    # text is rendered once (a person of several villages gets their own, naming the others).
+    texts: dict[tuple[int, str, str], str] = {}
+
+    def render(plan: _VillagePlan, alert: VillageAlert, r: Recipient, alone: bool) -> str:
+        if not alone:
+            return renderer.render_resident(alert, r).text
+        key = (id(plan), r.language, r.channel)
+        found = texts.get(key)
+        if found is None:
+            found = texts[key] = renderer.render_resident(alert, r).text
+        return found
+
+    claims: list[Claim] = []
     for _, items in sorted(people.items()):
         items.sort(key=lambda x: (x[0].ends, -int(x[0].alert.level), x[0].village_code))
         lead, person = items[0]
         alert = lead.alert
-        if len(items) > 1:
+        alone = len(items) == 1
+        if not alone:
             alert = replace(alert, also=alert.also + tuple(_other_village(p.alert, p.ends) for p, _ in items[1:]))
-        ids = list(dict.fromkeys(i for p, _ in items for i in p.version_ids))
+        ids = tuple(dict.fromkeys(i for p, _ in items for i in p.version_ids))
         ending = all(p.ends for p, _ in items)
-        priority = 0 if ending else 1
         expiries = [p.alert.expires for p, _ in items if not p.ends]
         valid_until = (
             None if ending or any(p.ends for p, _ in items) or any(e is None for e in expiries)
             else max(e for e in expiries if e is not None)
         )  # fmt: skip
-
-        def text(new: Sequence[int], alert: VillageAlert = alert, r: Recipient = person, sms: bool = False) -> str:
-            return renderer.render_resident(alert, replace(r, channel="sms") if sms else r).text
-
-        def sms_text(new: Sequence[int], text: Callable[..., str] = text) -> str:
-            return text(new, sms=True)
-
-        lid = store.enqueue_group(
-            ids, person.recipient_id, "resident", person.channel, address=person.phone, render=text,
-            language=person.language, priority=priority, valid_until=valid_until,
-            render_fallback=sms_text if whatsapp_fallback_sms and person.channel == "whatsapp" else None,
+        fallback = None
+        if whatsapp_fallback_sms and person.channel == "whatsapp":
+            fallback = render(lead, alert, replace(person, channel="sms"), alone)
+        claims.append(
+            Claim(
+                ids, person.recipient_id, "resident", person.channel, address=person.phone,
+                body=render(lead, alert, person, alone), language=person.language, priority=0 if ending else 1,
+                valid_until=valid_until, fallback_body=fallback,
+            )
         )  # fmt: skip
-        if lid is None:
-            report.skipped_duplicates += 1
-        else:
-            queued += 1
-            leads.append(lid)
+    leads = [lid for lid in store.enqueue_many(claims) if lid is not None]
+    queued += len(leads)
+    report.skipped_duplicates += len(claims) - len(leads)
     # A message still waiting from an earlier run (approved but not yet sent, a retry) is out of date now.
     withdrawn = store.supersede_queued(leads, at=now)
     if withdrawn:
@@ -706,6 +715,8 @@ def queue_villages(
     for p in plans:
         for unit in p.units:
             by_unit.setdefault((unit.unit_id, tagana_recipient_id(unit)), (unit, []))[1].append(p)
+    notices: list[Claim] = []
+    villages_of: list[int] = []
     for _, (unit, mine) in sorted(by_unit.items()):
         going = [p for p in mine if not p.ends]
         shown = going or mine
@@ -718,32 +729,25 @@ def queue_villages(
             (issued + timedelta(minutes=center.ack_minutes)).astimezone(zone),
         )
         alerts = [p.alert for p in shown]
-
-        def notice(
-            new: Sequence[int],
-            unit: TaganaUnit = unit,
-            alerts: Sequence[VillageAlert] = alerts,
-            contact: TaganaContact = contact,
-            ended: int = ended,
-            sms: bool = False,
-        ) -> str:
-            to = replace(unit, channel="sms") if sms else unit
-            return renderer.render_tagana(to, alerts, contact, ended=ended).text
-
-        def sms_notice(new: Sequence[int], notice: Callable[..., str] = notice) -> str:
-            return notice(new, sms=True)
-
         expiries = [p.alert.expires for p in going]
-        ids = list(dict.fromkeys(i for p in (*going, *(p for p in mine if p.ends)) for i in p.version_ids))
-        lid = store.enqueue_group(
-            ids, tagana_recipient_id(unit), "tagana", unit.channel, address=unit.phone or "", render=notice,
-            language="id", priority=1 if going else 0,
-            valid_until=None if len(going) < len(mine) or any(e is None for e in expiries)
-            else max(e for e in expiries if e is not None),
-            render_fallback=sms_notice if unit.channel == "whatsapp" and unit.phone else None,
+        ids = tuple(dict.fromkeys(i for p in (*going, *(p for p in mine if p.ends)) for i in p.version_ids))
+        fallback = None
+        if unit.channel == "whatsapp" and unit.phone:
+            fallback = renderer.render_tagana(replace(unit, channel="sms"), alerts, contact, ended=ended).text
+        notices.append(
+            Claim(
+                ids, tagana_recipient_id(unit), "tagana", unit.channel, address=unit.phone or "",
+                body=renderer.render_tagana(unit, alerts, contact, ended=ended).text, language="id",
+                priority=1 if going else 0,
+                valid_until=None if len(going) < len(mine) or any(e is None for e in expiries)
+                else max(e for e in expiries if e is not None),
+                fallback_body=fallback,
+            )
         )  # fmt: skip
+        villages_of.append(len(mine))
+    for lid, n in zip(store.enqueue_many(notices), villages_of, strict=True):
         if lid is None:
-            report.skipped_duplicates += len(mine)
+            report.skipped_duplicates += n
         else:
             queued += 1
     return queued
@@ -949,16 +953,17 @@ def alert_step(
         quakes,
     )  # fmt: skip
     status = review_status(plans, config)
-    version_ids: dict[tuple[str, str], int] = {}
-    for p in plans:
-        d = p.decision
-        key = (d.thread_id, d.village_code)
-        ident = cap_identifier(config.id, d.thread_id, d.village_code, d.seq)
-        version_ids[key] = store.add_alert_version(
-            d, ident, status[key], at=now, hazard=p.alert.hazard, facts=p.alert.quake
-        )
-        if status[key] == "pending":
-            report.pending.append(version_ids[key])
+    keys = [(p.decision.thread_id, p.decision.village_code) for p in plans]
+    ids = store.add_alert_versions(
+        [
+            NewVersion(p.decision, cap_identifier(config.id, *key, p.decision.seq), status[key], p.alert.hazard,
+                       p.alert.quake)
+            for p, key in zip(plans, keys, strict=True)
+        ],
+        at=now,
+    )  # fmt: skip
+    version_ids: dict[tuple[str, str], int] = dict(zip(keys, ids, strict=True))
+    report.pending.extend(i for key, i in zip(keys, ids, strict=True) if status[key] == "pending")
     # States first: a crash after this point re-sends nothing (the ledger) and loses nothing (versions are
     # stored; unsent claims stay 'queued' for the delivery step to pick up).
     store.save_states(config.id, outcome.states, at=now)

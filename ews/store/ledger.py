@@ -288,9 +288,7 @@ class LedgerRepository(StoreBase):
         )
         leads: list[int | None] = []
         with self._tx(f"queue {len(claims)} message(s) ({len(rows)} claim(s))") as connection:
-            new = {
-                (int(v), r, ch, t): int(i) for i, v, r, ch, t in connection.execute(insert, rows)
-            }  # fmt: skip
+            new = {(v, r, ch, t): int(i) for i, v, r, ch, t in connection.execute(insert, rows)}
             bodies: list[dict[str, Any]] = []
             grouped: list[dict[str, Any]] = []
             for c in claims:

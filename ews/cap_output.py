@@ -2,23 +2,61 @@
 
 Edge composition (it reads the store and writes files): :mod:`ews.cap.writer` renders, this module decides which
 messages a cycle publishes and reuses what was published before.
+
+Cost per cycle (see docs/cap-output.md): the store is read in bulk (the written versions in one query per chunk,
+the earlier versions they reference in one query per thread, headers per thread); only the messages this cycle
+publishes are rendered, with each village's polygon text from :mod:`ews.store.cap_cache`; files are written
+plainly into the staging folder, whose swap (:func:`ews.store.artifacts.atomic_folder`) makes them durable at once;
+an active alert's unchanged file is hard-linked from the previous snapshot, never read. Which previous files can be
+linked is told by the snapshot's :data:`MANIFEST` (identifier -> ``sent`` and SHA-256), not by opening them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from ews.alerts.model import Transition
-from ews.cap.writer import CapArea, CapMessage, CapReference, atom_feed, cap_time, msg_types_for, to_cap_xml
+from ews.cap.writer import (
+    CapArea,
+    CapMessage,
+    CapReference,
+    atom_feed,
+    cap_time,
+    msg_types_for,
+    polygon_rings,
+    to_cap_xml,
+)
 from ews.codes import local_zone
 from ews.config import RegionConfig
+from ews.errors import CapError
+from ews.store.artifacts import link_or_copy, write_bytes_staged
+from ews.store.cap_cache import cached_polygon_texts
 from ews.store.repository import AlertVersionRecord, Store
 from ews.store.warnings import WarningHeader
 from ews.types import Warning
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+"""The CAP folder's list of its files: ``{"format": ..., "files": {identifier: {"sent": ..., "sha256": ...}}}``."""
+_MANIFEST_FORMAT = "ews-cap-manifest/1"
+
+
+@dataclass(frozen=True)
+class _Village:
+    name: str
+    kecamatan: str
+    kabkota: str
+    geometry: Any
 
 
 def publish_cap(
@@ -30,68 +68,163 @@ def publish_cap(
     now: datetime,
     cap_dir: Path,
     previous_cap_dir: Path | None,
+    *,
+    cache_dir: Path | None = None,
 ) -> int:
     """Write the CAP files of a cycle into ``cap_dir``; return how many messages this cycle published.
 
     ``written_ids``: the alert versions that went out this cycle; every active alert's latest version is
     written too. ``by_id``: this cycle's warnings by identifier (the stored headers stand in for the others).
-    ``previous_cap_dir``: the last published ``cap/`` folder, whose unchanged files are reused.
+    ``previous_cap_dir``: the last published ``cap/`` folder, whose unchanged files are hard-linked.
+    ``cap_dir`` is expected inside an :func:`ews.store.artifacts.atomic_folder` staging folder: its files are
+    not fsync'ed one by one. ``cache_dir``: where the villages' polygon texts are kept between processes (the
+    zonal weights' cache folder); ``None`` keeps them in this process only.
+
+    Raises
+    ------
+    CapError
+        A version of a village that is not in ``villages``, or a message that cannot be written as CAP 1.2.
     """
-    by_code = villages.set_index("code")
-    written = [store.alert_version(i) for i in written_ids]
+    written = store.alert_versions(written_ids)
     active = store.active_alerts(config.id)
     current = store.current_versions(config.id, [(s.thread_id, s.village_code, s.seq) for s in active])
     active_versions = [v for v in current if v.status in ("auto", "approved")]
     headers: dict[str, WarningHeader] = {}
     for thread in sorted({s.thread_id for s in active}):
         headers.update({h.identifier: h for h in store.warning_headers(thread)})
-    # A published CAP message never changes: an active version already in the previous snapshot is copied
-    # from there, not rendered and validated again (thousands of villages under one rain thread).
+    places = _villages(villages, {v.village_code for v in (*written, *active_versions)})
+
+    cap_dir.mkdir(parents=True, exist_ok=True)
+    # A published CAP message never changes: an active version already in the previous snapshot is linked from
+    # there, not rendered and validated again (thousands of villages under one rain thread). The same
+    # identifier from another store (a database reset) would have another <sent>, so it is rendered anew.
     fresh = {v.cap_identifier for v in written}
-    kept: dict[str, bytes] = {}
+    manifest: dict[str, dict[str, str]] = {}
     if previous_cap_dir is not None:
+        previous = read_manifest(previous_cap_dir)
         for v in active_versions:
-            old = previous_cap_dir / f"{v.cap_identifier}.xml"
-            if v.cap_identifier in fresh or not old.is_file():
+            entry = previous.get(v.cap_identifier)
+            if v.cap_identifier in fresh or entry is None or entry["sent"] != _sent_text(v):
                 continue
-            data = old.read_bytes()
-            # The same identifier from another store (a database reset) would have another <sent>.
-            sent = cap_time(v.created_at.astimezone(local_zone(v.village_code)[0]))
-            if f"<sent>{sent}</sent>".encode() in data:
-                kept[v.cap_identifier] = data
+            name = f"{v.cap_identifier}.xml"
+            if link_or_copy(previous_cap_dir / name, cap_dir / name):  # False: the file is gone, render it
+                manifest[v.cap_identifier] = entry
+    kept = set(manifest)
 
-    def message(v: AlertVersionRecord) -> CapMessage:
-        source: Warning | WarningHeader | None = by_id.get(v.warning_id) or headers.get(v.warning_id)
-        return cap_for(
-            store, config, v, by_code.loc[v.village_code], source, with_references=v.cap_identifier not in kept
-        )
-
-    return write_cap_files(
-        cap_dir, [message(v) for v in written], [message(v) for v in active_versions], now, kept=kept
+    to_render = list(
+        {v.cap_identifier: v for v in (*written, *active_versions) if v.cap_identifier not in kept}.values()
     )
+    history = store.versions_by_village(config.id, {(v.thread_id, v.village_code) for v in to_render})
+
+    def source_of(v: AlertVersionRecord) -> Warning | WarningHeader | None:
+        return by_id.get(v.warning_id) or headers.get(v.warning_id)
+
+    # Polygon text once per village outline (cached across cycles), named in errors by its first message.
+    codes = list(dict.fromkeys(v.village_code for v in to_render))
+    first: dict[str, str] = {}
+    for v in to_render:
+        first.setdefault(v.village_code, v.cap_identifier)
+    texts = cached_polygon_texts(
+        cache_dir,
+        [places[c].geometry for c in codes],
+        lambda i: polygon_rings(
+            places[codes[i]].geometry, f"{first[codes[i]]}: village {codes[i]} {places[codes[i]].name}"
+        ),
+    )
+    polygons = dict(zip(codes, texts, strict=True))
+
+    messages: dict[str, CapMessage] = {}
+    for v in to_render:
+        earlier = [e for e in history.get((v.thread_id, v.village_code), []) if e.seq < v.seq]
+        message = cap_for(config, v, _area(v.village_code, places, polygons.get(v.village_code)), source_of(v), earlier)
+        data = to_cap_xml(message)
+        write_bytes_staged(cap_dir / f"{v.cap_identifier}.xml", data)
+        manifest[v.cap_identifier] = {"sent": _sent_text(v), "sha256": hashlib.sha256(data).hexdigest()}
+        messages[v.cap_identifier] = message
+    # The feed needs only the texts of kept messages, not their references (their files are already written).
+    feed = [
+        messages.get(v.cap_identifier) or cap_for(config, v, _area(v.village_code, places, None), source_of(v), [])
+        for v in active_versions
+    ]
+    write_bytes_staged(
+        cap_dir / "index.atom",
+        atom_feed(
+            feed,
+            feed_id=f"urn:ews:feed:{cap_dir.name}",
+            title="ews: peringatan aktif",
+            updated=now,
+            link_for=lambda m: f"{m.identifier}.xml",
+        ),
+    )
+    document = {"format": _MANIFEST_FORMAT, "files": dict(sorted(manifest.items()))}
+    write_bytes_staged(cap_dir / MANIFEST, json.dumps(document, separators=(",", ":")).encode())
+    return len(written)
+
+
+def read_manifest(folder: Path) -> dict[str, dict[str, str]]:
+    """Identifier -> ``{"sent", "sha256"}`` of the CAP files a published folder lists ({} without a usable one).
+
+    A folder without a manifest (written by an older ews) or with one that cannot be read has all its active
+    messages rendered again by the next cycle, with the same content; nothing is linked on trust.
+    """
+    path = folder / MANIFEST
+    try:
+        document = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        log.warning("CAP manifest %s is unreadable (%s); its active messages are rendered again", path, exc)
+        return {}
+    files = document.get("files") if isinstance(document, dict) else None
+    if document.get("format") != _MANIFEST_FORMAT or not isinstance(files, dict):
+        log.warning("CAP manifest %s is not an %s file; its active messages are rendered again", path, _MANIFEST_FORMAT)
+        return {}
+    return {
+        str(k): {"sent": str(e.get("sent")), "sha256": str(e.get("sha256"))}
+        for k, e in files.items()
+        if isinstance(e, dict)
+    }
+
+
+def _sent_text(version: AlertVersionRecord) -> str:
+    return cap_time(version.created_at.astimezone(local_zone(version.village_code)[0]))
+
+
+def _villages(villages: pd.DataFrame, wanted: set[str]) -> dict[str, _Village]:
+    """The villages of ``wanted`` by code, read from the table column by column (no row lookups)."""
+    columns = (villages[c].tolist() for c in ("code", "name", "kecamatan_name", "kabkota_name", "geometry"))
+    return {
+        str(code): _Village(str(name), str(kec), str(kab), geometry)
+        for code, name, kec, kab, geometry in zip(*columns, strict=True)
+        if code in wanted
+    }
+
+
+def _area(code: str, places: Mapping[str, _Village], polygons: tuple[str, ...] | None) -> CapArea:
+    place = places.get(code)
+    if place is None:
+        raise CapError(
+            f"an alert version names village {code}, which is not in the region's boundary file: "
+            "restore the village or end its alert"
+        )
+    return CapArea(code, place.name, place.kecamatan, place.kabkota, place.geometry, polygons)
 
 
 def cap_for(
-    store: Store,
     config: RegionConfig,
     version: AlertVersionRecord,
-    village: pd.Series,
+    area: CapArea,
     warning: Warning | WarningHeader | None,
-    *,
-    with_references: bool = True,
+    earlier: Sequence[AlertVersionRecord] = (),
 ) -> CapMessage:
-    """The CAP message of one alert version (references: the earlier versions of that village's alert).
+    """The CAP message of one alert version.
 
-    ``with_references=False`` skips looking them up, for a message used only in the Atom feed.
+    ``earlier``: the versions of that village's alert in that thread before this one (its ``<references>``);
+    empty for a message used only in the Atom feed.
     """
     from ews.alerting import issuer_of  # the alert step imports this module
 
     tz, zone = local_zone(version.village_code)
-    earlier = (
-        [v for v in store.versions_of(config.id, version.thread_id, version.village_code) if v.seq < version.seq]
-        if with_references
-        else []
-    )
     sender = f"ews.{config.id}"
     references = tuple(CapReference(sender, v.cap_identifier, v.created_at.astimezone(tz)) for v in earlier)
     allowed = msg_types_for(version.transition)
@@ -114,42 +247,6 @@ def cap_for(
         source_web=warning.web if isinstance(warning, Warning) else "",
         issuer=issuer_of(warning, config.command_center.issuer)[0],
         hazard=version.hazard or "cuaca",
-        area=CapArea(
-            version.village_code,
-            str(village["name"]),
-            str(village["kecamatan_name"]),
-            str(village["kabkota_name"]),
-            village["geometry"],
-        ),
+        area=area,
         zone_name=zone,
     )
-
-
-def write_cap_files(
-    folder: Path,
-    messages: Sequence[CapMessage],
-    active: Sequence[CapMessage],
-    updated: datetime,
-    *,
-    kept: Mapping[str, bytes] | None = None,
-) -> int:
-    """Write each CAP message as ``<identifier>.xml`` and ``index.atom`` listing the active ones.
-
-    ``kept``: identifier -> the bytes already published for it (written as they are, not rendered).
-    """
-    from ews.store.artifacts import write_bytes_atomic
-
-    folder.mkdir(parents=True, exist_ok=True)
-    kept = kept or {}
-    for m in {m.identifier: m for m in (*messages, *active)}.values():
-        data = kept.get(m.identifier)
-        write_bytes_atomic(folder / f"{m.identifier}.xml", data if data is not None else to_cap_xml(m))
-    feed = atom_feed(
-        active,
-        feed_id=f"urn:ews:feed:{folder.name}",
-        title="ews: peringatan aktif",
-        updated=updated,
-        link_for=lambda m: f"{m.identifier}.xml",
-    )
-    write_bytes_atomic(folder / "index.atom", feed)
-    return len(messages)

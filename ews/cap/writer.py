@@ -73,6 +73,7 @@ __all__ = [
     "END_CAP",
     "END_VALIDITY",
     "HEADLINE_MAX",
+    "POLYGON_TEXT_VERSION",
     "SENDER_NAME",
     "CapArea",
     "CapMessage",
@@ -124,6 +125,8 @@ _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 # Below ~1 m² a ring is a digitising sliver, not a place; parse_cap rejects such polygons too.
 _MIN_RING_AREA = 1e-10
 _MAX_DECIMALS = 12
+POLYGON_TEXT_VERSION = 1
+"""Version of :func:`polygon_rings`' output: raise it when the text it writes for a geometry changes (caches)."""
 
 # BMKG's common event names in English. Keys are compared case-insensitively with single spaces.
 _EVENTS_EN: dict[str, str] = {
@@ -255,13 +258,19 @@ class CapReference:
 
 @dataclass(frozen=True)
 class CapArea:
-    """The village a message is about. ``geometry`` is a Polygon or MultiPolygon in lon/lat (EPSG:4326)."""
+    """The village a message is about. ``geometry`` is a Polygon or MultiPolygon in lon/lat (EPSG:4326).
+
+    ``polygons``: the ``<polygon>`` texts of ``geometry`` when already known (``polygon_rings(geometry)``, e.g.
+    from a cache per boundary set, since a village's outline never changes between cycles); ``None`` computes
+    them. They are written as given.
+    """
 
     village_code: str
     village_name: str
     kecamatan_name: str
     kabkota_name: str
     geometry: BaseGeometry
+    polygons: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -654,7 +663,7 @@ def to_cap_xml(message: CapMessage) -> bytes:
     sent, effective, expires = _times(message)
     area = message.area
     where = f"{message.identifier}: village {area.village_code} {area.village_name}"
-    polygons = polygon_rings(area.geometry, where)
+    polygons = list(area.polygons) if area.polygons is not None else polygon_rings(area.geometry, where)
 
     alert = ET.Element("alert", {"xmlns": CAP_NS})
     _sub(alert, "identifier", message.identifier)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, TextClause, bindparam, exists, func, or_, select, text, tuple_, update
+from sqlalchemy import Connection, TextClause, bindparam, func, or_, select, text, tuple_, update
 from sqlalchemy.orm import aliased
 
 from ews.errors import StoreError
@@ -32,6 +32,7 @@ from ews.store.models import AUDIENCES, AlertVersion, Delivery, LedgerEntry, Utc
 from ews.types import Level
 
 _RECIPIENT_ID = re.compile(r"r-[0-9a-f]{16}")
+_SUPERSEDE_CHUNK = 5000  # ids per IN (...) when withdrawing: well under SQLite's 32,766 bound parameters
 FINAL = ("sent", "dry-run", "failed", "expired")
 _QUEUED_COLUMNS = [
     getattr(LedgerEntry, name)
@@ -328,34 +329,38 @@ class LedgerRepository(StoreBase):
             return 0
         e, new, nv, ov = LedgerEntry, aliased(LedgerEntry), aliased(AlertVersion), aliased(AlertVersion)
         when = at or _now()
-        stale_total: list[int] = []
+        leads = set(lead_ids)
+        stale: set[int] = set()
         with self._tx("withdraw superseded queued messages") as connection:
-            for chunk in _chunks(sorted(set(lead_ids))):
+            for chunk in _chunks(sorted(leads), _SUPERSEDE_CHUNK):
                 # The newer message speaks for every village of its rows (a person's several villages: one message).
-                newer = (
-                    select(new.id)
-                    .join(nv, nv.id == new.alert_version_id)
-                    .join(ov, (ov.region == nv.region) & (ov.village_code == nv.village_code))
-                    .where(
-                        or_(new.id.in_(chunk), new.grouped_into.in_(chunk)), new.recipient_id == e.recipient_id,
-                        new.channel == e.channel, new.id > e.id, ov.id == e.alert_version_id,
+                # From the new rows to the older ones, by index all the way: the newer row (by id, or grouped into a
+                # lead), its version, the village's versions (region, village_code), their rows for the same
+                # recipient and channel; never a scan of everything queued.
+                for mine in (new.id.in_(chunk), new.grouped_into.in_(chunk)):
+                    stmt = (
+                        select(e.id)
+                        .select_from(new)
+                        .join(nv, nv.id == new.alert_version_id)
+                        .join(ov, (ov.region == nv.region) & (ov.village_code == nv.village_code))
+                        .join(e, (e.alert_version_id == ov.id) & (e.recipient_id == new.recipient_id)
+                              & (e.channel == new.channel))
+                        .where(mine, e.id < new.id, e.status == "queued", e.audience == "resident",
+                               e.grouped_into.is_(None))
+                        .distinct()
+                    )  # fmt: skip
+                    stale.update(int(i) for i in connection.execute(stmt).scalars())
+            stale -= leads
+            for chunk in _chunks(sorted(stale), _SUPERSEDE_CHUNK):
+                connection.execute(
+                    update(e)
+                    .where(or_(e.id.in_(chunk), e.grouped_into.in_(chunk)), e.status == "queued")
+                    .values(
+                        status="expired", claimed_at=when,
+                        error="superseded: a newer message for the same village replaced it before it was sent",
                     )
                 )  # fmt: skip
-                stale = select(e.id).where(
-                    e.status == "queued", e.audience == "resident", e.grouped_into.is_(None), ~e.id.in_(chunk),
-                    exists(newer),
-                )  # fmt: skip
-                ids = [int(i) for i in connection.execute(stale).scalars()]
-                if ids:
-                    connection.execute(
-                        update(e)
-                        .where(or_(e.id.in_(ids), e.grouped_into.in_(ids)), e.status == "queued")
-                        .values(
-                            status="expired", claimed_at=when,
-                            error="superseded: a newer message for the same village replaced it before it was sent",
-                        )
-                    )  # fmt: skip
-                stale_total.extend(ids)
+        stale_total = sorted(stale)
         return len(stale_total)
 
     def _queued_rows(

@@ -728,10 +728,14 @@ def _subscribers_insert(url: str, columns: list[str], rows: list[tuple[Any, ...]
 def _child(kind: str, spec: dict[str, Any], work: Path) -> tuple[dict[str, Any], float]:
     spec_file = work / f"spec-{uuid.uuid4().hex[:8]}.json"
     spec_file.write_text(json.dumps(spec))
+    env = dict(os.environ)
+    if spec.get("ews_from"):  # ews imported from another copy of the source (e.g. `git archive HEAD`)
+        env["PYTHONPATH"] = os.pathsep.join([spec["ews_from"], *filter(None, [env.get("PYTHONPATH")])])
     t0 = time.perf_counter()
     proc = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [sys.executable, __file__, f"--child-{kind}", str(spec_file)], check=False, capture_output=True, text=True
-    )
+        [sys.executable, __file__, f"--child-{kind}", str(spec_file)], check=False, capture_output=True, text=True,
+        env=env,
+    )  # fmt: skip
     wall = time.perf_counter() - t0
     spec_file.unlink()
     if proc.returncode != 0 or not proc.stdout.strip():
@@ -781,7 +785,7 @@ def run_point(
                 "region": str(region), "raster": str(region_dir / raster), "out": str(point_dir / "out"),
                 "cache": str(point_dir / "cache"), "url": url, "at": at.isoformat(), "cycle": cycle,
                 "snapshot": str(point_dir / "snapshot.pickle"), "region_dir": str(region_dir),
-                "subscribers": subscribers,
+                "subscribers": subscribers, "ews_from": str(args.ews_from) if args.ews_from else None,
             }  # fmt: skip
             snapshot(url, point_dir / "snapshot.pickle")
             print(f"  {store} {villages:,} villages {subscribers:,} subscribers: {cycle} cycle …", flush=True)
@@ -906,8 +910,8 @@ def print_series(points: list[dict[str, Any]], args: argparse.Namespace) -> None
             print("|---|" + "---|" * len(by_subs))
             for cycle in CYCLES:
                 print(f"| {cycle} | " + " | ".join(wall(p, cycle) for p in by_subs) + " |")
-            print("| peak RSS (warm) | " + " | ".join(
-                f"{p['cycles'].get('warm', {}).get('peak_mb', 0):,.0f} MB" for p in by_subs) + " |")  # fmt: skip
+            peaks = [p["cycles"].get("warm", {}).get("peak_mb") for p in by_subs]
+            print("| peak RSS (warm) | " + " | ".join("-" if m is None else f"{m:,.0f} MB" for m in peaks) + " |")
         first = args.subscribers[0]
         by_villages = [p for p in mine if p["subscribers"] == first]
         if len(by_villages) > 1 or not by_subs:
@@ -966,6 +970,21 @@ def print_acceptance(points: list[dict[str, Any]]) -> None:
             )
 
 
+def _source(folder: Path | None) -> str:
+    """Which ews the cycles ran: the working tree at a commit (and how many of its ews files were edited), or a copy."""
+    if folder is not None:
+        return f"{folder} (--ews-from)"
+
+    def git(*argv: str) -> str:
+        done = subprocess.run(["git", *argv], cwd=REPO, capture_output=True, text=True, check=False)  # noqa: S603, S607
+        return done.stdout.strip()
+
+    edited = len(git("status", "--porcelain", "--", "ews").splitlines())
+    return f"the working tree {REPO} at {git('rev-parse', '--short', 'HEAD') or '?'}" + (
+        f", {edited} file(s) of ews/ edited and not committed (other engineers' work in progress)" if edited else ""
+    )
+
+
 def _counts(text: str) -> list[int]:
     return [int(x.replace("_", "")) for x in text.split(",") if x.strip()]
 
@@ -987,6 +1006,10 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, help="cache of the built regions (default: a temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep each run's store and outputs in --workdir")
     parser.add_argument("--quick", action="store_true", help="8,500 villages, 10,000 subscribers, SQLite only")
+    parser.add_argument(
+        "--ews-from", type=Path,
+        help="import ews in the cycles from this source folder (e.g. a `git archive HEAD` copy), not the working tree",
+    )  # fmt: skip
     parser.add_argument("--child-cycle", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--child-reference", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -1027,6 +1050,7 @@ def main() -> int:
         if temporary and not args.keep:
             shutil.rmtree(args.workdir, ignore_errors=True)
     print("\n## bench/cycle.py results")
+    print(f"\news from {_source(args.ews_from)}")
     for point in points:
         print_point(point)
     print_series(points, args)

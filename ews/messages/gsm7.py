@@ -198,4 +198,7 @@ def to_gsm7(text: str) -> str:
         Text for which :func:`is_gsm7` is ``True``; ``to_gsm7`` of its own output returns it unchanged.
     """
     # NFC first so that "e" + combining acute becomes "é", which GSM-7 has.
-    return "".join(_transliterate(char) for char in unicodedata.normalize("NFC", text))
+    text = unicodedata.normalize("NFC", text)
+    if _GSM7_ALL.issuperset(text):  # the common case: nothing to replace (one pass in C)
+        return text
+    return "".join(_transliterate(char) for char in text)

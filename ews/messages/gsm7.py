@@ -155,6 +155,8 @@ def sms_segments(text: str) -> int:
     if is_gsm7(text):
         if len(text) <= SEPTETS_SINGLE // 2 or (len(text) <= SEPTETS_SINGLE and GSM7_EXTENSION.isdisjoint(text)):
             return 1  # fits one part whatever it holds (the common case, decided without a loop)
+        if GSM7_EXTENSION.isdisjoint(text):  # one septet per character: whole parts of 153, no loop
+            return -(-len(text) // SEPTETS_PER_PART)
         costs = [2 if char in GSM7_EXTENSION else 1 for char in text]
         return _parts(costs, SEPTETS_SINGLE, SEPTETS_PER_PART)
     units = [2 if ord(char) > 0xFFFF else 1 for char in text]

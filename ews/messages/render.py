@@ -208,8 +208,11 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+_BLANKS = re.compile(r"[ \t]+")
+
+
 def _normalise(text: str, *, keep_blank_lines: bool) -> str:
-    lines = [re.sub(r"[ \t]+", " ", line).strip() for line in text.splitlines()]
+    lines = [_BLANKS.sub(" ", line).strip() for line in text.splitlines()]
     out: list[str] = []
     for line in lines:
         if line or (keep_blank_lines and out and out[-1]):

@@ -20,6 +20,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -278,9 +279,23 @@ def quake_facts(hazard: HazardMessage) -> tuple[tuple[str, str], ...]:
     )
 
 
+_MESSAGE_COLUMNS = ("name", "kecamatan_name", "kabkota_name", "population")
+
+
+def _village_rows(villages: pd.DataFrame, codes: Collection[str]) -> dict[str, dict[str, Any]]:
+    """Code -> what a message names of the village (its names, its population), for ``codes`` of the table only.
+
+    Plain dicts, built in one pass: a pandas row look-up per decision costs more than the rest of its message.
+    """
+    wanted = villages[villages["code"].isin(list(codes))]
+    columns = [c for c in _MESSAGE_COLUMNS if c in wanted.columns]
+    rows = wanted[columns].to_dict("records")
+    return dict(zip(wanted["code"], rows, strict=True))
+
+
 def _village_alert(
     d: Decision,
-    village: pd.Series,
+    village: Mapping[str, Any],
     warning: Warning | WarningHeader | None,
     estimated: bool,
     standing: bool = False,
@@ -372,9 +387,9 @@ def plan_recipients(
     ``causes``: (message identifier, village) -> what residents act on ("gempa", "tsunami"), for advice;
     ``quakes``: message identifier -> the earthquake's facts for the message (:func:`quake_facts`).
     """
-    by_code = villages.set_index("code")
     plans: list[_Plan] = []
     codes = {d.village_code for d in decisions if d.send}
+    by_code = _village_rows(villages, codes)
     residents_by_village: dict[str, list[Recipient]] = {}
     # Whoever heard a village's alert subscribed to that village; opted-out numbers are left out here,
     # so an opt-out is honoured even for a cancel or an all-clear.
@@ -391,7 +406,7 @@ def plan_recipients(
         if not d.send:
             continue
         alert = _village_alert(
-            d, by_code.loc[d.village_code], warnings.get(d.warning_id), estimated, d.warning_id in standing_ids,
+            d, by_code[d.village_code], warnings.get(d.warning_id), estimated, d.warning_id in standing_ids,
             (causes or {}).get((d.warning_id, d.village_code), ""), (quakes or {}).get(d.warning_id, ()),
             config.command_center.issuer,
         )  # fmt: skip
@@ -496,14 +511,14 @@ def told_parts(
     headers: dict[str, WarningHeader] = {}
     for thread in sorted({t for t, _ in by_state}):
         headers.update({h.identifier: h for h in store.warning_headers(thread)})
-    by_code = villages.set_index("code")
+    by_code = _village_rows(villages, {s.village_code for s in by_state.values()})
     out: dict[tuple[str, str], _Told] = {}
     for version in versions:
         key = (version.thread_id, version.village_code)
         state = by_state.get(key)
         if state is None or version.status not in ("auto", "approved") or version.exercise or version.transition.ends:
             continue
-        if version.village_code not in by_code.index:
+        if version.village_code not in by_code:
             continue
         source: Warning | WarningHeader | None = warnings.get(state.warning_id) or headers.get(state.warning_id)
         d = Decision(
@@ -513,7 +528,7 @@ def told_parts(
             fraction=state.fraction, send=False, exercise=False, reason="as told",
         )  # fmt: skip
         alert = _village_alert(
-            d, by_code.loc[state.village_code], source, estimated, state.warning_id.startswith("ews.rain."),
+            d, by_code[state.village_code], source, estimated, state.warning_id.startswith("ews.rain."),
             version.hazard, version.facts, config.command_center.issuer,
         )  # fmt: skip
         out[key] = _Told(_part(state.thread_id, alert, state.level, state.warning_sent), alert, version.id)

@@ -625,3 +625,35 @@ def test_cap_of_ews_own_alert_never_credits_bmkg() -> None:
         assert "BPBD Jatim" in info.findtext(f"{CAP}description", "")
         assert info.findtext(f"{CAP}senderName") == "ews (BPBD Jatim)"
         assert info.findtext(f"{CAP}category") == "Met"
+
+
+# --- ews's XML writer gives ElementTree's bytes ----------------------------------------------------------
+
+
+def _element_tree_bytes(root: ET.Element) -> bytes:
+    ET.indent(root)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def test_documents_are_byte_for_byte_what_element_tree_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The writer serialises its trees itself (ElementTree's writer was most of a file's cost); any difference
+    # in a published byte would change files consumers already hold, so compare against ElementTree directly.
+    odd = CapArea("35.78.01.1001", 'Kebraon <&> "x" \x01 \t é 東', "Karang \"Pilang'", "Kota Surabaya", WITH_HOLE)
+    messages = [
+        message(level=level, transition=transition, status=status, msg_type=msg_types_for(transition)[0],
+                references=() if msg_types_for(transition)[0] == "Alert" else REFS, area=area)
+        for level, transition, status, area in itertools.product(
+            LEVELS, TRANSITIONS, ["Actual", "Exercise"], [message().area, odd]
+        )
+    ]  # fmt: skip
+    messages.append(message(event='Hujan & Petir <lebat> "x"', source_web="https://x.example/?a=1&b=<2>"))
+    feed = {
+        "feed_id": 'https://ews.example.id/cap/index.atom?x="1"&y=<2>',
+        "title": "ews: peringatan aktif",
+        "updated": datetime(2026, 11, 28, 17, 40, tzinfo=WIB),
+        "link_for": lambda m: f'https://ews.example.id/cap/{m.identifier}.xml?a=1&b="2"\n',
+    }
+    ours = [to_cap_xml(m) for m in messages] + [atom_feed(messages, **feed), atom_feed([], **feed)]  # type: ignore[arg-type]
+    monkeypatch.setattr("ews.cap.writer._document", _element_tree_bytes)
+    theirs = [to_cap_xml(m) for m in messages] + [atom_feed(messages, **feed), atom_feed([], **feed)]  # type: ignore[arg-type]
+    assert ours == theirs

@@ -90,6 +90,7 @@ LEVELED_SHARE = 15_000 / 84_000  # villages with a level after raster A
 CHANGED_SHARE = 15_600 / 83_986  # villages whose level raster B changes (the warm cycle)
 HOURLY = (10.0, 20.0)  # ews's default hourly lower bounds of Waspada (lebat) and Siaga (sangat lebat), mm/h
 HYSTERESIS = 0.2
+REGION_FORMAT = 2  # of a built region in --workdir: another one is built again
 REAL_VILLAGES = 83_762  # idn-area-data villages: the kecamatan count is scaled by villages / this
 
 # Islands of bench/zonal.py's generator (in its order) -> the real provinces on them.
@@ -253,9 +254,9 @@ def write_region(folder: Path, total: int, codes_kind: str, subscriber_counts: S
     from ews.contacts import FICTIONAL_SIZE, fictional_phone
 
     done = folder / "region.json"
-    if done.exists():  # built before: only the subscriber files not there yet
-        meta: dict[str, Any] = json.loads(done.read_text())
-        with np.load(folder / "villages.npz") as cached:
+    meta: dict[str, Any] = json.loads(done.read_text()) if done.exists() else {}
+    if meta.get("format") == REGION_FORMAT and (folder / "villages.npz").exists():
+        with np.load(folder / "villages.npz") as cached:  # built before: only the subscriber files not there yet
             for n in subscriber_counts:
                 write_subscribers(folder, cached["codes"].tolist(), cached["population"], n)
         return meta
@@ -285,6 +286,7 @@ def write_region(folder: Path, total: int, codes_kind: str, subscriber_counts: S
     points = shapely.get_coordinates(shapely.point_on_surface(geoms))
     rasters = write_rasters(folder, points, total)
     meta = {
+        "format": REGION_FORMAT,
         "villages": len(codes),
         "kabkota": len(kabkota),
         "kecamatan": len({c[:8] for c in codes}),

@@ -15,8 +15,8 @@ opposite orientation and subtract themselves; multipolygon parts add up.
 
 The result, :class:`ZonalWeights`, is a CSR matrix (villages x grid cells) of coverage fractions. It
 depends only on the grid and the boundary set, so it is built once per (grid, boundaries) pair and
-cached (see :func:`weights_key`); each new raster then costs one gather and a few reductions over the
-non-zero weights (:func:`zonal_stats`).
+cached (see :func:`boundary_weights_key` and :func:`weights_key`); each new raster then costs one gather
+and a few reductions over the non-zero weights (:func:`zonal_stats`).
 
 Fractions are planar in the raster's own coordinates (degrees for the lon/lat rainfall grids), like
 exactextract's: a cell's area changes by well under 0.1 % across one village at Indonesia's latitudes.
@@ -130,12 +130,27 @@ class ZonalWeights:
 
 
 def weights_key(grid: Grid, codes: Sequence[str], geometries: NDArray[np.object_]) -> str:
-    """A cache key for (grid, boundary set): SHA-256 over the grid and every village's code and WKB."""
+    """A cache key for (grid, boundary set): SHA-256 over the grid and every village's code and WKB.
+
+    The key for villages that come from no boundary file (tests, a table built in memory); a region's
+    villages are keyed by their boundary set instead (:func:`boundary_weights_key`), which does not hash
+    every vertex on every run (0.36 s a run at 84,000 villages).
+    """
     digest = hashlib.sha256(grid.key().encode())
     for code, wkb in zip(codes, shapely.to_wkb(geometries, hex=False), strict=True):
         digest.update(str(code).encode())
         digest.update(wkb)
     return digest.hexdigest()
+
+
+def boundary_weights_key(grid: Grid, boundary_key: str) -> str:
+    """A cache key for (grid, boundary set) from the boundary set's own key.
+
+    ``boundary_key`` names the villages as read from their boundary files: the prepared villages' key
+    (:func:`ews.store.region_cache.village_key`, a SHA-256 over the files' bytes, the fields read and the
+    format), already computed once per run, so the weights' key costs nothing more.
+    """
+    return hashlib.sha256(f"zonal-weights-v1|{grid.key()}|{boundary_key}".encode()).hexdigest()
 
 
 def _row_sums(values: NDArray[np.floating], indptr: NDArray[np.int64]) -> NDArray[np.float64]:

@@ -5,9 +5,13 @@ its stages, on a synthetic national region, on SQLite (a file) and PostgreSQL (a
 creates and drops), for three cycles on a fresh store:
 
 - **cold**: fresh store, no zonal weights cache, raster A (about 18 % of the villages get a level);
-- **warm**: the next hour's raster B, about 18.6 % of the villages change level (~15,600 of 84,000: new,
+- **warm**: the next raster B, about 18.6 % of the villages change level (~15,600 of 84,000: new,
   escalated, lowered, all-clear);
-- **unchanged**: raster B again ten minutes later: nothing changes, nothing is sent.
+- **unchanged**: raster B's file again, a little later: nothing changes, nothing is sent.
+
+With ``--clock live`` (the default) each cycle runs at the clock's time on a raster whose hour ends then (a copy
+with its TIME tag set), so the run is live as in production and makes its latency summary; ``--clock fixed``
+replays at fixed instants (``--at``: raster A ends at T0, B an hour later, the unchanged cycle 10 minutes after).
 
 The region is built in a cache folder (``--workdir``; reused when its inputs are the same): villages from
 bench/zonal.py's generator (Voronoi cells over island-shaped areas, ~100 vertices each; imported, not copied)
@@ -419,6 +423,17 @@ def write_rasters(folder: Path, points: np.ndarray, total: int) -> dict[str, Any
     return {"storms_a": len(a), "storms_b": len(b), **counts}
 
 
+def retimed_raster(source: Path, target: Path, start: datetime) -> Path:
+    """A copy of a one-band rain raster whose hour starts at ``start`` (its TIME tag; the cells are the same)."""
+    import rasterio
+
+    shutil.copyfile(source, target)
+    with rasterio.open(target, "r+") as dst:
+        dst.update_tags(1, TIME=start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        dst.set_band_description(1, f"rain rate from {start.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}")
+    return target
+
+
 # -- one cycle (child process) ----------------------------------------------------------------------------------
 
 
@@ -782,9 +797,16 @@ def run_point(
     plan = (("cold", "rain_a.tif", T0), ("warm", "rain_b.tif", T0 + timedelta(hours=1)),
             ("unchanged", "rain_b.tif", T0 + timedelta(hours=1, minutes=10)))  # fmt: skip
     with scratch_database(store, args.postgres, point_dir) as url:
-        for cycle, raster, at in plan:
+        for cycle, raster, fixed in plan:
+            at, rain = fixed, region_dir / raster
+            if args.clock == "live":  # the raster's hour ends now: the run is live (its latency summary included)
+                at = datetime.now(UTC).replace(microsecond=0)
+                if cycle == "unchanged":  # the warm cycle's file again, byte for byte
+                    rain = point_dir / "warm.tif"
+                else:
+                    rain = retimed_raster(region_dir / raster, point_dir / f"{cycle}.tif", at - timedelta(hours=1))
             spec = {
-                "region": str(region), "raster": str(region_dir / raster), "out": str(point_dir / "out"),
+                "region": str(region), "raster": str(rain), "out": str(point_dir / "out"),
                 "cache": str(point_dir / "cache"), "url": url, "at": at.isoformat(), "cycle": cycle,
                 "snapshot": str(point_dir / "snapshot.pickle"), "region_dir": str(region_dir),
                 "subscribers": subscribers, "ews_from": str(args.ews_from) if args.ews_from else None,
@@ -1008,6 +1030,11 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, help="cache of the built regions (default: a temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep each run's store and outputs in --workdir")
     parser.add_argument("--quick", action="store_true", help="8,500 villages, 10,000 subscribers, SQLite only")
+    parser.add_argument(
+        "--clock", choices=("live", "fixed"), default="live",
+        help="live (default): each cycle runs now on a raster whose hour ends now, as in production (the run's "
+        "latency summary is made); fixed: replays at fixed instants (--at), which skips that summary",
+    )  # fmt: skip
     parser.add_argument(
         "--ews-from", type=Path,
         help="import ews in the cycles from this source folder (e.g. a `git archive HEAD` copy), not the working tree",

@@ -647,10 +647,13 @@ def _write_review(
     ended: Mapping[str, EndedAlert],
     hazards: Sequence[HazardMessage] = (),
     raster: RasterLayer | None = None,
+    cache_dir: Path | None = None,
 ) -> dict[str, object]:
     """Maps, village files and summary.csv for analysts (``raster``: a rain layer drawn under the levels).
 
-    What the maps show is :func:`ews.review.scene.map_scene`'s; ``per_village`` is
+    What the maps show is :func:`ews.review.scene.map_scene`'s, drawn from the display geometry of the
+    region's boundary set (simplified once, kept in ``cache_dir`` beside the zonal weights, in memory only
+    without one: :mod:`ews.store.display_cache`); ``per_village`` is
     :func:`ews.review.tables.village_table` (levels in force, ``status`` DICABUT/BERAKHIR). When warnings of
     the run are exercises, the tables get a first column ``exercise`` (``LATIHAN`` on their rows); returns
     what ``report.json`` adds:
@@ -658,6 +661,7 @@ def _write_review(
     """
     from ews.review.riskmap import risk_map_html, risk_map_png
     from ews.review.scene import EXERCISE_COLUMN, exercise_ids, exercise_marks, is_exercise_run, map_scene
+    from ews.store.display_cache import cached_display
 
     table = region.villages
     marked = exercise_ids(warnings)
@@ -670,6 +674,9 @@ def _write_review(
         geometry=[w.geometry for w in located],
         crs="EPSG:4326",
     )
+    # Simplified once per boundary set; without a key or a folder, only what the maps draw is simplified.
+    codes = table["code"].astype(str).tolist()
+    display = cached_display(cache_dir, region.boundary_key, codes, table.geometry.to_numpy())
     scene = map_scene(
         table, rows, warnings, region_name=config.name, now=now, tz=tz, zone_name=zone,
         estimate_by=_estimate_by(config), hazards=hazards, ended=ended,
@@ -677,6 +684,7 @@ def _write_review(
             "Penduduk terpapar: ESTIMASI dari total kab/kota dibagi menurut luas desa" if region.population_estimated
             else None
         ),
+        display=display,
     )  # fmt: skip
     summary = per_village.drop(columns=["kecamatan_name", "kabkota_name"], errors="ignore")
     summary = summary.assign(population_estimated=region.population_estimated)
@@ -690,8 +698,10 @@ def _write_review(
     write_text_atomic(staging / "summary.csv", summary.to_csv(index=False, float_format="%.4f"))
     if len(warn_frame):
         warn_frame.to_file(staging / "warnings.geojson", driver="GeoJSON", engine="pyogrio")
-    write_bytes_atomic(staging / "risk_map.png", risk_map_png(scene.villages, scene.areas, scene.title, raster=raster))
-    write_text_atomic(staging / "risk_map.html", risk_map_html(scene.villages, scene.areas, scene.title, raster=raster))
+    png = risk_map_png(scene.villages, scene.areas, scene.title, raster=raster, outline=scene.outline)
+    write_bytes_atomic(staging / "risk_map.png", png)
+    page = risk_map_html(scene.villages, scene.areas, scene.title, raster=raster, outline=scene.outline)
+    write_text_atomic(staging / "risk_map.html", page)
     stamp: dict[str, object] = {}
     if is_exercise_run(warnings):
         stamp["exercise"] = "LATIHAN"

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import html
 import io
+import itertools
+import json
 import math
 import re
 import textwrap
@@ -55,6 +57,7 @@ __all__ = [
     "WARNING_LABEL",
     "ActiveWarning",
     "MapTitle",
+    "Outline",
     "RasterLayer",
     "risk_map_figure",
     "risk_map_html",
@@ -113,11 +116,13 @@ _CHAR_WIDTH = 0.58  # average glyph width of DejaVu Sans (mixed case) in em, a l
 _LEGEND_WRAP = 34  # characters per legend line: the legend fits beside the map
 _HAZARDS_SHOWN = 4  # hazard groups spelled out in the title; the rest are counted
 _LABEL_TRIES = 12  # villages of a group tried for its label, most central first
+_THIN_BELOW_PX = 6.0  # villages narrower than this on the PNG are edged in their own fill colour
 
 Bounds = tuple[float, float, float, float]
 RAIN_CMAP = "Blues"
 _RASTER_MIN = 0.5  # mm: less is drawn transparent (BMKG's lower bound of light rain per day)
 _HTML_RASTER_MAX_PX = 1200  # longer side of the raster image embedded in the HTML page
+_HTML_INLINE_ROWS = 2000  # more listed villages than this: their data goes in once, as JSON (a national page)
 
 
 @dataclass(frozen=True)
@@ -161,6 +166,20 @@ class RasterLayer:
         rgba = colormaps[RAIN_CMAP](0.25 + 0.75 * scaled)
         rgba[..., 3] = np.where(np.isfinite(values) & (values >= _RASTER_MIN), 0.75, 0.0)
         return np.asarray(rgba)
+
+
+@dataclass(frozen=True)
+class Outline:
+    """The region's outline, standing for its untouched villages where a map does not draw them one by one.
+
+    A national map draws its thousands of leveled villages over one dissolved, simplified outline of the
+    region (:mod:`ews.review.display`) instead of every village of the country. It is filled like an
+    untouched village (unfilled over a rain layer); ``villages`` is how many untouched villages of the view
+    it stands for, the legend's count of "tidak terdampak".
+    """
+
+    geometry: BaseGeometry
+    villages: int
 
 
 @dataclass(frozen=True)
@@ -548,12 +567,17 @@ def _hazards_line(title: MapTitle) -> str:
     return f"{shown} · +{rest} lainnya" if rest > 0 else shown
 
 
-def _counts(villages: Sequence[_Village]) -> dict[Level, int]:
-    """Villages per level whose level stands (an ended alert is counted by :func:`_ended_counts`)."""
+def _counts(villages: Sequence[_Village], outline: Outline | None = None) -> dict[Level, int]:
+    """Villages per level whose level stands (an ended alert is counted by :func:`_ended_counts`).
+
+    The untouched villages an ``outline`` stands for count as untouched.
+    """
     counts = dict.fromkeys(Level, 0)
     for village in villages:
         if not village.ended:
             counts[village.level] += 1
+    if outline is not None:
+        counts[Level.NONE] += outline.villages
     return counts
 
 
@@ -611,6 +635,35 @@ def _wrap(text: str) -> str:
 # -------------------------------------------------------------------------------------------- PNG
 
 
+def _typical_pixels(villages: Sequence[_Village], view: Bounds, width_px: float) -> float:
+    """The median village's width in pixels (the side of a square of its area) in a view ``width_px`` wide."""
+    geoms = np.array([v.geometry for v in villages if v.geometry is not None], dtype=object)
+    if not len(geoms):
+        return math.inf
+    side = float(np.median(np.sqrt(shapely.area(geoms))))
+    return side / max(view[2] - view[0], 1e-12) * width_px
+
+
+def _mpl_paths(shapes: Sequence[Sequence[Polygon]]) -> list[Path | None]:
+    """:func:`_mpl_path` of each village's polygons, the rings taken apart in one vectorised pass."""
+    parts = [polygon for polygons in shapes for polygon in polygons]
+    if not parts:
+        return [None] * len(shapes)
+    owner = np.repeat(np.arange(len(shapes)), [len(polygons) for polygons in shapes])
+    rings, ring_part = shapely.get_rings(shapely.orient_polygons(np.array(parts, dtype=object)), return_index=True)
+    xy, ring_of = shapely.get_coordinates(rings, return_index=True)
+    sizes = np.bincount(ring_of, minlength=len(rings))
+    kept = sizes[ring_of] >= 4  # a closed ring: 3 distinct points + the closing one
+    xy, ring_of = xy[kept], ring_of[kept]
+    start = np.r_[True, ring_of[1:] != ring_of[:-1]] if len(ring_of) else np.zeros(0, dtype=bool)
+    end = np.r_[ring_of[1:] != ring_of[:-1], True] if len(ring_of) else np.zeros(0, dtype=bool)
+    codes = np.full(len(xy), Path.LINETO, dtype=np.uint8)
+    codes[start], codes[end] = Path.MOVETO, Path.CLOSEPOLY
+    village = owner[ring_part][ring_of]  # non-decreasing: parts, rings and points come in village order
+    bounds = np.searchsorted(village, np.arange(len(shapes) + 1))
+    return [Path(xy[a:b], codes[a:b]) if b > a else None for a, b in itertools.pairwise(bounds.tolist())]
+
+
 def _mpl_path(polygons: Sequence[Polygon]) -> Path | None:
     """One compound path; exteriors counter-clockwise and holes clockwise so any fill rule keeps holes."""
     vertices: list[np.ndarray] = []
@@ -638,6 +691,7 @@ def risk_map_figure(
     *,
     dpi: int = 120,
     raster: RasterLayer | None = None,
+    outline: Outline | None = None,
 ) -> Figure:
     """Draw the static risk map on a Matplotlib figure (what :func:`risk_map_png` saves).
 
@@ -645,7 +699,7 @@ def risk_map_figure(
     levels, ended alerts and areas drawn, ``axes.get_xlim()``/``get_ylim()`` the view. Village fills are the
     collection with gid ``levels``; ended alerts ``ended-cancel``/``ended-end``; areas ``areas-issuer`` and
     ``areas-estimate``; map texts have gid ``label-kabkota``, ``label-cancel``, ``label-end`` and
-    ``exercise``.
+    ``exercise``; the region's outline (when given) ``outline``.
 
     Parameters and raises as :func:`risk_map_png`.
     """
@@ -655,7 +709,10 @@ def risk_map_figure(
     box_ratio = (_AXES[2] * _FIGSIZE[0]) / (_AXES[3] * _FIGSIZE[1])
     view = _fit(extent, box_ratio)
     areas = [a for a in every_area if _in_view(a.geometry, view)]  # one out of view is not in the legend
-    counts = _counts(rows)
+    counts = _counts(rows, outline)
+    # Villages a few pixels across (a national map) are outlined in their own colour: white edges would
+    # wash their fills out to nothing.
+    thin = _typical_pixels(rows, view, _AXES[2] * _FIGSIZE[0] * dpi) < _THIN_BELOW_PX
     ended_counts = _ended_counts(rows)
 
     figure = Figure(figsize=_FIGSIZE, dpi=dpi)
@@ -665,8 +722,7 @@ def risk_map_figure(
     level_paths: list[Path] = []
     fills: list[str] = []
     ended_paths: dict[str, list[Path]] = {k: [] for k in ENDED_WORDS}
-    for village in rows:
-        path = _mpl_path(_polygons(village.geometry))
+    for village, path in zip(rows, _mpl_paths([_polygons(v.geometry) for v in rows]), strict=True):
         if path is None:
             continue
         if village.ended:
@@ -681,13 +737,23 @@ def risk_map_figure(
             raster.rgba(), extent=(west, east, south, north), origin="upper", interpolation="nearest",
             aspect="auto", zorder=0,
         )  # fmt: skip
+    if outline is not None:
+        shape = _mpl_path(_polygons(outline.geometry))
+        if shape is not None:
+            axes.add_collection(
+                PathCollection(
+                    [shape], facecolors="none" if raster is not None else LEVEL_COLOURS[Level.NONE],
+                    edgecolors="#9e9e9e", linewidths=0.5, zorder=0.9, gid="outline",
+                ),
+                autolim=False,
+            )  # fmt: skip
     if level_paths:
         axes.add_collection(
             PathCollection(
                 level_paths,
                 facecolors=fills,
-                edgecolors="#9e9e9e" if raster is not None else "#ffffff",
-                linewidths=0.5,
+                edgecolors="face" if thin else "#9e9e9e" if raster is not None else "#ffffff",
+                linewidths=0.3 if thin else 0.5,
                 zorder=1,
                 alpha=0.85 if raster is not None else None,
                 gid="levels",
@@ -699,7 +765,7 @@ def risk_map_figure(
             axes.add_collection(
                 PathCollection(
                     paths, facecolors=ENDED_FILL, edgecolors=ENDED_COLOURS[kind], hatch=ENDED_HATCH[kind],
-                    linewidths=0.6, zorder=1.5, gid=f"ended-{kind}",
+                    linewidths=0.3 if thin else 0.6, zorder=1.5, gid=f"ended-{kind}",
                 ),
                 autolim=False,
             )  # fmt: skip
@@ -807,6 +873,7 @@ def risk_map_png(
     *,
     dpi: int = 120,
     raster: RasterLayer | None = None,
+    outline: Outline | None = None,
 ) -> bytes:
     """Render a static risk map: villages filled by level, ended alerts hatched, warning areas outlined.
 
@@ -828,6 +895,9 @@ def risk_map_png(
         Resolution; the figure is 10 x 8 inches.
     raster : RasterLayer, optional
         Drawn under the villages (e.g. rain); villages without a level are then left unfilled.
+    outline : Outline, optional
+        The region's outline, drawn under the villages as the untouched villages it stands for (a national
+        map draws only its leveled and ended villages).
 
     Returns
     -------
@@ -841,7 +911,7 @@ def risk_map_png(
         (:class:`ews.errors.DataValidationError`) A column is missing, the CRS is not EPSG:4326, or a
         village has a level outside 0..3, a fraction outside 0..1 or an unknown ``ended`` value.
     """
-    figure = risk_map_figure(villages, warnings, title, dpi=dpi, raster=raster)
+    figure = risk_map_figure(villages, warnings, title, dpi=dpi, raster=raster, outline=outline)
     buffer = io.BytesIO()
     metadata = {"Software": None, "Title": f"Peta risiko: {_heading(title)}"}
     figure.savefig(buffer, format="png", dpi=dpi, metadata=metadata)
@@ -884,6 +954,15 @@ def _num(value: float) -> str:
     return "0" if text in {"-0", ""} else text
 
 
+def _all_simplified(geometries: Sequence[BaseGeometry | None], tolerance: float) -> list[list[Polygon]]:
+    """:func:`_simplified` of each geometry, in one vectorised call (a national map draws thousands)."""
+    if tolerance <= 0 or not geometries:
+        return [_polygons(g) for g in geometries]
+    shapes = np.array([g if g is not None else shapely.Polygon() for g in geometries], dtype=object)
+    simple = shapely.simplify(shapes, tolerance, preserve_topology=True)
+    return [_polygons(s) or _polygons(g) for s, g in zip(simple, geometries, strict=True)]
+
+
 def _simplified(geometry: BaseGeometry | None, tolerance: float) -> list[Polygon]:
     polygons = _polygons(geometry)
     if not polygons or tolerance <= 0:
@@ -913,6 +992,7 @@ path{vector-effect:non-scaling-stroke}
 path.v{stroke:#fff;stroke-width:.6}
 path.v:hover,path.v.pinned{stroke:#000;stroke-width:2}
 path.w{fill:none;stroke:#1f3b8c;stroke-width:2;pointer-events:none}
+path.o{stroke:#9e9e9e;stroke-width:.6;pointer-events:none}
 path.w.e{stroke:#00796b;stroke-dasharray:6 4}
 path.v.end-cancel{stroke:#6a3d9a;stroke-width:1}
 path.v.end-end{stroke:#525252;stroke-width:1}
@@ -952,6 +1032,24 @@ _SCRIPT = """
   var pinned = null;
   var drag = null;
   var moved = false;
+  var store = document.getElementById("villages");
+  var data = store ? JSON.parse(store.textContent) : null;
+  if (data) {
+    var body = document.querySelector("#affected tbody");
+    var rows = document.createDocumentFragment();
+    data.rows.forEach(function (r, i) {
+      var tr = document.createElement("tr");
+      tr.dataset.code = r[0];
+      [String(i + 1), r[1], r[0], data.kec[r[2]], r[3], r[4], r[5]].forEach(function (text, j) {
+        var td = document.createElement("td");
+        td.textContent = text;
+        if (j === 0 || j > 4) { td.className = "num"; }
+        tr.appendChild(td);
+      });
+      rows.appendChild(tr);
+    });
+    body.appendChild(rows);
+  }
   function setView() { svg.setAttribute("viewBox", vb.join(" ")); }
   function people(s) { return s === "" ? "tidak diketahui" : Number(s).toLocaleString("id-ID"); }
   function place(ev) {
@@ -961,7 +1059,14 @@ _SCRIPT = """
   }
   function show(p, ev) {
     var d = p.dataset;
-    var lines = [
+    var r = d.row !== undefined && data ? data.rows[Number(d.row)] : null;
+    var lines = r ? [
+      r[1] + " (" + r[0] + ")",
+      "Kecamatan: " + data.kec[r[2]],
+      "Tingkat: " + r[3],
+      "Cakupan: " + r[4],
+      "Penduduk terdampak: " + r[5]
+    ] : [
       d.name + " (" + d.code + ")",
       "Kecamatan: " + d.kecamatan,
       "Tingkat: " + d.levelLabel,
@@ -1076,7 +1181,12 @@ _PATTERNS = "".join(
 
 
 def risk_map_html(
-    villages: gpd.GeoDataFrame, warnings: gpd.GeoDataFrame, title: MapTitle, *, raster: RasterLayer | None = None
+    villages: gpd.GeoDataFrame,
+    warnings: gpd.GeoDataFrame,
+    title: MapTitle,
+    *,
+    raster: RasterLayer | None = None,
+    outline: Outline | None = None,
 ) -> str:
     """Render an interactive risk map as one self-contained HTML page that works offline.
 
@@ -1086,9 +1196,12 @@ def risk_map_html(
     names and DICABUT/BERAKHIR as ``<text class="k">``), a legend with village counts and the source of each
     area, the title block, a tooltip per village on hover or click, wheel zoom and drag pan, and a table of
     the villages with a level (highest level and largest fraction first), then those whose alert ended.
-    Geometries are simplified to 1/2000 of the view and coordinates rounded, to keep the page small. All
-    text from the inputs is HTML-escaped. An exercise says LATIHAN in the page title, a banner and across
-    the map.
+    Geometries are simplified to 1/2000 of the view and coordinates rounded, to keep the page small. A page
+    listing more than 2,000 villages (a national one) carries their data once, as a JSON element
+    (``<script type="application/json" id="villages">``) from which its script builds the table and the
+    tooltips, their paths pointing at a row (``data-row``) instead of repeating it: 15,000 leveled villages
+    make a page of ~2.4 MB instead of ~6.8 MB. All text from the inputs is HTML-escaped. An exercise says
+    LATIHAN in the page title, a banner and across the map.
 
     Parameters
     ----------
@@ -1100,6 +1213,8 @@ def risk_map_html(
         Text of the title block and footnote.
     raster : RasterLayer, optional
         Embedded as a PNG under the villages (e.g. rain); villages without a level are then unfilled.
+    outline : Outline, optional
+        The region's outline, one ``<path class="o">`` under the villages standing for the untouched ones.
 
     Returns
     -------
@@ -1116,18 +1231,30 @@ def risk_map_html(
     every_area = _warnings(warnings)
     extent = _view_extent(rows, every_area)
     areas = [a for a in every_area if _in_view(a.geometry, extent)]
-    counts = _counts(rows)
+    counts = _counts(rows, outline)
     projection = _Projection(extent)
     tolerance = max(extent[2] - extent[0], extent[3] - extent[1]) / _SIMPLIFY_DIVISOR
 
+    outline_path = ""
+    if outline is not None:
+        fill = "none" if raster is not None else LEVEL_COLOURS[Level.NONE]
+        outline_path = (
+            f'<path class="o" fill="{fill}" d="{projection.path(_simplified(outline.geometry, tolerance))}"/>\n'
+        )
+    listed = _listed(rows)
+    compact = len(listed) > _HTML_INLINE_ROWS
+    row_of = {v.code: i for i, v in enumerate(listed)} if compact else {}
     village_paths = []
-    for v in rows:
-        d = projection.path(_simplified(v.geometry, tolerance))
+    for v, shape in zip(rows, _all_simplified([v.geometry for v in rows], tolerance), strict=True):
+        d = projection.path(shape)
         people = "" if v.people is None else str(round(v.people))
         if v.ended:
             fill, css = f"url(#hatch-{v.ended})", f"v end-{v.ended}"
         else:
             fill, css = "none" if raster is not None and v.level is Level.NONE else LEVEL_COLOURS[v.level], "v"
+        if v.code in row_of:  # its tooltip reads the table's row (the JSON), not attributes of its own
+            village_paths.append(f'<path class="{css}" fill="{fill}" d="{d}" data-row="{row_of[v.code]}"/>')
+            continue
         village_paths.append(
             f'<path class="{css}" fill="{fill}" d="{d}" data-code="{_attr(v.code)}" '
             f'data-name="{_attr(v.name)}" data-kecamatan="{_attr(v.kecamatan)}" data-level="{int(v.level)}" '
@@ -1163,6 +1290,7 @@ def risk_map_html(
         f'aria-label="{_attr("Peta risiko " + heading)}">\n'
         f"<defs>{_PATTERNS}</defs>\n"
         + (_raster_image(raster, projection) + "\n" if raster is not None else "")
+        + outline_path
         + "<g>\n"
         + "\n".join(village_paths)
         + "\n</g>\n"
@@ -1221,7 +1349,7 @@ def risk_map_html(
         '<button id="reset" type="button">Tampilan awal</button></p>',
         "</aside>",
         "</div>",
-        _table(rows),
+        _table(rows, compact=compact),
         f'<p class="note">{_attr(title.population_note)}</p>' if title.population_note else "",
         f"<script>{_SCRIPT}</script>",
         "</body>",
@@ -1230,13 +1358,50 @@ def risk_map_html(
     return "\n".join(p for p in parts if p) + "\n"
 
 
-def _table(rows: Sequence[_Village]) -> str:
+def _listed(rows: Sequence[_Village]) -> list[_Village]:
+    """The table's villages in its order: levels in force (highest, then largest fraction), then ended alerts."""
     affected = sorted(
         (v for v in rows if v.level > Level.NONE and not v.ended), key=lambda v: (-int(v.level), -v.fraction, v.code)
     )
     ended = sorted((v for v in rows if v.ended), key=lambda v: (v.ended, -int(v.level), v.code))
-    if not affected and not ended:
+    return [*affected, *ended]
+
+
+_TABLE_HEAD = (
+    '<table id="affected">\n<thead><tr><th>No</th><th>Desa</th><th>Kode</th><th>Kecamatan</th>'
+    "<th>Tingkat</th><th>Cakupan</th><th>Penduduk terdampak</th></tr></thead>\n"
+)
+
+
+def _json_script(listed: Sequence[_Village]) -> str:
+    """The listed villages once, as JSON the page's script builds the table and the tooltips from.
+
+    ``{"kec": [kecamatan names], "rows": [[code, name, kecamatan index, level, cakupan, people], ...]}``
+    with the texts the table shows; ``<``, ``>`` and ``&`` are escaped so no name can close the element.
+    """
+    kecamatan: dict[str, int] = {}
+    data = [
+        [
+            v.code,
+            v.name,
+            kecamatan.setdefault(v.kecamatan, len(kecamatan)),
+            _level_text(v),
+            "–" if v.ended else _percent(v.fraction),
+            "–" if v.ended else _people_text(v.people),
+        ]
+        for v in listed
+    ]
+    text = json.dumps({"kec": list(kecamatan), "rows": data}, ensure_ascii=False, separators=(",", ":"))
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return f'<script type="application/json" id="villages">{text}</script>'
+
+
+def _table(rows: Sequence[_Village], *, compact: bool = False) -> str:
+    listed = _listed(rows)
+    if not listed:
         return '<p class="empty">Tidak ada desa dengan tingkat peringatan.</p>'
+    if compact:  # the rows come from the JSON (see _json_script), built by the page's script
+        return _TABLE_HEAD + "<tbody></tbody>\n</table>\n" + _json_script(listed)
     body = "\n".join(
         f'<tr data-code="{_attr(v.code)}"><td class="num">{i}</td><td>{_attr(v.name)}</td>'
         f"<td>{_attr(v.code)}</td><td>{_attr(v.kecamatan)}</td><td>{_attr(_level_text(v))}</td>"
@@ -1245,10 +1410,6 @@ def _table(rows: Sequence[_Village]) -> str:
             if v.ended
             else f'<td class="num">{_percent(v.fraction)}</td><td class="num">{_people_text(v.people)}</td></tr>'
         )
-        for i, v in enumerate([*affected, *ended], start=1)
+        for i, v in enumerate(listed, start=1)
     )
-    return (
-        '<table id="affected">\n<thead><tr><th>No</th><th>Desa</th><th>Kode</th><th>Kecamatan</th>'
-        "<th>Tingkat</th><th>Cakupan</th><th>Penduduk terdampak</th></tr></thead>\n"
-        f"<tbody>\n{body}\n</tbody>\n</table>"
-    )
+    return f"{_TABLE_HEAD}<tbody>\n{body}\n</tbody>\n</table>"

@@ -32,12 +32,14 @@ from ews.alerts.lifecycle import EXERCISE_STATUS
 from ews.alerts.model import VillageState
 from ews.hazard.earthquake import MESSAGE_PREFIX as QUAKE_PREFIX
 from ews.impact.assess import village_levels
-from ews.review.riskmap import EXERCISE_WORD, WARNING_LABEL, ActiveWarning, MapTitle
+from ews.review.display import DisplayGeometry
+from ews.review.riskmap import EXERCISE_WORD, WARNING_LABEL, ActiveWarning, MapTitle, Outline
 from ews.types import HazardMessage, Level, Warning
 
 __all__ = [
     "DEFAULT_ESTIMATE_BY",
     "EXERCISE_COLUMN",
+    "NEIGHBOURS_DRAWN",
     "EndedAlert",
     "MapScene",
     "VillageStanding",
@@ -63,6 +65,9 @@ EXERCISE_COLUMN = "exercise"
 RAIN_PREFIX = "ews.rain."
 FORECAST_PREFIX = "ews.forecast."
 _PAD = 0.1  # villages around the focus drawn too (their neighbours), as a share of the focus's span
+NEIGHBOURS_DRAWN = 10_000
+"""At most this many untouched neighbours are drawn one by one; more (a national map) are drawn as the region's
+outline instead, so the page stays a few MB and the PNG quick (given the display geometry)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,7 @@ class MapScene:
     villages: gpd.GeoDataFrame
     areas: gpd.GeoDataFrame
     title: MapTitle
+    outline: Outline | None = None
 
 
 def ended_alerts(
@@ -261,6 +267,7 @@ def map_scene(
     hazards: Sequence[HazardMessage] = (),
     ended: Mapping[str, EndedAlert] | None = None,
     population_note: str | None = None,
+    display: DisplayGeometry | None = None,
 ) -> MapScene:
     """The villages, areas and title of a run's risk map.
 
@@ -288,13 +295,19 @@ def map_scene(
         The alerts this run ended (:func:`ended_alerts`).
     population_note : str, optional
         The title's footnote on how people were counted.
+    display : DisplayGeometry, optional
+        The villages simplified once per boundary set (:func:`ews.review.display.display_geometry`, the
+        codes of ``table``): the villages are drawn at the level of detail the view needs, and more than
+        :data:`NEIGHBOURS_DRAWN` untouched neighbours give way to the region's outline.
 
     Returns
     -------
     MapScene
         ``villages``: the villages around every village with a level in force or an ended alert (their
-        neighbours too, at level 0), with ``kecamatan`` and ``kabkota`` names and ``ended``; ``areas``:
-        the areas of the warnings in force, with ``label`` and ``estimate``; ``title``.
+        neighbours too, at level 0, unless ``outline`` stands for them), with ``kecamatan`` and ``kabkota``
+        names and ``ended``; ``areas``: the areas of the warnings in force, with ``label`` and ``estimate``;
+        ``title``; ``outline``: the region's outline under the villages and how many untouched villages of
+        the view it stands for (``None``: every village in view is drawn).
     """
     standing = village_standing(rows, warnings, now, ended)
     current, ended = standing.leveled, dict(standing.ended)
@@ -324,14 +337,23 @@ def map_scene(
         box = areas.total_bounds
     else:
         box = None
+    span = 0.0
     if box is not None:
         minx, miny, maxx, maxy = (float(b) for b in box)
         pad = _PAD * max(maxx - minx, maxy - miny, 0.05)
         nearby = table.cx[minx - pad : maxx + pad, miny - pad : maxy + pad]
+        span = max(maxx - minx, maxy - miny) + 2 * pad
     else:
         nearby = table.iloc[0:0]
+    outline = None
+    if display is not None:
+        touched = nearby["code"].astype(str).isin(leveled | set(ended)).to_numpy()
+        untouched = int((~touched).sum())
+        if untouched > NEIGHBOURS_DRAWN:
+            nearby, outline = nearby[touched], Outline(display.outline, untouched)
     by_code = current.set_index(current["code"].astype(str)) if len(current) else None
     drawn_codes = nearby["code"].astype(str)
+    shapes = display.for_view(drawn_codes.tolist(), span) if display is not None else None
 
     def column(name: str, default: float) -> np.ndarray:
         if by_code is None:
@@ -356,7 +378,7 @@ def map_scene(
             "population_exposed": people,
             "ended": kind,
         },
-        geometry=nearby.geometry.to_numpy(),
+        geometry=shapes if shapes is not None else nearby.geometry.to_numpy(),
         crs=table.crs,
     )
 
@@ -379,4 +401,4 @@ def map_scene(
         as_of=now.astimezone(tz),
         exercise=exercise,
     )
-    return MapScene(villages, areas, title)
+    return MapScene(villages, areas, title, outline)

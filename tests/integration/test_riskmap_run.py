@@ -84,13 +84,13 @@ def jatim(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> tuple[
 
 @pytest.fixture
 def maps(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
-    """Every (villages, areas, title, raster) the runs hand to the PNG renderer (drawn at a low dpi)."""
+    """Every (villages, areas, title, raster, outline) the runs hand to the PNG renderer (drawn at a low dpi)."""
     seen: list[tuple[Any, ...]] = []
     real = riskmap.risk_map_png
 
-    def spy(villages: Any, areas: Any, title: Any, *, raster: Any = None, dpi: int = 120) -> bytes:
-        seen.append((villages, areas, title, raster))
-        return real(villages, areas, title, raster=raster, dpi=40)
+    def spy(villages: Any, areas: Any, title: Any, *, raster: Any = None, outline: Any = None, dpi: int = 120) -> bytes:
+        seen.append((villages, areas, title, raster, outline))
+        return real(villages, areas, title, raster=raster, outline=outline, dpi=40)
 
     monkeypatch.setattr(riskmap, "risk_map_png", spy)
     return seen
@@ -136,8 +136,8 @@ def cycle(
 
 
 def figure_of(seen: tuple[Any, ...]) -> Any:
-    villages, areas, title, raster = seen
-    return risk_map_figure(villages, areas, title, raster=raster, dpi=40)
+    villages, areas, title, raster, outline = seen
+    return risk_map_figure(villages, areas, title, raster=raster, outline=outline, dpi=40)
 
 
 def legend_texts(figure: Any) -> list[str]:

@@ -620,3 +620,48 @@ def test_unknown_ended_value_names_the_village(make_villages, warnings_frame):
     villages = make_villages().assign(ended=["", "", "expired", "", ""])
     with pytest.raises(DataValidationError, match=rf"village {re.escape(C)}: ended 'expired' is not"):
         risk_map_html(villages, warnings_frame, make_title())
+
+
+# ------------------------------------------------------------------------------- national scale
+
+
+def test_both_maps_draw_the_outline_under_the_villages_and_count_what_it_stands_for(make_villages, warnings_frame):
+    from ews.review.riskmap import Outline
+
+    outline = Outline(box(111.99, -7.51, 112.05, -7.47), villages=68685)
+    figure = risk_map_figure(make_villages(), warnings_frame, make_title(), outline=outline, dpi=40)
+    drawn = collections(figure)
+    assert len(drawn["outline"].get_paths()) == 1
+    assert drawn["outline"].get_zorder() < drawn["levels"].get_zorder()
+    assert "tidak terdampak (68686 desa)" in legend_texts(figure)  # D, and the villages the outline stands for
+    page = risk_map_html(make_villages(), warnings_frame, make_title(), outline=outline)
+    assert page.index('<path class="o" fill="#e0e0e0"') < page.index('<path class="v"')
+    assert "tidak terdampak (68686 desa)" in page
+    rainy = risk_map_html(make_villages(), warnings_frame, make_title(), outline=outline, raster=rain_layer())
+    assert '<path class="o" fill="none"' in rainy
+
+
+def test_a_page_with_many_listed_villages_carries_their_data_once(make_villages, warnings_frame, monkeypatch):
+    import json
+
+    import ews.review.riskmap as riskmap
+
+    monkeypatch.setattr(riskmap, "_HTML_INLINE_ROWS", 2)  # the five villages stand for a national page
+    villages = with_columns(make_villages(), {C: "cancel"})
+    page = risk_map_html(villages, warnings_frame, make_title())
+    # Listed (leveled or ended): their paths point at a row of the JSON; D, untouched, keeps its attributes.
+    assert len(re.findall(r"data-row=", page)) == 4
+    assert re.search(rf'<path class="v" fill="#e0e0e0" d="[^"]*" data-code="{D}" data-name="Delta"', page)
+    found = re.search(r'<script type="application/json" id="villages">(.*?)</script>', page)
+    assert found is not None
+    assert XSS not in page  # B's name, escaped inside the JSON too
+    assert page.count("<script>") == 1
+    data = json.loads(found.group(1))
+    # The table's order: B Awas, A Siaga, E Waspada, then C whose alert was cancelled.
+    assert [r[0] for r in data["rows"]] == [B, A, E, C]
+    assert data["rows"][0][1] == XSS
+    assert data["rows"][1][3:] == ["Siaga", "40%", "1.234"]
+    assert data["rows"][3][3:] == ["DICABUT (sebelumnya Siaga)", "–", "–"]
+    assert [data["kec"][r[2]] for r in data["rows"]] == ["Satu", "Satu", "Tiga", "Dua"]
+    assert '<path class="v end-cancel" fill="url(#hatch-cancel)"' in page
+    assert "<tr data-code" not in page  # the script builds the rows from the JSON

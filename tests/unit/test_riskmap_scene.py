@@ -312,3 +312,26 @@ def test_ews_estimates_are_named_after_the_command_center_when_the_region_has_on
 
     data = {"id": "r", "name": "R", "province_code": "35", "boundaries": {"path": "v.geojson"}, **extra}
     assert _estimate_by(region_from_mapping(data, source="r.yaml", base=tmp_path, env={})) == expected
+
+
+# ---------------------------------------------------------------------------------- national scale
+
+
+def test_many_untouched_neighbours_give_way_to_the_region_outline(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ews.review.scene as scene_module
+    from ews.review.display import display_geometry
+
+    table = village_table()
+    display = display_geometry(table["code"].tolist(), table.geometry.to_numpy())
+    ended = {V4: EndedAlert(V4, "end", Level.SIAGA, "T")}
+    # In view: V1 (Siaga) and V4 (ended), and between them V2 and V3, untouched.
+    monkeypatch.setattr(scene_module, "NEIGHBOURS_DRAWN", 1)
+    national = scene(impact_rows((V1, "W1", 2)), [warning("W1")], ended=ended, display=display)
+    assert levels_of(national.villages) == {V1: (2, ""), V4: (2, "end")}  # only what the analyst must see
+    assert national.outline is not None
+    assert national.outline.villages == 2  # V2 and V3: the legend still counts them as untouched
+    assert national.outline.geometry.equals(display.outline)
+    monkeypatch.setattr(scene_module, "NEIGHBOURS_DRAWN", 2)
+    regional = scene(impact_rows((V1, "W1", 2)), [warning("W1")], ended=ended, display=display)
+    assert set(regional.villages["code"]) == {V1, V2, V3, V4}  # few enough: drawn one by one, as before
+    assert regional.outline is None

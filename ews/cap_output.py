@@ -192,11 +192,11 @@ def _sent_text(version: AlertVersionRecord) -> str:
 
 def _villages(villages: pd.DataFrame, wanted: set[str]) -> dict[str, _Village]:
     """The villages of ``wanted`` by code, read from the table column by column (no row lookups)."""
-    columns = (villages[c].tolist() for c in ("code", "name", "kecamatan_name", "kabkota_name", "geometry"))
+    rows = villages[villages["code"].isin(wanted)]
+    columns = (rows[c].tolist() for c in ("code", "name", "kecamatan_name", "kabkota_name", "geometry"))
     return {
         str(code): _Village(str(name), str(kec), str(kab), geometry)
         for code, name, kec, kab, geometry in zip(*columns, strict=True)
-        if code in wanted
     }
 
 

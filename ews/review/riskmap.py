@@ -116,7 +116,7 @@ _CHAR_WIDTH = 0.58  # average glyph width of DejaVu Sans (mixed case) in em, a l
 _LEGEND_WRAP = 34  # characters per legend line: the legend fits beside the map
 _HAZARDS_SHOWN = 4  # hazard groups spelled out in the title; the rest are counted
 _LABEL_TRIES = 12  # villages of a group tried for its label, most central first
-_THIN_BELOW_PX = 6.0  # villages narrower than this on the PNG are edged in their own fill colour
+_THIN_BELOW_PX = 2.5  # villages narrower than this on the PNG (a national map) are edged in their own fill colour
 
 Bounds = tuple[float, float, float, float]
 RAIN_CMAP = "Blues"

@@ -10,6 +10,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.colors import to_hex
 from matplotlib.image import imread
@@ -665,3 +666,14 @@ def test_a_page_with_many_listed_villages_carries_their_data_once(make_villages,
     assert [data["kec"][r[2]] for r in data["rows"]] == ["Satu", "Satu", "Tiga", "Dua"]
     assert '<path class="v end-cancel" fill="url(#hatch-cancel)"' in page
     assert "<tr data-code" not in page  # the script builds the rows from the JSON
+
+
+def test_villages_a_pixel_wide_are_edged_in_their_own_colour(make_villages, warnings_frame):
+    # Regional: the 0.01-degree villages are ~100 px wide, with white edges between them.
+    regional = collections(risk_map_figure(make_villages(), warnings_frame, make_title(), dpi=40))["levels"]
+    assert to_hex(regional.get_edgecolor()[0]) == "#ffffff"
+    # A leveled village 8 degrees east widens the view: each village is about a pixel (a national map).
+    far = make_villages().iloc[:1].assign(code="35.99.01.2001", geometry=[box(120.0, -7.5, 120.01, -7.49)])
+    wide = gpd.GeoDataFrame(pd.concat([make_villages(), far]), crs="EPSG:4326")
+    national = collections(risk_map_figure(wide, warnings_frame, make_title(), dpi=40))["levels"]
+    assert [to_hex(c) for c in national.get_edgecolor()] == [to_hex(c) for c in national.get_facecolor()]

@@ -18,7 +18,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,10 @@ from ews.cap.writer import (
     CapArea,
     CapMessage,
     CapReference,
-    atom_feed,
+    FeedEntry,
+    atom_feed_of,
     cap_time,
+    feed_entry,
     msg_types_for,
     polygon_rings,
     to_cap_xml,
@@ -47,8 +49,8 @@ from ews.types import Warning
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-"""The CAP folder's list of its files: ``{"format": ..., "files": {identifier: {"sent": ..., "sha256": ...}}}``."""
-_MANIFEST_FORMAT = "ews-cap-manifest/1"
+"""The CAP folder's list of its files: ``{"format": ..., "files": {identifier: record}}`` (see :class:`Listed`)."""
+_MANIFEST_FORMAT = "ews-cap-manifest/2"
 
 
 @dataclass(frozen=True)
@@ -99,16 +101,16 @@ def publish_cap(
     # there, not rendered and validated again (thousands of villages under one rain thread). The same
     # identifier from another store (a database reset) would have another <sent>, so it is rendered anew.
     fresh = {v.cap_identifier for v in written}
-    manifest: dict[str, dict[str, str]] = {}
+    manifest: dict[str, Listed] = {}
     if previous_cap_dir is not None:
         previous = read_manifest(previous_cap_dir)
         for v in active_versions:
-            entry = previous.get(v.cap_identifier)
-            if v.cap_identifier in fresh or entry is None or entry["sent"] != _sent_text(v):
+            listed = previous.get(v.cap_identifier)
+            if v.cap_identifier in fresh or listed is None or listed.sent != _sent_text(v):
                 continue
             name = f"{v.cap_identifier}.xml"
             if link_or_copy(previous_cap_dir / name, cap_dir / name):  # False: the file is gone, render it
-                manifest[v.cap_identifier] = entry
+                manifest[v.cap_identifier] = listed
     kept = set(manifest)
 
     to_render = list(
@@ -133,39 +135,54 @@ def publish_cap(
     )
     polygons = dict(zip(codes, texts, strict=True))
 
-    messages: dict[str, CapMessage] = {}
     for v in to_render:
         earlier = [e for e in history.get((v.thread_id, v.village_code), []) if e.seq < v.seq]
         message = cap_for(config, v, _area(v.village_code, places, polygons.get(v.village_code)), source_of(v), earlier)
         data = to_cap_xml(message)
-        write_bytes_staged(cap_dir / f"{v.cap_identifier}.xml", data)
-        manifest[v.cap_identifier] = {"sent": _sent_text(v), "sha256": hashlib.sha256(data).hexdigest()}
-        messages[v.cap_identifier] = message
-    # The feed needs only the texts of kept messages, not their references (their files are already written).
-    feed = [
-        messages.get(v.cap_identifier) or cap_for(config, v, _area(v.village_code, places, None), source_of(v), [])
-        for v in active_versions
-    ]
+        name = f"{v.cap_identifier}.xml"
+        write_bytes_staged(cap_dir / name, data)
+        entry = feed_entry(message, name)
+        manifest[v.cap_identifier] = Listed(
+            _sent_text(v), hashlib.sha256(data).hexdigest(), int(entry.sent.timestamp()), entry.xml
+        )
+    # A kept message's feed entry comes from the manifest, as its file came from the last folder.
+    feed = [manifest[v.cap_identifier].feed_entry(v.cap_identifier) for v in active_versions]
     write_bytes_staged(
         cap_dir / "index.atom",
-        atom_feed(
-            feed,
-            feed_id=f"urn:ews:feed:{cap_dir.name}",
-            title="ews: peringatan aktif",
-            updated=now,
-            link_for=lambda m: f"{m.identifier}.xml",
-        ),
+        atom_feed_of(feed, feed_id=f"urn:ews:feed:{cap_dir.name}", title="ews: peringatan aktif", updated=now),
     )
-    document = {"format": _MANIFEST_FORMAT, "files": dict(sorted(manifest.items()))}
+    document = {"format": _MANIFEST_FORMAT, "files": {k: manifest[k].to_json() for k in sorted(manifest)}}
     write_bytes_staged(cap_dir / MANIFEST, json.dumps(document, separators=(",", ":")).encode())
     return len(written)
 
 
-def read_manifest(folder: Path) -> dict[str, dict[str, str]]:
-    """Identifier -> ``{"sent", "sha256"}`` of the CAP files a published folder lists ({} without a usable one).
+@dataclass(frozen=True)
+class Listed:
+    """What a CAP folder's manifest says of one of its files (see :data:`MANIFEST`).
+
+    ``sent``: the message's ``<sent>`` as written; ``sha256``: of the file's bytes; ``at``: ``sent`` in seconds since
+    the epoch (orders the feed); ``entry``: the message's Atom ``<entry>`` as written in ``index.atom``.
+    """
+
+    sent: str
+    sha256: str
+    at: int
+    entry: str
+
+    def feed_entry(self, identifier: str) -> FeedEntry:
+        """The message's entry for the next feed."""
+        return FeedEntry(identifier, datetime.fromtimestamp(self.at, UTC), self.entry)
+
+    def to_json(self) -> dict[str, str | int]:
+        """The manifest's record."""
+        return {"sent": self.sent, "sha256": self.sha256, "at": self.at, "entry": self.entry}
+
+
+def read_manifest(folder: Path) -> dict[str, Listed]:
+    """Identifier -> :class:`Listed` for the CAP files a published folder lists ({} without a usable manifest).
 
     A folder without a manifest (written by an older ews) or with one that cannot be read has all its active
-    messages rendered again by the next cycle, with the same content; nothing is linked on trust.
+    messages rendered again by the next cycle, with the same content; a record of the wrong shape, likewise.
     """
     path = folder / MANIFEST
     try:
@@ -176,14 +193,17 @@ def read_manifest(folder: Path) -> dict[str, dict[str, str]]:
         log.warning("CAP manifest %s is unreadable (%s); its active messages are rendered again", path, exc)
         return {}
     files = document.get("files") if isinstance(document, dict) else None
-    if document.get("format") != _MANIFEST_FORMAT or not isinstance(files, dict):
+    if not isinstance(files, dict) or document.get("format") != _MANIFEST_FORMAT:
         log.warning("CAP manifest %s is not an %s file; its active messages are rendered again", path, _MANIFEST_FORMAT)
         return {}
-    return {
-        str(k): {"sent": str(e.get("sent")), "sha256": str(e.get("sha256"))}
-        for k, e in files.items()
-        if isinstance(e, dict)
-    }
+    out: dict[str, Listed] = {}
+    for identifier, record in files.items():
+        if not isinstance(record, dict):
+            continue
+        sent, sha256, at, entry = (record.get(k) for k in ("sent", "sha256", "at", "entry"))
+        if isinstance(sent, str) and isinstance(sha256, str) and isinstance(at, int) and isinstance(entry, str):
+            out[str(identifier)] = Listed(sent, sha256, at, entry)
+    return out
 
 
 def _sent_text(version: AlertVersionRecord) -> str:

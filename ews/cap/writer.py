@@ -78,10 +78,13 @@ __all__ = [
     "CapArea",
     "CapMessage",
     "CapReference",
+    "FeedEntry",
     "atom_feed",
+    "atom_feed_of",
     "cap_identifier",
     "cap_time",
     "event_in_english",
+    "feed_entry",
     "level_to_cap",
     "msg_types_for",
     "polygon_rings",
@@ -597,15 +600,9 @@ def _escape_attribute(text: str) -> str:
     return text.replace("\r", "&#13;").replace("\n", "&#10;").replace("\t", "&#09;")
 
 
-def _document(root: ET.Element) -> bytes:
-    """``root`` as UTF-8 XML with declaration, indented by two spaces per level.
-
-    The same bytes as ``ET.indent(root)`` followed by ``ET.tostring(root, "utf-8", xml_declaration=True)`` for
-    the trees ews builds (unqualified tags, elements holding either text or children), in a fraction of the
-    time: ElementTree's writer makes several calls per element through a text codec, which was most of the
-    cost of a CAP file. ``tests/unit/test_cap_writer.py`` checks the two agree.
-    """
-    parts = ["<?xml version='1.0' encoding='utf-8'?>\n"]
+def _xml_text(root: ET.Element, indent: str) -> str:
+    """``root`` as XML text, its children indented two spaces deeper than ``indent`` (which starts with a newline)."""
+    parts: list[str] = []
     append = parts.append
 
     def write(node: ET.Element, indent: str) -> None:
@@ -623,8 +620,22 @@ def _document(root: ET.Element) -> bytes:
         else:
             append(f"<{tag}{attributes} />")
 
-    write(root, "\n")
-    return "".join(parts).encode("utf-8", "xmlcharrefreplace")
+    write(root, indent)
+    return "".join(parts)
+
+
+_DECLARATION = "<?xml version='1.0' encoding='utf-8'?>\n"
+
+
+def _document(root: ET.Element) -> bytes:
+    """``root`` as UTF-8 XML with declaration, indented by two spaces per level.
+
+    The same bytes as ``ET.indent(root)`` followed by ``ET.tostring(root, "utf-8", xml_declaration=True)`` for
+    the trees ews builds (unqualified tags, elements holding either text or children), in a fraction of the
+    time: ElementTree's writer makes several calls per element through a text codec, which was most of the
+    cost of a CAP file. ``tests/unit/test_cap_writer.py`` checks the two agree.
+    """
+    return (_DECLARATION + _xml_text(root, "\n")).encode("utf-8", "xmlcharrefreplace")
 
 
 def _check(message: CapMessage) -> None:
@@ -768,6 +779,41 @@ def _headline_id(message: CapMessage) -> str:
     return _headline(message, "id", _clean(message.event))
 
 
+@dataclass(frozen=True)
+class FeedEntry:
+    """One message's ``<entry>`` in the Atom index, already written (see :func:`feed_entry`).
+
+    A published message never changes, so neither does its entry: a cycle can keep it (e.g. in the CAP folder's
+    manifest) and list the message again without rebuilding it. ``sent`` orders the feed.
+    """
+
+    identifier: str
+    sent: datetime
+    xml: str
+
+
+def feed_entry(message: CapMessage, link: str) -> FeedEntry:
+    """The Atom ``<entry>`` of a message whose CAP file is at ``link``.
+
+    ``id`` = ``urn:ews:cap:<CAP identifier>``, ``title`` = the Indonesian headline, ``updated`` = ``sent``, a
+    ``link`` to the CAP file (``type="application/cap+xml"``) and the Indonesian description as ``summary``.
+
+    Raises
+    ------
+    CapError
+        A naive ``sent``.
+    """
+    sent = _whole_seconds(message.sent)
+    cap_time(message.sent, f"{message.identifier}: sent")
+    entry = ET.Element("entry")
+    _sub(entry, "id", f"urn:ews:cap:{message.identifier}")  # Atom ids must be absolute IRIs
+    _sub(entry, "title", _headline_id(message))
+    _sub(entry, "updated", cap_time(sent))
+    ET.SubElement(entry, "link", {"href": link, "type": "application/cap+xml"})
+    _sub(entry, "summary", _description(message, "id", _clean(message.event), message.expires))
+    return FeedEntry(message.identifier, sent, _xml_text(entry, "\n  "))
+
+
 def atom_feed(
     messages: Sequence[CapMessage],
     *,
@@ -778,9 +824,8 @@ def atom_feed(
 ) -> bytes:
     """An Atom 1.0 index of CAP messages (e.g. the active alerts), newest first.
 
-    Entries are ordered by ``sent`` (as instants) descending, then by identifier ascending. Each has
-    ``id`` = ``urn:ews:cap:<CAP identifier>``, ``title`` = the Indonesian headline, ``updated`` = ``sent``,
-    a ``link`` to the CAP file (``type="application/cap+xml"``) and the Indonesian description as ``summary``.
+    Entries (see :func:`feed_entry`) are ordered by ``sent`` (as instants) descending, then by identifier
+    ascending.
 
     Parameters
     ----------
@@ -798,21 +843,29 @@ def atom_feed(
     CapError
         A naive ``updated`` or ``sent``.
     """
+    return atom_feed_of([feed_entry(m, link_for(m)) for m in messages], feed_id=feed_id, title=title, updated=updated)
+
+
+def atom_feed_of(entries: Sequence[FeedEntry], *, feed_id: str, title: str, updated: datetime) -> bytes:
+    """:func:`atom_feed` from entries already written (kept from an earlier cycle or just made), in the same order.
+
+    Raises
+    ------
+    CapError
+        A naive ``updated`` or entry ``sent``.
+    """
     feed = ET.Element("feed", {"xmlns": ATOM_NS})
     _sub(feed, "id", feed_id)
     _sub(feed, "title", title)
     _sub(feed, "updated", cap_time(updated, "feed updated"))
     author = _sub(feed, "author")
     _sub(author, "name", SENDER_NAME)
-    for message in messages:
-        cap_time(message.sent, f"{message.identifier}: sent")
-    ordered = sorted(messages, key=lambda m: m.identifier)
-    ordered.sort(key=lambda m: _whole_seconds(m.sent), reverse=True)  # stable: ties keep identifier order
-    for message in ordered:
-        entry = _sub(feed, "entry")
-        _sub(entry, "id", f"urn:ews:cap:{message.identifier}")  # Atom ids must be absolute IRIs
-        _sub(entry, "title", _headline_id(message))
-        _sub(entry, "updated", cap_time(_whole_seconds(message.sent)))
-        ET.SubElement(entry, "link", {"href": link_for(message), "type": "application/cap+xml"})
-        _sub(entry, "summary", _description(message, "id", _clean(message.event), message.expires))
-    return _document(feed)
+    for entry in entries:
+        if entry.sent.utcoffset() is None:
+            raise CapError(f"{entry.identifier}: sent {entry.sent.isoformat()} has no timezone")
+    ordered = sorted(entries, key=lambda e: e.identifier)
+    ordered.sort(key=lambda e: e.sent, reverse=True)  # stable: ties keep identifier order
+    head = _xml_text(feed, "\n")
+    closing = "\n</feed>"
+    body = "".join(f"\n  {e.xml}" for e in ordered)
+    return (_DECLARATION + head[: -len(closing)] + body + closing).encode("utf-8", "xmlcharrefreplace")

@@ -144,15 +144,18 @@ def test_a_file_the_manifest_does_not_vouch_for_is_rendered_again_with_the_same_
     document["files"][identifier(codes[0], 1)]["sent"] = "2026-01-01T00:00:00+07:00"
     (cap / MANIFEST).write_text(json.dumps(document))
     (cap / f"{identifier(codes[1], 1)}.xml").unlink()  # listed but gone
-    cycle(store, config, villages, [], out, T0 + timedelta(minutes=10))
+    t1 = T0 + timedelta(minutes=10)
+    cycle(store, config, villages, [], out, t1)
     after = {p.name: (p.read_bytes(), p.stat().st_ino) for p in cap.glob("*.xml")}
     assert {n: b for n, (b, _) in after.items()} == {n: b for n, (b, _) in before.items()}
     relinked = {n for n in after if after[n][1] == before[n][1]}
     assert relinked == {f"{identifier(codes[2], 1)}.xml"}
-    # Without a manifest (a folder of an older ews) everything is rendered, to the same bytes.
+    feed = (cap / "index.atom").read_bytes()  # one entry from the manifest, two just written
+    # Without a manifest (a folder of an older ews) everything is rendered, to the same bytes, feed included.
     (cap / MANIFEST).unlink()
-    cycle(store, config, villages, [], out, T0 + timedelta(minutes=20))
+    cycle(store, config, villages, [], out, t1)
     assert {p.name: p.read_bytes() for p in cap.glob("*.xml")} == {n: b for n, (b, _) in before.items()}
+    assert (cap / "index.atom").read_bytes() == feed
 
 
 def test_files_are_copied_where_a_hard_link_cannot_be_made(

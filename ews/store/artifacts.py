@@ -127,10 +127,10 @@ def atomic_folder(final: Path) -> Iterator[Path]:
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
     try:
         yield staging
+        _syncfs(staging)  # a folder that cannot be made durable is not swapped in
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _syncfs(staging)
     old = None
     if final.exists():
         old = final.with_name(f".{final.name}.old-{os.getpid()}")

@@ -232,3 +232,20 @@ def test_the_folder_swap_flushes_the_filesystem_once(tmp_path: Path, monkeypatch
     assert sorted(p.name for p in (tmp_path / "out" / "cap").iterdir()) == ["0.xml", "1.xml", "2.xml"]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
     assert os.stat(tmp_path / "out" / "cap" / "0.xml").st_size == len(b"<alert/>")
+
+
+def test_a_folder_that_cannot_be_made_durable_is_not_swapped_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    with atomic_folder(out) as staging:
+        artifacts.write_bytes_staged(staging / "a.xml", b"old")
+
+    def fail(folder: Path) -> None:
+        raise OSError(errno.EIO, "syncfs failed")
+
+    monkeypatch.setattr(artifacts, "_syncfs", fail)
+    with pytest.raises(OSError, match="syncfs failed"), atomic_folder(out) as staging:
+        artifacts.write_bytes_staged(staging / "a.xml", b"new")
+    assert (out / "a.xml").read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

@@ -677,3 +677,16 @@ def test_villages_a_pixel_wide_are_edged_in_their_own_colour(make_villages, warn
     wide = gpd.GeoDataFrame(pd.concat([make_villages(), far]), crs="EPSG:4326")
     national = collections(risk_map_figure(wide, warnings_frame, make_title(), dpi=40))["levels"]
     assert [to_hex(c) for c in national.get_edgecolor()] == [to_hex(c) for c in national.get_facecolor()]
+
+
+def test_the_png_colours_only_the_rain_in_view_on_the_whole_layers_scale() -> None:
+    layer = rain_layer()  # 30 x 20 cells of 0.001 degree from 111.995E, 7.49S; 60 mm in rows 5-14, cols 10-19
+    shown = layer.rgba_in((112.0045, -7.5055, 112.0075, -7.5005), max_px=100)
+    assert shown is not None
+    rgba, bounds = shown
+    # Columns 9-12 and rows 10-15 hold the view: whole cells, their bounds snapped to the grid.
+    assert rgba.shape == (6, 4, 4)
+    assert bounds == pytest.approx((112.004, -7.506, 112.008, -7.500))
+    assert np.array_equal(rgba[0, 1:], layer.rgba()[10, 10:13])  # coloured as the whole layer is
+    assert layer.rgba_in((113.0, -7.5, 113.1, -7.4), max_px=100) is None  # nothing of it in view
+    assert layer.rgba_in(layer.bounds, max_px=10)[0].shape == (7, 10, 4)  # type: ignore[index]  # every 3rd cell

@@ -136,6 +136,21 @@ def read_boundaries(
     return _with_parents(_repaired(villages, root))
 
 
+def list_boundary_files(path: str | Path, *, option: str = "boundaries.path") -> list[Path]:
+    """Every file a boundary set is made of: the file (or a folder's boundary files) and shapefiles' sidecars.
+
+    A shapefile's attributes (the codes, the names) and CRS live in its sidecar files: they count too.
+
+    Raises
+    ------
+    BoundaryError
+        The file or folder is missing, or the folder holds no boundary file.
+    """
+    files = _files(Path(path), option)
+    sidecars = [f.with_suffix(s) for f in files if f.suffix.lower() == ".shp" for s in SHAPEFILE_SIDECARS]
+    return [*files, *(f for f in sidecars if f.exists())]
+
+
 def digest_boundaries(path: str | Path, *, option: str = "boundaries.path") -> str:
     """SHA-256 over the bytes of the boundary file (or of each boundary file of a folder, in the order read).
 
@@ -150,10 +165,7 @@ def digest_boundaries(path: str | Path, *, option: str = "boundaries.path") -> s
         The file or folder is missing, the folder holds no boundary file, or a file cannot be read.
     """
     digest = hashlib.sha256()
-    files = _files(Path(path), option)
-    # A shapefile's attributes (the codes, the names) and CRS live in its sidecar files: they count too.
-    sidecars = [f.with_suffix(s) for f in files if f.suffix.lower() == ".shp" for s in SHAPEFILE_SIDECARS]
-    for file in [*files, *(f for f in sidecars if f.exists())]:
+    for file in list_boundary_files(path, option=option):
         try:
             with file.open("rb") as handle:
                 one = hashlib.file_digest(handle, "sha256")

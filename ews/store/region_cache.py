@@ -25,11 +25,14 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]  # no stubs (pyproject lists no override)
+import pyproj
 import shapely
 from numpy.typing import NDArray
 
+from ews.errors import BoundaryError
 from ews.exposure.coverage import EQUAL_AREA, WGS84, VillageLayer
-from ews.ingest.boundaries import digest_boundaries, read_boundaries
+from ews.ingest.boundaries import digest_boundaries, list_boundary_files, read_boundaries
+from ews.store.artifacts import write_text_atomic
 
 log = logging.getLogger(__name__)
 FORMAT = "ews-villages-1"  # bump when the cached columns or their meaning change
@@ -37,6 +40,7 @@ _META = b"ews"
 _PROJECTED, _AREA = "_projected_wkb", "_area_km2"
 _MEMORY: dict[str, tuple[gpd.GeoDataFrame, NDArray[np.object_], NDArray[np.float64], shapely.STRtree]] = {}
 _MEMORY_MAX = 4  # per process: a worker keeps the prepared region between cycles
+_DIGESTS: dict[str, tuple[list[list[object]], str]] = {}  # boundary path -> (its files' stats, their digest)
 
 
 @dataclass(frozen=True)
@@ -52,16 +56,62 @@ class PreparedVillages:
     cached: bool
 
 
-def village_key(path: str | Path, *, id_field: str, name_field: str, layer: str | None, keep: tuple[str, ...]) -> str:
+def village_key(
+    path: str | Path,
+    *,
+    id_field: str,
+    name_field: str,
+    layer: str | None,
+    keep: tuple[str, ...],
+    cache_dir: Path | None = None,
+) -> str:
     """The cache key of a boundary set read with these fields: its files' digest, the fields and the format.
+
+    The GEOS and PROJ versions count too: they make the repaired geometries and the projection. The files'
+    digest is remembered (in memory and in ``cache_dir``) with each file's size, times and inode, and the bytes
+    are hashed again only when one of these changed (any write moves a file's status-change time).
 
     Raises
     ------
     BoundaryError
         The boundary file or folder is missing or unreadable.
     """
-    fields = json.dumps([FORMAT, id_field, name_field, layer, list(keep)])
-    return hashlib.sha256(f"{digest_boundaries(path)}\0{fields}".encode()).hexdigest()
+    fields = json.dumps([FORMAT, id_field, name_field, layer, list(keep), shapely.geos_version_string,
+                         pyproj.proj_version_str])  # fmt: skip
+    return hashlib.sha256(f"{_digest(Path(path), cache_dir)}\0{fields}".encode()).hexdigest()
+
+
+def _stats(path: Path) -> list[list[object]] | None:
+    """(file, size, mtime_ns, ctime_ns, inode) of each file of the boundary set; None if one cannot be read."""
+    try:
+        files = list_boundary_files(path)
+        return [[str(f), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino] for f in files for st in [f.stat()]]
+    except (OSError, BoundaryError):
+        return None  # digest_boundaries says what is wrong
+
+
+def _digest(path: Path, cache_dir: Path | None) -> str:
+    name = str(path.resolve())
+    stats = _stats(path)
+    known = _DIGESTS.get(name)
+    if stats is not None and known is not None and known[0] == stats:
+        return known[1]
+    record = cache_dir / f"boundary-digest-{hashlib.sha256(name.encode()).hexdigest()[:16]}.json" if cache_dir else None
+    if stats is not None and record is not None and record.is_file():
+        try:
+            saved = json.loads(record.read_text(encoding="utf-8"))
+            if saved["path"] == name and saved["stats"] == stats and isinstance(saved["digest"], str):
+                _DIGESTS[name] = (stats, saved["digest"])
+                return str(saved["digest"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("boundary digest record %s is unreadable (%s); hashing the files again", record, exc)
+    digest = digest_boundaries(path)
+    if stats is None or stats != _stats(path):  # changed while hashed: remember nothing
+        return digest
+    _DIGESTS[name] = (stats, digest)
+    if record is not None:
+        write_text_atomic(record, json.dumps({"path": name, "stats": stats, "digest": digest}))
+    return digest
 
 
 def open_villages(
@@ -82,7 +132,7 @@ def open_villages(
     BoundaryError
         The boundaries cannot be used (see :func:`ews.ingest.boundaries.read_boundaries`); nothing is cached then.
     """
-    key = village_key(path, id_field=id_field, name_field=name_field, layer=layer, keep=keep)
+    key = village_key(path, id_field=id_field, name_field=name_field, layer=layer, keep=keep, cache_dir=cache_dir)
     found = _MEMORY.get(key)
     if found is not None:
         table, projected, area, tree = found

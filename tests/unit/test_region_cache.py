@@ -37,6 +37,7 @@ def villages(names: tuple[str, str] = ("Karang Pilang", "Kebraon")) -> gpd.GeoDa
 def no_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts with an empty per-process cache (the disk cache is the tests' subject)."""
     monkeypatch.setattr(region_cache, "_MEMORY", {})
+    monkeypatch.setattr(region_cache, "_DIGESTS", {})
 
 
 @pytest.fixture
@@ -49,6 +50,7 @@ def boundary(tmp_path: Path) -> Path:
 def forget() -> None:
     """Drop the per-process copies: the next open reads the disk cache (as the next run's process does)."""
     region_cache._MEMORY.clear()
+    region_cache._DIGESTS.clear()
 
 
 def test_a_miss_then_a_hit_give_the_same_villages(boundary: Path, tmp_path: Path) -> None:
@@ -110,7 +112,7 @@ def test_a_refused_boundary_file_keeps_its_message_and_caches_nothing(tmp_path: 
     villages().rename(columns={"kode": "id"}).to_file(path, engine="pyogrio")
     with pytest.raises(BoundaryError, match=r"has no field 'kode' \(fields: id, nama, jiwa\); set id_field/name_field"):
         open_villages(tmp_path / "cache", path)
-    assert not (tmp_path / "cache").exists()
+    assert list((tmp_path / "cache").glob("villages-*")) == []
 
 
 def test_a_cached_run_still_names_the_repaired_geometries(boundary: Path, tmp_path: Path) -> None:
@@ -138,3 +140,21 @@ def test_a_shapefile_digest_covers_its_attributes(tmp_path: Path) -> None:
     villages(("Karang Pilang", "Kebraon Baru")).to_file(path, engine="pyogrio")
     assert path.read_bytes() == shp  # the names live in the .dbf only
     assert digest_boundaries(path) != before
+
+
+def test_an_unchanged_file_is_not_hashed_again(boundary: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "cache"
+    first = open_villages(cache, boundary)
+    forget()
+
+    def no_hashing(path: object, **_: object) -> str:
+        raise AssertionError("the boundary file was hashed again")
+
+    monkeypatch.setattr(region_cache, "digest_boundaries", no_hashing)
+    again = open_villages(cache, boundary)  # from the digest record beside the cache: size, times, inode
+    assert again.cached
+    assert again.key == first.key
+    monkeypatch.undo()
+    forget()
+    villages(("Karang Pilang", "Kebraon Baru")).to_file(boundary, engine="pyogrio")  # a write moves its times
+    assert open_villages(cache, boundary).key != first.key

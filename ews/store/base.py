@@ -14,9 +14,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar, cast
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import JSON, Connection, Engine, Table, TypeDecorator
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 
@@ -94,6 +94,81 @@ class StoreBase:
                 yield connection
         except IntegrityError as exc:
             raise StoreError(f"{what}: the database refused it ({_first_line(exc)})") from None
+
+    def _insert_new(
+        self,
+        connection: Connection,
+        model: type[_M],
+        rows: Sequence[dict[str, Any]],
+        *,
+        conflict: Sequence[str],
+        returning: Sequence[str],
+    ) -> list[tuple[Any, ...]]:
+        """Insert ``rows`` (dicts with the same keys), skipping each whose ``conflict`` key exists; return the new ones.
+
+        Set-based on each database, in the caller's transaction: on PostgreSQL the rows are streamed by ``COPY``
+        into a temporary table and moved by one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING``; on
+        SQLite one multi-row ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` per batch (``executemany``).
+        ``returning`` names the columns returned for each new row.
+        """
+        if not rows:
+            return []
+        if not self._postgres:
+            stmt = (
+                self._insert(model)
+                .on_conflict_do_nothing(index_elements=list(conflict))
+                .returning(*(getattr(model, c) for c in returning))
+            )
+            return [tuple(r) for r in connection.execute(stmt, list(rows))]
+        import psycopg
+        from psycopg import sql
+        from psycopg.types.json import Json
+
+        table = cast(Table, model.__table__)
+        columns = list(rows[0])
+        json_columns = {c for c in columns if isinstance(table.c[c].type, JSON)}
+        # What SQLAlchemy does on bind for a decorated type (UtcDateTime refuses a naive datetime), done here too.
+        dialect = connection.dialect
+        decorated = {c: t for c in columns if isinstance(t := table.c[c].type, TypeDecorator)}
+
+        def value(row: dict[str, Any], c: str) -> Any:
+            v = row[c]
+            if c in decorated:
+                v = decorated[c].process_bind_param(v, dialect)
+            return Json(v) if c in json_columns and v is not None else v
+
+        def idents(names: Sequence[str]) -> sql.Composed:
+            return sql.SQL(", ").join(map(sql.Identifier, names))
+
+        target, scratch = sql.Identifier(table.name), sql.Identifier(f"ews_bulk_{table.name}")
+        driver = connection.connection.driver_connection
+        if driver is None:  # pragma: no cover - a connection in a transaction always has one
+            raise StoreError(f"bulk insert into {table.name}: the database connection is closed")
+        try:
+            with driver.cursor() as cursor:
+                cursor.execute(
+                    sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
+                        scratch, idents(columns), target
+                    )
+                )
+                with cursor.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(scratch, idents(columns))) as copy:
+                    for row in rows:
+                        copy.write_row([value(row, c) for c in columns])
+                cursor.execute(
+                    sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) DO NOTHING RETURNING {}").format(
+                        target, idents(columns), idents(columns), scratch, idents(conflict), idents(returning)
+                    )
+                )
+                found = [tuple(r) for r in cursor.fetchall()]
+                cursor.execute(sql.SQL("DROP TABLE {}").format(scratch))
+        except psycopg.IntegrityError as exc:
+            # As SQLAlchemy raises it, so the caller's transaction names what was refused (first line only: a
+            # row's values, phone numbers among them, are in the later lines and never shown).
+            raise IntegrityError(f"bulk insert into {table.name}", None, exc) from None
+        except psycopg.Error as exc:
+            first = (str(exc).strip().splitlines() or ["database error"])[0]
+            raise StoreError(f"bulk insert into {table.name}: {first}") from None
+        return found
 
     def _insert(self, model: type[_M]) -> postgresql.Insert | sqlite.Insert:
         return postgresql.insert(model) if self._postgres else sqlite.insert(model)

@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, TextClause, bindparam, func, or_, select, text, tuple_, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import Connection, TextClause, bindparam, column, func, select, table, text, tuple_, update
 
 from ews.errors import StoreError
 from ews.store.base import _CHUNK, StoreBase, _chunks, _now
@@ -282,14 +281,13 @@ class LedgerRepository(StoreBase):
                         "priority": c.priority, "valid_until": c.valid_until, "attempts": 0,
                     }
                 )  # fmt: skip
-        insert = (
-            self._insert(LedgerEntry)
-            .on_conflict_do_nothing(index_elements=["alert_version_id", "recipient_id", "channel", "topic"])
-            .returning(e.id, e.alert_version_id, e.recipient_id, e.channel, e.topic)
-        )
         leads: list[int | None] = []
         with self._tx(f"queue {len(claims)} message(s) ({len(rows)} claim(s))") as connection:
-            new = {(v, r, ch, t): int(i) for i, v, r, ch, t in connection.execute(insert, rows)}
+            found = self._insert_new(
+                connection, LedgerEntry, rows, conflict=("alert_version_id", "recipient_id", "channel", "topic"),
+                returning=("id", "alert_version_id", "recipient_id", "channel", "topic"),
+            )  # fmt: skip
+            new = {(v, r, ch, t): int(i) for i, v, r, ch, t in found}
             bodies: list[dict[str, Any]] = []
             grouped: list[dict[str, Any]] = []
             for c in claims:
@@ -327,41 +325,36 @@ class LedgerRepository(StoreBase):
         """
         if not lead_ids:
             return 0
-        e, new, nv, ov = LedgerEntry, aliased(LedgerEntry), aliased(AlertVersion), aliased(AlertVersion)
+        e = LedgerEntry
         when = at or _now()
-        leads = set(lead_ids)
-        stale: set[int] = set()
+        leads = sorted(set(lead_ids))
+        why = "superseded: a newer message for the same village replaced it before it was sent"
         with self._tx("withdraw superseded queued messages") as connection:
-            for chunk in _chunks(sorted(leads), _SUPERSEDE_CHUNK):
-                # The newer message speaks for every village of its rows (a person's several villages: one message).
-                # From the new rows to the older ones, by index all the way: the newer row (by id, or grouped into a
-                # lead), its version, the village's versions (region, village_code), their rows for the same
-                # recipient and channel; never a scan of everything queued.
-                for mine in (new.id.in_(chunk), new.grouped_into.in_(chunk)):
-                    stmt = (
-                        select(e.id)
-                        .select_from(new)
-                        .join(nv, nv.id == new.alert_version_id)
-                        .join(ov, (ov.region == nv.region) & (ov.village_code == nv.village_code))
-                        .join(e, (e.alert_version_id == ov.id) & (e.recipient_id == new.recipient_id)
-                              & (e.channel == new.channel))
-                        .where(mine, e.id < new.id, e.status == "queued", e.audience == "resident",
-                               e.grouped_into.is_(None))
-                        .distinct()
-                    )  # fmt: skip
-                    stale.update(int(i) for i in connection.execute(stmt).scalars())
-            stale -= leads
-            for chunk in _chunks(sorted(stale), _SUPERSEDE_CHUNK):
+            # The new leads go into a temporary table, and one query walks from them to the older rows, by index
+            # all the way: the new row (a lead, or grouped into one: a person's several villages are one message),
+            # its version, the same recipient and channel's older rows, their versions of the same village.
+            # Never a scan of everything queued, never a statement per message.
+            if self._postgres:
+                connection.exec_driver_sql("CREATE TEMP TABLE ews_new_leads (id INTEGER PRIMARY KEY) ON COMMIT DROP")
+                driver = connection.connection.driver_connection
+                with driver.cursor() as cursor, cursor.copy("COPY ews_new_leads (id) FROM STDIN") as copy:  # type: ignore[union-attr]
+                    for i in leads:
+                        copy.write_row((i,))
+                connection.exec_driver_sql("ANALYZE ews_new_leads")  # a temporary table has no statistics otherwise
+            else:
+                connection.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS ews_new_leads (id INTEGER PRIMARY KEY)")
+                connection.exec_driver_sql("DELETE FROM ews_new_leads")
+                connection.execute(text("INSERT INTO ews_new_leads (id) VALUES (:id)"), [{"id": i} for i in leads])
+            connection.execute(text("CREATE TEMP TABLE ews_stale AS " + _SUPERSEDED.text))
+            stale = int(connection.exec_driver_sql("SELECT count(*) FROM ews_stale").scalar_one())
+            gone = select(_STALE.c.id)
+            for mine in (e.id.in_(gone), e.grouped_into.in_(gone)):  # two statements, each by its index
                 connection.execute(
-                    update(e)
-                    .where(or_(e.id.in_(chunk), e.grouped_into.in_(chunk)), e.status == "queued")
-                    .values(
-                        status="expired", claimed_at=when,
-                        error="superseded: a newer message for the same village replaced it before it was sent",
-                    )
-                )  # fmt: skip
-        stale_total = sorted(stale)
-        return len(stale_total)
+                    update(e).where(mine, e.status == "queued").values(status="expired", claimed_at=when, error=why)
+                )
+            connection.exec_driver_sql("DROP TABLE ews_stale")
+            connection.exec_driver_sql("DROP TABLE ews_new_leads")
+        return stale
 
     def _queued_rows(
         self, connection: Connection, ids: Sequence[int], *, reconcile: bool = False
@@ -689,6 +682,20 @@ class LedgerRepository(StoreBase):
         )
         with self.engine.connect() as connection:
             return {str(status): int(n) for status, n in connection.execute(stmt)}
+
+
+_NEWER = """
+    SELECT e.id FROM ews_new_leads l
+    JOIN send_ledger n ON {join}
+    JOIN alert_versions nv ON nv.id = n.alert_version_id
+    JOIN send_ledger e ON e.recipient_id = n.recipient_id AND e.channel = n.channel AND e.id < n.id
+    JOIN alert_versions ov ON ov.id = e.alert_version_id AND ov.region = nv.region AND ov.village_code = nv.village_code
+    WHERE e.status = 'queued' AND e.audience = 'resident' AND e.grouped_into IS NULL
+      AND e.id NOT IN (SELECT id FROM ews_new_leads)
+"""
+# Older queued resident messages that a new lead (or a row grouped into it) speaks for again.
+_STALE = table("ews_stale", column("id"))  # the temporary table of rows a cycle withdraws
+_SUPERSEDED = text(_NEWER.format(join="n.id = l.id") + " UNION " + _NEWER.format(join="n.grouped_into = l.id"))
 
 
 def _finish_statement(owner: str) -> TextClause:

@@ -273,6 +273,7 @@ class LedgerEntry(Base):
         CheckConstraint(_in("audience", AUDIENCES), name="audience"),
         CheckConstraint(_in("status", LEDGER_STATUSES), name="status"),
         Index("ix_send_ledger_status_priority_id", "status", "priority", "id"),
+        Index("ix_send_ledger_recipient_channel", "recipient_id", "channel"),  # a person's messages (supersede)
     )  # fmt: skip
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -255,6 +255,7 @@ class VersionRepository(StoreBase):
                     f"is unknown; use one of {', '.join(VERSION_STATUSES)}"
                 )
         when = at or _now()
+        threads = {v.decision.thread_id for v in versions}
         rows = [
             {
                 "region": v.decision.region, "thread_id": v.decision.thread_id, "village_code": v.decision.village_code,
@@ -266,23 +267,25 @@ class VersionRepository(StoreBase):
             }
             for v in versions
         ]  # fmt: skip
-        stmt = self._insert(AlertVersion).on_conflict_do_nothing(
-            index_elements=["region", "thread_id", "village_code", "seq"]
-        )
         a = AlertVersion
-        wanted: dict[tuple[str, str], set[str]] = {}
-        for v in versions:
-            wanted.setdefault((v.decision.region, v.decision.thread_id), set()).add(v.decision.village_code)
+        keys = ("region", "thread_id", "village_code", "seq")
         found: dict[tuple[str, str, str, int], int] = {}
-        with self._tx(f"{len(versions)} alert version(s) of thread(s) {', '.join(sorted(t for _, t in wanted))}") as c:
-            c.execute(stmt, rows)
+        with self._tx(f"{len(versions)} alert version(s) of thread(s) {', '.join(sorted(threads))}") as c:
+            for i, *key in self._insert_new(c, AlertVersion, rows, conflict=keys, returning=("id", *keys)):
+                found[(key[0], key[1], key[2], key[3])] = int(i)
+            # Versions stored before (a cycle run again) are read back, one query per thread and chunk.
+            wanted: dict[tuple[str, str], set[str]] = {}
+            for v in versions:
+                x = v.decision
+                if (x.region, x.thread_id, x.village_code, x.seq) not in found:
+                    wanted.setdefault((x.region, x.thread_id), set()).add(x.village_code)
             for (region, thread), villages in sorted(wanted.items()):
                 for chunk in _chunks(sorted(villages)):
                     q = select(a.id, a.village_code, a.seq).where(
                         a.region == region, a.thread_id == thread, a.village_code.in_(chunk)
                     )
                     for i, village, seq in c.execute(q):
-                        found[(region, thread, village, seq)] = int(i)
+                        found.setdefault((region, thread, village, seq), int(i))
         d = [v.decision for v in versions]
         return [found[(x.region, x.thread_id, x.village_code, x.seq)] for x in d]
 

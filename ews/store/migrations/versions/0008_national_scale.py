@@ -3,7 +3,8 @@
 - ``subscribers.village_code`` is indexed (a cycle reads the subscribers of its alerted villages);
 - ``subscribers.recipient_id`` keeps the pseudonymous id of the number (:func:`ews.contacts.recipient_id`), so a
   cycle does not hash a million numbers again; filled in here for the rows stored before;
-- ``alert_versions (region, village_code)`` is indexed (who heard a village's alert, across its threads);
+- ``alert_versions (region, village_code)`` is indexed (who heard a village's alert, across its threads), and
+  ``send_ledger (recipient_id, channel)`` (a person's earlier messages, which a newer one supersedes);
 - ``contact_files`` records the digest of each region's contact file last imported, so an unchanged file is not
   imported again.
 
@@ -43,6 +44,7 @@ def upgrade() -> None:
     op.create_index("ix_subscribers_village_code", "subscribers", ["village_code"])
     op.create_index("ix_subscribers_recipient_id", "subscribers", ["recipient_id"])
     op.create_index("ix_alert_versions_region_village", "alert_versions", ["region", "village_code"])
+    op.create_index("ix_send_ledger_recipient_channel", "send_ledger", ["recipient_id", "channel"])
     op.create_table(
         "contact_files",
         sa.Column("region", sa.String(64), primary_key=True),
@@ -57,6 +59,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Drop what :func:`upgrade` added."""
     op.drop_table("contact_files")
+    op.drop_index("ix_send_ledger_recipient_channel", "send_ledger")
     op.drop_index("ix_alert_versions_region_village", "alert_versions")
     op.drop_index("ix_subscribers_recipient_id", "subscribers")
     op.drop_index("ix_subscribers_village_code", "subscribers")

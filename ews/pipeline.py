@@ -490,12 +490,14 @@ def publish_outputs(
     templates_dir: Path = TEMPLATES_DIR,
     progress: Progress = _quiet,
     region: RegionData | None = None,
+    cache_dir: Path | None = None,
 ) -> RunReport:
     """Decide the alert lifecycle, send what it says, and write every review output into ``out_dir``.
 
     ``now`` decides which warnings are in force. Sends go through ``channel`` after the store's send
     ledger allowed them (so running a cycle twice sends nothing twice). ``out_dir`` is replaced atomically:
     maps, village files, ``summary.csv``, ``outbox.jsonl`` (this run's messages), ``cap/`` and ``report.json``.
+    ``cache_dir`` keeps what is prepared once per boundary set (the prepared villages, the maps' display geometry).
     """
     from ews.alerting import alert_step, renderer_for
     from ews.center.mobilise import sync_mobilisations
@@ -504,7 +506,7 @@ def publish_outputs(
     from ews.review.scene import ended_alerts
     from ews.review.tables import ended_counts, village_table
 
-    region = region or open_region_data(config, progress)
+    region = region or open_region_data(config, progress, store=store, cache_dir=cache_dir)
     warnings, problems = _load_warnings(run_dir)
     hazards = load_hazards(run_dir)
     problems = [*problems, *hazards.problems]
@@ -561,7 +563,7 @@ def publish_outputs(
         per_village = village_table(table, rows, shown, now=now, ended=ended)
         stamp = _write_review(
             staging, config, region, shown, per_village, rows=rows, now=now, ended=ended, hazards=hazards.messages,
-            raster=raster,
+            raster=raster, cache_dir=cache_dir,
         )  # fmt: skip
         report = RunReport(
             out_dir=out_dir,
@@ -750,7 +752,7 @@ def run_slice(
         assess_villages(config, run_dir, progress, region=region, now=now, cache_dir=cache_dir)
         report = publish_outputs(
             config, run_dir, out_dir, now=now, store=store, channel=channel, templates_dir=templates_dir,
-            progress=progress, region=region,
+            progress=progress, region=region, cache_dir=cache_dir,
         )  # fmt: skip
     return report
 

@@ -254,7 +254,10 @@ def stages(dag_id: str, asset: Asset, suffix: str, fetched: Any) -> None:
         channel = FileOutbox(outbox_path()) if dry_run() else None
         store = Store.from_url(database_url())
         try:
-            report = publish_outputs(config, Path(assessed["run_dir"]), out_dir, now=now, store=store, channel=channel)
+            run_dir = Path(assessed["run_dir"])
+            report = publish_outputs(
+                config, run_dir, out_dir, now=now, store=store, channel=channel, cache_dir=cache_dir(run_dir)
+            )
         finally:
             store.close()
         log = logging.getLogger(__name__)

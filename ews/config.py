@@ -619,6 +619,9 @@ class RegionConfig(_Frozen):
     id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
     name: str
     province_code: Annotated[str, Field(pattern=r"^\d{2}$")]
+    # The provinces whose villages the region holds: its own by default; a national (or multi-province) region
+    # lists them, and ``province_code`` is then the command center's own (its time zone heads maps and desks).
+    provinces: tuple[Annotated[str, Field(pattern=r"^\d{2}$")], ...] = ()
     boundaries: BoundarySource
     population: PopulationSource = PopulationSource()
     levels: LevelRules = LevelRules()
@@ -636,6 +639,11 @@ class RegionConfig(_Frozen):
     subscribers: Path | None = None
     exercise_list: Path | None = None
     source_file: Path | None = None
+
+    @property
+    def province_codes(self) -> frozenset[str]:
+        """Every province the region's villages may be in (``provinces``, or its ``province_code`` alone)."""
+        return frozenset(self.provinces or (self.province_code,))
 
 
 def parse_instant(text: str, what: str) -> datetime:

@@ -170,15 +170,16 @@ def open_region_data(
     repaired = villages.attrs.get("repaired", [])
     if repaired:
         notes.append(f"{len(repaired)} boundary geometries were invalid and repaired: {', '.join(repaired[:10])}")
-    province = config.province_code
-    outside = villages[villages["province"] != province]
+    province = ", ".join(sorted(config.province_codes))
+    outside = villages[~villages["province"].isin(list(config.province_codes))]
     if 2 * len(outside) > len(villages):
         # Mostly another province: the wrong files (or the wrong province_code, which sets the time zone).
         found = ", ".join(f"{p} ({n})" for p, n in outside["province"].value_counts().head(5).items())
         wrong = BoundaryError(
             f"{b.path}: {len(outside)} of {len(villages)} areas are outside province {province} of region "
             f"{config.id} (found province {found}; e.g. {outside['code'].iloc[0]}); point 'boundaries.path' at "
-            f"province {province}'s boundaries, or set 'province_code' to the province they are in"
+            f"province {province}'s boundaries, or set 'province_code' to the province they are in (a region over "
+            "several provinces lists them all in 'provinces')"
         )
         raise (wrong if not refused else DataValidationError("\n".join(map(str, [wrong, *refused])))) from None
     if len(outside):

@@ -173,3 +173,22 @@ def test_a_few_areas_of_another_province_stay_a_note(
     assert result.code == 0, result.err
     assert "NOTE 2 areas are outside province 35: 51." in result.out
     assert (tmp_path / "out" / "report.json").exists()
+
+
+def test_a_region_over_several_provinces_lists_them(
+    ews_cli: RunCli, shared_data: Path, surabaya_file: Path, tmp_path: Path
+) -> None:
+    # A national (or multi-province) region: its villages are in every province it lists, none is "outside".
+    folder = tmp_path / "boundaries"
+    folder.mkdir()
+    (folder / "surabaya.geojson").write_bytes(surabaya_file.read_bytes())
+    bali = shared_data / "boundaries" / "wilayah_boundaries_geojson" / "kec" / "wilayah_boundaries_kec_51.geojson"
+    (folder / "bali.geojson").write_bytes(bali.read_bytes())
+    refused = run(ews_cli, tmp_path / "one", write_region(tmp_path / "one" / "region", shared_data, boundaries=bali))
+    assert refused.code == 2
+    assert "(a region over several provinces lists them all in 'provinces')" in refused.err
+    region = write_region(tmp_path / "two" / "region", shared_data, boundaries=folder, extra='provinces: ["35", "51"]')
+    result = run(ews_cli, tmp_path / "two", region)
+    assert result.code == 0, result.err
+    assert "outside province" not in result.out
+    assert (tmp_path / "two" / "out" / "report.json").exists()

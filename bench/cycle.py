@@ -24,11 +24,9 @@ before the run; the real counts are read from the run).
 
 Codes (``--codes``): ``national`` gives each island the real provinces on it (Sumatera 11-21, Jawa 31-36, …,
 Papua 91-96), their real kab/kota codes (idn-area-data, shared data) and kecamatan in proportion to the real
-village counts, e.g. ``35.78.01.1001``. Today's ews refuses such a region: ``open_region_data`` stops a region
-whose areas are mostly outside its ``province_code``, and a national region has no such province. So the
-default, ``one-province``, puts the same villages under province 35 with 99 kab/kota (35.01-35.99, the most a
-two-digit part holds) and the same number of villages per kecamatan; switch to ``national`` once ews takes a
-national region.
+village counts, e.g. ``35.78.01.1001``; the region file lists them in ``provinces:`` (the default). ``one-province``
+puts the same villages under province 35 with 99 kab/kota (35.01-35.99, the most a two-digit part holds) and the
+same number of villages per kecamatan.
 
 Every cycle runs in its own child process (so ``ru_maxrss`` is its own), which runs ``ews run`` in-process
 (:func:`ews.cli.main` with the same arguments) after wrapping the pipeline's main functions with timers by
@@ -298,6 +296,7 @@ def write_region(folder: Path, total: int, codes_kind: str, subscriber_counts: S
         "codes": codes_kind,
         # The region file's province_code: the province with the most villages (the only one for one-province).
         "province": max(set(provinces := [c[:2] for c in codes]), key=provinces.count),
+        "provinces": sorted(set(provinces)),
         "rasters": rasters,
         "built_s": time.perf_counter() - t0,
     }
@@ -329,11 +328,12 @@ def write_subscribers(folder: Path, codes: Sequence[str], population: np.ndarray
     return path
 
 
-def region_file(folder: Path, n: int, province: str) -> Path:
+def region_file(folder: Path, n: int, province: str, provinces: Sequence[str] = ()) -> Path:
     path = folder / f"bench_{n}.yaml"
+    listed = f"provinces: [{', '.join(repr(p) for p in provinces)}]\n" if len(provinces) > 1 else ""
     path.write_text(
         "# Written by bench/cycle.py: a synthetic national region (not real villages), fictional numbers only.\n"
-        f"id: bench-national\nname: Indonesia (sintetis)\nprovince_code: '{province}'\n"
+        f"id: bench-national\nname: Indonesia (sintetis)\nprovince_code: '{province}'\n{listed}"
         "boundaries: {path: villages.gpkg, id_field: kode, name_field: nama, layer: villages}\n"
         "population: {method: column, column: penduduk}\n"
         "area_names: [areas.csv]\ntagana: tagana.csv\n"
@@ -792,7 +792,8 @@ def run_point(
 ) -> dict[str, Any]:
     """Cold, warm and unchanged cycles on a fresh store, each with its references."""
     point_dir = Path(tempfile.mkdtemp(prefix=f"ews-bench-{store}-{villages}-{subscribers}-", dir=args.workdir))
-    region = region_file(region_dir, subscribers, meta["province"])
+    provinces = meta.get("provinces") or sorted({str(c)[:2] for c in np.load(region_dir / "villages.npz")["codes"]})
+    region = region_file(region_dir, subscribers, meta["province"], provinces)
     results: dict[str, Any] = {}
     plan = (("cold", "rain_a.tif", T0), ("warm", "rain_b.tif", T0 + timedelta(hours=1)),
             ("unchanged", "rain_b.tif", T0 + timedelta(hours=1, minutes=10)))  # fmt: skip
@@ -1026,7 +1027,7 @@ def main() -> int:
     parser.add_argument(
         "--postgres", default=DEFAULT_POSTGRES, help="PostgreSQL admin URL (a scratch database is made)"
     )
-    parser.add_argument("--codes", choices=("one-province", "national"), default="one-province")
+    parser.add_argument("--codes", choices=("one-province", "national"), default="national")
     parser.add_argument("--workdir", type=Path, help="cache of the built regions (default: a temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep each run's store and outputs in --workdir")
     parser.add_argument("--quick", action="store_true", help="8,500 villages, 10,000 subscribers, SQLite only")

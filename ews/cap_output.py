@@ -13,6 +13,7 @@ linked is told by the snapshot's :data:`MANIFEST` (identifier -> ``sent`` and SH
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -109,8 +110,12 @@ def publish_cap(
             if v.cap_identifier in fresh or listed is None or listed.sent != _sent_text(v):
                 continue
             name = f"{v.cap_identifier}.xml"
+            # The file must still be the one listed (inode, size, modification time, as git's index checks a
+            # working tree): one edited or replaced since is rendered again, and no file is read to tell.
+            if _file_stat(previous_cap_dir / name) != listed.stat:
+                continue
             if link_or_copy(previous_cap_dir / name, cap_dir / name):  # False: the file is gone, render it
-                manifest[v.cap_identifier] = listed
+                manifest[v.cap_identifier] = dataclasses.replace(listed, stat=_file_stat(cap_dir / name))
     kept = set(manifest)
 
     to_render = list(
@@ -143,8 +148,9 @@ def publish_cap(
         write_bytes_staged(cap_dir / name, data)
         entry = feed_entry(message, name)
         manifest[v.cap_identifier] = Listed(
-            _sent_text(v), hashlib.sha256(data).hexdigest(), int(entry.sent.timestamp()), entry.xml
-        )
+            _sent_text(v), hashlib.sha256(data).hexdigest(), int(entry.sent.timestamp()), entry.xml,
+            _file_stat(cap_dir / name),
+        )  # fmt: skip
     # A kept message's feed entry comes from the manifest, as its file came from the last folder.
     feed = [manifest[v.cap_identifier].feed_entry(v.cap_identifier) for v in active_versions]
     write_bytes_staged(
@@ -161,21 +167,23 @@ class Listed:
     """What a CAP folder's manifest says of one of its files (see :data:`MANIFEST`).
 
     ``sent``: the message's ``<sent>`` as written; ``sha256``: of the file's bytes; ``at``: ``sent`` in seconds since
-    the epoch (orders the feed); ``entry``: the message's Atom ``<entry>`` as written in ``index.atom``.
+    the epoch (orders the feed); ``entry``: the message's Atom ``<entry>`` as written in ``index.atom``; ``stat``:
+    the file's (inode, size, modification time in ns) when the manifest was written (``None``: unknown).
     """
 
     sent: str
     sha256: str
     at: int
     entry: str
+    stat: tuple[int, int, int] | None = None
 
     def feed_entry(self, identifier: str) -> FeedEntry:
         """The message's entry for the next feed."""
         return FeedEntry(identifier, datetime.fromtimestamp(self.at, UTC), self.entry)
 
-    def to_json(self) -> dict[str, str | int]:
+    def to_json(self) -> dict[str, Any]:
         """The manifest's record."""
-        return {"sent": self.sent, "sha256": self.sha256, "at": self.at, "entry": self.entry}
+        return {"sent": self.sent, "sha256": self.sha256, "at": self.at, "entry": self.entry, "stat": self.stat}
 
 
 def read_manifest(folder: Path) -> dict[str, Listed]:
@@ -200,10 +208,22 @@ def read_manifest(folder: Path) -> dict[str, Listed]:
     for identifier, record in files.items():
         if not isinstance(record, dict):
             continue
-        sent, sha256, at, entry = (record.get(k) for k in ("sent", "sha256", "at", "entry"))
-        if isinstance(sent, str) and isinstance(sha256, str) and isinstance(at, int) and isinstance(entry, str):
-            out[str(identifier)] = Listed(sent, sha256, at, entry)
+        sent, sha256, at, entry, stat = (record.get(k) for k in ("sent", "sha256", "at", "entry", "stat"))
+        if not (isinstance(sent, str) and isinstance(sha256, str) and isinstance(at, int) and isinstance(entry, str)):
+            continue
+        if not (isinstance(stat, list) and len(stat) == 3 and all(isinstance(n, int) for n in stat)):
+            continue
+        out[str(identifier)] = Listed(sent, sha256, at, entry, (stat[0], stat[1], stat[2]))
     return out
+
+
+def _file_stat(path: Path) -> tuple[int, int, int] | None:
+    """(inode, size, modification time in ns) of a file, ``None`` if it is gone."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _sent_text(version: AlertVersionRecord) -> str:

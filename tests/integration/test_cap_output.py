@@ -135,7 +135,7 @@ def test_a_file_the_manifest_does_not_vouch_for_is_rendered_again_with_the_same_
     store: Store, config: RegionConfig, villages: pd.DataFrame, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    codes = CODES[:3]
+    codes = CODES[:4]
     cycle(store, config, villages, announce(store, codes, 1, Level.WASPADA, T0), out, T0)
     cap = out / "cap"
     before = {p.name: (p.read_bytes(), p.stat().st_ino) for p in cap.glob("*.xml")}
@@ -144,13 +144,15 @@ def test_a_file_the_manifest_does_not_vouch_for_is_rendered_again_with_the_same_
     document["files"][identifier(codes[0], 1)]["sent"] = "2026-01-01T00:00:00+07:00"
     (cap / MANIFEST).write_text(json.dumps(document))
     (cap / f"{identifier(codes[1], 1)}.xml").unlink()  # listed but gone
+    edited = cap / f"{identifier(codes[2], 1)}.xml"  # edited in place, to the same size
+    edited.write_bytes(edited.read_bytes().replace(b"Waspada", b"WASPADA"))
     t1 = T0 + timedelta(minutes=10)
     cycle(store, config, villages, [], out, t1)
     after = {p.name: (p.read_bytes(), p.stat().st_ino) for p in cap.glob("*.xml")}
     assert {n: b for n, (b, _) in after.items()} == {n: b for n, (b, _) in before.items()}
     relinked = {n for n in after if after[n][1] == before[n][1]}
-    assert relinked == {f"{identifier(codes[2], 1)}.xml"}
-    feed = (cap / "index.atom").read_bytes()  # one entry from the manifest, two just written
+    assert relinked == {f"{identifier(codes[3], 1)}.xml"}
+    feed = (cap / "index.atom").read_bytes()  # one entry from the manifest, three just written
     # Without a manifest (a folder of an older ews) everything is rendered, to the same bytes, feed included.
     (cap / MANIFEST).unlink()
     cycle(store, config, villages, [], out, t1)

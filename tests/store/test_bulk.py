@@ -91,3 +91,27 @@ def test_enqueue_many_racing_workers_queue_each_message_once(store: Store) -> No
     assert not errors
     won = [lid for r in results for lid in r if lid is not None]
     assert len(won) == len(set(won)) == len(claims)
+
+
+def test_save_tagana_writes_only_when_the_units_changed(store: Store) -> None:
+    from sqlalchemy import select
+
+    from ews.store.models import TaganaCoordinator
+    from ews.types import TaganaUnit
+
+    def ids() -> list[int]:
+        with store.engine.connect() as c:
+            return list(c.execute(select(TaganaCoordinator.id).order_by(TaganaCoordinator.id)).scalars())
+
+    units = [
+        TaganaUnit("sda", "Tagana Sidoarjo", "35.15", (), "Ani", phone(9), "sms"),
+        TaganaUnit("sby", "Tagana Surabaya", "35.78", ("35.78.01",), "Budi", phone(7), "whatsapp"),
+    ]
+    store.save_tagana(units)
+    first = ids()
+    store.save_tagana(units)  # the same file read again: nothing rewritten
+    assert ids() == first
+    moved = [units[0], TaganaUnit("sby", "Tagana Surabaya", "35.78", ("35.78.01",), "Budi", phone(8), "whatsapp")]
+    store.save_tagana(moved)
+    assert ids() != first
+    assert {u.phone for u in store.tagana_units()} == {phone(9), phone(8)}

@@ -924,6 +924,7 @@ def alert_step(
     cap_dir: Path,
     hazards: Sequence[HazardMessage] = (),
     previous_cap_dir: Path | None = None,
+    cache_dir: Path | None = None,
 ) -> AlertReport:
     """Run the whole alert step of one cycle; see the module docstring.
 
@@ -931,7 +932,8 @@ def alert_step(
     ``population``, ``geometry``); ``rows`` the impact rows of this cycle (:func:`ews.impact.assess.impacts`).
     ``hazards`` are ews's own assessments (satellite rain, forecasts, earthquakes): they go through the
     same lifecycle, ledger, review gate and CAP output as BMKG's warnings. ``previous_cap_dir`` is the
-    last published ``cap/`` folder: CAP files of unchanged active alerts are copied from it.
+    last published ``cap/`` folder: CAP files of unchanged active alerts are linked from it; ``cache_dir`` keeps
+    the CAP polygon text of the boundary set.
     """
     report = AlertReport()
     hazards = link_revisions(hazards, store.warning_threads())  # BMKG's revised quake solutions: one thread
@@ -957,7 +959,7 @@ def alert_step(
     # a tsunami never ends with rain advice.
     quiet = [d for d in outcome.decisions if (d.warning_id, d.village_code) not in causes]
     if quiet:
-        announced = store.version_hazards(config.id, {d.thread_id for d in quiet})
+        announced = store.version_hazards(config.id, {(d.thread_id, d.village_code) for d in quiet})
         for d in quiet:
             if (hazard := announced.get((d.thread_id, d.village_code))) is not None:
                 causes[(d.warning_id, d.village_code)] = hazard
@@ -1026,7 +1028,9 @@ def alert_step(
         )
     # CAP: every version that went out this cycle, plus the latest version of every active alert.
     written = [version_ids[(p.decision.thread_id, p.decision.village_code)] for p in go]
-    report.cap_files = publish_cap(store, config, villages, written, by_id, now, cap_dir, previous_cap_dir)
+    report.cap_files = publish_cap(
+        store, config, villages, written, by_id, now, cap_dir, previous_cap_dir, cache_dir=cache_dir
+    )
     return report
 
 

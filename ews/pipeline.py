@@ -532,7 +532,7 @@ def publish_outputs(
             store, config, table, warnings, rows, now=now, units=[*tagana, *extra_units],
             exercise_list=region.exercise_list, estimated=region.population_estimated,
             renderer=renderer_for(config, templates_dir), cap_dir=staging / "cap", hazards=hazards.messages,
-            previous_cap_dir=out_dir / "cap" if (out_dir / "cap").is_dir() else None,
+            previous_cap_dir=out_dir / "cap" if (out_dir / "cap").is_dir() else None, cache_dir=cache_dir,
         )  # fmt: skip
         notes.extend(alerts.notes)
         # Tagana mobilisations follow the alerts (opened, updated, stood down); escalate_due pages later steps.

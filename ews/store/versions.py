@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, select, tuple_, update
 
 from ews.alerts.model import Decision, Transition, VillageState
 from ews.errors import StoreError
@@ -351,9 +351,10 @@ class VersionRepository(StoreBase):
         return out
 
     def current_versions(self, region: str, keys: Iterable[tuple[str, str, int]]) -> list[AlertVersionRecord]:
-        """The versions numbered ``seq`` of each ``(thread_id, village_code, seq)``, in one query per thread.
+        """The versions numbered ``seq`` of each ``(thread_id, village_code, seq)``, by chunks of keys per thread.
 
-        Used to list the CAP messages of every active alert without a query per village.
+        Used to list the CAP messages of every active alert without a query per village; it reads only the
+        versions asked for (by the unique key), never a thread's whole history.
         """
         by_thread: dict[str, dict[tuple[str, int], None]] = {}
         for thread, village, seq in keys:
@@ -362,24 +363,35 @@ class VersionRepository(StoreBase):
         out: list[AlertVersionRecord] = []
         with self.engine.connect() as connection:
             for thread, wanted in sorted(by_thread.items()):
-                stmt = select(a).where(a.region == region, a.thread_id == thread).order_by(a.village_code, a.seq)
-                for row in connection.execute(stmt).mappings():
-                    if (row["village_code"], row["seq"]) in wanted:
-                        out.append(self._version(row))
+                for chunk in _chunks(sorted(wanted)):
+                    stmt = (
+                        select(a)
+                        .where(a.region == region, a.thread_id == thread, tuple_(a.village_code, a.seq).in_(chunk))
+                        .order_by(a.village_code, a.seq)
+                    )
+                    out.extend(self._version(row) for row in connection.execute(stmt).mappings())
         return out
 
-    def version_hazards(self, region: str, threads: Iterable[str]) -> dict[tuple[str, str], str]:
-        """(thread, village) -> the hazard of its latest version that recorded one, for ``threads`` of ``region``."""
+    def version_hazards(self, region: str, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """(thread, village) -> the hazard of its latest version that recorded one, for those ``pairs`` of ``region``.
+
+        One query per thread and chunk of villages, through the unique key: only those villages' versions are read,
+        never a standing thread's whole history.
+        """
+        by_thread: dict[str, set[str]] = {}
+        for thread, village in pairs:
+            by_thread.setdefault(thread, set()).add(village)
         a = AlertVersion
         found: dict[tuple[str, str], tuple[int, str]] = {}
         with self.engine.connect() as connection:
-            for chunk in _chunks(sorted(set(threads))):
-                stmt = select(a.thread_id, a.village_code, a.seq, a.hazard).where(
-                    a.region == region, a.thread_id.in_(chunk), a.hazard.is_not(None)
-                )
-                for thread, village, seq, hazard in connection.execute(stmt):
-                    if (thread, village) not in found or seq > found[(thread, village)][0]:
-                        found[(thread, village)] = (int(seq), str(hazard))
+            for thread, villages in sorted(by_thread.items()):
+                for chunk in _chunks(sorted(villages)):
+                    stmt = select(a.village_code, a.seq, a.hazard).where(
+                        a.region == region, a.thread_id == thread, a.village_code.in_(chunk), a.hazard.is_not(None)
+                    )
+                    for village, seq, hazard in connection.execute(stmt):
+                        if (thread, village) not in found or seq > found[(thread, village)][0]:
+                            found[(thread, village)] = (int(seq), str(hazard))
         return {key: hazard for key, (_, hazard) in found.items()}
 
     def pending_versions(self, region: str | None = None) -> list[AlertVersionRecord]:

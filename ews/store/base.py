@@ -25,6 +25,7 @@ from ews.store.db import open_store, safe_url
 from ews.store.models import Base
 
 _CHUNK = 500  # bound parameters per IN (...): well under SQLite's and PostgreSQL's limits
+_ANALYZE_AFTER = 5000  # new rows of one bulk insert after which PostgreSQL's statistics of the table are refreshed
 _M = TypeVar("_M", bound=Base)
 _T = TypeVar("_T")
 
@@ -161,6 +162,10 @@ class StoreBase:
                 )
                 found = [tuple(r) for r in cursor.fetchall()]
                 cursor.execute(sql.SQL("DROP TABLE {}").format(scratch))
+                if len(found) >= _ANALYZE_AFTER:
+                    # Fresh statistics at once: the next cycle's plans must not take a grown table for an empty
+                    # one (autovacuum's analyze comes later, and a plan on stale counts can scan the ledger).
+                    cursor.execute(sql.SQL("ANALYZE {}").format(target))
         except psycopg.IntegrityError as exc:
             # As SQLAlchemy raises it, so the caller's transaction names what was refused (first line only: a
             # row's values, phone numbers among them, are in the later lines and never shown).

@@ -120,35 +120,39 @@ class RunRepository(StoreBase):
         """
         e, a, w, s, d = LedgerEntry, AlertVersion, WarningRow, SourceDocument, Delivery
         seen = select(s.identifier, func.min(s.received_at).label("at")).group_by(s.identifier).subquery()
-        took = (
-            select(d.ledger_id, func.min(d.updated_at).label("at"))
-            .where(d.status.in_(("sent", "dry-run")))
-            .group_by(d.ledger_id)
-            .subquery()
+        # A cycle's own messages (after_ledger_id) are found from the ledger's key first (materialised: the planner
+        # must not start from the region's versions, which grow with every cycle), then joined to the rest; their
+        # deliveries are read by their ledger ids (the deliveries table grows with every message ever sent).
+        rows = select(e.id, e.audience, e.channel, e.created_at, e.leased_at, e.alert_version_id).where(
+            e.grouped_into.is_(None), e.body.is_not(None)
         )
-        arrived = (
-            select(d.ledger_id, func.min(d.updated_at).label("at"))
-            .where(d.status == "delivered")
-            .group_by(d.ledger_id)
-            .subquery()
-        )
+        if after_ledger_id is not None:
+            rows = rows.where(e.id > after_ledger_id)
+        m = rows.cte("mine").prefix_with("MATERIALIZED") if after_ledger_id is not None else rows.subquery("mine")
+
+        def first(*statuses: str) -> Any:
+            q = select(d.ledger_id, func.min(d.updated_at).label("at")).where(d.status.in_(statuses))
+            if after_ledger_id is not None:
+                q = q.where(d.ledger_id.in_(select(m.c.id)))
+            return q.group_by(d.ledger_id).subquery()
+
+        took, arrived = first("sent", "dry-run"), first("delivered")
         stmt = (
             select(
-                e.audience, e.channel, w.sent, seen.c.at.label("seen"), a.created_at.label("decided"),
-                e.created_at.label("queued"), e.leased_at.label("handed"), took.c.at.label("accepted"),
+                m.c.audience, m.c.channel, w.sent, seen.c.at.label("seen"), a.created_at.label("decided"),
+                m.c.created_at.label("queued"), m.c.leased_at.label("handed"), took.c.at.label("accepted"),
                 arrived.c.at.label("delivered"),
             )
-            .join(a, a.id == e.alert_version_id)
+            .select_from(m)
+            .join(a, a.id == m.c.alert_version_id)
             .outerjoin(w, w.identifier == a.warning_id)
             .outerjoin(seen, seen.c.identifier == a.warning_id)
-            .outerjoin(took, took.c.ledger_id == e.id)
-            .outerjoin(arrived, arrived.c.ledger_id == e.id)
-            .where(a.region == region, e.grouped_into.is_(None), e.body.is_not(None))
+            .outerjoin(took, took.c.ledger_id == m.c.id)
+            .outerjoin(arrived, arrived.c.ledger_id == m.c.id)
+            .where(a.region == region)
         )  # fmt: skip
         if thread_id is not None:
             stmt = stmt.where(a.thread_id == thread_id)
-        if after_ledger_id is not None:
-            stmt = stmt.where(e.id > after_ledger_id)
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(stmt)]
 

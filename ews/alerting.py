@@ -982,8 +982,10 @@ def alert_step(
     version_ids: dict[tuple[str, str], int] = dict(zip(keys, ids, strict=True))
     report.pending.extend(i for key, i in zip(keys, ids, strict=True) if status[key] == "pending")
     # States first: a crash after this point re-sends nothing (the ledger) and loses nothing (versions are
-    # stored; unsent claims stay 'queued' for the delivery step to pick up).
-    store.save_states(config.id, outcome.states, at=now)
+    # stored; unsent claims stay 'queued' for the delivery step to pick up). Only the states this cycle changed
+    # are written: an unchanged national cycle would otherwise rewrite every active village's row.
+    unchanged = set(stored)
+    store.save_states(config.id, [s for s in outcome.states if s not in unchanged], at=now)
     go = [p for p in plans if status[(p.decision.thread_id, p.decision.village_code)] == "auto"]
     drills = [p for p in go if p.audience == "exercise"]
     live = [p for p in go if p.audience != "exercise"]

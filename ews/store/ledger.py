@@ -31,7 +31,6 @@ from ews.store.models import AUDIENCES, AlertVersion, Delivery, LedgerEntry, Utc
 from ews.types import Level
 
 _RECIPIENT_ID = re.compile(r"r-[0-9a-f]{16}")
-_SUPERSEDE_CHUNK = 5000  # ids per IN (...) when withdrawing: well under SQLite's 32,766 bound parameters
 FINAL = ("sent", "dry-run", "failed", "expired")
 _QUEUED_COLUMNS = [
     getattr(LedgerEntry, name)

@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 
 from ews.errors import StoreError
 from ews.store.db import open_store, safe_url
-from ews.store.models import Base
+from ews.store.models import Base, UtcDateTime
 
 _CHUNK = 500  # bound parameters per IN (...): well under SQLite's and PostgreSQL's limits
 _ANALYZE_AFTER = 5000  # new rows of one bulk insert after which PostgreSQL's statistics of the table are refreshed
@@ -174,6 +174,42 @@ class StoreBase:
             first = (str(exc).strip().splitlines() or ["database error"])[0]
             raise StoreError(f"bulk insert into {table.name}: {first}") from None
         return found
+
+    def _fill_temp(
+        self,
+        connection: Connection,
+        name: str,
+        columns: Sequence[tuple[str, str]],
+        rows: Sequence[Sequence[Any]],
+        *,
+        key: Sequence[str] = (),
+    ) -> None:
+        """A temporary table ``name`` of ``columns`` (name, SQL type) holding ``rows``, for the caller's transaction.
+
+        On PostgreSQL it is created ``ON COMMIT DROP``, filled by ``COPY`` and analysed (a temporary table has no
+        statistics otherwise); on SQLite created if missing, emptied and filled by ``executemany`` (datetimes
+        stored as :class:`~ews.store.models.UtcDateTime` stores them). ``key``: its primary key (an index).
+        """
+        spec = ", ".join(f"{c} {t}" for c, t in columns) + (f", PRIMARY KEY ({', '.join(key)})" if key else "")
+        names = [c for c, _ in columns]
+        if self._postgres:
+            driver = connection.connection.driver_connection
+            if driver is None:  # pragma: no cover - a connection in a transaction always has one
+                raise StoreError(f"temporary table {name}: the database connection is closed")
+            connection.exec_driver_sql(f"CREATE TEMP TABLE {name} ({spec}) ON COMMIT DROP")
+            with driver.cursor() as cursor, cursor.copy(f"COPY {name} ({', '.join(names)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            connection.exec_driver_sql(f"ANALYZE {name}")
+            return
+        connection.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({spec})")
+        connection.exec_driver_sql(f"DELETE FROM {name}")  # noqa: S608 - the caller's fixed table name
+        if not rows:
+            return
+        stamp = UtcDateTime().bind_processor(connection.dialect)
+        values = [tuple(stamp(v) if isinstance(v, datetime) and stamp is not None else v for v in row) for row in rows]
+        insert = f"INSERT INTO {name} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"  # noqa: S608
+        connection.exec_driver_sql(insert, values)
 
     def _insert(self, model: type[_M]) -> postgresql.Insert | sqlite.Insert:
         return postgresql.insert(model) if self._postgres else sqlite.insert(model)

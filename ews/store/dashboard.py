@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
 
 from ews.store.base import StoreBase, _chunks
-from ews.store.models import AlertVersion, Delivery, LedgerEntry
+from ews.store.models import AlertVersion, Delivery, LedgerEntry, carries_message
 
 OPTED_OUT_ERROR = "opted out"
 """The ledger error of a message not sent because its recipient opted out (see :mod:`ews.dispatch`)."""
@@ -66,7 +66,7 @@ class DashboardQueries(StoreBase):
                 n(opted),
             )
             .join(a, a.id == e.alert_version_id)
-            .where(a.region == region, e.grouped_into.is_(None), e.body.is_not(None))
+            .where(a.region == region, e.grouped_into.is_(None), carries_message())
             .group_by(a.thread_id)
         )
         threads = None if thread_ids is None else sorted(set(thread_ids))

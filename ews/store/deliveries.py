@@ -12,7 +12,7 @@ from sqlalchemy import select
 from ews.errors import StoreError
 from ews.store.base import _now
 from ews.store.ledger import LedgerRepository
-from ews.store.models import Delivery, LedgerEntry
+from ews.store.models import Delivery, LedgerEntry, MessageText
 
 # How far a delivery has gone, per Twilio status: reports only ever move it forward.
 STATUS_RANK = {
@@ -64,13 +64,16 @@ class DeliveryRepository(LedgerRepository):
         e = LedgerEntry
         with self.engine.connect() as connection:
             row = connection.execute(
-                select(e).where(e.provider_id == provider_id, e.channel == "whatsapp", e.grouped_into.is_(None))
+                select(e, MessageText.fallback_body.label("shared_fallback"))
+                .outerjoin(MessageText, MessageText.id == e.text_id)
+                .where(e.provider_id == provider_id, e.channel == "whatsapp", e.grouped_into.is_(None))
             ).first()
-        if row is None or not row.fallback_body:
+        fallback = None if row is None else row.fallback_body if row.body is not None else row.shared_fallback
+        if row is None or not fallback:
             return None
         return self.enqueue(
             row.alert_version_id, row.recipient_id, row.audience, "sms", address=row.address or "",
-            body=row.fallback_body, language=row.language or "id", priority=row.priority,
+            body=fallback, language=row.language or "id", priority=row.priority,
             valid_until=row.valid_until, topic=row.topic, at=at,
         )  # fmt: skip
 

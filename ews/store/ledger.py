@@ -27,7 +27,15 @@ from sqlalchemy import Connection, TextClause, bindparam, column, func, select, 
 
 from ews.errors import StoreError
 from ews.store.base import _CHUNK, StoreBase, _chunks, _now
-from ews.store.models import AUDIENCES, AlertVersion, Delivery, LedgerEntry, UtcDateTime
+from ews.store.models import (
+    AUDIENCES,
+    AlertVersion,
+    Delivery,
+    LedgerEntry,
+    MessageText,
+    UtcDateTime,
+    carries_message,
+)
 from ews.types import Level
 
 _RECIPIENT_ID = re.compile(r"r-[0-9a-f]{16}")
@@ -36,8 +44,12 @@ _QUEUED_COLUMNS = [
     getattr(LedgerEntry, name)
     for name in ("id", "alert_version_id", "recipient_id", "audience", "channel", "address", "body", "language",
                  "priority", "valid_until", "attempts", "claimed_at", "fallback_body", "lease_version", "leased_at",
-                 "topic")
+                 "topic", "text_id")
 ]  # fmt: skip  # what a QueuedMessage is made of
+
+
+_SHARED_BODY = MessageText.body.label("shared_body")
+_SHARED_FALLBACK = MessageText.fallback_body.label("shared_fallback")
 
 
 @dataclass(frozen=True)
@@ -324,10 +336,8 @@ class LedgerRepository(StoreBase):
         """
         if not lead_ids:
             return 0
-        e = LedgerEntry
         when = at or _now()
         leads = sorted(set(lead_ids))
-        why = "superseded: a newer message for the same village replaced it before it was sent"
         with self._tx("withdraw superseded queued messages") as connection:
             # The new leads go into a temporary table, and one query walks from them to the older rows, by index
             # all the way: the new row (a lead, or grouped into one: a person's several villages are one message),
@@ -344,24 +354,18 @@ class LedgerRepository(StoreBase):
                 connection.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS ews_new_leads (id INTEGER PRIMARY KEY)")
                 connection.exec_driver_sql("DELETE FROM ews_new_leads")
                 connection.execute(text("INSERT INTO ews_new_leads (id) VALUES (:id)"), [{"id": i} for i in leads])
-            connection.execute(text("CREATE TEMP TABLE ews_stale AS " + _SUPERSEDED.text))
-            stale = int(connection.exec_driver_sql("SELECT count(*) FROM ews_stale").scalar_one())
-            gone = select(_STALE.c.id)
-            for mine in (e.id.in_(gone), e.grouped_into.in_(gone)):  # two statements, each by its index
-                connection.execute(
-                    update(e).where(mine, e.status == "queued").values(status="expired", claimed_at=when, error=why)
-                )
-            connection.exec_driver_sql("DROP TABLE ews_stale")
+            stale = withdraw_stale(connection, _SUPERSEDED.text, when, postgres=self._postgres)
             connection.exec_driver_sql("DROP TABLE ews_new_leads")
         return stale
 
     def _queued_rows(
         self, connection: Connection, ids: Sequence[int], *, reconcile: bool = False
     ) -> list[QueuedMessage]:
-        e, a = LedgerEntry, AlertVersion
+        e, a, t = LedgerEntry, AlertVersion, MessageText
         stmt = (
-            select(e, a.village_code, a.level, a.warning_id)
+            select(e, a.village_code, a.level, a.warning_id, _SHARED_BODY, _SHARED_FALLBACK)
             .outerjoin(a, a.id == e.alert_version_id)
+            .outerjoin(t, t.id == e.text_id)
             .where(e.id.in_(ids))
             .order_by(e.priority, e.id)
         )
@@ -370,8 +374,10 @@ class LedgerRepository(StoreBase):
     def _queued(self, rows: Iterable[Any], *, reconcile: bool = False) -> list[QueuedMessage]:
         return [
             QueuedMessage(
-                r.id, r.alert_version_id, r.recipient_id, r.audience, r.channel, r.address or "", r.body or "",
-                r.language or "id", r.priority, r.valid_until, r.attempts, r.claimed_at, r.fallback_body,
+                r.id, r.alert_version_id, r.recipient_id, r.audience, r.channel, r.address or "",
+                (r.body if r.body is not None else r.shared_body) or "", r.language or "id", r.priority,
+                r.valid_until, r.attempts, r.claimed_at,
+                r.fallback_body if r.body is not None or r.text_id is None else r.shared_fallback,
                 r.village_code or "", Level(r.level or 0), r.warning_id or "", r.lease_version, r.leased_at, reconcile,
                 r.topic or "",
             )
@@ -385,7 +391,7 @@ class LedgerRepository(StoreBase):
         else:
             where = [
                 e.status == "queued",
-                e.body.is_not(None),
+                carries_message(),
                 e.next_attempt_at.is_(None) | (e.next_attempt_at <= now),
             ]
         due = select(e.id).where(*where).order_by(e.priority, e.id).limit(limit)
@@ -400,10 +406,11 @@ class LedgerRepository(StoreBase):
                 # One round trip: lock the due rows (skipping those another worker holds), mark them, read them.
                 locked = due.cte("due")
                 taken = update(e).where(e.id == locked.c.id).values(values).returning(*_QUEUED_COLUMNS).cte("taken")
-                a = AlertVersion
+                a, t = AlertVersion, MessageText
                 stmt = (
-                    select(taken, a.village_code, a.level, a.warning_id)
+                    select(taken, a.village_code, a.level, a.warning_id, _SHARED_BODY, _SHARED_FALLBACK)
                     .outerjoin(a, a.id == taken.c.alert_version_id)
+                    .outerjoin(t, t.id == taken.c.text_id)
                     .order_by(taken.c.priority, taken.c.id)
                 )
                 return self._queued(connection.execute(stmt).all(), reconcile=unsure)
@@ -622,7 +629,7 @@ class LedgerRepository(StoreBase):
     def queue_counts(self) -> dict[str, int]:
         """Ledger rows that carry a message, per status (``queued``, ``sending``, ``unsure``, ``sent``...)."""
         e = LedgerEntry
-        stmt = select(e.status, func.count()).where(e.body.is_not(None)).group_by(e.status)
+        stmt = select(e.status, func.count()).where(carries_message()).group_by(e.status)
         with self.engine.connect() as connection:
             return {status: int(n) for status, n in connection.execute(stmt)}
 
@@ -632,7 +639,7 @@ class LedgerRepository(StoreBase):
         # The column itself, not min(): its type reads the instant back aware on SQLite too.
         stmt = (
             select(e.created_at)
-            .where(e.status.in_(("queued", "sending")), e.body.is_not(None))
+            .where(e.status.in_(("queued", "sending")), carries_message())
             .order_by(e.created_at)
             .limit(1)
         )
@@ -695,6 +702,26 @@ _NEWER = """
 # Older queued resident messages that a new lead (or a row grouped into it) speaks for again.
 _STALE = table("ews_stale", column("id"))  # the temporary table of rows a cycle withdraws
 _SUPERSEDED = text(_NEWER.format(join="n.id = l.id") + " UNION " + _NEWER.format(join="n.grouped_into = l.id"))
+
+
+def withdraw_stale(connection: Connection, stale: str, when: datetime, *, postgres: bool) -> int:
+    """Mark ``expired`` the queued rows the query ``stale`` selects (ids), and the rows grouped into them; how many.
+
+    In the caller's transaction: the ids into a temporary table, then two updates, each by its index. A row in
+    flight (leased) is left alone: it is no longer ``queued``.
+    """
+    e = LedgerEntry
+    why = "superseded: a newer message for the same village replaced it before it was sent"
+    connection.execute(text("CREATE TEMP TABLE ews_stale AS " + stale))
+    found = int(connection.exec_driver_sql("SELECT count(*) FROM ews_stale").scalar_one())
+    if found:
+        gone = select(_STALE.c.id)
+        for mine in (e.id.in_(gone), e.grouped_into.in_(gone)):
+            connection.execute(
+                update(e).where(mine, e.status == "queued").values(status="expired", claimed_at=when, error=why)
+            )
+    connection.exec_driver_sql("DROP TABLE ews_stale")
+    return found
 
 
 def _finish_statement(owner: str) -> TextClause:

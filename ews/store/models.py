@@ -18,6 +18,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    ColumnElement,
     DateTime,
     Dialect,
     Float,
@@ -28,6 +29,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    or_,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -309,6 +311,26 @@ class LedgerEntry(Base):
     settle_after: Mapped[datetime | None]
     provider_status: Mapped[str | None] = mapped_column(String(32))
     grouped_into: Mapped[int | None] = mapped_column(Integer, index=True)  # the row whose message covers this one
+    # The shared text this row delivers (a village's subscribers share one), when it has no ``body`` of its own.
+    text_id: Mapped[int | None] = mapped_column(ForeignKey("message_texts.id"))
+
+
+def carries_message() -> ColumnElement[bool]:
+    """A ledger row that carries a message to deliver: its own text, or a shared one (not a grouped claim)."""
+    e = LedgerEntry
+    return or_(e.body.is_not(None), e.text_id.is_not(None))
+
+
+class MessageText(Base):
+    """A message text stored once and referenced by every ledger row that delivers it (by its digest)."""
+
+    __tablename__ = "message_texts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    body: Mapped[str] = mapped_column(Text)
+    fallback_body: Mapped[str | None] = mapped_column(Text)  # the SMS text if WhatsApp fails for good
+    created_at: Mapped[datetime]
 
 
 class Delivery(Base):

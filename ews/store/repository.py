@@ -21,6 +21,7 @@ from __future__ import annotations
 from ews.store.audiences import AudienceRepository
 from ews.store.command import CommandRepository
 from ews.store.deliveries import STATUS_RANK, DeliveryRepository
+from ews.store.fanout import FannedOut, FanOut, FanOutRepository
 from ews.store.inbound import InboundRepository
 from ews.store.ledger import Claim, LedgerRepository, Outcome, QueuedMessage
 from ews.store.runs import RunRepository
@@ -41,6 +42,7 @@ class Store(
     VersionRepository,
     DeliveryRepository,
     LedgerRepository,
+    FanOutRepository,
     AudienceRepository,
     SubscriberRepository,
     InboundRepository,
@@ -63,6 +65,8 @@ __all__ = [
     "STATUS_RANK",
     "AlertVersionRecord",
     "Claim",
+    "FanOut",
+    "FannedOut",
     "ImportReport",
     "NewVersion",
     "OptOutChecker",

@@ -21,6 +21,7 @@ from ews.store.models import (
     Subscriber,
     VillageStateRow,
     WarningRow,
+    carries_message,
 )
 from ews.types import Level
 
@@ -124,7 +125,7 @@ class RunRepository(StoreBase):
         # must not start from the region's versions, which grow with every cycle), then joined to the rest; their
         # deliveries are read by their ledger ids (the deliveries table grows with every message ever sent).
         rows = select(e.id, e.audience, e.channel, e.created_at, e.leased_at, e.alert_version_id).where(
-            e.grouped_into.is_(None), e.body.is_not(None)
+            e.grouped_into.is_(None), carries_message()
         )
         if after_ledger_id is not None:
             rows = rows.where(e.id > after_ledger_id)

@@ -41,7 +41,7 @@ from ews.hazard.earthquake import link_revisions
 from ews.messages.render import MessageRenderer, TaganaContact, hazard_from_event
 from ews.review.scene import is_bmkg
 from ews.store.records import warning_to_record
-from ews.store.repository import AlertVersionRecord, Claim, NewVersion, Store
+from ews.store.repository import AlertVersionRecord, Claim, FanOut, NewVersion, Store
 from ews.store.warnings import WarningHeader
 from ews.types import AlsoWarning, HazardMessage, Level, Recipient, TaganaUnit, VillageAlert, Warning
 
@@ -361,11 +361,23 @@ def _units_for(units: Sequence[TaganaUnit], village_code: str) -> list[TaganaUni
 
 @dataclass
 class _Plan:
+    """Who one sending decision goes to: people named one by one, and/or every current subscriber of the village.
+
+    ``roster``: (language, channel) -> how many current subscriptions of the village, when the decision goes to
+    all of them (they are reached in the database, :meth:`ews.store.fanout.FanOutRepository.fan_out`, never read
+    one by one); ``None`` when ``residents`` alone are who hears it (an ending: whoever heard the alert).
+    """
+
     decision: Decision
     alert: VillageAlert
     residents: list[Recipient]
     units: list[TaganaUnit]
     audience: str
+    roster: dict[tuple[str, str], int] | None = None
+
+    def reach(self) -> int:
+        """How many residents' subscriptions it goes to."""
+        return len(self.residents) + (sum(self.roster.values()) if self.roster else 0)
 
 
 def plan_recipients(
@@ -390,13 +402,16 @@ def plan_recipients(
     plans: list[_Plan] = []
     codes = {d.village_code for d in decisions if d.send}
     by_code = _village_rows(villages, codes)
-    residents_by_village: dict[str, list[Recipient]] = {}
     # Whoever heard a village's alert subscribed to that village; opted-out numbers are left out here,
-    # so an opt-out is honoured even for a cancel or an all-clear.
-    subscribed = store.subscribers(village_codes=codes)
+    # so an opt-out is honoured even for a cancel or an all-clear. Other announcements go to every current
+    # subscriber of the village: counted here per language and channel, reached in the database.
+    ending = {d.village_code for d in decisions if d.send and d.transition.ends}
+    subscribed = store.subscribers(village_codes=ending) if ending else []
     everyone = {(r.recipient_id, r.village_code, r.channel): r for r in subscribed}
-    for r in subscribed:
-        residents_by_village.setdefault(r.village_code, []).append(r)
+    rosters: dict[str, dict[tuple[str, str], int]] = {}
+    going = {d.village_code for d in decisions if d.send and not d.transition.ends and not d.exercise}
+    for (village, language, channel), n in (store.subscription_counts(going) if going else {}).items():
+        rosters.setdefault(village, {})[(language, channel)] = n
     unit_by_id = {tagana_recipient_id(u): u for u in units}
     exercise_by_id = {r.recipient_id: r for r in exercise_list}
     heard_by = store.heard_by(
@@ -431,7 +446,7 @@ def plan_recipients(
             )
         else:
             mine = _units_for(units, d.village_code) if d.level >= config.levels.tagana_min_level else []
-            plans.append(_Plan(d, alert, residents_by_village.get(d.village_code, []), mine, "resident"))
+            plans.append(_Plan(d, alert, [], mine, "resident", dict(rosters.get(d.village_code, {}))))
     return plans
 
 
@@ -444,7 +459,7 @@ def review_status(plans: Sequence[_Plan], config: RegionConfig) -> dict[tuple[st
     volume: dict[str, int] = {}
     for p in plans:
         if not p.decision.transition.ends:
-            volume[p.decision.thread_id] = volume.get(p.decision.thread_id, 0) + len(p.residents) + len(p.units)
+            volume[p.decision.thread_id] = volume.get(p.decision.thread_id, 0) + p.reach() + len(p.units)
     status = {}
     for p in plans:
         d = p.decision
@@ -471,10 +486,15 @@ class _VillagePlan:
     residents: list[Recipient]
     units: list[TaganaUnit]
     announcement: Announcement
+    roster: dict[tuple[str, str], int] | None = None  # every current subscriber too (see _Plan)
 
     @property
     def ends(self) -> bool:
         return self.announcement.transition.ends
+
+    def reach(self) -> int:
+        """How many residents' subscriptions it goes to."""
+        return len(self.residents) + (sum(self.roster.values()) if self.roster else 0)
 
 
 @dataclass(frozen=True)
@@ -625,6 +645,7 @@ def village_plans(
         # warning ended, a lower one remains), whoever heard of the ending warning.
         pool = going if (going and not said.transition.ends) else mine
         residents = list({(r.recipient_id, r.channel): r for p in pool for r in p.residents}.values())
+        roster = next((p.roster for p in pool if p.roster is not None), None)
         paged = {
             r: unit_by_id[r]
             for thread in {*was, *by_thread}
@@ -637,7 +658,7 @@ def village_plans(
             mobilised = list({**{tagana_recipient_id(u): u for u in _units_for(units, village)}, **paged}.values())
         else:
             mobilised = list(paged.values())
-        out.append(_VillagePlan(village, alert, ids, residents, mobilised, said))
+        out.append(_VillagePlan(village, alert, ids, residents, mobilised, said, roster))
     return out
 
 
@@ -671,10 +692,19 @@ def queue_villages(
     """
     queued = 0
     # A person subscribed to several villages gets one message: the most serious village's, naming the others.
+    # They are told one by one (with whoever an ending names); everyone else of a village is reached by its
+    # text, in the database (one statement, whatever the number of subscribers).
     people: dict[tuple[str, str], list[tuple[_VillagePlan, Recipient]]] = {}
     for p in plans:
         for r in p.residents:
             people.setdefault((r.recipient_id, r.channel), []).append((p, r))
+    by_village = {p.village_code: p for p in plans if p.roster}
+    if by_village:
+        for r in store.shared_subscriptions({p.village_code for p in plans}):
+            if (village := by_village.get(r.village_code)) is not None:
+                told = people.setdefault((r.recipient_id, r.channel), [])
+                if all(q is not village for q, _ in told):
+                    told.append((village, r))
     # A text depends on the village's situation, the language and the channel, not on the person: each distinct
     # text is rendered once (a person of several villages gets their own, naming the others).
     texts: dict[tuple[int, str, str], str] = {}
@@ -688,6 +718,12 @@ def queue_villages(
             found = texts[key] = renderer.render_resident(alert, r).text
         return found
 
+    def expiry(items: Sequence[_VillagePlan]) -> datetime | None:
+        expiries = [p.alert.expires for p in items if not p.ends]
+        if any(p.ends for p in items) or any(e is None for e in expiries):
+            return None
+        return max(e for e in expiries if e is not None)
+
     claims: list[Claim] = []
     for _, items in sorted(people.items()):
         items.sort(key=lambda x: (x[0].ends, -int(x[0].alert.level), x[0].village_code))
@@ -698,11 +734,6 @@ def queue_villages(
             alert = replace(alert, also=alert.also + tuple(_other_village(p.alert, p.ends) for p, _ in items[1:]))
         ids = tuple(dict.fromkeys(i for p, _ in items for i in p.version_ids))
         ending = all(p.ends for p, _ in items)
-        expiries = [p.alert.expires for p, _ in items if not p.ends]
-        valid_until = (
-            None if ending or any(p.ends for p, _ in items) or any(e is None for e in expiries)
-            else max(e for e in expiries if e is not None)
-        )  # fmt: skip
         fallback = None
         if whatsapp_fallback_sms and person.channel == "whatsapp":
             fallback = render(lead, alert, replace(person, channel="sms"), alone)
@@ -710,7 +741,7 @@ def queue_villages(
             Claim(
                 ids, person.recipient_id, "resident", person.channel, address=person.phone,
                 body=render(lead, alert, person, alone), language=person.language, priority=0 if ending else 1,
-                valid_until=valid_until, fallback_body=fallback,
+                valid_until=expiry([p for p, _ in items]), fallback_body=fallback,
             )
         )  # fmt: skip
     leads = [lid for lid in store.enqueue_many(claims) if lid is not None]
@@ -718,6 +749,23 @@ def queue_villages(
     report.skipped_duplicates += len(claims) - len(leads)
     # A message still waiting from an earlier run (approved but not yet sent, a retry) is out of date now.
     withdrawn = store.supersede_queued(leads, at=now)
+    # Everyone else: one text per village, language and channel, fanned out to its subscribers in the database.
+    fans: list[FanOut] = []
+    for p in by_village.values():
+        for language, channel in sorted(p.roster or {}):
+            stand_in = Recipient("", "", p.village_code, language, channel)
+            fallback = None
+            if whatsapp_fallback_sms and channel == "whatsapp":
+                fallback = render(p, p.alert, replace(stand_in, channel="sms"), True)
+            fans.append(
+                FanOut(p.village_code, tuple(dict.fromkeys(p.version_ids)), language, channel,
+                       render(p, p.alert, stand_in, True), 0 if p.ends else 1, expiry([p]), fallback)
+            )  # fmt: skip
+    skip = {key for key, items in people.items() if any(q.roster for q, _ in items)}
+    fanned = store.fan_out(fans, skip=skip, at=now)
+    queued += fanned.queued
+    report.skipped_duplicates += fanned.reached - fanned.queued
+    withdrawn += fanned.withdrawn
     if withdrawn:
         report.notes.append(
             f"{withdrawn} resident message(s) still waiting from an earlier run were withdrawn: a newer message for "
@@ -1005,8 +1053,8 @@ def alert_step(
             after[key] = _Told(_part(d.thread_id, p.alert, d.level, d.warning_sent), p.alert, version_ids[key])
     merged = village_plans(store, config, live, version_ids, before, after, units)
     report.villages_to_tell = len({p.decision.village_code for p in drills} | {v.village_code for v in merged})
-    report.reachable = sum(len(p.residents) + sum(1 for u in p.units if u.phone) for p in drills) + sum(
-        len(v.residents) + sum(1 for u in v.units if u.phone) for v in merged
+    report.reachable = sum(p.reach() + sum(1 for u in p.units if u.phone) for p in drills) + sum(
+        v.reach() + sum(1 for u in v.units if u.phone) for v in merged
     )
     if report.villages_to_tell and not report.reachable:
         report.notes.append(

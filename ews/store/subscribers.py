@@ -466,6 +466,50 @@ class SubscriberRepository(StoreBase):
         # Chunks are sorted village codes in order, each ordered by village: the result is in the documented order.
         return out
 
+    def subscription_counts(self, village_codes: Iterable[str]) -> dict[tuple[str, str, str], int]:
+        """Current (not opted-out) subscriptions per (village, language, channel) of these villages; one read per chunk.
+
+        What a cycle renders for (one text per village, language and channel) and how many it reaches, without
+        reading a subscriber.
+        """
+        s = Subscriber
+        base = (
+            select(s.village_code, s.language, s.channel, func.count())
+            .where(s.opted_out_at.is_(None))
+            .group_by(s.village_code, s.language, s.channel)
+        )
+        out: dict[tuple[str, str, str], int] = {}
+        with self.engine.connect() as connection:
+            for chunk in _chunks(sorted(set(village_codes)), _READ_CHUNK):
+                for village, language, channel, n in connection.execute(base.where(self._among(s.village_code, chunk))):
+                    out[(village, language, channel)] = int(n)
+        return out
+
+    def shared_subscriptions(self, village_codes: Iterable[str]) -> list[Recipient]:
+        """The current subscriptions, among these villages, of each number subscribed to more than one of them.
+
+        Such a person (number and channel) gets one message naming all their villages, so they are told one by
+        one; everyone else is reached by village (:meth:`ews.store.fanout.FanOutRepository.fan_out`). The villages
+        go into a temporary table: one query whatever their number. Holds phone numbers (personal data).
+        """
+        codes = sorted(set(village_codes))
+        if not codes:
+            return []
+        mine = "FROM subscribers s JOIN ews_codes c ON c.village_code = s.village_code WHERE s.opted_out_at IS NULL"
+        query = (
+            f"SELECT s.phone_e164, s.village_code, s.language, s.channel, s.recipient_id {mine} "
+            f"AND (s.phone_e164, s.channel) IN (SELECT s.phone_e164, s.channel {mine} "
+            "GROUP BY s.phone_e164, s.channel HAVING count(*) > 1) ORDER BY s.village_code, s.channel, s.id"
+        )
+        with self._tx("read the subscriptions of people of several villages") as connection:
+            self._fill_temp(connection, "ews_codes", [("village_code", "VARCHAR(16)")], [(c,) for c in codes],
+                            key=("village_code",))  # fmt: skip
+            rows = connection.exec_driver_sql(query).all()
+            if not self._postgres:
+                connection.exec_driver_sql("DELETE FROM ews_codes")
+        return [Recipient(rid or recipient_id(phone), phone, village, language, channel)
+                for phone, village, language, channel, rid in rows]  # fmt: skip
+
     def opt_out(self, phone: str, source: str, at: datetime) -> bool:
         """Opt a number out of every subscription; ``True`` if anything changed (``False``: unknown or already out).
 

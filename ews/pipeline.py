@@ -564,7 +564,7 @@ def publish_outputs(
         per_village = village_table(table, rows, shown, now=now, ended=ended)
         stamp = _write_review(
             staging, config, region, shown, per_village, rows=rows, now=now, ended=ended, hazards=hazards.messages,
-            raster=raster, cache_dir=cache_dir,
+            raster=raster, cache_dir=cache_dir, previous=out_dir if out_dir.is_dir() else None,
         )  # fmt: skip
         report = RunReport(
             out_dir=out_dir,
@@ -651,8 +651,13 @@ def _write_review(
     hazards: Sequence[HazardMessage] = (),
     raster: RasterLayer | None = None,
     cache_dir: Path | None = None,
+    previous: Path | None = None,
 ) -> dict[str, object]:
     """Maps, village files and summary.csv for analysts (``raster``: a rain layer drawn under the levels).
+
+    The village files (``villages.gpkg``/``.geojson``, ``summary.csv``, ``warnings.geojson``) of a run whose
+    village table and warnings are those of the ``previous`` published folder are linked from it, not written
+    again (:func:`_reuse_village_files`); the maps are always drawn (their title says when).
 
     What the maps show is :func:`ews.review.scene.map_scene`'s, drawn from the display geometry of the
     region's boundary set (simplified once, kept in ``cache_dir`` beside the zonal weights, in memory only
@@ -695,12 +700,15 @@ def _write_review(
         for frame in (result, summary):
             frame.insert(0, EXERCISE_COLUMN, exercise_marks(frame.get("warning_id", []), marked))
         warn_frame.insert(0, EXERCISE_COLUMN, exercise_marks(warn_frame["identifier"], marked))
-    if len(result):
-        result.to_file(staging / "villages.gpkg", layer="villages", driver="GPKG", engine="pyogrio")
-        result.to_file(staging / "villages.geojson", driver="GeoJSON", engine="pyogrio")
-    write_text_atomic(staging / "summary.csv", summary.to_csv(index=False, float_format="%.4f"))
-    if len(warn_frame):
-        warn_frame.to_file(staging / "warnings.geojson", driver="GeoJSON", engine="pyogrio")
+    digest = _village_files_digest(region.boundary_key, result, summary, warn_frame)
+    if not _reuse_village_files(previous, staging, digest):
+        if len(result):
+            result.to_file(staging / "villages.gpkg", layer="villages", driver="GPKG", engine="pyogrio")
+            result.to_file(staging / "villages.geojson", driver="GeoJSON", engine="pyogrio")
+        write_text_atomic(staging / "summary.csv", summary.to_csv(index=False, float_format="%.4f"))
+        if len(warn_frame):
+            warn_frame.to_file(staging / "warnings.geojson", driver="GeoJSON", engine="pyogrio")
+        _write_village_manifest(staging, digest)
     png = risk_map_png(scene.villages, scene.areas, scene.title, raster=raster, outline=scene.outline)
     write_bytes_atomic(staging / "risk_map.png", png)
     page = risk_map_html(scene.villages, scene.areas, scene.title, raster=raster, outline=scene.outline)
@@ -711,6 +719,81 @@ def _write_review(
     if marked:
         stamp["exercise_warnings"] = sorted(marked)
     return stamp
+
+
+_VILLAGE_FILES = ("villages.gpkg", "villages.geojson", "summary.csv", "warnings.geojson")
+_VILLAGE_MANIFEST = "village_files.json"
+_VILLAGE_FORMAT = "ews-village-files/1"
+
+
+def _village_files_digest(
+    boundary_key: str | None, result: pd.DataFrame, summary: pd.DataFrame, warn_frame: gpd.GeoDataFrame
+) -> str | None:
+    """What the village files are made of, as one digest (``None``: the boundary set has no key, never reused).
+
+    The geometry by the boundary set's key (the prepared villages' cache key), the rest by value: every
+    column's name, type and cells of the village table, ``summary.csv``'s and the warnings'.
+    """
+    if boundary_key is None:
+        return None
+    import hashlib
+
+    h = hashlib.sha256(f"{_VILLAGE_FORMAT}\0{boundary_key}\0".encode())
+    for frame in (result.drop(columns="geometry"), summary):
+        h.update(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
+        h.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
+    h.update(repr([(str(c), str(t)) for c, t in warn_frame.dtypes.items()]).encode())
+    h.update(pd.util.hash_pandas_object(warn_frame.drop(columns="geometry"), index=True).to_numpy().tobytes())
+    for g in warn_frame.geometry:
+        h.update(g.wkb)
+    return h.hexdigest()
+
+
+def _reuse_village_files(previous: Path | None, staging: Path, digest: str | None) -> bool:
+    """Link the previous folder's village files into ``staging`` when they were made of the same (``digest``).
+
+    Only files still as the previous run's manifest lists them (inode, size, modification time) are linked;
+    anything else (no manifest, a file edited or gone) and they are all written again.
+    """
+    if previous is None or digest is None:
+        return False
+    try:
+        listed = json.loads((previous / _VILLAGE_MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(listed, dict) or listed.get("format") != _VILLAGE_FORMAT or listed.get("digest") != digest:
+        return False
+    files = listed.get("files")
+    if not isinstance(files, dict):
+        return False
+    from ews.store.artifacts import link_or_copy
+
+    for name, stat in files.items():
+        if name not in _VILLAGE_FILES or _stat(previous / name) != stat:
+            return False
+    for name in files:
+        if not link_or_copy(previous / name, staging / name):  # gone meanwhile: write them all again
+            for done in files:
+                (staging / done).unlink(missing_ok=True)
+            return False
+    _write_village_manifest(staging, digest)
+    return True
+
+
+def _stat(path: Path) -> list[int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def _write_village_manifest(staging: Path, digest: str | None) -> None:
+    if digest is None:
+        return
+    files = {name: _stat(staging / name) for name in _VILLAGE_FILES if (staging / name).exists()}
+    document = {"format": _VILLAGE_FORMAT, "digest": digest, "files": files}
+    write_text_atomic(staging / _VILLAGE_MANIFEST, json.dumps(document, indent=1))
 
 
 def run_slice(

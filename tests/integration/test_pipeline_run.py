@@ -218,3 +218,28 @@ def test_run_log_records_transitions_and_messages(demo: tuple[Path, Path], tmp_p
     assert logged.counts["new"] == report.transitions["new"] > 0
     assert logged.counts["resident sms"] == report.messages["resident sms"] > 0
     assert logged.counts["queued"] == sum(report.messages.values())
+
+
+def test_unchanged_village_files_are_linked_from_the_last_run(demo: tuple[Path, Path], tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    region, warning = demo
+    out = tmp_path / "out"
+    run(open_region(region), str(warning), out, now=NOW)
+    first = {name: (out / name).stat().st_ino for name in ("villages.gpkg", "villages.geojson", "summary.csv")}
+    levels = pd.read_csv(out / "summary.csv")["level"].tolist()
+    # The same warning ten minutes later: the same village table, so the same files (linked, not written).
+    run(open_region(region), str(warning), out, now=NOW + timedelta(minutes=10))
+    assert {name: (out / name).stat().st_ino for name in first} == first
+    assert pd.read_csv(out / "summary.csv")["level"].tolist() == levels
+    assert (out / "risk_map.png").stat().st_size > 0  # the maps are drawn anew (their title says when)
+    # A file edited by hand since is not trusted: everything is written again.
+    (out / "summary.csv").write_text((out / "summary.csv").read_text() + "\n", encoding="utf-8")
+    run(open_region(region), str(warning), out, now=NOW + timedelta(minutes=20))
+    assert (out / "villages.gpkg").stat().st_ino != first["villages.gpkg"]
+    assert pd.read_csv(out / "summary.csv")["level"].tolist() == levels
+    # The warning expired: the village table changed, and so do the files.
+    report = run(open_region(region), str(warning), out, now=datetime.fromisoformat("2026-11-29T06:00:00+07:00"))
+    assert report.levels == {"Awas": 0, "Siaga": 0, "Waspada": 0}
+    assert set(pd.read_csv(out / "summary.csv", keep_default_na=False)["level_label"]) == {"none"}
+    assert set(gpd.read_file(out / "villages.gpkg")["level_label"]) == {"none"}

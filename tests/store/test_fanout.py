@@ -137,3 +137,15 @@ def test_racing_workers_queue_each_message_once(store: Store) -> None:
     assert not errors
     assert sum(r.queued for r in results) == 40
     assert len(_ledger(store)) == 40
+
+
+def test_expiry_and_priority_reach_the_dispatcher(store: Store) -> None:
+    _subscribe(store, [(1, V1, "id", "sms"), (2, V2, "id", "sms")])
+    a, b = _versions(store, [V1, V2])
+    until = T0 + timedelta(hours=3)
+    store.fan_out([_fan(V1, (a,), valid_until=until), _fan(V2, (b,), priority=0)], at=T0)
+    first, second = store.lease("w", T0, limit=10)
+    assert (first.village_code, first.priority, first.valid_until) == (V2, 0, None)  # an ending goes first
+    assert (second.village_code, second.priority, second.valid_until) == (V1, 1, until)
+    assert second.valid_until is not None
+    assert second.valid_until.tzinfo is not None

@@ -344,19 +344,31 @@ def _editions(warning: Warning | WarningHeader | None) -> tuple[tuple[str, str],
     return tuple(found.items())
 
 
-def _units_for(units: Sequence[TaganaUnit], village_code: str) -> list[TaganaUnit]:
-    """The contacts notified at once for a village: step 1 of each covering unit.
+class _StepOne:
+    """The contacts notified at once for a village: step 1 of each covering unit, looked up by kab/kota.
 
     Later steps are paged by :func:`ews.center.mobilise.escalate_due`; once paged they are in the ledger for the
-    thread's versions and hear its updates and its end.
+    thread's versions and hear its updates and its end. Built once per cycle: a national cycle asks for tens of
+    thousands of villages among hundreds of units.
     """
-    return [
-        u
-        for u in units
-        if u.step == 1
-        and parent_code(village_code, 2) == u.kabkota_code
-        and (not u.kecamatan_codes or parent_code(village_code, 3) in u.kecamatan_codes)
-    ]
+
+    def __init__(self, units: Sequence[TaganaUnit]) -> None:
+        self._by_kabkota: dict[str, list[TaganaUnit]] = {}
+        for u in units:
+            if u.step == 1:
+                self._by_kabkota.setdefault(u.kabkota_code, []).append(u)
+        self._found: dict[str, list[TaganaUnit]] = {}
+
+    def __call__(self, village_code: str) -> list[TaganaUnit]:
+        kecamatan = parent_code(village_code, 3)
+        found = self._found.get(kecamatan)
+        if found is None:
+            found = self._found[kecamatan] = [
+                u
+                for u in self._by_kabkota.get(parent_code(village_code, 2), ())
+                if not u.kecamatan_codes or kecamatan in u.kecamatan_codes
+            ]
+        return list(found)
 
 
 @dataclass
@@ -413,6 +425,7 @@ def plan_recipients(
     for (village, language, channel), n in (store.subscription_counts(going) if going else {}).items():
         rosters.setdefault(village, {})[(language, channel)] = n
     unit_by_id = {tagana_recipient_id(u): u for u in units}
+    step_one = _StepOne(units)
     exercise_by_id = {r.recipient_id: r for r in exercise_list}
     heard_by = store.heard_by(
         config.id, [(d.thread_id, d.village_code) for d in decisions if d.send and d.transition.ends]
@@ -440,12 +453,12 @@ def plan_recipients(
             # notice says LATIHAN); residents hear nothing.
             warning = warnings.get(d.warning_id)
             drill = warning is not None and warning.status == "Exercise"
-            mine = _units_for(units, d.village_code) if drill and d.level >= config.levels.tagana_min_level else []
+            mine = step_one(d.village_code) if drill and d.level >= config.levels.tagana_min_level else []
             plans.append(
                 _Plan(d, alert, [replace(r, village_code=d.village_code) for r in exercise_list], mine, "exercise")
             )
         else:
-            mine = _units_for(units, d.village_code) if d.level >= config.levels.tagana_min_level else []
+            mine = step_one(d.village_code) if d.level >= config.levels.tagana_min_level else []
             plans.append(_Plan(d, alert, [], mine, "resident", dict(rosters.get(d.village_code, {}))))
     return plans
 
@@ -612,6 +625,7 @@ def village_plans(
     ]
     heard = store.heard_by(config.id, lowered) if lowered else {}
     unit_by_id = {tagana_recipient_id(u): u for u in units}
+    step_one = _StepOne(units)
     out: list[_VillagePlan] = []
     for village, said in sorted(said_by.items()):
         mine = by_village[village]
@@ -655,7 +669,7 @@ def village_plans(
         if said.transition.ends:
             mobilised = list({tagana_recipient_id(u): u for p in mine for u in p.units}.values())
         elif said.level >= config.levels.tagana_min_level:
-            mobilised = list({**{tagana_recipient_id(u): u for u in _units_for(units, village)}, **paged}.values())
+            mobilised = list({**{tagana_recipient_id(u): u for u in step_one(village)}, **paged}.values())
         else:
             mobilised = list(paged.values())
         out.append(_VillagePlan(village, alert, ids, residents, mobilised, said, roster))

@@ -701,14 +701,15 @@ def _write_review(
             frame.insert(0, EXERCISE_COLUMN, exercise_marks(frame.get("warning_id", []), marked))
         warn_frame.insert(0, EXERCISE_COLUMN, exercise_marks(warn_frame["identifier"], marked))
     digest = _village_files_digest(region.boundary_key, result, summary, warn_frame)
-    if not _reuse_village_files(previous, staging, digest):
+    drill = is_exercise_run(warnings)
+    if not _reuse_village_files(previous, staging, digest, exercise=drill):
         if len(result):
             result.to_file(staging / "villages.gpkg", layer="villages", driver="GPKG", engine="pyogrio")
             result.to_file(staging / "villages.geojson", driver="GeoJSON", engine="pyogrio")
         write_text_atomic(staging / "summary.csv", summary.to_csv(index=False, float_format="%.4f"))
         if len(warn_frame):
             warn_frame.to_file(staging / "warnings.geojson", driver="GeoJSON", engine="pyogrio")
-        _write_village_manifest(staging, digest)
+        _write_village_manifest(staging, digest, exercise=drill)
     png = risk_map_png(scene.villages, scene.areas, scene.title, raster=raster, outline=scene.outline)
     write_bytes_atomic(staging / "risk_map.png", png)
     page = risk_map_html(scene.villages, scene.areas, scene.title, raster=raster, outline=scene.outline)
@@ -749,7 +750,7 @@ def _village_files_digest(
     return h.hexdigest()
 
 
-def _reuse_village_files(previous: Path | None, staging: Path, digest: str | None) -> bool:
+def _reuse_village_files(previous: Path | None, staging: Path, digest: str | None, *, exercise: bool) -> bool:
     """Link the previous folder's village files into ``staging`` when they were made of the same (``digest``).
 
     Only files still as the previous run's manifest lists them (inode, size, modification time) are linked;
@@ -776,7 +777,7 @@ def _reuse_village_files(previous: Path | None, staging: Path, digest: str | Non
             for done in files:
                 (staging / done).unlink(missing_ok=True)
             return False
-    _write_village_manifest(staging, digest)
+    _write_village_manifest(staging, digest, exercise=exercise)
     return True
 
 
@@ -788,11 +789,14 @@ def _stat(path: Path) -> list[int] | None:
     return [st.st_ino, st.st_size, st.st_mtime_ns]
 
 
-def _write_village_manifest(staging: Path, digest: str | None) -> None:
+def _write_village_manifest(staging: Path, digest: str | None, *, exercise: bool) -> None:
+    """``village_files.json``; an exercise run's says so (``"exercise": "LATIHAN"``), as every output of it does."""
     if digest is None:
         return
     files = {name: _stat(staging / name) for name in _VILLAGE_FILES if (staging / name).exists()}
-    document = {"format": _VILLAGE_FORMAT, "digest": digest, "files": files}
+    document: dict[str, object] = {"format": _VILLAGE_FORMAT, "digest": digest, "files": files}
+    if exercise:
+        document["exercise"] = "LATIHAN"
     write_text_atomic(staging / _VILLAGE_MANIFEST, json.dumps(document, indent=1))
 
 

@@ -212,7 +212,7 @@ def open_region_data(
     villages["kabkota_name"] = villages["kabkota"].map(lambda c: names.get(c) or own.get(c, c))
     villages["area_km2"] = layer.area_km2
     estimated = bool(villages.attrs.get("population_estimated", False))
-    layer = VillageLayer(villages, layer.projected, layer.area_km2, layer.tree)
+    layer = layer.with_table(villages)
     return RegionData(
         config, villages, layer, subscriber_file, tagana, estimated, notes, exercise, problems,
         subscribers_unchanged=unchanged, boundary_key=prepared.key,

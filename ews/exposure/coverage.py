@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -17,18 +18,67 @@ EQUAL_AREA = "EPSG:6933"
 WGS84 = "EPSG:4326"
 
 
+class ProjectedVillages:
+    """The villages' polygons in :data:`EQUAL_AREA`, prepared, and their spatial index: made when first asked for.
+
+    ``source`` is the array itself or what makes it (a cache's reader): a cycle that asks no overlap question
+    (a raster run: its zonal weights are cached) never decodes the polygons, nor holds them in memory. Shared by
+    the layers of one boundary set, so they are made at most once.
+    """
+
+    def __init__(self, source: NDArray[np.object_] | Callable[[], NDArray[np.object_]]) -> None:
+        self._source = source
+        self._geometries: NDArray[np.object_] | None = None
+        self._tree: shapely.STRtree | None = None
+
+    @property
+    def geometries(self) -> NDArray[np.object_]:
+        """The projected polygons (prepared), in the table's order."""
+        if self._geometries is None:
+            found = self._source() if callable(self._source) else self._source
+            shapely.prepare(found)
+            self._geometries, self._source = found, found
+        return self._geometries
+
+    @property
+    def tree(self) -> shapely.STRtree:
+        """An STRtree over :attr:`geometries`."""
+        if self._tree is None:
+            self._tree = shapely.STRtree(self.geometries)
+        return self._tree
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the polygons have been made (for tests and benchmarks)."""
+        return self._geometries is not None
+
+
 @dataclass(frozen=True)
 class VillageLayer:
     """Villages prepared once per run for many overlap queries.
 
     ``table`` keeps the attributes in EPSG:4326; ``projected`` holds the same polygons in
-    :data:`EQUAL_AREA` (metres), ``area_km2`` their areas and ``tree`` a spatial index over them.
+    :data:`EQUAL_AREA` (metres), ``area_km2`` their areas and ``tree`` a spatial index over them; both are
+    made when first used (:class:`ProjectedVillages`).
     """
 
     table: gpd.GeoDataFrame
-    projected: NDArray[np.object_]
+    prepared: ProjectedVillages
     area_km2: NDArray[np.float64]
-    tree: shapely.STRtree
+
+    @property
+    def projected(self) -> NDArray[np.object_]:
+        """The polygons in :data:`EQUAL_AREA` (metres), prepared."""
+        return self.prepared.geometries
+
+    @property
+    def tree(self) -> shapely.STRtree:
+        """A spatial index over :attr:`projected`."""
+        return self.prepared.tree
+
+    def with_table(self, table: gpd.GeoDataFrame) -> VillageLayer:
+        """The same villages (same order) with another attribute table; the projected polygons are shared."""
+        return VillageLayer(table, self.prepared, self.area_km2)
 
     @classmethod
     def from_villages(cls, villages: gpd.GeoDataFrame) -> VillageLayer:
@@ -36,12 +86,10 @@ class VillageLayer:
         if villages.crs is None or not villages.crs.equals(WGS84):
             raise ValueError("villages must be in EPSG:4326 (lon, lat); reproject with to_crs('EPSG:4326')")
         projected = villages.geometry.to_crs(EQUAL_AREA).values.to_numpy()
-        shapely.prepare(projected)
         return cls(
             table=villages.reset_index(drop=True),
-            projected=projected,
+            prepared=ProjectedVillages(projected),
             area_km2=shapely.area(projected) / 1e6,
-            tree=shapely.STRtree(projected),
         )
 
 

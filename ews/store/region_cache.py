@@ -10,10 +10,14 @@ folder the zonal weights use, named after a SHA-256 over the boundary files' byt
 key, so a stale table is never used. The first read of a boundary set goes through
 :func:`ews.ingest.boundaries.read_boundaries` and its checks; the codes of repaired geometries are kept in the cache,
 so every run still names them. Files are written atomically; a file that cannot be read is rebuilt, not trusted.
+The projected polygons are decoded only when a cycle first asks an overlap question
+(:class:`ews.exposure.coverage.ProjectedVillages`): a raster cycle, whose zonal weights are cached, never holds
+them (about 220 MB at 84,000 villages).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -30,7 +34,7 @@ import shapely
 from numpy.typing import NDArray
 
 from ews.errors import BoundaryError
-from ews.exposure.coverage import EQUAL_AREA, WGS84, VillageLayer
+from ews.exposure.coverage import EQUAL_AREA, WGS84, ProjectedVillages, VillageLayer
 from ews.ingest.boundaries import digest_boundaries, list_boundary_files, read_boundaries
 from ews.store.artifacts import write_text_atomic
 
@@ -38,7 +42,7 @@ log = logging.getLogger(__name__)
 FORMAT = "ews-villages-1"  # bump when the cached columns or their meaning change
 _META = b"ews"
 _PROJECTED, _AREA = "_projected_wkb", "_area_km2"
-_MEMORY: dict[str, tuple[gpd.GeoDataFrame, NDArray[np.object_], NDArray[np.float64], shapely.STRtree]] = {}
+_MEMORY: dict[str, tuple[gpd.GeoDataFrame, ProjectedVillages, NDArray[np.float64]]] = {}
 _MEMORY_MAX = 4  # per process: a worker keeps the prepared region between cycles
 _DIGESTS: dict[str, tuple[list[list[object]], str]] = {}  # boundary path -> (its files' stats, their digest)
 
@@ -135,25 +139,24 @@ def open_villages(
     key = village_key(path, id_field=id_field, name_field=name_field, layer=layer, keep=keep, cache_dir=cache_dir)
     found = _MEMORY.get(key)
     if found is not None:
-        table, projected, area, tree = found
-        return PreparedVillages(VillageLayer(_copy(table), projected, area, tree), key, cached=True)
+        table, prepared, area = found
+        return PreparedVillages(VillageLayer(_copy(table), prepared, area), key, cached=True)
     file = cache_dir / f"villages-{key[:32]}.arrow" if cache_dir is not None else None
     loaded = _load(file, key) if file is not None and file.is_file() else None
     if loaded is None:
         table = read_boundaries(path, id_field=id_field, name_field=name_field, layer=layer, keep=keep)
         table = table.reset_index(drop=True)
-        projected = table.geometry.to_crs(EQUAL_AREA).values.to_numpy()
-        area = shapely.area(projected) / 1e6
+        fresh = table.geometry.to_crs(EQUAL_AREA).values.to_numpy()
+        area = shapely.area(fresh) / 1e6
         if file is not None:
-            _save(file, key, table, projected, area)
+            _save(file, key, table, fresh, area)
+        prepared = ProjectedVillages(fresh)
     else:
-        table, projected, area = loaded
-    shapely.prepare(projected)
-    tree = shapely.STRtree(projected)
+        table, prepared, area = loaded
     if len(_MEMORY) >= _MEMORY_MAX:
         _MEMORY.pop(next(iter(_MEMORY)))
-    _MEMORY[key] = (table, projected, area, tree)
-    return PreparedVillages(VillageLayer(_copy(table), projected, area, tree), key, cached=loaded is not None)
+    _MEMORY[key] = (table, prepared, area)
+    return PreparedVillages(VillageLayer(_copy(table), prepared, area), key, cached=loaded is not None)
 
 
 def _copy(table: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -193,7 +196,7 @@ def _save(
         raise
 
 
-def _load(file: Path, key: str) -> tuple[gpd.GeoDataFrame, NDArray[np.object_], NDArray[np.float64]] | None:
+def _load(file: Path, key: str) -> tuple[gpd.GeoDataFrame, ProjectedVillages, NDArray[np.float64]] | None:
     try:
         # Memory-mapped: the columns are read in place (the buffers keep the mapping alive), not decoded.
         arrow = pa.ipc.open_file(pa.memory_map(str(file), "r")).read_all()
@@ -201,7 +204,6 @@ def _load(file: Path, key: str) -> tuple[gpd.GeoDataFrame, NDArray[np.object_], 
         if meta.get("key") != key or meta.get("format") != FORMAT or meta.get("rows") != arrow.num_rows:
             log.warning("boundary cache %s does not match its key; rebuilding it", file)
             return None
-        projected = shapely.from_wkb(arrow.column(_PROJECTED).to_numpy(zero_copy_only=False))
         area = arrow.column(_AREA).to_numpy().astype(np.float64)
         geometry = shapely.from_wkb(arrow.column("geometry").to_numpy(zero_copy_only=False))
         frame = arrow.drop_columns(["geometry", _PROJECTED, _AREA]).to_pandas()
@@ -210,4 +212,18 @@ def _load(file: Path, key: str) -> tuple[gpd.GeoDataFrame, NDArray[np.object_], 
         return None
     table = gpd.GeoDataFrame(frame.assign(geometry=geometry)[meta["columns"]], geometry="geometry", crs=WGS84)
     table.attrs = dict(meta["attrs"])
-    return table, projected, area
+    return table, ProjectedVillages(functools.partial(_projected, file, key, len(table))), area
+
+
+def _projected(file: Path, key: str, rows: int) -> NDArray[np.object_]:
+    """The projected polygons of a cache file, read when a cycle first asks an overlap question.
+
+    The file is the one :func:`_load` checked; were it replaced since (another process rebuilt the same key's
+    cache), its key and rows are checked again, and a mismatch is an error, never other villages' polygons.
+    """
+    arrow = pa.ipc.open_file(pa.memory_map(str(file), "r")).read_all()
+    meta = json.loads((arrow.schema.metadata or {})[_META])
+    if meta.get("key") != key or arrow.num_rows != rows:
+        raise BoundaryError(f"boundary cache {file} changed while in use; run again (it is rebuilt if damaged)")
+    found: NDArray[np.object_] = shapely.from_wkb(arrow.column(_PROJECTED).to_numpy(zero_copy_only=False))
+    return found

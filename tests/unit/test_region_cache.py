@@ -158,3 +158,32 @@ def test_an_unchanged_file_is_not_hashed_again(boundary: Path, tmp_path: Path, m
     forget()
     villages(("Karang Pilang", "Kebraon Baru")).to_file(boundary, engine="pyogrio")  # a write moves its times
     assert open_villages(cache, boundary).key != first.key
+
+
+def test_the_projected_polygons_are_read_only_when_asked_for(boundary: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    open_villages(cache, boundary)
+    forget()
+    opened = open_villages(cache, boundary)
+    assert opened.cached
+    assert not opened.layer.prepared.loaded  # a raster cycle never asks: the polygons stay on disk
+    again = opened.layer.with_table(opened.layer.table.assign(extra=1))
+    assert again.prepared is opened.layer.prepared  # shared: made at most once
+    expected = VillageLayer.from_villages(read_boundaries(boundary))
+    assert shapely.equals_exact(again.projected, expected.projected, 0).all()
+    assert opened.layer.prepared.loaded
+
+
+def test_a_cache_file_replaced_under_a_run_is_refused(boundary: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    open_villages(cache, boundary)
+    forget()
+    opened = open_villages(cache, boundary)
+    (file,) = cache.glob("villages-*.arrow")
+    other = tmp_path / "other.gpkg"
+    villages().iloc[:1].to_file(other, engine="pyogrio")
+    open_villages(tmp_path / "elsewhere", other)
+    (elsewhere,) = (tmp_path / "elsewhere").glob("villages-*.arrow")
+    elsewhere.replace(file)  # another boundary set's cache where this one's was
+    with pytest.raises(BoundaryError, match="changed while in use"):
+        _ = opened.layer.projected

@@ -139,6 +139,11 @@ def test_a_file_the_manifest_does_not_vouch_for_is_rendered_again_with_the_same_
     cycle(store, config, villages, announce(store, codes, 1, Level.WASPADA, T0), out, T0)
     cap = out / "cap"
     before = {p.name: (p.read_bytes(), p.stat().st_ino) for p in cap.glob("*.xml")}
+    # Held by a second name, so that no inode of the first folder is freed and handed to a file written later
+    # (a re-rendered file must not look linked merely because the filesystem reused its predecessor's inode).
+    (tmp_path / "held").mkdir()
+    for p in cap.glob("*.xml"):
+        os.link(p, tmp_path / "held" / p.name)
     document = json.loads((cap / MANIFEST).read_bytes())
     # The same identifier sent at another time: a file of another store (a database reset), not this one's.
     document["files"][identifier(codes[0], 1)]["sent"] = "2026-01-01T00:00:00+07:00"

@@ -377,7 +377,8 @@ class _Plan:
 
     ``roster``: (language, channel) -> how many current subscriptions of the village, when the decision goes to
     all of them (they are reached in the database, :meth:`ews.store.fanout.FanOutRepository.fan_out`, never read
-    one by one); ``None`` when ``residents`` alone are who hears it (an ending: whoever heard the alert).
+    one by one); ``None`` when ``residents`` alone are who hears it. ``heard_only``: the roster is only those of
+    them the ledger says heard the thread's alert in the village (an ending), so its counts are an upper bound.
     """
 
     decision: Decision
@@ -386,6 +387,7 @@ class _Plan:
     units: list[TaganaUnit]
     audience: str
     roster: dict[tuple[str, str], int] | None = None
+    heard_only: bool = False
 
     def reach(self) -> int:
         """How many residents' subscriptions it goes to."""
@@ -417,19 +419,25 @@ def plan_recipients(
     # Whoever heard a village's alert subscribed to that village; opted-out numbers are left out here,
     # so an opt-out is honoured even for a cancel or an all-clear. Other announcements go to every current
     # subscriber of the village: counted here per language and channel, reached in the database.
-    ending = {d.village_code for d in decisions if d.send and d.transition.ends}
+    # An ending reaches the residents who heard it in the database too (``heard_only``); the exercise-list
+    # members and Tagana contacts who heard it are read here, and an exercise's ending goes by its own list.
+    drill_ends = [d for d in decisions if d.send and d.transition.ends and d.exercise]
+    live_ends = [d for d in decisions if d.send and d.transition.ends and not d.exercise]
+    ending = {d.village_code for d in drill_ends}
     subscribed = store.subscribers(village_codes=ending) if ending else []
     everyone = {(r.recipient_id, r.village_code, r.channel): r for r in subscribed}
     rosters: dict[str, dict[tuple[str, str], int]] = {}
-    going = {d.village_code for d in decisions if d.send and not d.transition.ends and not d.exercise}
+    going = {d.village_code for d in decisions if d.send and not d.exercise}
     for (village, language, channel), n in (store.subscription_counts(going) if going else {}).items():
         rosters.setdefault(village, {})[(language, channel)] = n
     unit_by_id = {tagana_recipient_id(u): u for u in units}
     step_one = _StepOne(units)
     exercise_by_id = {r.recipient_id: r for r in exercise_list}
-    heard_by = store.heard_by(
-        config.id, [(d.thread_id, d.village_code) for d in decisions if d.send and d.transition.ends]
-    )
+    heard_by = store.heard_by(config.id, [(d.thread_id, d.village_code) for d in drill_ends])
+    for key, others in store.heard_by(
+        config.id, [(d.thread_id, d.village_code) for d in live_ends], audiences=("exercise", "tagana")
+    ).items():
+        heard_by.setdefault(key, set()).update(others)
     for d in decisions:
         if not d.send:
             continue
@@ -447,7 +455,11 @@ def plan_recipients(
             ]
             residents += [exercise_by_id[r] for r, aud, _ in heard if aud == "exercise" and r in exercise_by_id]
             mine = [unit_by_id[r] for r, aud, _ in heard if aud == "tagana" and r in unit_by_id]
-            plans.append(_Plan(d, alert, residents, mine, "exercise" if d.exercise else "resident"))
+            if d.exercise:
+                plans.append(_Plan(d, alert, residents, mine, "exercise"))
+            else:
+                roster = dict(rosters.get(d.village_code, {}))
+                plans.append(_Plan(d, alert, residents, mine, "resident", roster, heard_only=True))
         elif d.exercise:
             # In an exercise (CAP status Exercise, not Test or Draft) Tagana rehearse their mobilisation too (the
             # notice says LATIHAN); residents hear nothing.
@@ -500,6 +512,7 @@ class _VillagePlan:
     units: list[TaganaUnit]
     announcement: Announcement
     roster: dict[tuple[str, str], int] | None = None  # every current subscriber too (see _Plan)
+    heard: tuple[str, ...] = ()  # the roster is only who heard one of these threads in the village (an ending)
 
     @property
     def ends(self) -> bool:
@@ -659,7 +672,13 @@ def village_plans(
         # warning ended, a lower one remains), whoever heard of the ending warning.
         pool = going if (going and not said.transition.ends) else mine
         residents = list({(r.recipient_id, r.channel): r for p in pool for r in p.residents}.values())
-        roster = next((p.roster for p in pool if p.roster is not None), None)
+        rostered = [p for p in pool if p.roster is not None]
+        roster = rostered[0].roster if rostered else None
+        listeners = (
+            tuple(sorted({p.decision.thread_id for p in rostered}))
+            if rostered and all(p.heard_only for p in rostered)
+            else ()
+        )
         paged = {
             r: unit_by_id[r]
             for thread in {*was, *by_thread}
@@ -672,7 +691,7 @@ def village_plans(
             mobilised = list({**{tagana_recipient_id(u): u for u in step_one(village)}, **paged}.values())
         else:
             mobilised = list(paged.values())
-        out.append(_VillagePlan(village, alert, ids, residents, mobilised, said, roster))
+        out.append(_VillagePlan(village, alert, ids, residents, mobilised, said, roster, listeners))
     return out
 
 
@@ -695,6 +714,7 @@ def queue_villages(
     whatsapp_fallback_sms: bool = False,
     command_center: CommandCenter | None = None,
     now: datetime | None = None,
+    region: str = "",
 ) -> int:
     """Queue one message per resident (and channel), and one notice per Tagana unit.
 
@@ -714,11 +734,24 @@ def queue_villages(
             people.setdefault((r.recipient_id, r.channel), []).append((p, r))
     by_village = {p.village_code: p for p in plans if p.roster}
     if by_village:
-        for r in store.shared_subscriptions({p.village_code for p in plans}):
-            if (village := by_village.get(r.village_code)) is not None:
-                told = people.setdefault((r.recipient_id, r.channel), [])
-                if all(q is not village for q, _ in told):
-                    told.append((village, r))
+        everywhere = store.shared_subscriptions({p.village_code for p in plans})
+        shared = [r for r in everywhere if r.village_code in by_village]
+        # Of an ending's village, only those who heard it (the ledger) are in its plan.
+        endings = [(t, p.village_code) for p in by_village.values() for t in p.heard]
+        heard = (
+            store.heard_by(region, endings, audiences=("resident",), recipients={r.recipient_id for r in shared})
+            if endings and shared
+            else {}
+        )
+        for r in shared:
+            village = by_village[r.village_code]
+            if village.heard and not any(
+                (r.recipient_id, "resident", r.channel) in heard.get((t, r.village_code), ()) for t in village.heard
+            ):
+                continue
+            told = people.setdefault((r.recipient_id, r.channel), [])
+            if all(q is not village for q, _ in told):
+                told.append((village, r))
     # A text depends on the village's situation, the language and the channel, not on the person: each distinct
     # text is rendered once (a person of several villages gets their own, naming the others).
     texts: dict[tuple[int, str, str], str] = {}
@@ -773,10 +806,10 @@ def queue_villages(
                 fallback = render(p, p.alert, replace(stand_in, channel="sms"), True)
             fans.append(
                 FanOut(p.village_code, tuple(dict.fromkeys(p.version_ids)), language, channel,
-                       render(p, p.alert, stand_in, True), 0 if p.ends else 1, expiry([p]), fallback)
+                       render(p, p.alert, stand_in, True), 0 if p.ends else 1, expiry([p]), fallback, p.heard)
             )  # fmt: skip
     skip = {key for key, items in people.items() if any(q.roster for q, _ in items)}
-    fanned = store.fan_out(fans, skip=skip, at=now)
+    fanned = store.fan_out(fans, skip=skip, region=region, at=now)
     queued += fanned.queued
     report.skipped_duplicates += fanned.reached - fanned.queued
     withdrawn += fanned.withdrawn
@@ -1081,7 +1114,14 @@ def alert_step(
         store, drills, version_ids, renderer, report, whatsapp_fallback_sms=fallback, command_center=center, now=now
     )
     report.queued += queue_villages(
-        store, merged, renderer, report, whatsapp_fallback_sms=fallback, command_center=center, now=now
+        store,
+        merged,
+        renderer,
+        report,
+        whatsapp_fallback_sms=fallback,
+        command_center=center,
+        now=now,
+        region=config.id,
     )
     if report.pending:
         held = sorted({thread for (thread, _), st in status.items() if st == "pending"})
@@ -1181,6 +1221,6 @@ def dispatch_approved(
                  (p.decision.thread_id, p.decision.village_code)]]  # fmt: skip
     merged = village_plans(store, config, fresh, version_ids, before, after, units)
     report.queued += queue_villages(
-        store, merged, renderer, report, whatsapp_fallback_sms=fallback, command_center=center
+        store, merged, renderer, report, whatsapp_fallback_sms=fallback, command_center=center, region=config.id
     )
     return report

@@ -5,7 +5,7 @@ This is who must hear a cancel or an all-clear; each answer is (recipient id, au
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 
 from sqlalchemy import select
 
@@ -46,24 +46,38 @@ class AudienceRepository(StoreBase):
             return [(r, aud, ch) for r, aud, ch in connection.execute(stmt)]
 
     def heard_by(
-        self, region: str, pairs: Iterable[tuple[str, str]]
+        self,
+        region: str,
+        pairs: Iterable[tuple[str, str]],
+        *,
+        audiences: Collection[str] | None = None,
+        recipients: Collection[str] | None = None,
     ) -> dict[tuple[str, str], set[tuple[str, str, str]]]:
         """(thread, village) -> who heard any version of that village's alert in that thread.
 
         Like :meth:`version_recipients` for many pairs at once: one query per chunk of villages (not one per
         village), for the endings of a whole cycle. Each value holds (recipient, audience, channel).
+        ``audiences`` / ``recipients``: only those (a cycle reaches the residents who heard an ending in the
+        database, :meth:`ews.store.fanout.FanOutRepository.fan_out`, and asks here only of the others).
         """
         wanted = set(pairs)
         e, a = LedgerEntry, AlertVersion
         out: dict[tuple[str, str], set[tuple[str, str, str]]] = {}
+        if recipients is not None and not recipients:
+            return out
+        people: list[Sequence[str] | None] = [None] if recipients is None else list(_chunks(sorted(set(recipients))))
         with self.engine.connect() as connection:
-            for chunk in _chunks(sorted({v for _, v in wanted})):
+            for chunk, who in ((c, w) for c in _chunks(sorted({v for _, v in wanted})) for w in people):
                 stmt = (
                     select(a.thread_id, a.village_code, e.recipient_id, e.audience, e.channel)
                     .join(a, a.id == e.alert_version_id)
                     .where(a.region == region, a.village_code.in_(chunk))
                     .distinct()
                 )
+                if audiences is not None:
+                    stmt = stmt.where(e.audience.in_(sorted(audiences)))
+                if who is not None:
+                    stmt = stmt.where(e.recipient_id.in_(who))
                 for thread, village, recipient, audience, channel in connection.execute(stmt):
                     if (thread, village) in wanted:
                         out.setdefault((thread, village), set()).add((recipient, audience, channel))

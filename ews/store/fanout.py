@@ -31,6 +31,8 @@ class FanOut:
     """One text for every current subscriber of a village on one language and channel.
 
     ``version_ids`` are the versions the message covers, the lead's first (:class:`ews.store.ledger.Claim`).
+    ``heard``: only the subscribers the ledger says heard one of these threads in the village (an ending goes
+    to whoever heard the alert, not to everyone subscribed since); empty: every subscriber.
     """
 
     village_code: str
@@ -41,6 +43,7 @@ class FanOut:
     priority: int
     valid_until: datetime | None
     fallback_body: str | None = None
+    heard: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class FannedOut:
 _TEXTS = "ews_fan_texts"
 _VERSIONS = "ews_fan_versions"
 _SKIP = "ews_fan_skip"
+_HEARD = "ews_fan_heard"
 _NEW = "ews_fan_new"
 
 # Every current subscription of a village with a text for its language and channel, but the people told
@@ -67,6 +71,13 @@ _TARGETS = f"""
     JOIN subscribers s ON s.village_code = t.village_code AND s.language = t.language AND s.channel = t.channel
     WHERE s.opted_out_at IS NULL
       AND NOT EXISTS (SELECT 1 FROM {_SKIP} k WHERE k.recipient_id = s.recipient_id AND k.channel = s.channel)
+      AND (t.heard = 0 OR EXISTS (
+          SELECT 1 FROM {_HEARD} h
+          JOIN alert_versions hv ON hv.region = :region AND hv.village_code = h.village_code
+                                AND hv.thread_id = h.thread_id
+          JOIN send_ledger he ON he.alert_version_id = hv.id AND he.recipient_id = s.recipient_id
+                             AND he.channel = s.channel AND he.audience = 'resident'
+          WHERE h.village_code = s.village_code))
 """  # noqa: S608 - fixed table names only
 _CLAIM = f"""
     INSERT INTO send_ledger (alert_version_id, recipient_id, audience, channel, topic, created_at, status, address,
@@ -109,7 +120,12 @@ class FanOutRepository(StoreBase):
     """The set-based fan-out of village messages (mixed into :class:`ews.store.repository.Store`)."""
 
     def fan_out(
-        self, items: Sequence[FanOut], *, skip: Collection[tuple[str, str]] = (), at: datetime | None = None
+        self,
+        items: Sequence[FanOut],
+        *,
+        skip: Collection[tuple[str, str]] = (),
+        region: str = "",
+        at: datetime | None = None,
     ) -> FannedOut:
         """Queue each item's text to every current subscriber of its village on its language and channel.
 
@@ -118,7 +134,8 @@ class FanOutRepository(StoreBase):
         queues nothing, two racing workers queue each message once); a person's several new versions of one
         village grouped into one message; their older waiting message about the village withdrawn. ``skip``:
         (recipient_id, channel) pairs told individually (:meth:`~ews.store.ledger.LedgerRepository.enqueue_many`),
-        left out here. Opted-out subscriptions are never reached.
+        left out here. Opted-out subscriptions are never reached. ``region``: whose alert versions an item's
+        ``heard`` threads are (required with them).
         """
         if not items:
             return FannedOut(0, 0, 0)
@@ -130,19 +147,25 @@ class FanOutRepository(StoreBase):
             seen.add(key)
             if not f.version_ids:
                 raise ValueError(f"fan_out: the text for village {f.village_code} covers no alert version")
+            if f.heard and not region:
+                raise ValueError(f"fan_out: village {f.village_code}'s text goes to who heard it: name the region")
         when = at or _now()
         versions: dict[str, tuple[int, ...]] = {}
+        heard: dict[str, tuple[str, ...]] = {}
         for f in items:
             if versions.setdefault(f.village_code, f.version_ids) != f.version_ids:
                 raise ValueError(f"fan_out: village {f.village_code}'s texts cover different versions")
+            if heard.setdefault(f.village_code, f.heard) != f.heard:
+                raise ValueError(f"fan_out: village {f.village_code}'s texts go to different listeners")
         with self._tx(f"fan out {len(items)} village text(s)") as connection:
             text_ids = self._store_texts(connection, items, when)
             self._fill_temp(
                 connection, _TEXTS,
                 [("village_code", "VARCHAR(16)"), ("language", "VARCHAR(8)"), ("channel", "VARCHAR(16)"),
-                 ("text_id", "INTEGER"), ("priority", "INTEGER"), ("valid_until", self._timestamp())],
+                 ("text_id", "INTEGER"), ("priority", "INTEGER"), ("valid_until", self._timestamp()),
+                 ("heard", "INTEGER")],
                 [(f.village_code, f.language, f.channel, text_ids[text_digest(f.body, f.fallback_body)], f.priority,
-                  f.valid_until) for f in items],
+                  f.valid_until, 1 if f.heard else 0) for f in items],
                 key=("village_code", "language", "channel"),
             )  # fmt: skip
             self._fill_temp(
@@ -152,12 +175,17 @@ class FanOutRepository(StoreBase):
                 key=("version_id",),
             )  # fmt: skip
             self._fill_temp(
+                connection, _HEARD, [("village_code", "VARCHAR(16)"), ("thread_id", "VARCHAR(255)")],
+                sorted({(village, thread) for village, threads in heard.items() for thread in threads}),
+                key=("village_code", "thread_id"),
+            )  # fmt: skip
+            self._fill_temp(
                 connection, _SKIP, [("recipient_id", "VARCHAR(64)"), ("channel", "VARCHAR(16)")], sorted(set(skip)),
                 key=("recipient_id", "channel"),
             )  # fmt: skip
             self._fill_recipient_ids(connection)
-            reached = int(connection.execute(text("SELECT count(*) " + _TARGETS)).scalar_one())
-            self._claim(connection, when)
+            reached = int(connection.execute(text("SELECT count(*) " + _TARGETS), {"region": region}).scalar_one())
+            self._claim(connection, when, region)
             grouped = [{"row": int(i), "lead": int(lead)} for i, lead in connection.execute(text(_GROUPED))]
             new = int(connection.exec_driver_sql(f"SELECT count(*) FROM {_NEW}").scalar_one())  # noqa: S608
             if grouped:
@@ -204,11 +232,11 @@ class FanOutRepository(StoreBase):
                 [{"row": i, "rid": recipient_id(phone)} for i, phone in rows],
             )
 
-    def _claim(self, connection: Connection, when: datetime) -> None:
+    def _claim(self, connection: Connection, when: datetime, region: str) -> None:
         """The claims, by one statement; their ids (with version, recipient, channel) into a temporary table."""
         columns = "id INTEGER PRIMARY KEY, version_id INTEGER, recipient_id VARCHAR(64), channel VARCHAR(16)"
         claim = text(_CLAIM).bindparams(bindparam("when", type_=UtcDateTime()))
-        params: dict[str, Any] = {"when": when}
+        params: dict[str, Any] = {"when": when, "region": region}
         if self._postgres:
             connection.exec_driver_sql(f"CREATE TEMP TABLE {_NEW} ({columns}) ON COMMIT DROP")
             connection.execute(

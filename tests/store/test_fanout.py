@@ -149,3 +149,26 @@ def test_expiry_and_priority_reach_the_dispatcher(store: Store) -> None:
     assert (second.village_code, second.priority, second.valid_until) == (V1, 1, until)
     assert second.valid_until is not None
     assert second.valid_until.tzinfo is not None
+
+
+def test_an_ending_reaches_only_who_heard_the_alert(store: Store) -> None:
+    # 1 heard the alert; 2 subscribed after it went out; 3 heard it and opted out since; 4 heard another thread.
+    _subscribe(store, [(1, V1, "id", "sms"), (3, V1, "id", "sms"), (4, V1, "id", "sms")])
+    (a,) = _versions(store, [V1], thread="T1")
+    (other,) = _versions(store, [V1], thread="T9")
+    store.enqueue_many([Claim((a,), recipient_id(phone(n)), "resident", "sms", address=phone(n), body="alert",
+                              language="id", priority=1, valid_until=None) for n in (1, 3)], at=T0)  # fmt: skip
+    store.enqueue_many([Claim((other,), recipient_id(phone(4)), "resident", "sms", address=phone(4), body="other",
+                              language="id", priority=1, valid_until=None)], at=T0)  # fmt: skip
+    _subscribe(store, [(2, V1, "id", "sms")])
+    store.opt_out(phone(3), "sms STOP", T0)
+    (end,) = _versions(store, [V1], thread="T1", seq=2)
+    with pytest.raises(ValueError, match="name the region"):
+        store.fan_out([_fan(V1, (end,), body="aman", priority=0, heard=("T1",))], at=T0)
+    done = store.fan_out([_fan(V1, (end,), body="aman", priority=0, heard=("T1",))], region="jawa-timur", at=T0)
+    assert (done.queued, done.reached) == (1, 1)
+    ended = [q for q in store.lease("w", T0, limit=100) if q.body == "aman"]
+    assert [q.recipient_id for q in ended] == [recipient_id(phone(1))]
+    # Another region's versions of the same thread and village are not this region's listeners.
+    (again,) = _versions(store, [V1], thread="T1", seq=3)
+    assert store.fan_out([_fan(V1, (again,), body="x", heard=("T1",))], region="elsewhere", at=T0).reached == 0

@@ -76,9 +76,24 @@ def bmkg_api(shared_data: Path) -> Iterator[tuple[str, type[BmkgApi]]]:
 
 
 def test_adm4_villages_are_fetched_paced_and_a_failing_one_is_reported(
-    bmkg_api: tuple[str, type[BmkgApi]], jatim_villages_dir: Path, tmp_path: Path
+    bmkg_api: tuple[str, type[BmkgApi]], jatim_villages_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url, handler = bmkg_api
+    # When each village's request starts, on the client's monotonic clock (the one the pacing reads): the
+    # server's arrival times also carry the scheduler's delays, which a loaded machine makes arbitrary.
+    import ews.sources
+
+    real_fetch_adm4 = ews.sources.fetch_adm4
+    started: list[float] = []
+
+    def timed_fetch_adm4(codes: Any, *, fetch: Any, **kwargs: Any) -> Any:
+        def timed(*args: Any, **kw: Any) -> Any:
+            started.append(time.monotonic())
+            return fetch(*args, **kw)
+
+        return real_fetch_adm4(codes, fetch=timed, **kwargs)
+
+    monkeypatch.setattr(ews.sources, "fetch_adm4", timed_fetch_adm4)
     layer = jatim_villages_dir / "wilayah_boundaries_kel_35.78.geojson"
     codes = [f["properties"]["kode"] for f in json.loads(layer.read_text(encoding="utf-8"))["features"]][:3]
     ok1, ok2, broken = codes
@@ -99,10 +114,9 @@ def test_adm4_villages_are_fetched_paced_and_a_failing_one_is_reported(
         firsts.setdefault(code, when)
     assert list(firsts) == [ok1, broken, ok2, MISSING]
     assert [c for _, c in handler.seen].count(broken) == 4
-    # Paced: the first request for each village starts at least the interval after the previous one started (5 ms
-    # less allowed for the request's way from the client's clock to the server's).
-    starts = list(firsts.values())
-    assert all(b - a >= INTERVAL - 0.005 for a, b in itertools.pairwise(starts))
+    # Paced: the request for each village starts at least the interval after the previous one started.
+    assert len(started) == 4  # one start per village (the broken one's retries are the fetcher's own)
+    assert all(b - a >= INTERVAL for a, b in itertools.pairwise(started))
 
     staged, problems = load_staged(tmp_path / "run")
     assert summary["forecast"] == 1

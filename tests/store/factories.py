@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from ews.alerts.model import Decision, Transition
 from ews.contacts import fictional_phone
 from ews.types import Level
 
 T0 = datetime(2026, 9, 24, 8, 0, tzinfo=UTC)
+_R = TypeVar("_R")
+
+
+def race(run: Callable[[], _R], workers: int = 3) -> list[_R]:
+    """``run`` in ``workers`` threads at once (racing writers); their results. Any error fails the test."""
+    results: list[_R] = []
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            results.append(run())
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    return results
 
 
 def phone(n: int) -> str:

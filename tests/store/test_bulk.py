@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from ews.contacts import recipient_id
 from ews.errors import StoreError
 from ews.store.repository import Claim, NewVersion, Store
 
-from .factories import T0, decision, phone
+from .factories import T0, decision, phone, race
 
 
 def _claim(version_ids: tuple[int, ...], n: int, body: str = "Siaga banjir", **kw: object) -> Claim:
@@ -74,21 +72,7 @@ def test_enqueue_many_refuses_a_phone_number_as_recipient(store: Store) -> None:
 def test_enqueue_many_racing_workers_queue_each_message_once(store: Store) -> None:
     ids = _versions(store, [f"35.78.01.{1000 + i}" for i in range(50)])
     claims = [_claim((v,), n) for n, v in enumerate(ids)]
-    results: list[list[int | None]] = []
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            results.append(store.enqueue_many(claims, at=T0))
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    workers = [threading.Thread(target=run) for _ in range(3)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    assert not errors
+    results = race(lambda: store.enqueue_many(claims, at=T0))
     won = [lid for r in results for lid in r if lid is not None]
     assert len(won) == len(set(won)) == len(claims)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -12,7 +11,7 @@ from ews.contacts import recipient_id
 from ews.store.models import LedgerEntry, MessageText
 from ews.store.repository import Claim, FanOut, NewVersion, Store, SubscriberRecord
 
-from .factories import T0, decision, phone
+from .factories import T0, decision, phone, race
 
 V1, V2, V3 = "35.78.01.1001", "35.78.01.1002", "35.78.01.1003"
 
@@ -120,21 +119,7 @@ def test_racing_workers_queue_each_message_once(store: Store) -> None:
     _subscribe(store, [(n, V1 if n % 2 else V2, "id", "sms") for n in range(1, 41)])
     a, b = _versions(store, [V1, V2])
     items = [_fan(V1, (a,)), _fan(V2, (b,))]
-    results = []
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            results.append(store.fan_out(items, at=T0))
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    workers = [threading.Thread(target=run) for _ in range(3)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    assert not errors
+    results = race(lambda: store.fan_out(items, at=T0))
     assert sum(r.queued for r in results) == 40
     assert len(_ledger(store)) == 40
 

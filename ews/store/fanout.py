@@ -172,7 +172,7 @@ class FanOutRepository(StoreBase):
                 connection, _VERSIONS,
                 [("village_code", "VARCHAR(16)"), ("version_id", "INTEGER"), ("rank", "INTEGER")],
                 [(village, v, n) for village, ids in versions.items() for n, v in enumerate(dict.fromkeys(ids))],
-                key=("version_id",),
+                key=("village_code", "version_id"),  # the claim joins it by village: an index, whatever the plan
             )  # fmt: skip
             self._fill_temp(
                 connection, _HEARD, [("village_code", "VARCHAR(16)"), ("thread_id", "VARCHAR(255)")],

@@ -148,9 +148,13 @@ def open_villages(
         table = table.reset_index(drop=True)
         fresh = table.geometry.to_crs(EQUAL_AREA).values.to_numpy()
         area = shapely.area(fresh) / 1e6
-        if file is not None:
-            _save(file, key, table, fresh, area)
-        prepared = ProjectedVillages(fresh)
+        # Saved: the projected polygons are read back from the file when asked for, like a later run's (a cold
+        # cycle does not hold them beside everything else it builds).
+        if file is not None and _save(file, key, table, fresh, area):
+            prepared = ProjectedVillages(functools.partial(_projected, file, key, len(table)))
+        else:
+            prepared = ProjectedVillages(fresh)
+        del fresh
     else:
         table, prepared, area = loaded
     if len(_MEMORY) >= _MEMORY_MAX:
@@ -168,14 +172,15 @@ def _copy(table: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def _save(
     file: Path, key: str, table: gpd.GeoDataFrame, projected: NDArray[np.object_], area: NDArray[np.float64]
-) -> None:
+) -> bool:
+    """Write the cache file; ``False`` (with a warning) when the table cannot be cached."""
     frame = table.assign(**{_PROJECTED: shapely.to_wkb(projected), _AREA: area})
     try:
         arrow = pa.table(frame.to_arrow(index=False, geometry_encoding="WKB"))
     except (pa.ArrowException, TypeError, ValueError) as exc:
         # e.g. a kept field mixing numbers and text: the run goes on uncached, and says why.
         log.warning("boundary cache: %s cannot be written as Arrow (%s); it is read from the file each run", file, exc)
-        return
+        return False
     # attrs hold the repaired codes (and the files read): named on every run, cached or not.
     meta = {"key": key, "format": FORMAT, "rows": len(table), "columns": list(map(str, table.columns)),
             "attrs": dict(table.attrs)}  # fmt: skip
@@ -183,7 +188,7 @@ def _save(
         text = json.dumps(meta)
     except TypeError as exc:
         log.warning("boundary cache: %s not written (%s); the boundaries are read from the file each run", file, exc)
-        return
+        return False
     arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), _META: text.encode()})
     file.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=file.name, suffix=".tmp", dir=file.parent)
@@ -194,6 +199,7 @@ def _save(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return True
 
 
 def _load(file: Path, key: str) -> tuple[gpd.GeoDataFrame, ProjectedVillages, NDArray[np.float64]] | None:

@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ews.contacts import normalize_phone, recipient_id
 from ews.errors import StoreError
-from ews.store.base import StoreBase, _chunks, _now
+from ews.store.base import _ANALYZE_AFTER, StoreBase, _chunks, _now
 from ews.store.models import CHANNELS, LANGUAGES, ContactFile, Subscriber
 from ews.types import Recipient
 
@@ -386,6 +386,10 @@ class SubscriberRepository(StoreBase):
                     connection.execute(statement, batch)
             if contact_file is not None:
                 self._record_contact_file(connection, contact_file, len(rows), created)
+            if self._postgres and len(new_rows) + len(changes) >= _ANALYZE_AFTER:
+                # Fresh statistics at once: a cycle's plans over the subscribers (the fan-out joins them) must not
+                # take a million rows for the few thousand autovacuum last counted.
+                connection.exec_driver_sql("ANALYZE subscribers")
         report = ImportReport(
             rows_read=len(rows),
             imported=imported,

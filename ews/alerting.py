@@ -726,8 +726,8 @@ def queue_villages(
     """
     queued = 0
     # A person subscribed to several villages gets one message: the most serious village's, naming the others.
-    # They are told one by one (with whoever an ending names); everyone else of a village is reached by its
-    # text, in the database (one statement, whatever the number of subscribers).
+    # They are told one by one (and the exercise-list members an ending names); everyone else of a village is
+    # reached by its text, in the database (one statement, whatever the number of subscribers).
     people: dict[tuple[str, str], list[tuple[_VillagePlan, Recipient]]] = {}
     for p in plans:
         for r in p.residents:

@@ -60,6 +60,11 @@ class AlertReport:
     notes: list[str] = field(default_factory=list)
     villages_to_tell: int = 0  # villages with something to announce this cycle
     reachable: int = 0  # residents, exercise-list members and Tagana contacts those announcements go to
+    # The region's village states before and after the step, and the current version of each active one: what the
+    # rest of the cycle (the ended alerts, the Tagana mobilisations) would otherwise read again.
+    states_before: list[VillageState] = field(default_factory=list)
+    states: list[VillageState] = field(default_factory=list)
+    current: list[AlertVersionRecord] = field(default_factory=list)
 
 
 def renderer_for(config: RegionConfig, templates_dir: Path) -> MessageRenderer:
@@ -1132,9 +1137,13 @@ def alert_step(
         )
     # CAP: every version that went out this cycle, plus the latest version of every active alert.
     written = [version_ids[(p.decision.thread_id, p.decision.village_code)] for p in go]
+    report.states_before, report.states = list(stored), list(outcome.states)
+    active = [s for s in outcome.states if s.active and s.level > Level.NONE]
+    report.current = store.current_versions(config.id, [(s.thread_id, s.village_code, s.seq) for s in active])
     report.cap_files = publish_cap(
-        store, config, villages, written, by_id, now, cap_dir, previous_cap_dir, cache_dir=cache_dir
-    )
+        store, config, villages, written, by_id, now, cap_dir, previous_cap_dir, cache_dir=cache_dir,
+        active=(active, report.current),
+    )  # fmt: skip
     return report
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from ews.alerts.model import Transition
+from ews.alerts.model import Transition, VillageState
 from ews.cap.writer import (
     CapArea,
     CapMessage,
@@ -73,6 +73,7 @@ def publish_cap(
     previous_cap_dir: Path | None,
     *,
     cache_dir: Path | None = None,
+    active: tuple[Sequence[VillageState], Sequence[AlertVersionRecord]] | None = None,
 ) -> int:
     """Write the CAP files of a cycle into ``cap_dir``; return how many messages this cycle published.
 
@@ -81,7 +82,8 @@ def publish_cap(
     ``previous_cap_dir``: the last published ``cap/`` folder, whose unchanged files are hard-linked.
     ``cap_dir`` is expected inside an :func:`ews.store.artifacts.atomic_folder` staging folder: its files are
     not fsync'ed one by one. ``cache_dir``: where the villages' polygon texts are kept between processes (the
-    zonal weights' cache folder); ``None`` keeps them in this process only.
+    zonal weights' cache folder); ``None`` keeps them in this process only. ``active``: the region's active
+    village states and their current versions, where the caller has them (else they are read).
 
     Raises
     ------
@@ -89,11 +91,17 @@ def publish_cap(
         A version of a village that is not in ``villages``, or a message that cannot be written as CAP 1.2.
     """
     written = store.alert_versions(written_ids)
-    active = store.active_alerts(config.id)
-    current = store.current_versions(config.id, [(s.thread_id, s.village_code, s.seq) for s in active])
+    states: Sequence[VillageState]
+    if active is None:
+        states = store.active_alerts(config.id)
+        current: Sequence[AlertVersionRecord] = store.current_versions(
+            config.id, [(s.thread_id, s.village_code, s.seq) for s in states]
+        )
+    else:
+        states, current = active
     active_versions = [v for v in current if v.status in ("auto", "approved")]
     headers: dict[str, WarningHeader] = {}
-    for thread in sorted({s.thread_id for s in active}):
+    for thread in sorted({s.thread_id for s in states}):
         headers.update({h.identifier: h for h in store.warning_headers(thread)})
     places = _villages(villages, {v.village_code for v in (*written, *active_versions)})
 

@@ -47,7 +47,7 @@ from ews.store.artifacts import atomic_folder, write_bytes_atomic, write_text_at
 from ews.store.records import warning_from_record, warning_to_record
 from ews.store.region_cache import open_villages
 from ews.store.repository import AlertVersionRecord, Store
-from ews.types import HazardMessage, Recipient, RenderedMessage, TaganaUnit, Warning
+from ews.types import HazardMessage, Level, Recipient, RenderedMessage, TaganaUnit, Warning
 
 if TYPE_CHECKING:  # matplotlib is imported on publish only
     from ews.review.riskmap import RasterLayer
@@ -526,7 +526,6 @@ def publish_outputs(
         progress(
             "deciding alerts and sending (dry run)" if channel is not None else "deciding alerts and queueing them"
         )
-        before = store.active_alerts(config.id)  # the map tells which alerts this run ends
         last_ledger_row = store.last_ledger_id()  # this run's messages come after it (their latency)
         alerts = alert_step(
             store, config, table, warnings, rows, now=now, units=[*tagana, *extra_units],
@@ -536,7 +535,7 @@ def publish_outputs(
         )  # fmt: skip
         notes.extend(alerts.notes)
         # Tagana mobilisations follow the alerts (opened, updated, stood down); escalate_due pages later steps.
-        sync_mobilisations(store, config.id, config, tagana, at=now)
+        sync_mobilisations(store, config.id, config, tagana, at=now, states=alerts.states, current=alerts.current)
         both = _Tee(channel, FileOutbox(staging / "outbox.jsonl")) if channel is not None else None
         if both is not None:  # the dry-run outbox (or a channel given by the caller) delivers at once
             # The run's own clock stands still at `now`; the dry-run outbox knows at once what it holds.
@@ -559,7 +558,9 @@ def publish_outputs(
         raster = RasterLayer.from_transform(*underlay, f"curah hujan satelit – {by}") if underlay is not None else None
         shown = [*warnings, *(h.warning for h in hazards.messages)]
         cancels = {w.identifier for w in shown if w.msg_type == "Cancel"}
-        ended = ended_alerts(before, store.village_states(config.id), cancels)
+        # The map tells which alerts this run ended: the states before and after its alert step.
+        before = [s for s in alerts.states_before if s.active and s.level > Level.NONE]
+        ended = ended_alerts(before, alerts.states, cancels)
         # Levels in force only (the map's rule): a cancelled or expired warning's villages say how it ended.
         per_village = village_table(table, rows, shown, now=now, ended=ended)
         stamp = _write_review(

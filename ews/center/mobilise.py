@@ -41,8 +41,9 @@ from ews.store.audit import AuditItem
 from ews.store.mobilisations import LIVE, MobilisationRecord, NewMobilisation, NewMobilisationEvent, NewPage
 
 if TYPE_CHECKING:
+    from ews.alerts.model import VillageState
     from ews.config import RegionConfig
-    from ews.store.repository import Store
+    from ews.store.repository import AlertVersionRecord, Store
     from ews.types import TaganaUnit
 
 log = logging.getLogger(__name__)
@@ -169,7 +170,14 @@ def _target(unit: TaganaUnit) -> str:
 
 
 def sync_mobilisations(
-    store: Store, region: str, config: RegionConfig, units: Sequence[TaganaUnit], *, at: datetime
+    store: Store,
+    region: str,
+    config: RegionConfig,
+    units: Sequence[TaganaUnit],
+    *,
+    at: datetime,
+    states: Sequence[VillageState] | None = None,
+    current: Sequence[AlertVersionRecord] | None = None,
 ) -> MobilisationReport:
     """Bring the region's mobilisations in line with its alerts after a pipeline cycle (module docstring).
 
@@ -185,6 +193,9 @@ def sync_mobilisations(
         The region's Tagana contacts, one per line of ``tagana.csv`` (``TaganaUnit.step``, ``.role``).
     at
         The cycle's instant (the injectable clock).
+    states, current
+        The region's village states and the current versions of its active ones, as the cycle's alert step
+        left them (:class:`ews.alerting.AlertReport`); read from the store when not given.
 
     Returns
     -------
@@ -193,11 +204,14 @@ def sync_mobilisations(
     """
     report = MobilisationReport()
     minimum = int(config.levels.tagana_min_level)
-    states = [s for s in store.village_states(region) if s.active and int(s.level) >= minimum]
+    states = [s for s in (store.village_states(region) if states is None else states)
+              if s.active and int(s.level) >= minimum]  # fmt: skip
     went_out = store.latest_versions(region, {(s.thread_id, s.village_code) for s in states})
-    current = {
-        (v.thread_id, v.village_code): v
-        for v in store.current_versions(region, [(s.thread_id, s.village_code, s.seq) for s in states])
+    wanted_keys = {(s.thread_id, s.village_code, s.seq) for s in states}
+    if current is None:
+        current = store.current_versions(region, sorted(wanted_keys))
+    current_of = {
+        (v.thread_id, v.village_code): v for v in current if (v.thread_id, v.village_code, v.seq) in wanted_keys
     }
     by_unit: dict[str, list[TaganaUnit]] = {}
     for u in units:
@@ -208,7 +222,7 @@ def sync_mobilisations(
     # (unit, thread) -> {village: level}: covered villages at the unit's level in a version that went out.
     wanted: dict[tuple[str, str], dict[str, int]] = {}
     for s in states:
-        version = current.get((s.thread_id, s.village_code))
+        version = current_of.get((s.thread_id, s.village_code))
         if version is None or version.status not in ("auto", "approved") or version.exercise:
             continue
         for unit in by_kabkota.get(parent_code(s.village_code, 2), ()):

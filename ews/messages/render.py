@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 import jinja2
+from jinja2 import nodes
 
 from ews.errors import TemplateError
 from ews.messages.gsm7 import SEPTETS_PER_PART, gsm7_length, sms_segments, to_gsm7
@@ -72,6 +73,11 @@ _ALSO: dict[str, dict[str, str]] = {
 }
 
 _ELLIPSIS = ".."
+
+_PLACE_MARK = "@@ews-"
+_PLACE_TOKENS = {"village": "@@ews-village@@", "kecamatan": "@@ews-kecamatan@@", "kabkota": "@@ews-kabkota@@"}
+"""The names a resident's text takes from its situation's text with place-holders (:meth:`MessageRenderer._fit`)."""
+_MAX_SITUATIONS = 20_000
 _SMS_BUDGET = SMS_MAX_SEGMENTS * SEPTETS_PER_PART
 
 _MONTHS: dict[str, tuple[str, ...]] = {
@@ -281,6 +287,11 @@ class MessageRenderer:
         # two-way SMS in Indonesia), the WhatsApp number where BERHENTI stops every subscription.
         self._info = info.strip() or "bmkg.go.id"
         self._stop_whatsapp = stop_whatsapp.strip()
+        # A village's text is its situation's with the village's names put in (:meth:`_fit`): the situation's
+        # texts with place-holders, per (template, channel, prefix, situation, other parts) and variant, or None
+        # where a text with the names put in is not the text rendered with them.
+        self._skeletons: dict[tuple[object, ...], dict[str, str | None]] = {}
+        self._name_free: dict[str, bool] = {}
         self._env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(templates_dir),
             undefined=jinja2.StrictUndefined,
@@ -362,7 +373,7 @@ class MessageRenderer:
             return {**fixed, **values, "variant": variant}
 
         template = f"resident_end_{channel}.{language}.j2" if ending else f"resident_{channel}.{language}.j2"
-        text, shortened = self._fit(template, channel, parts, context, prefix)
+        text, shortened = self._fit(template, channel, parts, context, prefix, situation=tuple(fixed.items()))
         return RenderedMessage(
             audience="resident",
             channel=channel,
@@ -553,6 +564,81 @@ class MessageRenderer:
         except jinja2.TemplateError as exc:
             raise TemplateError(f"alert template {path} does not render: {exc}") from exc
 
+    def _fit_names(
+        self,
+        name: str,
+        channel: str,
+        prefix: str,
+        situation: tuple[tuple[str, object], ...],
+        originals: Mapping[str, str],
+        finish: Callable[[Mapping[str, str], str], str],
+        fits: Callable[[str], bool],
+    ) -> str | None:
+        """The first variant's text that fits, from the situation's texts with place-holders; None: render it."""
+        names = {token: originals[key] for key, token in _PLACE_TOKENS.items() if key in originals}
+        if len(names) != len(_PLACE_TOKENS) or not self._substitutable(name):
+            return None
+        if not all(names.values()) or any(_PLACE_MARK in value for value in names.values()):
+            return None
+        others = tuple((k, v) for k, v in originals.items() if k not in _PLACE_TOKENS)
+        key = (name, channel, prefix, situation, others)
+        try:
+            skeletons = self._skeletons.get(key)
+        except TypeError:  # a context value that cannot be a key
+            return None
+        if skeletons is None:
+            if any(_PLACE_MARK in str(v) for _, v in (*situation, *others)) or _PLACE_MARK in prefix:
+                return None
+            if len(self._skeletons) >= _MAX_SITUATIONS:
+                self._skeletons.clear()
+            skeletons = self._skeletons[key] = {}
+        for variant in VARIANTS:
+            if variant in skeletons:
+                skeleton = skeletons[variant]
+                if skeleton is None:
+                    return None
+                text = skeleton
+                for token, value in names.items():
+                    text = text.replace(token, value)
+            else:
+                skeleton = finish({**originals, **_PLACE_TOKENS}, variant)
+                text = finish(originals, variant)
+                filled = skeleton
+                for token, value in names.items():
+                    filled = filled.replace(token, value)
+                skeletons[variant] = skeleton if filled == text else None
+                if filled != text:
+                    return None
+            if fits(text):
+                return text
+        return None
+
+    def _substitutable(self, name: str) -> bool:
+        """Whether template ``name`` uses the place names only as plain ``{{ village }}`` output.
+
+        No filter, test, condition, assignment, include or macro on them: then its text with the names put in
+        afterwards is the text rendered with them.
+        """
+        known = self._name_free.get(name)
+        if known is None:
+            try:
+                source, _, _ = self._env.loader.get_source(self._env, name)  # type: ignore[union-attr]
+                tree = self._env.parse(source)
+            except jinja2.TemplateError:
+                known = False  # _render reports it
+            else:
+                plain = {id(n) for out in tree.find_all(nodes.Output) for n in out.nodes if isinstance(n, nodes.Name)}
+                uses = [n for n in tree.find_all(nodes.Name) if n.name in _PLACE_TOKENS]
+                nested = any(
+                    True
+                    for _ in tree.find_all(
+                        (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends, nodes.Macro, nodes.CallBlock)
+                    )
+                )  # noqa: E501
+                known = not nested and all(id(n) in plain and n.ctx == "load" for n in uses)
+            self._name_free[name] = known
+        return known
+
     def _fit(
         self,
         name: str,
@@ -560,8 +646,18 @@ class MessageRenderer:
         parts: Mapping[str, str],
         context: Callable[[Mapping[str, str], str], _Context],
         prefix: str = "",
+        *,
+        situation: tuple[tuple[str, object], ...] | None = None,
     ) -> tuple[str, bool]:
-        """Render ``name`` to fit ``channel`` with ``prefix`` in front; return the text and if parts were cut."""
+        """Render ``name`` to fit ``channel`` with ``prefix`` in front; return the text and if parts were cut.
+
+        ``situation``: the context apart from ``parts``. Given, the text of a village whose situation was rendered
+        before is that text with this village's names put in (a dictionary look-up and three replacements
+        instead of a render): only where every name is non-empty (an empty one changes the spacing), the
+        template uses the names as plain output (:meth:`_substitutable`), no other value holds a place-holder,
+        and, checked on the situation's first village, the two texts are the same. A text that does not fit
+        without cuts is rendered in full.
+        """
         sms = channel == "sms"
         measure: Callable[[str], int] = gsm7_length if sms else len
         budget = _SMS_BUDGET if sms else WHATSAPP_MAX_CHARS
@@ -576,6 +672,10 @@ class MessageRenderer:
         # Variables become one line each (a name must not inject line breaks) and, for SMS, GSM-7 already,
         # so that lengths are measured in septets and cuts fall on the words that will be sent.
         originals = {key: _one_line(to_gsm7(value) if sms else value) for key, value in parts.items()}
+        if situation is not None:
+            found = self._fit_names(name, channel, prefix, situation, originals, finish, fits)
+            if found is not None:
+                return found, False
         for variant in VARIANTS:
             text = finish(originals, variant)
             if fits(text):

@@ -668,6 +668,7 @@ def _write_review(
     what ``report.json`` adds:
     ``exercise: "LATIHAN"`` for an exercise run, and the identifiers of its exercise warnings.
     """
+    from ews.review.geojson import write_geojson
     from ews.review.riskmap import risk_map_html, risk_map_png
     from ews.review.scene import EXERCISE_COLUMN, exercise_ids, exercise_marks, is_exercise_run, map_scene
     from ews.store.display_cache import cached_display
@@ -706,10 +707,10 @@ def _write_review(
     if not _reuse_village_files(previous, staging, digest, exercise=drill):
         if len(result):
             result.to_file(staging / "villages.gpkg", layer="villages", driver="GPKG", engine="pyogrio")
-            result.to_file(staging / "villages.geojson", driver="GeoJSON", engine="pyogrio")
+            write_geojson(staging / "villages.geojson", result, name="villages", staged=True)
         write_text_atomic(staging / "summary.csv", summary.to_csv(index=False, float_format="%.4f"))
         if len(warn_frame):
-            warn_frame.to_file(staging / "warnings.geojson", driver="GeoJSON", engine="pyogrio")
+            write_geojson(staging / "warnings.geojson", warn_frame, name="warnings", staged=True)
         _write_village_manifest(staging, digest, exercise=drill)
     png = risk_map_png(scene.villages, scene.areas, scene.title, raster=raster, outline=scene.outline)
     write_bytes_atomic(staging / "risk_map.png", png)

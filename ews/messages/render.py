@@ -629,12 +629,8 @@ class MessageRenderer:
             else:
                 plain = {id(n) for out in tree.find_all(nodes.Output) for n in out.nodes if isinstance(n, nodes.Name)}
                 uses = [n for n in tree.find_all(nodes.Name) if n.name in _PLACE_TOKENS]
-                nested = any(
-                    True
-                    for _ in tree.find_all(
-                        (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends, nodes.Macro, nodes.CallBlock)
-                    )
-                )  # noqa: E501
+                others = (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends, nodes.Macro, nodes.CallBlock)
+                nested = next(iter(tree.find_all(others)), None) is not None
                 known = not nested and all(id(n) in plain and n.ctx == "load" for n in uses)
             self._name_free[name] = known
         return known

@@ -336,7 +336,7 @@ def cmd_alerts_show(args: argparse.Namespace) -> int:
         active = [s for s in states if s.active]
         print(f"  villages: {len(states)} alerted, {len(active)} active")
         print("  messages: " + (", ".join(f"{k} {n}" for k, n in sorted(deliveries.items())) or "none"))
-        latency = latency_lines(summarise(store.message_timelines(args.region, args.thread)))
+        latency = latency_lines(summarise(store.message_timelines(args.region, args.thread, grouped=True)))
         if latency:
             print("  latency (from the source's <sent>):")
             for line in latency:

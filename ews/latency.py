@@ -23,30 +23,46 @@ STAGES: tuple[tuple[str, str], ...] = (
 """The stages of a message's life after its source was sent, in order, with the words used for them."""
 
 
-def _percentile(values: Sequence[float], q: float) -> float:
-    """The ``q`` quantile (0..1) by nearest rank: a value that happened, not an interpolation."""
+def _percentile(values: Sequence[tuple[float, int]], q: float) -> float:
+    """The ``q`` quantile (0..1) of (value, how many times) by nearest rank: a value that happened.
+
+    Not an interpolation; the same as the quantile of the values repeated.
+    """
     ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+    rank = max(1, math.ceil(q * sum(n for _, n in ordered)))
+    seen = 0
+    for value, n in ordered:
+        seen += n
+        if seen >= rank:
+            return value
+    return ordered[-1][0]
+
+
+def _count(timeline: Mapping[str, object]) -> int:
+    count = timeline.get("count", 1)
+    return count if isinstance(count, int) else 1
 
 
 def summarise(timelines: Sequence[Mapping[str, datetime | None]]) -> dict[str, dict[str, float]]:
     """Stage -> ``{"n", "median_s", "p90_s", "worst_s"}``: the delay from ``sent`` (stages nobody reached: left out).
 
-    A delay below zero (a source whose ``<sent>`` is in the future of ews's clock) counts as zero.
+    A delay below zero (a source whose ``<sent>`` is in the future of ews's clock) counts as zero. A timeline
+    with a ``count`` stands for that many messages (``Store.message_timelines(..., grouped=True)``).
     """
     out: dict[str, dict[str, float]] = {}
     for stage, _ in STAGES:
         delays = [
-            max(0.0, (t[stage] - t["sent"]).total_seconds())  # type: ignore[operator]
+            (max(0.0, (t[stage] - t["sent"]).total_seconds()), _count(t))  # type: ignore[operator]
             for t in timelines
             if t.get("sent") is not None and t.get(stage) is not None
         ]
+        delays = [(d, n) for d, n in delays if n > 0]
         if delays:
             out[stage] = {
-                "n": float(len(delays)),
+                "n": float(sum(n for _, n in delays)),
                 "median_s": _percentile(delays, 0.5),
                 "p90_s": _percentile(delays, 0.9),
-                "worst_s": max(delays),
+                "worst_s": max(d for d, _ in delays),
             }
     return out
 

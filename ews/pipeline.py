@@ -588,7 +588,7 @@ def publish_outputs(
             # How long this run's messages took from their source's <sent> to being queued (and to the provider
             # when the dry-run outbox delivered them here): per stage, as `ews alerts show THREAD` gives it. Not
             # for a replay (`--at` long ago): its stages mix the replayed instant and the clock.
-            latency=summarise(store.message_timelines(config.id, after_ledger_id=last_ledger_row))
+            latency=summarise(store.message_timelines(config.id, after_ledger_id=last_ledger_row, grouped=True))
             if abs(datetime.now(UTC) - now) < LIVE_WITHIN
             else {},
         )

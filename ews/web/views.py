@@ -315,7 +315,7 @@ def active_warnings(store: Store, regions: DashboardRegions, visible: Sequence[s
                     expires=head.expires,
                     level=Level(max(counts)),
                     villages=dict(sorted(counts.items(), reverse=True)),
-                    timeline=_timeline(store.message_timelines(region, head.thread_id)),
+                    timeline=_timeline(store.message_timelines(region, head.thread_id, grouped=True)),
                     deliveries=deliveries.get(head.thread_id, DeliveryCounts()),
                 )
             )

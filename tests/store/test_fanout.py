@@ -8,10 +8,12 @@ import pytest
 from sqlalchemy import func, select
 
 from ews.contacts import recipient_id
+from ews.latency import summarise
 from ews.store.models import LedgerEntry, MessageText
 from ews.store.repository import Claim, FanOut, NewVersion, Store, SubscriberRecord
 
 from .factories import T0, decision, phone, race
+from .test_repository import warning
 
 V1, V2, V3 = "35.78.01.1001", "35.78.01.1002", "35.78.01.1003"
 
@@ -157,3 +159,22 @@ def test_an_ending_reaches_only_who_heard_the_alert(store: Store) -> None:
     # Another region's versions of the same thread and village are not this region's listeners.
     (again,) = _versions(store, [V1], thread="T1", seq=3)
     assert store.fan_out([_fan(V1, (again,), body="x", heard=("T1",))], region="elsewhere", at=T0).reached == 0
+
+
+def test_a_cycle_s_messages_are_read_as_a_few_timelines_with_their_counts(store: Store) -> None:
+    # A village's subscribers, queued by one statement, share every instant: the run's latency reads the
+    # distinct timelines with their counts, and gets the figures of reading every message.
+    _subscribe(store, [(n, V1, "id", "sms") for n in range(1, 8)] + [(n, V2, "id", "sms") for n in range(8, 11)])
+    store.save_warning(warning("T1", T0 - timedelta(minutes=2)), "T1")  # the versions' warning: its <sent>
+    a, b = _versions(store, [V1, V2])
+    last = store.last_ledger_id()
+    store.fan_out([_fan(V1, (a,)), _fan(V2, (b,))], at=T0)
+    each = store.message_timelines("jawa-timur", after_ledger_id=last)
+    grouped = store.message_timelines("jawa-timur", after_ledger_id=last, grouped=True)
+    assert len(each) == 10
+    assert sum(g["count"] for g in grouped) == 10
+    assert len(grouped) < len(each)
+    assert summarise(grouped) == summarise(each)
+    assert summarise(each)["queued"]["n"] == 10.0
+    assert {r["audience"] for r in grouped} == {"resident"}
+    assert store.message_timelines("jawa-timur", "T1", grouped=True) == grouped

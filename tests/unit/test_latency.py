@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from ews.latency import latency_lines, summarise
 
 T0 = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)
@@ -37,3 +40,11 @@ def test_lines_name_each_stage_in_words() -> None:
     assert lines[0] == "source sent -> first seen by ews: median 30 s, 90% 30 s, worst 30 s (n=2)"
     assert "source sent -> accepted by the provider: median 45 s, 90% 50 s, worst 50 s (n=2)" in lines
     assert lines[-1] == "source sent -> reported delivered: median 3.3 min, 90% 2.0 h, worst 2.0 h (n=2)"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 500), st.integers(0, 5)), min_size=1, max_size=30))
+def test_timelines_with_counts_give_the_figures_of_the_messages_repeated(pairs: list[tuple[int, int]]) -> None:
+    grouped = [{**timeline(5, 5 + d), "count": n} for d, n in pairs]
+    expanded = [timeline(5, 5 + d) for d, n in pairs for _ in range(n)]
+    assert summarise(grouped) == summarise(expanded)  # type: ignore[arg-type]

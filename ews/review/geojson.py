@@ -11,8 +11,10 @@ say so.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
+from typing import TextIO
 
 import geopandas as gpd
 import shapely
@@ -21,6 +23,7 @@ from ews.store.artifacts import write_text_atomic
 
 __all__ = ["write_geojson"]
 
+_CHUNK = 2000
 _CRS84 = '{ "type": "name", "properties": { "name": "urn:ogc:def:crs:OGC:1.3:CRS84" } }'
 
 
@@ -35,26 +38,35 @@ def write_geojson(path: Path, frame: gpd.GeoDataFrame, *, name: str, staged: boo
     if frame.crs is not None and not frame.crs.equals("EPSG:4326"):
         frame.to_file(path, driver="GeoJSON", engine="pyogrio")
         return
-    geometry = frame.geometry.name
-    shapes = shapely.to_geojson(frame.geometry.to_numpy())
-    table = frame.drop(columns=[geometry])
-    if not len(frame):
-        records: list[str] = []
-    elif len(table.columns):
-        records = table.to_json(
-            orient="records", lines=True, double_precision=15, force_ascii=False, date_format="iso"
-        ).splitlines()
-    else:
-        records = ["{}"] * len(frame)
-    features = ",\n".join(
-        f'{{ "type": "Feature", "properties": {p}, "geometry": {"null" if g is None else g} }}'
-        for p, g in zip(records, shapes, strict=True)
-    )
-    text = (
-        f'{{\n"type": "FeatureCollection",\n"name": {json.dumps(name, ensure_ascii=False)},\n"crs": {_CRS84},\n'
-        f'"features": [\n{features}\n]\n}}\n'
-    )
     if staged:
-        path.write_text(text, encoding="utf-8")
+        with path.open("w", encoding="utf-8") as out:
+            _write(out, frame, name)
     else:
-        write_text_atomic(path, text)
+        buffer = io.StringIO()
+        _write(buffer, frame, name)
+        write_text_atomic(path, buffer.getvalue())
+
+
+def _write(out: TextIO, frame: gpd.GeoDataFrame, name: str) -> None:
+    # By chunks of rows: a national file is ~80 MB of text, never held whole (nor its parts) when staged.
+    out.write(f'{{\n"type": "FeatureCollection",\n"name": {json.dumps(name, ensure_ascii=False)},\n"crs": {_CRS84},\n')
+    out.write('"features": [\n')
+    geometry = frame.geometry.name
+    first = True
+    for start in range(0, len(frame), _CHUNK):
+        part = frame.iloc[start : start + _CHUNK]
+        shapes = shapely.to_geojson(part.geometry.to_numpy())
+        table = part.drop(columns=[geometry])
+        if len(table.columns):
+            records = table.to_json(
+                orient="records", lines=True, double_precision=15, force_ascii=False, date_format="iso"
+            ).splitlines()
+        else:
+            records = ["{}"] * len(part)
+        features = ",\n".join(
+            f'{{ "type": "Feature", "properties": {p}, "geometry": {"null" if g is None else g} }}'
+            for p, g in zip(records, shapes, strict=True)
+        )
+        out.write(features if first else ",\n" + features)
+        first = False
+    out.write("\n]\n}\n")

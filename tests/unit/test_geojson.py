@@ -75,3 +75,17 @@ def test_another_crs_goes_through_gdal(tmp_path: Path, staged: bool) -> None:
     back = gpd.read_file(tmp_path / "utm.geojson", engine="pyogrio")
     assert back.crs.to_epsg() == 32749
     assert len(back) == len(frame)
+
+
+def test_a_table_longer_than_a_chunk_is_written_whole_and_in_order(tmp_path: Path) -> None:
+    n = 4_500  # chunks of 2,000 rows: 2,000 + 2,000 + 500
+    frame = gpd.GeoDataFrame(
+        {"code": [f"35.78.01.{i:04d}" for i in range(n)], "level": [i % 4 for i in range(n)]},
+        geometry=[box(112 + i * 1e-4, -7.0, 112 + i * 1e-4 + 5e-5, -6.99) for i in range(n)],
+        crs="EPSG:4326",
+    )
+    write_geojson(tmp_path / "many.geojson", frame, name="villages", staged=True)
+    back = gpd.read_file(tmp_path / "many.geojson", engine="pyogrio")
+    assert list(back["code"]) == list(frame["code"])
+    assert list(back["level"]) == list(frame["level"])
+    assert back.geometry.iloc[-1].equals(frame.geometry.iloc[-1])

@@ -292,6 +292,7 @@ class MessageRenderer:
         # where a text with the names put in is not the text rendered with them.
         self._skeletons: dict[tuple[object, ...], dict[str, str | None]] = {}
         self._name_free: dict[str, bool] = {}
+        self._fixed: dict[tuple[object, ...], _Context] = {}
         self._env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(templates_dir),
             undefined=jinja2.StrictUndefined,
@@ -339,24 +340,20 @@ class MessageRenderer:
         channel = self._channel(recipient.channel, f"recipient {recipient.recipient_id}")
         language = _language(recipient.language)
         ending = alert.transition in ENDINGS
-        fixed: _Context = {
-            "level": alert.level.name,
-            "transition": alert.transition,
-            "change": _CHANGE[language].get(alert.transition, ""),
-            "until_time": _clock(alert.expires, alert.zone_name),
-            "until_date": _date(alert.expires, language),
-            "from_time": _clock(alert.effective, alert.zone_name),
-            "from_date": _date(alert.effective, language),
-            "web": alert.web.strip(),
-            "warning_id": alert.warning_id,
-            "issuer": alert.issuer,
-            "source": alert.source_label,
-            "hazard": alert.hazard,
-            "heading": heading(alert.level, alert.transition, language),
-            "info": self._info,
-            "stop_whatsapp": self._stop_whatsapp,
-            **_quake_context(alert, language),
-        }
+        # The same for every village of a situation: built once per (situation, language) of the renderer.
+        # (Equal instants in two zones are equal datetimes: their offsets are part of the key, their clocks differ.)
+        situation = (
+            language, alert.level, alert.transition, alert.expires, alert.effective, alert.zone_name, alert.web,
+            alert.warning_id, alert.issuer, alert.source_label, alert.hazard, alert.quake,
+            alert.expires.utcoffset() if alert.expires else None,
+            alert.effective.utcoffset() if alert.effective else None,
+        )  # fmt: skip
+        found = self._fixed.get(situation)
+        if found is None:
+            if len(self._fixed) >= _MAX_SITUATIONS:
+                self._fixed.clear()
+            found = self._fixed[situation] = self._resident_fixed(alert, language)
+        fixed = found
         parts = {
             # The village's other warnings, briefly; a part, so a long list is what gets shortened first.
             "also": also_text(alert.also, language, ending=ending),
@@ -387,6 +384,27 @@ class MessageRenderer:
             shortened=shortened,
             recipient_id=recipient.recipient_id,
         )
+
+    def _resident_fixed(self, alert: VillageAlert, language: str) -> _Context:
+        """What a resident's text takes from the situation (not the village's names): level, times, source..."""
+        return {
+            "level": alert.level.name,
+            "transition": alert.transition,
+            "change": _CHANGE[language].get(alert.transition, ""),
+            "until_time": _clock(alert.expires, alert.zone_name),
+            "until_date": _date(alert.expires, language),
+            "from_time": _clock(alert.effective, alert.zone_name),
+            "from_date": _date(alert.effective, language),
+            "web": alert.web.strip(),
+            "warning_id": alert.warning_id,
+            "issuer": alert.issuer,
+            "source": alert.source_label,
+            "hazard": alert.hazard,
+            "heading": heading(alert.level, alert.transition, language),
+            "info": self._info,
+            "stop_whatsapp": self._stop_whatsapp,
+            **_quake_context(alert, language),
+        }
 
     def render_tagana(
         self,

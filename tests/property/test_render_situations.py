@@ -119,3 +119,15 @@ def test_the_shortcut_is_taken_for_the_shipped_templates() -> None:
     (skeletons,) = renderer._skeletons.values()
     assert skeletons["full"] is not None
     assert "@@ews-village@@" in skeletons["full"]
+
+
+def test_the_same_instant_in_another_zone_is_another_situation() -> None:
+    renderer = MessageRenderer(TEMPLATES)
+    someone = Recipient("r", "", _BASE.village_code, "id", "sms")
+    wita = timezone(timedelta(hours=8), "WITA")
+    east = replace(_BASE, expires=_BASE.expires.astimezone(wita), effective=_BASE.effective.astimezone(wita))  # type: ignore[union-attr]
+    west_text = renderer.render_resident(_BASE, someone).text
+    east_text = renderer.render_resident(east, someone).text
+    assert "17:00 WIB" in west_text
+    assert "18:00 WIB" in east_text  # the same zone name, another clock: never the first village's text
+    assert east_text == MessageRenderer(TEMPLATES).render_resident(east, someone).text

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyarrow as pa  # type: ignore[import-untyped]  # no stubs (pyproject lists no override)
 import pyproj
 import shapely
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 FORMAT = "ews-villages-1"  # bump when the cached columns or their meaning change
 _META = b"ews"
 _PROJECTED, _AREA = "_projected_wkb", "_area_km2"
+_BATCH = 10_000  # rows per record batch of the cache file
 _MEMORY: dict[str, tuple[gpd.GeoDataFrame, ProjectedVillages, NDArray[np.float64]]] = {}
 _MEMORY_MAX = 4  # per process: a worker keeps the prepared region between cycles
 _DIGESTS: dict[str, tuple[list[list[object]], str]] = {}  # boundary path -> (its files' stats, their digest)
@@ -146,7 +148,7 @@ def open_villages(
     if loaded is None:
         table = read_boundaries(path, id_field=id_field, name_field=name_field, layer=layer, keep=keep)
         table = table.reset_index(drop=True)
-        fresh = table.geometry.to_crs(EQUAL_AREA).values.to_numpy()
+        fresh = _project(table.geometry.to_numpy())
         area = shapely.area(fresh) / 1e6
         # Saved: the projected polygons are read back from the file when asked for, like a later run's (a cold
         # cycle does not hold them beside everything else it builds).
@@ -163,6 +165,19 @@ def open_villages(
     return PreparedVillages(VillageLayer(_copy(table), prepared, area), key, cached=loaded is not None)
 
 
+def _project(outlines: NDArray[np.object_]) -> NDArray[np.object_]:
+    """The outlines in the equal-area projection, a batch at a time.
+
+    The same coordinates as one ``to_crs`` of them all, without the whole table's coordinate arrays in memory at
+    once (~450 MB nationally).
+    """
+    out = np.empty(len(outlines), dtype=object)
+    for start in range(0, len(outlines), _BATCH):
+        part = gpd.GeoSeries(outlines[start : start + _BATCH], crs=WGS84).to_crs(EQUAL_AREA)
+        out[start : start + _BATCH] = part.values.to_numpy()
+    return out
+
+
 def _copy(table: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """A copy the caller may change (the geometries themselves are immutable and shared)."""
     out = table.copy(deep=True)
@@ -173,10 +188,15 @@ def _copy(table: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 def _save(
     file: Path, key: str, table: gpd.GeoDataFrame, projected: NDArray[np.object_], area: NDArray[np.float64]
 ) -> bool:
-    """Write the cache file; ``False`` (with a warning) when the table cannot be cached."""
-    frame = table.assign(**{_PROJECTED: shapely.to_wkb(projected), _AREA: area})
+    """Write the cache file; ``False`` (with a warning) when the table cannot be cached.
+
+    Written by batches of rows: the outlines' WKB (geographic and projected, ~140 MB each nationally) are made
+    and written a batch at a time, never the whole table's at once beside the polygons themselves (a cold cycle's
+    memory peak was here: +750 MB).
+    """
+    geometry = table.geometry.name
     try:
-        arrow = pa.table(frame.to_arrow(index=False, geometry_encoding="WKB"))
+        fields = pa.Table.from_pandas(pd.DataFrame(table.drop(columns=[geometry])), preserve_index=False)
     except (pa.ArrowException, TypeError, ValueError) as exc:
         # e.g. a kept field mixing numbers and text: the run goes on uncached, and says why.
         log.warning("boundary cache: %s cannot be written as Arrow (%s); it is read from the file each run", file, exc)
@@ -189,12 +209,24 @@ def _save(
     except TypeError as exc:
         log.warning("boundary cache: %s not written (%s); the boundaries are read from the file each run", file, exc)
         return False
-    arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), _META: text.encode()})
+    schema = fields.schema
+    for name, kind in (("geometry", pa.binary()), (_PROJECTED, pa.binary()), (_AREA, pa.float64())):
+        schema = schema.append(pa.field(name, kind))
+    schema = schema.with_metadata({**(fields.schema.metadata or {}), _META: text.encode()})
+    outlines = table.geometry.to_numpy()
     file.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=file.name, suffix=".tmp", dir=file.parent)
     try:
-        with os.fdopen(fd, "wb") as handle, pa.ipc.new_file(handle, arrow.schema) as writer:
-            writer.write_table(arrow)
+        with os.fdopen(fd, "wb") as handle, pa.ipc.new_file(handle, schema) as writer:
+            for start in range(0, len(table), _BATCH):
+                rows = slice(start, start + _BATCH)
+                columns = [
+                    *fields.slice(start, _BATCH).columns,
+                    pa.chunked_array([pa.array(shapely.to_wkb(outlines[rows]), type=pa.binary())]),
+                    pa.chunked_array([pa.array(shapely.to_wkb(projected[rows]), type=pa.binary())]),
+                    pa.chunked_array([pa.array(area[rows], type=pa.float64())]),
+                ]
+                writer.write_table(pa.Table.from_arrays(columns, schema=schema))
         os.replace(tmp, file)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -53,7 +53,12 @@ def forget() -> None:
     region_cache._DIGESTS.clear()
 
 
-def test_a_miss_then_a_hit_give_the_same_villages(boundary: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("batch", [10_000, 1], ids=["one-batch", "a-batch-per-row"])
+def test_a_miss_then_a_hit_give_the_same_villages(
+    boundary: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int
+) -> None:
+    # The cache is projected and written a batch of rows at a time (memory): batches change nothing read back.
+    monkeypatch.setattr(region_cache, "_BATCH", batch)
     cache = tmp_path / "cache"
     first = open_villages(cache, boundary, keep=("jiwa",))
     assert not first.cached
@@ -69,6 +74,7 @@ def test_a_miss_then_a_hit_give_the_same_villages(boundary: Path, tmp_path: Path
     assert np.array_equal(second.layer.area_km2, expected.area_km2)
     assert shapely.equals_exact(second.layer.projected, expected.projected, 0).all()
     assert 0 in second.layer.tree.query(expected.projected[0].centroid)  # the index is over the projected shapes
+    assert shapely.equals_exact(first.layer.projected, expected.projected, 0).all()  # the cold run's, read back
 
 
 def test_the_table_handed_out_is_a_copy(boundary: Path, tmp_path: Path) -> None:

@@ -144,3 +144,21 @@ def test_fractions_sum_to_the_polygon_area_and_each_cell_matches_shapely(
         cell_box = box(100 + c * cell, -(r + 1) * cell, 100 + (c + 1) * cell, -r * cell)
         assert frac * cell * cell == pytest.approx(polygon.intersection(cell_box).area, abs=1e-9)
         assert 0 <= frac <= 1.0
+
+
+@pytest.mark.parametrize("chunk", [1, 12, 40])
+def test_the_chunk_size_changes_nothing(monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+    # Villages are taken in chunks bounded by vertex count (memory); a chunk may hold one village or many.
+    shapes = [
+        box(101.5, -2.25, 102.5, -1.25),
+        Polygon([(103.1, -3.1), (105.9, -3.3), (104.2, -5.8)]),
+        MultiPolygon([box(106.2, -1.2, 106.8, -0.4), box(107.1, -1.9, 108.6, -1.1)]),
+        box(101.1, -9.9, 109.9, -6.1).difference(box(103.0, -9.0, 104.0, -8.0)),
+        box(104.2, -6.7, 104.3, -6.6),
+    ]
+    whole = weights_of(*shapes)
+    monkeypatch.setattr("ews.exposure.zonal._CHUNK_VERTICES", chunk)
+    chunked = weights_of(*shapes)
+    np.testing.assert_array_equal(chunked.indptr, whole.indptr)
+    np.testing.assert_array_equal(chunked.cells, whole.cells)
+    np.testing.assert_array_equal(chunked.fraction, whole.fraction)

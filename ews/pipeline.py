@@ -658,7 +658,8 @@ def _write_review(
 
     The village files (``villages.gpkg``/``.geojson``, ``summary.csv``, ``warnings.geojson``) of a run whose
     village table and warnings are those of the ``previous`` published folder are linked from it, not written
-    again (:func:`_reuse_village_files`); the maps are always drawn (their title says when).
+    again (:func:`_reuse_village_files`); the PNG map is always drawn (its title says when), the HTML page of
+    an unchanged map is the previous one with the new instant (:mod:`ews.review.map_page`).
 
     What the maps show is :func:`ews.review.scene.map_scene`'s, drawn from the display geometry of the
     region's boundary set (simplified once, kept in ``cache_dir`` beside the zonal weights, in memory only
@@ -669,7 +670,8 @@ def _write_review(
     ``exercise: "LATIHAN"`` for an exercise run, and the identifiers of its exercise warnings.
     """
     from ews.review.geojson import write_geojson
-    from ews.review.riskmap import risk_map_html, risk_map_png
+    from ews.review.map_page import write_page
+    from ews.review.riskmap import risk_map_png
     from ews.review.scene import EXERCISE_COLUMN, exercise_ids, exercise_marks, is_exercise_run, map_scene
     from ews.store.display_cache import cached_display
 
@@ -714,8 +716,8 @@ def _write_review(
         _write_village_manifest(staging, digest, exercise=drill)
     png = risk_map_png(scene.villages, scene.areas, scene.title, raster=raster, outline=scene.outline)
     write_bytes_atomic(staging / "risk_map.png", png)
-    page = risk_map_html(scene.villages, scene.areas, scene.title, raster=raster, outline=scene.outline)
-    write_text_atomic(staging / "risk_map.html", page)
+    # The page of a map that did not change is the last one's with the new instant (ews.review.map_page).
+    write_page(staging, previous, scene.villages, scene.areas, scene.title, raster=raster, outline=scene.outline)
     stamp: dict[str, object] = {}
     if is_exercise_run(warnings):
         stamp["exercise"] = "LATIHAN"

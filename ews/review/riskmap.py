@@ -60,6 +60,7 @@ __all__ = [
     "MapTitle",
     "Outline",
     "RasterLayer",
+    "as_of_phrase",
     "risk_map_figure",
     "risk_map_html",
     "risk_map_png",
@@ -559,9 +560,15 @@ def _validity(title: MapTitle) -> str:
         text = f"Berlaku sampai {_when(end)} {zone}"
     else:
         text = "Waktu berlaku tidak diketahui"
-    if title.as_of is not None:
-        text += f" · keadaan {_when(title.as_of)} {zone}"
+    phrase = as_of_phrase(title)
+    if phrase is not None:
+        text += f" · {phrase}"
     return text
+
+
+def as_of_phrase(title: MapTitle) -> str | None:
+    """How a map states the instant its run judged the warnings at (``"keadaan 24 Sep 2026 18:05 WITA"``)."""
+    return None if title.as_of is None else f"keadaan {_when(title.as_of)} {title.zone_name}"
 
 
 def _ids_line(ids: Sequence[str]) -> str:

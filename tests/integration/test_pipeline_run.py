@@ -232,7 +232,12 @@ def test_unchanged_village_files_are_linked_from_the_last_run(demo: tuple[Path, 
     run(open_region(region), str(warning), out, now=NOW + timedelta(minutes=10))
     assert {name: (out / name).stat().st_ino for name in first} == first
     assert pd.read_csv(out / "summary.csv")["level"].tolist() == levels
-    assert (out / "risk_map.png").stat().st_size > 0  # the maps are drawn anew (their title says when)
+    assert (out / "risk_map.png").stat().st_size > 0  # the PNG is drawn anew (its title says when)
+    page = (out / "risk_map.html").read_text(encoding="utf-8")  # the page: the last one, with the new instant
+    listed = json.loads((out / "risk_map_page.json").read_text(encoding="utf-8"))
+    assert listed["phrase"] == "keadaan 28 Nov 2026 18:10 WIB"
+    assert "keadaan 28 Nov 2026 18:10 WIB" in page
+    assert "keadaan 28 Nov 2026 18:00 WIB" not in page
     # A file edited by hand since is not trusted: everything is written again.
     (out / "summary.csv").write_text((out / "summary.csv").read_text() + "\n", encoding="utf-8")
     run(open_region(region), str(warning), out, now=NOW + timedelta(minutes=20))

@@ -209,6 +209,9 @@ def _instant(text: str, column: str) -> tuple[datetime | None, str | None]:
     return value, None
 
 
+_SHARED_INSTANTS = 10_000
+
+
 def read_subscriber_file(
     path: Path, village_codes: Collection[str] | None = None, region_name: str = "?"
 ) -> SubscriberFile:
@@ -242,6 +245,9 @@ def read_subscriber_file(
     # Parsing a number (phonenumbers) is most of the cost of a line: each distinct text is parsed once.
     phones: dict[str, tuple[str | None, str | None]] = {}
     villages: dict[str, tuple[str | None, str | None]] = {}  # a village has many subscribers
+    # Values many rows share (language, channel, consent source, consent time) kept once, not once per row.
+    shared: dict[str, str] = {}
+    instants: dict[str, tuple[datetime | None, str | None]] = {}
     for line, row in _lines(path, SUBSCRIBER_COLUMNS, data):
         rows_read += 1
         if row is None:
@@ -260,8 +266,8 @@ def read_subscriber_file(
             checked = villages[raw_village] = _village(raw_village, village_codes, region_name)
         village, why = checked
         reasons += [why] if why else []
-        language = row["language"] or "id"
-        channel = row["channel"] or "sms"
+        language = shared.setdefault(row["language"] or "id", row["language"] or "id")
+        channel = shared.setdefault(row["channel"] or "sms", row["channel"] or "sms")
         reasons += [r for r in (_choice(language, LANGUAGES, "language"), _choice(channel, CHANNELS, "channel")) if r]
         consent_time = None
         if not row["consent_source"]:
@@ -269,7 +275,12 @@ def read_subscriber_file(
         if not row["consent_time"]:
             reasons.append("column 'consent_time' is empty: consent is required (UU 27/2022)")
         else:
-            consent_time, why = _instant(row["consent_time"], "consent_time")
+            found_time = instants.get(row["consent_time"])
+            if found_time is None:
+                found_time = _instant(row["consent_time"], "consent_time")
+                if len(instants) < _SHARED_INSTANTS:  # times of a form are mostly distinct: a bounded share
+                    instants[row["consent_time"]] = found_time
+            consent_time, why = found_time
             reasons += [why] if why else []
         opted_out_at = None
         if row.get("opted_out_at"):
@@ -284,7 +295,7 @@ def read_subscriber_file(
                 village_code=village,
                 language=language,
                 channel=channel,
-                consent_source=row["consent_source"],
+                consent_source=shared.setdefault(row["consent_source"], row["consent_source"]),
                 consent_time=consent_time,
                 opted_out_at=opted_out_at,
                 opt_out_source=(row.get("opt_out_source") or "import") if opted_out_at else None,

@@ -130,6 +130,24 @@ def test_reimport_updates_and_counts(store: Store, tmp_path: Path) -> None:
     assert {r.phone: r.language for r in store.subscribers()}[phone(2)] == "en"
 
 
+def test_an_import_larger_than_a_batch_writes_every_row_once(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # New rows are written a batch at a time as they are made (memory at a million rows): 3 batches and a rest.
+    import ews.store.subscribers as subscribers
+
+    monkeypatch.setattr(subscribers, "_WRITE_CHUNK", 3)
+    monkeypatch.setattr(subscribers, "_COPY_CHUNK", 3)
+    rows = [SubscriberRecord(phone(n), V1, "id", "sms", "form", T0) for n in range(1, 11)]
+    rows.append(SubscriberRecord(phone(4), V1, "en", "sms", "form", T0))  # a duplicate: merged, first wins
+    report = store.import_subscribers(rows, at=T0)
+    assert (report.imported, report.merged_duplicates) == (10, 1)
+    found = store.subscribers()
+    assert sorted(r.phone for r in found) == sorted(phone(n) for n in range(1, 11))
+    assert {r.phone: r.language for r in found}[phone(4)] == "id"
+    assert all(r.recipient_id == recipient_id(r.phone) for r in found)
+    again = store.import_subscribers(rows, at=T0)
+    assert (again.imported, again.unchanged) == (0, 10)
+
+
 # -- rejected files: nothing written --------------------------------------------------------------------
 
 

@@ -110,9 +110,9 @@ ISLAND_PROVINCES = (
 STAGES: tuple[tuple[str, str, int], ...] = (
     ("ews.pipeline", "fetch_sources", 0),
     ("ews.pipeline", "open_region_data", 0),
+    ("ews.pipeline", "sync_region_contacts", 0),  # run_slice imports the file before the assessment
     ("ews.pipeline", "assess_villages", 0),
     ("ews.pipeline", "publish_outputs", 0),
-    ("ews.pipeline", "sync_region_contacts", 1),
     ("ews.alerting", "alert_step", 1),
     ("ews.alerting", "record_warnings", 2),
     ("ews.alerting", "lifecycle_step", 2),

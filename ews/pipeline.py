@@ -841,6 +841,10 @@ def run_slice(
                 config=config, now=now, cache_dir=cache_dir, adm4_base_url=adm4_base_url,
             )  # fmt: skip
         region = open_region_data(config, progress, store=store, cache_dir=cache_dir)
+        # The subscribers file goes into the store at once and its parse is let go: a national file's million
+        # records would otherwise stay in memory through the assessment (a cold cycle's memory peak).
+        sync_region_contacts(store, config, region)
+        region = replace(region, subscriber_file=None, subscribers_unchanged=True)
         assess_villages(config, run_dir, progress, region=region, now=now, cache_dir=cache_dir)
         report = publish_outputs(
             config, run_dir, out_dir, now=now, store=store, channel=channel, templates_dir=templates_dir,

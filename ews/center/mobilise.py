@@ -210,6 +210,10 @@ def sync_mobilisations(
     wanted_keys = {(s.thread_id, s.village_code, s.seq) for s in states}
     if current is None:
         current = store.current_versions(region, sorted(wanted_keys))
+    else:  # the caller's are the active alerts' (level above none): any other wanted is read
+        missing = wanted_keys - {(v.thread_id, v.village_code, v.seq) for v in current}
+        if missing:
+            current = [*current, *store.current_versions(region, sorted(missing))]
     current_of = {
         (v.thread_id, v.village_code): v for v in current if (v.thread_id, v.village_code, v.seq) in wanted_keys
     }

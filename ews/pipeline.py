@@ -43,7 +43,7 @@ from ews.ingest.http import fetch_bytes
 from ews.ingest.population import attach_population
 from ews.ingest.rain_urls import DAY_HOURS
 from ews.sources import HazardSources, assess_hazards, load_hazards, load_underlay, stage_sources
-from ews.store.artifacts import atomic_folder, write_bytes_atomic, write_text_atomic
+from ews.store.artifacts import atomic_folder, file_stat, write_bytes_atomic, write_text_atomic
 from ews.store.records import warning_from_record, warning_to_record
 from ews.store.region_cache import open_villages
 from ews.store.repository import AlertVersionRecord, Store
@@ -774,7 +774,7 @@ def _reuse_village_files(previous: Path | None, staging: Path, digest: str | Non
     from ews.store.artifacts import link_or_copy
 
     for name, stat in files.items():
-        if name not in _VILLAGE_FILES or _stat(previous / name) != stat:
+        if name not in _VILLAGE_FILES or file_stat(previous / name) != stat:
             return False
     for name in files:
         if not link_or_copy(previous / name, staging / name):  # gone meanwhile: write them all again
@@ -785,19 +785,11 @@ def _reuse_village_files(previous: Path | None, staging: Path, digest: str | Non
     return True
 
 
-def _stat(path: Path) -> list[int] | None:
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return None
-    return [st.st_ino, st.st_size, st.st_mtime_ns]
-
-
 def _write_village_manifest(staging: Path, digest: str | None, *, exercise: bool) -> None:
     """``village_files.json``; an exercise run's says so (``"exercise": "LATIHAN"``), as every output of it does."""
     if digest is None:
         return
-    files = {name: _stat(staging / name) for name in _VILLAGE_FILES if (staging / name).exists()}
+    files = {name: file_stat(staging / name) for name in _VILLAGE_FILES if (staging / name).exists()}
     document: dict[str, object] = {"format": _VILLAGE_FORMAT, "digest": digest, "files": files}
     if exercise:
         document["exercise"] = "LATIHAN"

@@ -25,7 +25,7 @@ import shapely
 
 from ews.review import riskmap
 from ews.review.riskmap import MapTitle, Outline, RasterLayer, as_of_phrase, risk_map_html
-from ews.store.artifacts import write_text_atomic
+from ews.store.artifacts import file_stat, write_text_atomic
 
 __all__ = ["PAGE", "write_page"]
 
@@ -64,7 +64,7 @@ def write_page(
         return False
     count = page.count(shown) if shown else 0
     listed: dict[str, object] = {
-        "format": _FORMAT, "digest": digest, "phrase": shown, "count": count, "stat": _stat(staging / PAGE)
+        "format": _FORMAT, "digest": digest, "phrase": shown, "count": count, "stat": file_stat(staging / PAGE)
     }  # fmt: skip
     if title.exercise:  # every output of an exercise run says so
         listed["exercise"] = "LATIHAN"
@@ -80,7 +80,7 @@ def _redated(previous: Path | None, digest: str, shown: str | None) -> str | Non
         listed = json.loads((previous / _MANIFEST).read_text(encoding="utf-8"))
         if not isinstance(listed, dict) or listed.get("format") != _FORMAT or listed.get("digest") != digest:
             return None
-        if _stat(previous / PAGE) != listed.get("stat"):
+        if file_stat(previous / PAGE) != listed.get("stat"):
             return None  # edited or replaced since it was published
         page = (previous / PAGE).read_text(encoding="utf-8")
     except (OSError, ValueError):
@@ -126,11 +126,3 @@ def _code() -> str:
         source = Path(riskmap.__file__).read_bytes()
         _CODE.append(hashlib.sha256(source).hexdigest())
     return _CODE[0]
-
-
-def _stat(path: Path) -> list[int] | None:
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return None
-    return [st.st_ino, st.st_size, st.st_mtime_ns]

@@ -64,6 +64,18 @@ def write_bytes_staged(path: Path, data: bytes) -> None:
 _NO_LINK = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EACCES}
 
 
+def file_stat(path: Path) -> list[int] | None:
+    """[inode, size, modification time in ns] of a file (``None`` if it is gone): how a manifest knows its file.
+
+    As git checks its working tree: a file edited or replaced since it was listed has another stat.
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
 def link_or_copy(source: Path, target: Path) -> bool:
     """Make ``target`` the file ``source`` (a hard link, or a copy where linking fails); False if it is gone.
 

@@ -58,9 +58,12 @@ def _write(out: TextIO, frame: gpd.GeoDataFrame, name: str) -> None:
         shapes = shapely.to_geojson(part.geometry.to_numpy())
         table = part.drop(columns=[geometry])
         if len(table.columns):
-            records = table.to_json(
+            lines = table.to_json(
                 orient="records", lines=True, double_precision=15, force_ascii=False, date_format="iso"
-            ).splitlines()
+            )
+            # One record per "\n" (pandas escapes it in values); not splitlines(): a name may hold U+2028 or
+            # U+0085, which JSON keeps as they are and splitlines() would cut at.
+            records = lines.rstrip("\n").split("\n")
         else:
             records = ["{}"] * len(part)
         features = ",\n".join(

@@ -89,3 +89,15 @@ def test_a_table_longer_than_a_chunk_is_written_whole_and_in_order(tmp_path: Pat
     assert list(back["code"]) == list(frame["code"])
     assert list(back["level"]) == list(frame["level"])
     assert back.geometry.iloc[-1].equals(frame.geometry.iloc[-1])
+
+
+def test_names_with_unicode_line_separators_stay_one_feature_each(tmp_path: Path) -> None:
+    # JSON keeps U+2028, U+2029 and U+0085 as they are; a writer that split its records at them would break.
+    names = ["Desa\u2028Satu", "Desa\u2029Dua", "Desa\x85Tiga", "Desa\x1cEmpat"]
+    frame = gpd.GeoDataFrame(
+        {"name": names}, geometry=[box(112 + i * 0.01, -7.0, 112.005 + i * 0.01, -6.99) for i in range(4)],
+        crs="EPSG:4326",
+    )  # fmt: skip
+    write_geojson(tmp_path / "odd.geojson", frame, name="villages", staged=True)
+    raw = json.loads((tmp_path / "odd.geojson").read_text(encoding="utf-8"))
+    assert [f["properties"]["name"] for f in raw["features"]] == names

@@ -1,14 +1,16 @@
-"""CAP output of a cycle: one CAP 1.2 message per alert version that went out, and the Atom index of the active ones.
+"""CAP output of a cycle: one CAP 1.2 alert per area in force or ended, and the Atom index of those in force.
 
-Edge composition (it reads the store and writes files): :mod:`ews.cap.writer` renders, this module decides which
-messages a cycle publishes and reuses what was published before.
+Edge composition (it reads the store and writes files): :mod:`ews.cap.areas` groups villages into areas,
+:mod:`ews.cap.writer` renders, this module decides which area alerts a cycle publishes and reuses what was
+published before (the store's :mod:`ews.store.cap_areas` keeps the partition).
 
 Cost per cycle (see docs/cap-output.md): the store is read in bulk (the written versions in one query per chunk,
-the earlier versions they reference in one query per thread, headers per thread); only the messages this cycle
-publishes are rendered, with each village's polygon text from :mod:`ews.store.cap_cache`; files are written
-plainly into the staging folder, whose swap (:func:`ews.store.artifacts.atomic_folder`) makes them durable at once;
-an active alert's unchanged file is hard-linked from the previous snapshot, never read. Which previous files can be
-linked is told by the snapshot's :data:`MANIFEST` (identifier -> ``sent`` and SHA-256), not by opening them.
+the live areas in one query, headers per thread rendered); the partition is one spatial-index query; only new
+areas (or ones missing from the previous folder) are rendered, with each area's polygon text from
+:mod:`ews.store.cap_cache`; files are written plainly into the staging folder, whose swap
+(:func:`ews.store.artifacts.atomic_folder`) makes them durable at once; an unchanged area's file is hard-linked
+from the previous snapshot, never read. Which previous files can be linked is told by the snapshot's
+:data:`MANIFEST` (identifier -> ``sent``, SHA-256 and stat), not by opening them.
 """
 
 from __future__ import annotations
@@ -26,6 +28,16 @@ from typing import Any
 import pandas as pd
 
 from ews.alerts.model import Transition, VillageState
+from ews.cap.areas import (
+    AREA_MAX_VERTICES,
+    IN_FORCE,
+    AreaKey,
+    area_digest,
+    area_identifier,
+    area_polygons,
+    components,
+    kecamatan_of,
+)
 from ews.cap.writer import (
     CapArea,
     CapMessage,
@@ -35,23 +47,22 @@ from ews.cap.writer import (
     cap_time,
     feed_entry,
     msg_types_for,
-    polygon_rings,
     to_cap_xml,
 )
 from ews.codes import local_zone
 from ews.config import RegionConfig
 from ews.errors import CapError
 from ews.store.artifacts import link_or_copy, write_bytes_staged
-from ews.store.cap_cache import cached_polygon_texts
-from ews.store.repository import AlertVersionRecord, Store
+from ews.store.cap_cache import area_key, cached_texts, polygon_keys
+from ews.store.repository import AlertVersionRecord, CapAreaRecord, Store
 from ews.store.warnings import WarningHeader
-from ews.types import Warning
+from ews.types import Level, Warning
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 """The CAP folder's list of its files: ``{"format": ..., "files": {identifier: record}}`` (see :class:`Listed`)."""
-_MANIFEST_FORMAT = "ews-cap-manifest/2"
+_MANIFEST_FORMAT = "ews-cap-manifest/3"  # 3: area alerts (2: one file per village version)
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,15 @@ class _Village:
     kecamatan: str
     kabkota: str
     geometry: Any
+
+
+@dataclass(frozen=True)
+class _Area:
+    """One area of this cycle's partition: its key, its members' versions (by code) and its digest."""
+
+    key: AreaKey
+    members: tuple[AlertVersionRecord, ...]
+    digest: str
 
 
 def publish_cap(
@@ -74,16 +94,21 @@ def publish_cap(
     *,
     cache_dir: Path | None = None,
     active: tuple[Sequence[VillageState], Sequence[AlertVersionRecord]] | None = None,
+    max_vertices: int = AREA_MAX_VERTICES,
 ) -> int:
-    """Write the CAP files of a cycle into ``cap_dir``; return how many messages this cycle published.
+    """Write the CAP area alerts of a cycle into ``cap_dir``; return how many new area alerts this cycle published.
 
-    ``written_ids``: the alert versions that went out this cycle; every active alert's latest version is
-    written too. ``by_id``: this cycle's warnings by identifier (the stored headers stand in for the others).
-    ``previous_cap_dir``: the last published ``cap/`` folder, whose unchanged files are hard-linked.
-    ``cap_dir`` is expected inside an :func:`ews.store.artifacts.atomic_folder` staging folder: its files are
-    not fsync'ed one by one. ``cache_dir``: where the villages' polygon texts are kept between processes (the
-    zonal weights' cache folder); ``None`` keeps them in this process only. ``active``: the region's active
+    The region's alerts in force (every active alert's latest published version) and the endings written this
+    cycle are grouped into areas (:mod:`ews.cap.areas`). An area whose digest matches one the store lists as in
+    force is the same message: its file is linked from ``previous_cap_dir`` (or rendered again, to the same bytes,
+    from what the store kept); any other area is a new alert, sent now, whose ``<references>`` name every area
+    alert in force that held one of its villages, and those are no longer in force. ``written_ids``: the alert
+    versions that went out this cycle. ``by_id``: this cycle's warnings by identifier (the stored headers stand
+    in for the others). ``cap_dir`` is expected inside an :func:`ews.store.artifacts.atomic_folder` staging
+    folder: its files are not fsync'ed one by one. ``cache_dir``: where polygon texts are kept between processes
+    (the zonal weights' cache folder); ``None`` keeps them in this process only. ``active``: the region's active
     village states and their current versions, where the caller has them (else they are read).
+    ``max_vertices``: most points of one ``<polygon>``.
 
     Raises
     ------
@@ -91,83 +116,135 @@ def publish_cap(
         A version of a village that is not in ``villages``, or a message that cannot be written as CAP 1.2.
     """
     written = store.alert_versions(written_ids)
-    states: Sequence[VillageState]
     if active is None:
         states = store.active_alerts(config.id)
         current: Sequence[AlertVersionRecord] = store.current_versions(
             config.id, [(s.thread_id, s.village_code, s.seq) for s in states]
         )
     else:
-        states, current = active
-    active_versions = [v for v in current if v.status in ("auto", "approved")]
-    headers: dict[str, WarningHeader] = {}
-    for thread in sorted({s.thread_id for s in states}):
-        headers.update({h.identifier: h for h in store.warning_headers(thread)})
-    places = _villages(villages, {v.village_code for v in (*written, *active_versions)})
+        current = active[1]
+    in_force = [v for v in current if v.status in _PUBLISHED and not v.transition.ends and v.level > Level.NONE]
+    told = {(v.thread_id, v.village_code) for v in in_force}
+    endings: dict[tuple[str, str], AlertVersionRecord] = {}
+    for v in written:
+        key = (v.thread_id, v.village_code)
+        if v.transition.ends and key not in told and (key not in endings or v.seq > endings[key].seq):
+            endings[key] = v
+    members = [*in_force, *endings.values()]
+    places = _villages(villages, {v.village_code for v in members})
+    unknown = sorted({v.village_code for v in members} - set(places))
+    if unknown:
+        raise CapError(
+            f"{len(unknown)} alert(s) name villages that are not in the region's boundary file "
+            f"({', '.join(unknown[:5])}{', …' if len(unknown) > 5 else ''}): restore the villages or end their alerts"
+        )
+    areas = _partition(members, places)
+
+    # Which areas are the ones already published (same digest), and which in-force areas the new ones replace.
+    live = store.live_cap_areas(config.id)
+    live_by_digest = {r.digest: r for r in live}
+    ended = [a.digest for a in areas if a.key.kind != IN_FORCE and a.digest not in live_by_digest]
+    stored_endings = store.cap_areas_by_digest(config.id, ended) if ended else {}
+    live_of_village = {(r.thread_id, code): r for r in live for code, _ in r.members}
+    sent = now.astimezone(UTC).replace(microsecond=0)
+    published: list[tuple[_Area, CapAreaRecord]] = []
+    new: list[CapAreaRecord] = []
+    orphans: list[int] = []  # endings of villages in no area in force (published before areas existed)
+    for area in areas:
+        record = live_by_digest.get(area.digest)
+        if record is None and area.key.kind != IN_FORCE:
+            record = stored_endings.get(area.digest)
+        if record is None:
+            replaced = {
+                r.identifier: r.sent
+                for v in area.members
+                if (r := live_of_village.get((v.thread_id, v.village_code))) is not None
+            }
+            record = CapAreaRecord(
+                region=config.id, thread_id=area.key.thread_id,
+                identifier=area_identifier(config.id, area.key.thread_id, area.key.kecamatan, area.digest, sent),
+                digest=area.digest, kind=area.key.kind, sent=sent, live=area.key.kind == IN_FORCE,
+                members=tuple((v.village_code, v.seq) for v in area.members),
+                refs=tuple(sorted(replaced.items(), key=lambda item: (item[1], item[0]))),
+            )  # fmt: skip
+            if not record.refs and area.key.kind != IN_FORCE:
+                orphans.append(len(published))
+            new.append(record)
+        published.append((area, record))
+    if orphans:
+        published = _refer_to_villages(store, config.id, published, orphans, new)
+    kept = {r.identifier for _, r in published}
+    retired = [r.identifier for r in live if r.identifier not in kept]
 
     cap_dir.mkdir(parents=True, exist_ok=True)
-    # A published CAP message never changes: an active version already in the previous snapshot is linked from
-    # there, not rendered and validated again (thousands of villages under one rain thread). The same
-    # identifier from another store (a database reset) would have another <sent>, so it is rendered anew.
-    fresh = {v.cap_identifier for v in written}
+    # A published CAP message never changes: one already in the previous snapshot is linked from there, not
+    # rendered again. The same identifier from another store (a database reset) would have another <sent>.
     manifest: dict[str, Listed] = {}
-    if previous_cap_dir is not None:
-        previous = read_manifest(previous_cap_dir)
-        for v in active_versions:
-            listed = previous.get(v.cap_identifier)
-            if v.cap_identifier in fresh or listed is None or listed.sent != _sent_text(v):
-                continue
-            name = f"{v.cap_identifier}.xml"
+    previous = read_manifest(previous_cap_dir) if previous_cap_dir is not None else {}
+    to_render: list[tuple[_Area, CapAreaRecord]] = []
+    for area, record in published:
+        listed = previous.get(record.identifier)
+        name = f"{record.identifier}.xml"
+        if (
+            previous_cap_dir is not None
+            and listed is not None
+            and listed.sent == _sent_of(record, area)
             # The file must still be the one listed (inode, size, modification time, as git's index checks a
             # working tree): one edited or replaced since is rendered again, and no file is read to tell.
-            if _file_stat(previous_cap_dir / name) != listed.stat:
-                continue
-            if link_or_copy(previous_cap_dir / name, cap_dir / name):  # False: the file is gone, render it
-                manifest[v.cap_identifier] = dataclasses.replace(listed, stat=_file_stat(cap_dir / name))
-    kept = set(manifest)
+            and _file_stat(previous_cap_dir / name) == listed.stat
+            and link_or_copy(previous_cap_dir / name, cap_dir / name)  # False: the file is gone, render it
+        ):
+            manifest[record.identifier] = dataclasses.replace(listed, stat=_file_stat(cap_dir / name))
+        else:
+            to_render.append((area, record))
 
-    to_render = list(
-        {v.cap_identifier: v for v in (*written, *active_versions) if v.cap_identifier not in kept}.values()
-    )
-    history = store.versions_by_village(config.id, {(v.thread_id, v.village_code) for v in to_render})
+    headers: dict[str, WarningHeader] = {}
+    for thread in sorted({a.key.thread_id for a, _ in to_render}):
+        headers.update({h.identifier: h for h in store.warning_headers(thread)})
 
     def source_of(v: AlertVersionRecord) -> Warning | WarningHeader | None:
         return by_id.get(v.warning_id) or headers.get(v.warning_id)
 
-    # Polygon text once per village outline (cached across cycles), named in errors by its first message.
-    codes = list(dict.fromkeys(v.village_code for v in to_render))
-    first: dict[str, str] = {}
-    for v in to_render:
-        first.setdefault(v.village_code, v.cap_identifier)
-    texts = cached_polygon_texts(
+    # Polygon texts once per set of outlines (cached across cycles), named in errors by the area's identifier.
+    outlines = [[places[v.village_code].geometry for v in a.members] for a, _ in to_render]
+    flat = polygon_keys([g for group in outlines for g in group])
+    keys, start = [], 0
+    for group in outlines:
+        keys.append(area_key(flat[start : start + len(group)], max_vertices))
+        start += len(group)
+    texts = cached_texts(
         cache_dir,
-        [places[c].geometry for c in codes],
-        lambda i: polygon_rings(
-            places[codes[i]].geometry, f"{first[codes[i]]}: village {codes[i]} {places[codes[i]].name}"
+        keys,
+        lambda i: area_polygons(
+            outlines[i],
+            f"{to_render[i][1].identifier}: area of {len(outlines[i])} village(s) in kecamatan "
+            f"{to_render[i][0].key.kecamatan}",
+            max_vertices,
         ),
     )
-    polygons = dict(zip(codes, texts, strict=True))
-
-    for v in to_render:
-        earlier = [e for e in history.get((v.thread_id, v.village_code), []) if e.seq < v.seq]
-        message = cap_for(config, v, _area(v.village_code, places, polygons.get(v.village_code)), source_of(v), earlier)
+    for (area, record), polygons in zip(to_render, texts, strict=True):
+        lead = max(area.members, key=lambda v: (v.created_at, v.village_code))
+        message = area_message(config, area, record, places, polygons, source_of(lead))
         data = to_cap_xml(message)
-        name = f"{v.cap_identifier}.xml"
+        name = f"{record.identifier}.xml"
         write_bytes_staged(cap_dir / name, data)
         entry = feed_entry(message, name)
-        manifest[v.cap_identifier] = Listed(
-            _sent_text(v), hashlib.sha256(data).hexdigest(), int(entry.sent.timestamp()), entry.xml,
+        manifest[record.identifier] = Listed(
+            cap_time(message.sent), hashlib.sha256(data).hexdigest(), int(entry.sent.timestamp()), entry.xml,
             _file_stat(cap_dir / name),
         )  # fmt: skip
-    # A kept message's feed entry comes from the manifest, as its file came from the last folder.
-    feed = [manifest[v.cap_identifier].feed_entry(v.cap_identifier) for v in active_versions]
+    # The feed lists the areas in force; a kept message's entry comes from the manifest, as its file did.
+    feed = [manifest[r.identifier].feed_entry(r.identifier) for _, r in published if r.kind == IN_FORCE]
     write_bytes_staged(
         cap_dir / "index.atom",
         atom_feed_of(feed, feed_id=f"urn:ews:feed:{cap_dir.name}", title="ews: peringatan aktif", updated=now),
     )
     document = {"format": _MANIFEST_FORMAT, "files": {k: manifest[k].to_json() for k in sorted(manifest)}}
     write_bytes_staged(cap_dir / MANIFEST, json.dumps(document, separators=(",", ":")).encode())
-    return len(written)
+    # Stored last: a cycle that fails before here publishes nothing and leaves the store's partition as it was.
+    if new or retired:
+        store.record_cap_areas(config.id, new, retired)
+    return len(new)
 
 
 @dataclass(frozen=True)
@@ -248,53 +325,121 @@ def _villages(villages: pd.DataFrame, wanted: set[str]) -> dict[str, _Village]:
     }
 
 
-def _area(code: str, places: Mapping[str, _Village], polygons: tuple[str, ...] | None) -> CapArea:
-    place = places.get(code)
-    if place is None:
-        raise CapError(
-            f"an alert version names village {code}, which is not in the region's boundary file: "
-            "restore the village or end its alert"
+_PUBLISHED = ("auto", "approved")  # review statuses of versions that went out
+
+
+def _partition(members: Sequence[AlertVersionRecord], places: Mapping[str, _Village]) -> list[_Area]:
+    """The cycle's areas: members grouped by :class:`AreaKey`, kecamatan and contiguity (:func:`components`)."""
+    keys = [
+        AreaKey(
+            thread_id=v.thread_id,
+            kind=v.transition.value if v.transition.ends else IN_FORCE,
+            level=v.level_before if v.transition.ends else v.level,
+            exercise=v.exercise,
+            hazard=v.hazard or "cuaca",
+            kecamatan=kecamatan_of(v.village_code),
         )
-    return CapArea(code, place.name, place.kecamatan, place.kabkota, place.geometry, polygons)
+        for v in members
+    ]
+    areas = []
+    for group in components(keys, [places[v.village_code].geometry for v in members]):
+        versions = tuple(sorted((members[i] for i in group), key=lambda v: v.village_code))
+        key = keys[group[0]]
+        areas.append(_Area(key, versions, area_digest(key, [(v.village_code, v.seq) for v in versions])))
+    return sorted(areas, key=lambda a: (a.key, a.members[0].village_code))
 
 
-def cap_for(
+def _refer_to_villages(
+    store: Store,
+    region: str,
+    published: list[tuple[_Area, CapAreaRecord]],
+    orphans: Sequence[int],
+    new: list[CapAreaRecord],
+) -> list[tuple[_Area, CapAreaRecord]]:
+    """Give endings that replace no area alert the village messages they end (an alert published per village).
+
+    CAP requires an Update or Cancel to reference what it replaces; an alert announced before area alerts
+    existed (or whose area the store lost) was published as one message per village, under its version's own
+    identifier, so the ending references those.
+    """
+    wanted = {(v.thread_id, v.village_code) for i in orphans for v in published[i][0].members}
+    history = store.versions_by_village(region, wanted)
+    out = list(published)
+    for i in orphans:
+        area, record = published[i]
+        refs = {
+            e.cap_identifier: e.created_at.astimezone(UTC).replace(microsecond=0)
+            for v in area.members
+            for e in history.get((v.thread_id, v.village_code), [])
+            if e.seq < v.seq
+        }
+        better = dataclasses.replace(record, refs=tuple(sorted(refs.items(), key=lambda item: (item[1], item[0]))))
+        new[new.index(record)] = better
+        out[i] = (area, better)
+    return out
+
+
+def _sent_of(record: CapAreaRecord, area: _Area) -> str:
+    return cap_time(record.sent.astimezone(local_zone(area.members[0].village_code)[0]))
+
+
+def area_message(
     config: RegionConfig,
-    version: AlertVersionRecord,
-    area: CapArea,
+    area: _Area,
+    record: CapAreaRecord,
+    places: Mapping[str, _Village],
+    polygons: Sequence[str],
     warning: Warning | WarningHeader | None,
-    earlier: Sequence[AlertVersionRecord] = (),
 ) -> CapMessage:
-    """The CAP message of one alert version.
+    """The CAP message of one area alert.
 
-    ``earlier``: the versions of that village's alert in that thread before this one (its ``<references>``);
-    empty for a message used only in the Atom feed.
+    Its transition is the one its villages share (all escalated: ``escalate``), else ``update``; an alert in
+    force that replaces nothing is ``new``. Event, effective and expiry come from the source warning of the
+    member announced last.
     """
     from ews.alerting import issuer_of  # the alert step imports this module
 
-    tz, zone = local_zone(version.village_code)
+    lead = max(area.members, key=lambda v: (v.created_at, v.village_code))
+    tz, zone = local_zone(lead.village_code)
     sender = f"ews.{config.id}"
-    references = tuple(CapReference(sender, v.cap_identifier, v.created_at.astimezone(tz)) for v in earlier)
-    allowed = msg_types_for(version.transition)
-    msg_type = "Update" if version.transition is Transition.NEW and references and "Update" in allowed else allowed[0]
-    sent = version.created_at.astimezone(tz)
+    references = tuple(CapReference(sender, identifier, at.astimezone(tz)) for identifier, at in record.refs)
+    if area.key.kind != IN_FORCE:
+        transition = Transition(area.key.kind)
+    else:
+        shared = {v.transition for v in area.members}
+        transition = shared.pop() if len(shared) == 1 else Transition.UPDATE
+        if not references:
+            transition = Transition.NEW
+    allowed = msg_types_for(transition)
+    msg_type = "Update" if references and "Update" in allowed else allowed[0]
+    sent = record.sent.astimezone(tz)
+    ends = transition.ends
     effective = warning.effective.astimezone(tz) if warning and warning.effective else sent
+    first = places[area.members[0].village_code]
     return CapMessage(
-        identifier=version.cap_identifier,
+        identifier=record.identifier,
         sender=sender,
         sent=sent,
-        status="Exercise" if version.exercise else "Actual",
+        status="Exercise" if area.key.exercise else "Actual",
         msg_type=msg_type,
         references=references,
-        level=version.level_before if version.transition.ends else version.level,
-        transition=version.transition,
+        level=area.key.level,
+        transition=transition,
         event=warning.event if warning else "Peringatan cuaca",
-        effective=min(effective, sent) if version.transition.ends else effective,
+        effective=min(effective, sent) if ends else effective,
         expires=warning.expires.astimezone(tz) if warning and warning.expires else None,
-        source_warning_id=version.warning_id,
+        source_warning_id=lead.warning_id,
         source_web=warning.web if isinstance(warning, Warning) else "",
         issuer=issuer_of(warning, config.command_center.issuer)[0],
-        hazard=version.hazard or "cuaca",
-        area=area,
+        hazard=area.key.hazard,
+        area=CapArea(
+            area.key.kecamatan,
+            first.name,
+            first.kecamatan,
+            first.kabkota,
+            None,
+            tuple(polygons),
+            members=tuple((v.village_code, places[v.village_code].name) for v in area.members),
+        ),
         zone_name=zone,
     )

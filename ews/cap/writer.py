@@ -1,10 +1,12 @@
-"""ews' own CAP 1.2 alerts: one ``<alert>`` per village and alert version, plus an Atom index (pure).
+"""ews' own CAP 1.2 alerts: one ``<alert>`` per area (or village) and version, plus an Atom index (pure).
 
 Each message has two ``<info>`` blocks, ``id`` then ``en``, with the same codes, times and area; only the
-texts differ. The area is the village: its name (``areaDesc``), one ``<polygon>`` per exterior ring of its
-boundary (``lat,lon`` pairs, 4 decimals, about 11 m) and its Kemendagri code as ``<geocode>``
-``KEMENDAGRI``. CAP has no holes: a village with a hole is announced over its outer ring, which errs on the
-side of warning too many people rather than too few.
+texts differ. A cycle publishes area alerts (:mod:`ews.cap.areas`: the contiguous villages of one kecamatan at
+one level): a short name (``areaDesc``, under 50 characters), one ``<polygon>`` per exterior ring of the
+villages' union (``lat,lon`` pairs, 4 decimals, about 11 m) and each village's Kemendagri code as ``<geocode>``
+``KEMENDAGRI``; the description names the villages. A message about one village (``CapArea`` without
+``members``) names it and its outline. CAP has no holes: an area with a hole is announced over its outer ring,
+which errs on the side of warning too many people rather than too few.
 
 Level mapping (severity, urgency, certainty)
 ---------------------------------------------
@@ -68,6 +70,7 @@ from ews.errors import CapError
 from ews.types import Level
 
 __all__ = [
+    "AREA_DESC_MAX",
     "ATOM_NS",
     "CAP_NS",
     "END_CAP",
@@ -79,6 +82,7 @@ __all__ = [
     "CapMessage",
     "CapReference",
     "FeedEntry",
+    "area_desc",
     "atom_feed",
     "atom_feed_of",
     "cap_identifier",
@@ -261,19 +265,28 @@ class CapReference:
 
 @dataclass(frozen=True)
 class CapArea:
-    """The village a message is about. ``geometry`` is a Polygon or MultiPolygon in lon/lat (EPSG:4326).
+    """The place a message is about: one village, or an area alert's villages (``members``).
 
-    ``polygons``: the ``<polygon>`` texts of ``geometry`` when already known (``polygon_rings(geometry)``, e.g.
-    from a cache per boundary set, since a village's outline never changes between cycles); ``None`` computes
-    them. They are written as given.
+    ``geometry`` is a Polygon or MultiPolygon in lon/lat (EPSG:4326). ``polygons``: the ``<polygon>`` texts when
+    already known (``polygon_rings(geometry)``, or :func:`ews.cap.areas.area_polygons` for an area, from a cache
+    per boundary set, since outlines never change between cycles); ``None`` computes them from ``geometry``.
+    They are written as given.
     """
 
     village_code: str
     village_name: str
     kecamatan_name: str
     kabkota_name: str
-    geometry: BaseGeometry
+    geometry: BaseGeometry | None
     polygons: tuple[str, ...] | None = None
+    members: tuple[tuple[str, str], ...] = ()
+    """An area alert's villages, ``(code, name)`` sorted by code (:mod:`ews.cap.areas`); empty: the one village
+    ``village_code`` (then ``village_code`` is the area's kecamatan code and ``village_name`` unused)."""
+
+    @property
+    def is_area(self) -> bool:
+        """An area alert (one message for ``members``), not the message of one village."""
+        return bool(self.members)
 
 
 @dataclass(frozen=True)
@@ -494,6 +507,25 @@ def polygon_rings(geometry: BaseGeometry, where: str = "area") -> list[str]:
     return texts
 
 
+AREA_DESC_MAX = 49
+"""Longest ``<areaDesc>`` written (Google Public Alerts: under 50 characters; it may be used in a title)."""
+
+
+def area_desc(names: Sequence[str], kecamatan: str, kabkota: str) -> str:
+    """A short ``<areaDesc>`` (at most :data:`AREA_DESC_MAX` characters, cut at a word).
+
+    One village: "<village>, Kec. <kecamatan>"; several: "Kec. <kecamatan>, <kab/kota>".
+    """
+    text = f"{names[0]}, Kec. {kecamatan}" if len(names) == 1 else f"Kec. {kecamatan}, {kabkota}"
+    text = " ".join(text.split())
+    if len(text) <= AREA_DESC_MAX:
+        return text
+    cut = text[: AREA_DESC_MAX - 1]
+    if " " in cut:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,") + "…"
+
+
 def _check_token(value: str, what: str) -> None:
     if not value or _CAP_TOKEN_FORBIDDEN.search(value):
         raise CapError(f"{what} {value!r} must be non-empty without spaces, commas, '<' or '&' (CAP 1.2)")
@@ -507,7 +539,16 @@ def _headline(message: CapMessage, language: str, event: str) -> str:
     level = message.level.label.upper()
     prefix = _STATUS_PREFIX[message.status][language]
     end = _END_WORD.get(message.transition)
-    where = f"{message.area.village_name}, {message.area.kecamatan_name}"
+    area = message.area
+    if area.is_area and len(area.members) > 1:
+        n = len(area.members)
+        where = (
+            f"{n} desa/kelurahan, Kec. {area.kecamatan_name}"
+            if language == "id"
+            else (f"{n} villages, Kec. {area.kecamatan_name}")
+        )
+    else:
+        where = f"{area.members[0][1] if area.is_area else area.village_name}, {area.kecamatan_name}"
     place = "di" if language == "id" else "in"
     if end is not None:
         text = f"{prefix}{end[language]}: {level} {event} {place} {where}"
@@ -517,6 +558,27 @@ def _headline(message: CapMessage, language: str, event: str) -> str:
     return text if len(text) <= HEADLINE_MAX else text[: HEADLINE_MAX - 1].rstrip() + "…"
 
 
+AREA_NAMES_LISTED = 20
+"""Villages named in an area alert's description; the others are counted ("dan 12 lainnya")."""
+
+
+def _area_place(area: CapArea, language: str) -> str:
+    """The place a description names: the village, or an area's villages (the first :data:`AREA_NAMES_LISTED`)."""
+    if not area.is_area or len(area.members) == 1:
+        name = area.members[0][1] if area.is_area else area.village_name
+        if language == "id":
+            return f"Desa/Kelurahan {name}, Kec. {area.kecamatan_name}, {area.kabkota_name}"
+        return f"{name} (Kec. {area.kecamatan_name}, {area.kabkota_name})"
+    names = [name for _, name in area.members[:AREA_NAMES_LISTED]]
+    rest = len(area.members) - len(names)
+    n = len(area.members)
+    if language == "id":
+        listed = ", ".join(names) + (f" dan {rest} lainnya" if rest else "")
+        return f"{n} desa/kelurahan di Kec. {area.kecamatan_name}, {area.kabkota_name} ({listed})"
+    listed = ", ".join(names) + (f" and {rest} more" if rest else "")
+    return f"{n} villages in Kec. {area.kecamatan_name}, {area.kabkota_name} ({listed})"
+
+
 def _description(message: CapMessage, language: str, event: str, expires: datetime | None) -> str:
     area = message.area
     level = message.level.label.upper()
@@ -524,7 +586,7 @@ def _description(message: CapMessage, language: str, event: str, expires: dateti
     t = message.transition
     src = message.issuer
     if language == "id":
-        place = f"Desa/Kelurahan {area.village_name}, Kec. {area.kecamatan_name}, {area.kabkota_name}"
+        place = _area_place(area, "id")
         if t is Transition.CANCEL:
             text = f"{src} mencabut peringatan {event}. Peringatan {level} untuk {place} dicabut."
         elif t is Transition.EXPIRE:
@@ -548,7 +610,7 @@ def _description(message: CapMessage, language: str, event: str, expires: dateti
             )
         text += f" Sumber: peringatan {src} {message.source_warning_id}."
     else:
-        place = f"{area.village_name} (Kec. {area.kecamatan_name}, {area.kabkota_name})"
+        place = _area_place(area, "en")
         gloss = _GLOSS_EN[message.level]
         if t is Transition.CANCEL:
             text = f"{src} has cancelled its {event} warning. The {level} alert for {place} is cancelled."
@@ -718,8 +780,16 @@ def to_cap_xml(message: CapMessage) -> bytes:
         severity, urgency, certainty = END_CAP
     sent, effective, expires = _times(message)
     area = message.area
-    where = f"{message.identifier}: village {area.village_code} {area.village_name}"
-    polygons = list(area.polygons) if area.polygons is not None else polygon_rings(area.geometry, where)
+    if area.is_area:
+        where = f"{message.identifier}: area of {len(area.members)} village(s) in kecamatan {area.village_code}"
+    else:
+        where = f"{message.identifier}: village {area.village_code} {area.village_name}"
+    if area.polygons is not None:
+        polygons = list(area.polygons)
+    elif area.geometry is not None:
+        polygons = polygon_rings(area.geometry, where)
+    else:
+        raise CapError(f"{where}: neither an outline nor polygon texts; a CAP alert from ews must locate its area")
 
     alert = ET.Element("alert", {"xmlns": CAP_NS})
     _sub(alert, "identifier", message.identifier)
@@ -768,10 +838,15 @@ def to_cap_xml(message: CapMessage) -> bytes:
         _pair(info, "parameter", "ews:transition", message.transition.value)
         _pair(info, "parameter", "ews:sourceIdentifier", message.source_warning_id)
         area_node = _sub(info, "area")
-        _sub(area_node, "areaDesc", f"{area.village_name}, Kec. {area.kecamatan_name}, {area.kabkota_name}")
+        if area.is_area:
+            names = [name for _, name in area.members]
+            _sub(area_node, "areaDesc", _clean(area_desc(names, area.kecamatan_name, area.kabkota_name)))
+        else:
+            _sub(area_node, "areaDesc", f"{area.village_name}, Kec. {area.kecamatan_name}, {area.kabkota_name}")
         for text in polygons:
             _sub(area_node, "polygon", text)
-        _pair(area_node, "geocode", "KEMENDAGRI", area.village_code)
+        for code in [c for c, _ in area.members] or [area.village_code]:
+            _pair(area_node, "geocode", "KEMENDAGRI", code)
     return _document(alert)
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from ews.cap.areas import AREA_TEXT_VERSION
 from ews.cap.writer import POLYGON_TEXT_VERSION
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,19 @@ def cached_polygon_texts(
     list of tuple of str
         One entry per geometry, in order.
     """
-    keys = polygon_keys(geometries)
+    return cached_texts(cache_dir, polygon_keys(geometries), compute)
+
+
+def area_key(member_keys: Sequence[bytes], max_vertices: int) -> bytes:
+    """The cache key of an area alert's polygon texts: its members' outline keys (any order) and the budget."""
+    head = f"ews.cap.area/{AREA_TEXT_VERSION}/{max_vertices}\n".encode()
+    return hashlib.sha1(head + b"".join(sorted(member_keys)), usedforsecurity=False).digest()
+
+
+def cached_texts(
+    cache_dir: Path | None, keys: Sequence[bytes], compute: Callable[[int], Sequence[str]]
+) -> list[tuple[str, ...]]:
+    """:func:`cached_polygon_texts` for texts whose keys the caller made (an area's: :func:`area_key`)."""
     found: dict[bytes, tuple[str, ...]] = {k: _MEMORY[k] for k in keys if k in _MEMORY}
     path = cache_dir / f"cap-polygons-v{POLYGON_TEXT_VERSION}.sqlite" if cache_dir is not None else None
     missing = [k for k in dict.fromkeys(keys) if k not in found]

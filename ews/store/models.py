@@ -196,6 +196,34 @@ class AlertVersion(Base):
     facts: Mapped[list[Any] | None] = mapped_column(JSON)
 
 
+class CapAreaRow(Base):
+    """One published CAP area alert: the villages of one kecamatan, contiguous, at one level, in one thread.
+
+    The partition a cycle published, kept so that the next cycle can tell which area alerts are unchanged (same
+    ``digest``) and which ones a new alert replaces (``<references>``), and so that a lost output folder is
+    rendered again to the same bytes. ``members``: ``[[village_code, seq], ...]`` (the village alert versions
+    it publishes); ``refs``: ``[[identifier, sent ISO], ...]`` (the area alerts it replaces, as written);
+    ``live``: the area is in force now (an ending, or an area since replaced, is not).
+    """
+
+    __tablename__ = "cap_areas"
+    __table_args__ = (
+        Index("ix_cap_areas_region_live", "region", "live"),
+        Index("ix_cap_areas_region_digest", "region", "digest"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    region: Mapped[str] = mapped_column(String(64))
+    thread_id: Mapped[str] = mapped_column(String(255))
+    identifier: Mapped[str] = mapped_column(String(255), unique=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    sent: Mapped[datetime]
+    live: Mapped[bool] = mapped_column(Boolean)
+    members: Mapped[list[Any]] = mapped_column(JSON)
+    refs: Mapped[list[Any]] = mapped_column(JSON)
+
+
 class Subscriber(Base):
     """A resident's consented subscription to warnings for one village on one channel (personal data)."""
 

@@ -19,6 +19,7 @@ command center's (:mod:`~ews.store.command`). The records they define are re-exp
 from __future__ import annotations
 
 from ews.store.audiences import AudienceRepository
+from ews.store.cap_areas import CapAreaRecord, CapAreaRepository
 from ews.store.command import CommandRepository
 from ews.store.deliveries import STATUS_RANK, DeliveryRepository
 from ews.store.fanout import FannedOut, FanOut, FanOutRepository
@@ -49,6 +50,7 @@ class Store(
     TaganaRepository,
     RunRepository,
     CommandRepository,
+    CapAreaRepository,
 ):
     """The ews database: warnings, village states, alert versions, the send ledger, subscribers and runs.
 
@@ -64,6 +66,7 @@ __all__ = [
     "EXPORT_COLUMNS",
     "STATUS_RANK",
     "AlertVersionRecord",
+    "CapAreaRecord",
     "Claim",
     "FanOut",
     "FannedOut",

@@ -23,6 +23,7 @@ TABLES = {
     "warnings",
     "village_states",
     "alert_versions",
+    "cap_areas",
     "subscribers",
     "tagana_units",
     "tagana_coordinators",
@@ -49,7 +50,7 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (MIGRATIONS / "env.py").is_file()
     assert (MIGRATIONS / "script.py.mako").is_file()
     heads = ScriptDirectory.from_config(alembic_config()).get_heads()
-    assert heads == ["0009"]
+    assert heads == ["0010"]
 
 
 def test_models_declare_exactly_the_tables() -> None:
@@ -61,7 +62,7 @@ def test_open_store_creates_every_table(database_url: str) -> None:
     try:
         assert set(inspect(engine).get_table_names()) == TABLES | {"alembic_version"}
         with engine.connect() as connection:
-            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0009"
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0010"
     finally:
         engine.dispose()
 

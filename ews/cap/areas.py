@@ -171,7 +171,7 @@ def _closed_union(parts: np.ndarray) -> BaseGeometry:
     if broken.any():
         simple[broken] = shapely.simplify(parts[broken], _SIMPLIFY, preserve_topology=True)
     if len(simple) == 1:
-        return simple[0]  # type: ignore[no-any-return]
+        return simple[0]
     grown = shapely.buffer(simple, TOUCH_DEGREES, quad_segs=1, join_style="mitre")
     return shapely.buffer(shapely.union_all(grown), -TOUCH_DEGREES, quad_segs=1, join_style="mitre")
 

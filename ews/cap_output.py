@@ -138,10 +138,10 @@ def publish_cap(
             f"{len(unknown)} alert(s) name villages that are not in the region's boundary file "
             f"({', '.join(unknown[:5])}{', …' if len(unknown) > 5 else ''}): restore the villages or end their alerts"
         )
-    areas = _partition(members, places)
+    live = store.live_cap_areas(config.id)
+    areas = (None if endings else _same_partition(in_force, live)) or _partition(members, places)
 
     # Which areas are the ones already published (same digest), and which in-force areas the new ones replace.
-    live = store.live_cap_areas(config.id)
     live_by_digest = {r.digest: r for r in live}
     ended = [a.digest for a in areas if a.key.kind != IN_FORCE and a.digest not in live_by_digest]
     stored_endings = store.cap_areas_by_digest(config.id, ended) if ended else {}
@@ -328,24 +328,54 @@ def _villages(villages: pd.DataFrame, wanted: set[str]) -> dict[str, _Village]:
 _PUBLISHED = ("auto", "approved")  # review statuses of versions that went out
 
 
+def _key_of(v: AlertVersionRecord) -> AreaKey:
+    return AreaKey(
+        thread_id=v.thread_id,
+        kind=v.transition.value if v.transition.ends else IN_FORCE,
+        level=v.level_before if v.transition.ends else v.level,
+        exercise=v.exercise,
+        hazard=v.hazard or "cuaca",
+        kecamatan=kecamatan_of(v.village_code),
+    )
+
+
 def _partition(members: Sequence[AlertVersionRecord], places: Mapping[str, _Village]) -> list[_Area]:
     """The cycle's areas: members grouped by :class:`AreaKey`, kecamatan and contiguity (:func:`components`)."""
-    keys = [
-        AreaKey(
-            thread_id=v.thread_id,
-            kind=v.transition.value if v.transition.ends else IN_FORCE,
-            level=v.level_before if v.transition.ends else v.level,
-            exercise=v.exercise,
-            hazard=v.hazard or "cuaca",
-            kecamatan=kecamatan_of(v.village_code),
-        )
-        for v in members
-    ]
+    keys = [_key_of(v) for v in members]
     areas = []
     for group in components(keys, [places[v.village_code].geometry for v in members]):
         versions = tuple(sorted((members[i] for i in group), key=lambda v: v.village_code))
         key = keys[group[0]]
         areas.append(_Area(key, versions, area_digest(key, [(v.village_code, v.seq) for v in versions])))
+    return sorted(areas, key=lambda a: (a.key, a.members[0].village_code))
+
+
+def _same_partition(in_force: Sequence[AlertVersionRecord], live: Sequence[CapAreaRecord]) -> list[_Area] | None:
+    """The live areas again, when this cycle's alerts in force are exactly their members; else ``None``.
+
+    A cycle that changed nothing does not redo the spatial grouping (~1.3 s at 15,000 villages in force). Each
+    area's digest is computed again from the versions: one that no longer matches (a stored row of another
+    format) makes the cycle partition afresh.
+    """
+    by_member = {(v.thread_id, v.village_code, v.seq): v for v in in_force}
+    if len(by_member) != len(in_force) or len(by_member) != sum(len(r.members) for r in live):
+        return None
+    areas = []
+    for record in live:
+        versions = []
+        for code, seq in record.members:
+            version = by_member.get((record.thread_id, code, seq))
+            if version is None:
+                return None
+            versions.append(version)
+        versions.sort(key=lambda v: v.village_code)
+        key = _key_of(versions[0])
+        if any(_key_of(v) != key for v in versions[1:]):
+            return None
+        area = _Area(key, tuple(versions), area_digest(key, [(v.village_code, v.seq) for v in versions]))
+        if area.digest != record.digest:
+            return None
+        areas.append(area)
     return sorted(areas, key=lambda a: (a.key, a.members[0].village_code))
 
 

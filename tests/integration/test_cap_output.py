@@ -23,6 +23,7 @@ import pytest
 from shapely.geometry import box
 from sqlalchemy import event
 
+import ews.cap_output
 from ews.alerts.model import Decision, Transition, VillageState
 from ews.cap.validate import CapValidator
 from ews.cap.writer import cap_identifier
@@ -140,7 +141,12 @@ def test_one_alert_per_contiguous_area_of_one_level_and_kecamatan(
 
 
 def test_unchanged_areas_are_linked_and_changed_ones_reference_what_they_replace(
-    store: Store, config: RegionConfig, villages: pd.DataFrame, tmp_path: Path, shared_data: Path
+    store: Store,
+    config: RegionConfig,
+    villages: pd.DataFrame,
+    tmp_path: Path,
+    shared_data: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     out = tmp_path / "out"
     west, east = CODES[:2], CODES[5:7]  # two areas: villages 2-4 lie between them
@@ -167,7 +173,12 @@ def test_unchanged_areas_are_linked_and_changed_ones_reference_what_they_replace
     validator = CapValidator(shared_data / "cap_schema" / "CAP-v1.2.xsd")
     for path in cap.glob("*.xml"):
         assert validator.problems(path.read_bytes()) == [], path.name
-    # The same cycle again (a retry): nothing new, the same files.
+
+    # The same cycle again (a retry): nothing new, the same files, and the stored partition reused as it is.
+    def no_grouping(*_: object) -> None:
+        raise AssertionError("an unchanged cycle grouped the villages into areas again")
+
+    monkeypatch.setattr(ews.cap_output, "components", no_grouping)
     assert cycle(store, config, villages, [], out, t1 + timedelta(minutes=1)) == 0
     assert sorted(p.name for p in cap.glob("*.xml")) == sorted(p.name for p in now.values())
 
@@ -298,7 +309,6 @@ def test_polygon_text_is_computed_once_per_area_and_kept_on_disk(
     assert list((tmp_path / "cache").glob("cap-polygons-v*.sqlite"))
     # A new process: nothing in memory, and the area's outline must not be needed again.
     monkeypatch.setattr(cap_cache_module, "_MEMORY", {})
-    import ews.cap_output
 
     def refuse(*args: Any) -> list[str]:
         raise AssertionError("polygon text recomputed")

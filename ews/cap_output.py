@@ -130,6 +130,8 @@ def publish_cap(
         key = (v.thread_id, v.village_code)
         if v.transition.ends and key not in told and (key not in endings or v.seq > endings[key].seq):
             endings[key] = v
+    live = store.live_cap_areas(config.id)
+    _account_for_live(store, config.id, live, in_force, endings)
     members = [*in_force, *endings.values()]
     places = _villages(villages, {v.village_code for v in members})
     unknown = sorted({v.village_code for v in members} - set(places))
@@ -138,7 +140,6 @@ def publish_cap(
             f"{len(unknown)} alert(s) name villages that are not in the region's boundary file "
             f"({', '.join(unknown[:5])}{', …' if len(unknown) > 5 else ''}): restore the villages or end their alerts"
         )
-    live = store.live_cap_areas(config.id)
     areas = (None if endings else _same_partition(in_force, live)) or _partition(members, places)
 
     # Which areas are the ones already published (same digest), and which in-force areas the new ones replace.
@@ -326,6 +327,37 @@ def _villages(villages: pd.DataFrame, wanted: set[str]) -> dict[str, _Village]:
 
 
 _PUBLISHED = ("auto", "approved")  # review statuses of versions that went out
+
+
+def _account_for_live(
+    store: Store,
+    region: str,
+    live: Sequence[CapAreaRecord],
+    in_force: list[AlertVersionRecord],
+    endings: dict[tuple[str, str], AlertVersionRecord],
+) -> None:
+    """Every village of a live area is in this cycle's partition: in force, or ended by a published ending.
+
+    A village the cycle neither announces nor ends is looked up (one query for all of them) and its latest
+    published version decides (``in_force`` and ``endings`` are extended in place): a newer version held for
+    review (or rejected) leaves the public with what it was last told, so that version stays in force; an ending
+    approved by a reviewer after its cycle is published now, as the all-clear of that area. A village with no
+    published version (never announced) is left out.
+    """
+    seen = {(v.thread_id, v.village_code) for v in in_force} | set(endings)
+    missing = {(r.thread_id, code) for r in live for code, _ in r.members} - seen
+    if not missing:
+        return
+    history = store.versions_by_village(region, missing)
+    for key in sorted(missing):
+        published = [v for v in history.get(key, []) if v.status in _PUBLISHED]
+        if not published:
+            continue
+        last = max(published, key=lambda v: v.seq)
+        if last.transition.ends:
+            endings[key] = last
+        elif last.level > Level.NONE:
+            in_force.append(last)
 
 
 def _key_of(v: AlertVersionRecord) -> AreaKey:

@@ -75,7 +75,13 @@ def villages() -> pd.DataFrame:
 
 
 def announce(
-    store: Store, codes: list[str], seq: int, level: Level, at: datetime, transition: Transition | None = None
+    store: Store,
+    codes: list[str],
+    seq: int,
+    level: Level,
+    at: datetime,
+    transition: Transition | None = None,
+    status: str = "auto",
 ) -> list[int]:
     """Store version ``seq`` of each village's alert (NEW at 1, then ESCALATE, or ``transition``) and its state."""
     ids = []
@@ -89,7 +95,7 @@ def announce(
         )  # fmt: skip
         if ends:
             d = replace(d, level_before=level)
-        ids.append(store.add_alert_version(d, cap_identifier("t", THREAD, code, seq), "auto", at=at))
+        ids.append(store.add_alert_version(d, cap_identifier("t", THREAD, code, seq), status, at=at))
     states = [
         VillageState("t", c, THREAD, Level.NONE if ends else level, seq, THREAD, at, None, 0.6, not ends) for c in codes
     ]
@@ -206,6 +212,38 @@ def test_an_ending_is_one_all_clear_per_area_referencing_the_area_it_ends(
     for path in found.values():
         assert validator.problems(path.read_bytes()) == [], path.name
     assert [r.identifier for r in store.live_cap_areas("t")] == [found[tuple(CODES[2:4])].stem]
+
+
+def test_a_version_held_for_review_leaves_the_published_one_in_force_until_it_is_decided(
+    store: Store, config: RegionConfig, villages: pd.DataFrame, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    assert cycle(store, config, villages, announce(store, CODES[:4], 1, Level.WASPADA, T0), out, T0) == 1
+    (first,) = areas(out / "cap")
+    # An escalation of village 1 and an all-clear of village 3 wait for a reviewer: CAP still says Waspada.
+    t1 = T0 + timedelta(minutes=10)
+    (held,) = announce(store, CODES[1:2], 2, Level.SIAGA, t1, status="pending")
+    (clear,) = announce(store, CODES[3:4], 2, Level.WASPADA, t1, Transition.ALL_CLEAR, status="pending")
+    assert cycle(store, config, villages, [], out, t1) == 0
+    assert sorted(areas(out / "cap")) == [first]
+    # Approved (ews alerts approve; the next cycle publishes): village 1 at Siaga, village 3's all-clear.
+    store.decide_pending("t", "approved", "analyst", ids=[held, clear])
+    t2 = t1 + timedelta(minutes=10)
+    assert cycle(store, config, villages, [], out, t2) == 4
+    found = areas(out / "cap")
+    assert sorted(found) == [(CODES[0],), (CODES[1],), (CODES[2],), (CODES[3],)]
+    assert "SIAGA" in found[(CODES[1],)].read_text()
+    assert "<responseType>AllClear</responseType>" in found[(CODES[3],)].read_text()
+    assert sorted(r.members for r in store.live_cap_areas("t")) == [
+        ((CODES[0], 1),),
+        ((CODES[1], 2),),
+        ((CODES[2], 1),),
+    ]
+    # A rejected version: the village stays as it was last published.
+    t3 = t2 + timedelta(minutes=10)
+    (rejected,) = announce(store, CODES[2:3], 2, Level.SIAGA, t3, status="pending")
+    store.decide_pending("t", "rejected", "analyst", ids=[rejected])
+    assert cycle(store, config, villages, [], out, t3) == 0
 
 
 def test_a_lost_folder_is_rendered_again_to_the_same_bytes(

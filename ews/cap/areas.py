@@ -88,8 +88,9 @@ def components(
 ) -> list[list[int]]:
     """Indices of the same key whose outlines are connected (within ``distance``), one list per area, each sorted.
 
-    One spatial index over every outline and one vectorised ``dwithin`` query; neighbours of another key are
-    not joined. Areas come in the order of their first index.
+    One spatial index over every outline, one query of it by bounding boxes, and one vectorised ``dwithin`` test
+    of the candidate pairs of the same key (each pair once); neighbours of another key are not joined. Areas come
+    in the order of their first index.
     """
     n = len(keys)
     if n == 0:
@@ -98,10 +99,16 @@ def components(
         raise ValueError(f"{n} keys but {len(geometries)} outlines")
     ids: dict[Hashable, int] = {}
     key_id = np.fromiter((ids.setdefault(k, len(ids)) for k in keys), dtype=np.int64, count=n)
-    tree = shapely.STRtree(list(geometries))
-    left, right = tree.query(list(geometries), predicate="dwithin", distance=distance)
-    same = key_id[left] == key_id[right]
-    left, right = left[same], right[same]
+    shapes = np.asarray(geometries, dtype=object)
+    tree = shapely.STRtree(shapes)
+    # Candidates by bounding box (grown by the distance), of the same key and each pair once; then the exact
+    # distance test on those only: neighbours of another key are never measured.
+    bounds = shapely.bounds(shapes) + np.array([-distance, -distance, distance, distance])
+    left, right = tree.query(shapely.box(bounds[:, 0], bounds[:, 1], bounds[:, 2], bounds[:, 3]))
+    keep = (left < right) & (key_id[left] == key_id[right])
+    left, right = left[keep], right[keep]
+    near = shapely.dwithin(shapes[left], shapes[right], distance)
+    left, right = left[near], right[near]
     graph = coo_matrix((np.ones(len(left), dtype=np.int8), (left, right)), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
     groups: dict[int, list[int]] = {}

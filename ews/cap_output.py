@@ -98,17 +98,19 @@ def publish_cap(
 ) -> int:
     """Write the CAP area alerts of a cycle into ``cap_dir``; return how many new area alerts this cycle published.
 
-    The region's alerts in force (every active alert's latest published version) and the endings written this
-    cycle are grouped into areas (:mod:`ews.cap.areas`). An area whose digest matches one the store lists as in
-    force is the same message: its file is linked from ``previous_cap_dir`` (or rendered again, to the same bytes,
-    from what the store kept); any other area is a new alert, sent now, whose ``<references>`` name every area
-    alert in force that held one of its villages, and those are no longer in force. ``written_ids``: the alert
-    versions that went out this cycle. ``by_id``: this cycle's warnings by identifier (the stored headers stand
-    in for the others). ``cap_dir`` is expected inside an :func:`ews.store.artifacts.atomic_folder` staging
+    The region's alerts in force (every active alert's latest published version) and the endings written this cycle
+    are grouped into areas (:mod:`ews.cap.areas`); a village of a live area whose newer version waits for review
+    stays in force as last published, and an ending published since its cycle (approved later, or written by a cycle
+    whose CAP step failed) ends its area now (:func:`_account_for_live`). An area whose digest matches one the store
+    lists as in force is the same message: its file is linked from ``previous_cap_dir`` (or rendered again, to the
+    same bytes, from what the store kept); any other area is a new alert, sent now, whose ``<references>`` name
+    every area alert in force that held one of its villages, and those are no longer in force. ``written_ids``: the
+    alert versions that went out this cycle. ``by_id``: this cycle's warnings by identifier (the stored headers
+    stand in for the others). ``cap_dir`` is expected inside an :func:`ews.store.artifacts.atomic_folder` staging
     folder: its files are not fsync'ed one by one. ``cache_dir``: where polygon texts are kept between processes
     (the zonal weights' cache folder); ``None`` keeps them in this process only. ``active``: the region's active
-    village states and their current versions, where the caller has them (else they are read).
-    ``max_vertices``: most points of one ``<polygon>``.
+    village states and their current versions, where the caller has them (else they are read). ``max_vertices``:
+    most points of one ``<polygon>``.
 
     Raises
     ------

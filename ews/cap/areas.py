@@ -164,10 +164,10 @@ def _closed_union(parts: np.ndarray) -> BaseGeometry:
 
     Real neighbours are not noded edge to edge (they overlap and leave hairline gaps): a plain union is slow and
     full of slivers, a snapped one slower still. As :func:`ews.review.display.region_outline` does: each part
-    simplified far below the text's precision (:data:`_SIMPLIFY`, ~28 cm; a part simplification would make
-    invalid is simplified preserving its topology), grown by :data:`TOUCH_DEGREES` with mitred corners, the
-    grown parts united and the union shrunk back. Inlets narrower than twice the reach (~2 m) close up: far
-    below the ~11 m of the written coordinates.
+    simplified far below the text's precision (:data:`_SIMPLIFY`, ~28 cm; one that this would make invalid is
+    simplified preserving its topology, an invalid one is repaired first), grown by :data:`TOUCH_DEGREES` with
+    mitred corners, the grown parts united and the union shrunk back. Inlets narrower than twice the reach
+    (~2 m) close up: far below the ~11 m of the written coordinates.
     """
     bad = ~shapely.is_valid(parts)
     if bad.any():

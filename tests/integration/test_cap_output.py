@@ -246,6 +246,23 @@ def test_a_version_held_for_review_leaves_the_published_one_in_force_until_it_is
     assert cycle(store, config, villages, [], out, t3) == 0
 
 
+def test_an_ending_whose_cycle_published_no_cap_goes_out_with_the_next_cycle(
+    store: Store, config: RegionConfig, villages: pd.DataFrame, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    assert cycle(store, config, villages, announce(store, CODES[:3], 1, Level.SIAGA, T0), out, T0) == 1
+    (first,) = areas(out / "cap").values()
+    # The all-clear is stored and sent, but the cycle fails before its CAP step: the next one publishes it.
+    t1 = T0 + timedelta(minutes=10)
+    announce(store, CODES[:3], 2, Level.SIAGA, t1, Transition.ALL_CLEAR)
+    assert cycle(store, config, villages, [], out, t1 + timedelta(minutes=10)) == 1
+    (clear,) = areas(out / "cap").values()
+    text = clear.read_text()
+    assert "<responseType>AllClear</responseType>" in text
+    assert f"<references>ews.t,{first.stem},2026-11-28T17:00:00+07:00</references>" in text
+    assert store.live_cap_areas("t") == []
+
+
 def test_a_lost_folder_is_rendered_again_to_the_same_bytes(
     store: Store, config: RegionConfig, villages: pd.DataFrame, tmp_path: Path
 ) -> None:

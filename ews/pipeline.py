@@ -184,13 +184,13 @@ def open_region_data(
         raise (wrong if not refused else DataValidationError("\n".join(map(str, [wrong, *refused])))) from None
     if len(outside):
         notes.append(f"{len(outside)} areas are outside province {province}: {outside['code'].iloc[0]} …")
-    known = set(villages["code"])
+    known = set(villages["code"].tolist())  # tolist: an Arrow string column iterates slowly
     if subscriber_file is not None:
         subscribed = {r.village_code for r in subscriber_file.records}
     elif unchanged and store is not None:
         # The file is the one the store holds: its villages are the store's (one read of the village index),
         # those of the provinces these boundaries cover (a shared store also holds other regions' subscribers).
-        provinces = set(villages["province"])
+        provinces = set(villages["province"].tolist())
         subscribed = {c for c in store.subscriber_villages() if c.split(".", 1)[0] in provinces}
     else:
         subscribed = set()
@@ -207,7 +207,7 @@ def open_region_data(
         notes.append(f"no population total for kab/kota {', '.join(missing)}: people exposed unknown there")
     names = read_area_names(config.area_names)
     # An area names itself when it is at that level (a kecamatan-level region needs no names file).
-    own = dict(zip(villages["code"], villages["name"], strict=True))
+    own = dict(zip(villages["code"].tolist(), villages["name"].tolist(), strict=True))
     villages["kecamatan_name"] = villages["kecamatan"].map(lambda c: names.get(c) or own.get(c, c))
     villages["kabkota_name"] = villages["kabkota"].map(lambda c: names.get(c) or own.get(c, c))
     villages["area_km2"] = layer.area_km2
@@ -430,10 +430,11 @@ def placeholder_units(villages: pd.DataFrame, units: Sequence[TaganaUnit]) -> li
     without a responder silently: the run names those kab/kota loudly.
     """
     covered = {u.kabkota_code for u in units if not u.kecamatan_codes}
-    names = dict(zip(villages["kabkota"], villages["kabkota_name"], strict=True))
+    pairs = villages[["kabkota", "kabkota_name"]].drop_duplicates("kabkota")
+    names = dict(zip(pairs["kabkota"].tolist(), pairs["kabkota_name"].tolist(), strict=True))
     return [
         TaganaUnit(f"TAGANA-{k}", f"Tagana {names[k]}", k, (), "", None, "sms")
-        for k in sorted(set(villages["kabkota"]) - covered)
+        for k in sorted(set(names) - covered)
         if k and not any(u.kabkota_code == k for u in units)
     ]
 

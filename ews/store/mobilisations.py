@@ -460,7 +460,8 @@ class MobilisationRepository(StoreBase):
         """(thread, recipient) -> the latest alert notice ledger row to that Tagana contact in that thread.
 
         Each value is (ledger id, body, SMS fallback body, channel): what the pipeline told them (topic ``''``,
-        not an escalation page), which a page repeats. One query per chunk of recipients.
+        not an escalation page), which a page repeats. One query per chunk of recipients; only the latest row's
+        texts are read, not those of every notice the unit had in the thread.
         """
         e, a = LedgerEntry, AlertVersion
         out: dict[tuple[str, str], tuple[int, str, str | None, str]] = {}
@@ -468,15 +469,19 @@ class MobilisationRepository(StoreBase):
             return out
         with self.engine.connect() as connection:
             for chunk in _chunks(sorted(set(recipient_ids))):
-                stmt = (
-                    select(a.thread_id, e.recipient_id, e.id, e.body, e.fallback_body, e.channel)
+                latest = (
+                    select(a.thread_id, e.recipient_id, func.max(e.id).label("lid"))
                     .join(a, a.id == e.alert_version_id)
                     .where(
                         a.region == region, a.thread_id.in_(sorted(set(thread_ids))), e.recipient_id.in_(chunk),
                         e.audience == "tagana", e.topic == "", e.body.is_not(None),
                     )
-                    .order_by(e.id)
+                    .group_by(a.thread_id, e.recipient_id)
+                    .subquery()
                 )  # fmt: skip
+                stmt = select(latest.c.thread_id, latest.c.recipient_id, e.id, e.body, e.fallback_body, e.channel).join(
+                    e, e.id == latest.c.lid
+                )
                 for thread, recipient, lid, body, fallback, channel in connection.execute(stmt):
                     out[(thread, recipient)] = (int(lid), body or "", fallback, channel)
         return out

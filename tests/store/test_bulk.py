@@ -101,3 +101,28 @@ def test_save_tagana_writes_only_when_the_units_changed(store: Store) -> None:
     store.save_tagana(moved)
     assert len(writes) == 8
     assert {u.phone for u in store.tagana_units()} == {phone(9), phone(8)}
+
+
+def test_tagana_notices_give_each_unit_its_latest_notice_of_each_thread(store: Store) -> None:
+    unit = recipient_id(phone(9))
+
+    def notice(version: int, body: str) -> Claim:
+        return Claim(
+            (version,), unit, "tagana", "sms", address=phone(9), body=body, language="id", priority=1,
+            valid_until=None,
+        )  # fmt: skip
+
+    (v1,) = _versions(store, ["35.78.01.1001"], seq=1)
+    (v2,) = _versions(store, ["35.78.01.1001"], seq=2)
+    (w1,) = _versions(store, ["35.78.01.1002"], thread="T2")
+    (first,) = store.enqueue_many([notice(v1, "SIAGA: mobilisasi")], at=T0)
+    (second,) = store.enqueue_many([notice(v2, "AWAS: mobilisasi")], at=T0)
+    (other,) = store.enqueue_many([notice(w1, "T2: mobilisasi")], at=T0)
+    assert first is not None
+    assert second is not None
+    assert other is not None
+    assert store.tagana_notices("jawa-timur", {"T1", "T2"}, {unit}) == {
+        ("T1", unit): (second, "AWAS: mobilisasi", None, "sms"),
+        ("T2", unit): (other, "T2: mobilisasi", None, "sms"),
+    }
+    assert store.tagana_notices("jawa-timur", {"T1"}, {recipient_id(phone(8))}) == {}

@@ -130,6 +130,10 @@ def _outbox(args: argparse.Namespace, region_id: str) -> FileOutbox:
     return FileOutbox(Path(args.outbox) if args.outbox else Path(".ews") / "outbox" / f"{region_id}.jsonl")
 
 
+def _outbox_path(args: argparse.Namespace, region_id: str) -> Path:
+    return Path(args.outbox) if args.outbox else Path(".ews") / "outbox" / f"{region_id}.jsonl"
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Generate the synthetic region and warning, run once on a fresh store, print the summary."""
     from ews.config import open_region
@@ -234,40 +238,82 @@ def _region_id(value: str | None) -> str | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run the slice for a configured region on real warnings, rain rasters, forecasts and earthquakes."""
+    """Run the slice for a configured region on real warnings, rain rasters, forecasts and earthquakes.
+
+    With ``--worker URL`` (or ``$EWS_WORKER_URL``) the cycle runs in that ``ews worker``, warm (:mod:`ews.worker`).
+    """
     from ews.config import open_region
-    from ews.pipeline import run_slice
     from ews.sources import HazardSources
+    from ews.worker import run_cycle
 
     progress = _Progress(not args.quiet)
-    config = open_region(_region_file(args.region), os.environ)
+    region_file = _region_file(args.region)
+    config = open_region(region_file, os.environ)
     now = _parse_time(args.at)
     out = Path(args.out) if args.out else Path("out") / config.id
-    exit_code = EXIT_OK
     sources = HazardSources(tuple(args.rain), tuple(args.forecast), tuple(args.quakes))
     if not args.cap and not sources:
         raise ConfigError("nothing to run on: give --cap, --rain, --forecast and/or --quakes")
     cache = Path(args.cache_dir or os.environ.get("EWS_CACHE_DIR") or ".ews/cache")
+    outbox = None if args.queue_only else _outbox_path(args, config.id)
+    worker = args.worker or os.environ.get("EWS_WORKER_URL")
+    if worker:
+        return _run_in_worker(args, worker, region_file, now=now, out=out, cache=cache, outbox=outbox)
     store = _open_store(_database_url(args), config)
     try:
-        # Rain, forecasts and earthquakes go with the first CAP source (or run alone).
-        caps: list[str | None] = list(args.cap) or [None]
-        for n, source in enumerate(caps):
-            target = out if len(caps) == 1 else out / f"source-{n + 1}"
-            report = run_slice(
-                config, source, target, now=now, base_url=_base_url(), store=store,
-                channel=None if args.queue_only else _outbox(args, config.id), progress=progress,
-                sources=sources if n == 0 else None, cache_dir=cache,
-                quake_base_url=os.environ.get("EWS_BMKG_TEWS_URL"),
-                forecast_url_template=os.environ.get("EWS_BMKG_DIGITALFORECAST_URL"),
-                adm4_base_url=os.environ.get("EWS_BMKG_ADM4_URL"),
-            )  # fmt: skip
-            _print_report(report)
-            if report.problems:
-                exit_code = EXIT_PARTIAL
+        reports, exit_code = run_cycle(
+            config, store, caps=tuple(args.cap), sources=sources, now=now, out=out, cache_dir=cache, outbox=outbox,
+            progress=progress,
+        )  # fmt: skip
     finally:
         store.close()
+    for report in reports:
+        _print_report(report)
     return exit_code
+
+
+def _local(value: str) -> str:
+    """A source as a worker elsewhere reads it: a local file or folder made absolute, anything else as given."""
+    return str(Path(value).resolve()) if Path(value).exists() else value
+
+
+def _run_in_worker(
+    args: argparse.Namespace, url: str, region_file: Path, *, now: datetime, out: Path, cache: Path,
+    outbox: Path | None,
+) -> int:  # fmt: skip
+    from ews.pipeline import RunReport
+    from ews.worker import call, database_digest
+
+    body = {
+        "region": str(region_file.resolve()), "cap": [_local(c) for c in args.cap],
+        "rain": [_local(r) for r in args.rain], "forecast": [_local(f) for f in args.forecast],
+        "quakes": [_local(q) for q in args.quakes], "at": now.isoformat(), "out": str(out.resolve()),
+        "queue_only": outbox is None, "outbox": str(outbox.resolve()) if outbox is not None else None,
+        "database": database_digest(_database_url(args)), "cache_dir": str(cache.resolve()),
+    }  # fmt: skip
+    answer = call(url, "/run", body, timeout=args.worker_timeout)
+    for report in answer.get("reports", []):
+        _print_report(RunReport.from_json(report))
+    if not args.quiet:
+        done = f"cycle {answer.get('cycle')} of the worker at {url}, {answer.get('seconds')} s"
+        print(f"ews run: {done}", file=sys.stderr)
+    return int(answer.get("exit_code", EXIT_INTERNAL))
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Serve cycles warm (``ews worker``): see :mod:`ews.worker`."""
+    from ews.worker import Worker, serve
+
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.any_host:
+        raise ConfigError(
+            f"--host {args.host}: the worker runs cycles for anyone who can reach it; it listens on the loopback "
+            "interface (127.0.0.1) unless --any-host says that this network is trusted"
+        )
+    cache = Path(args.cache_dir or os.environ.get("EWS_CACHE_DIR") or ".ews/cache").resolve()
+    worker = Worker(_database_url(args), cache, progress=_Progress(not args.quiet))
+    worker.store()  # open (and migrate) it now: a wrong URL fails at start, not at the first cycle
+    serve(worker, args.host, args.port)
+    return EXIT_OK
 
 
 def cmd_alerts_list(args: argparse.Namespace) -> int:
@@ -929,7 +975,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--database", help="SQLAlchemy URL (default: $EWS_DATABASE_URL or sqlite:///.ews/ews.db)")
     run.add_argument("--outbox", help="dry-run channel file (default .ews/outbox/<region>.jsonl)")
     run.add_argument("--queue-only", action="store_true", help="queue messages for `ews send` instead of the outbox")
+    run.add_argument(
+        "--worker", help="run the cycle in the `ews worker` at this URL, warm (default: $EWS_WORKER_URL; none: here)"
+    )
+    run.add_argument(
+        "--worker-timeout", type=float, default=1800.0, help="seconds to wait for the worker's answer (default 1800)"
+    )
     run.set_defaults(func=cmd_run)
+
+    worker = sub.add_parser(
+        "worker", help="serve cycles on request, keeping the prepared region, caches and store between them"
+    )
+    worker.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    worker.add_argument("--port", type=int, default=8790, help="port (default 8790)")
+    worker.add_argument("--any-host", action="store_true", help="allow a --host other than the loopback interface")
+    worker.add_argument("--database", help="SQLAlchemy URL (default: $EWS_DATABASE_URL or sqlite:///.ews/ews.db)")
+    worker.add_argument("--cache-dir", help="zonal weights and other caches (default: $EWS_CACHE_DIR or .ews/cache)")
+    worker.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    worker.set_defaults(func=cmd_worker)
 
     alerts = sub.add_parser("alerts", help="list alerts; approve or reject those held for review")
     alerts_sub = alerts.add_subparsers(dest="action", required=True)
@@ -1115,7 +1178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
     except EwsError as exc:
         print(f"ews {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        code = getattr(exc, "exit_code", EXIT_ERROR)  # a worker's error: as the run there would have exited
+        return code if isinstance(code, int) else EXIT_ERROR
     except OSError as exc:  # the machine refused: a path that cannot be written, a full disk
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"ews {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)

@@ -400,6 +400,11 @@ class RunReport:
     # This run's messages: per stage, the delay from their source's <sent> (ews.latency.summarise).
     latency: dict[str, dict[str, float]] = field(default_factory=dict)
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunReport:
+        """The report :meth:`to_json` gave (what an ``ews worker`` answers)."""
+        return cls(**{**data, "out_dir": Path(data["out_dir"])})
+
     def to_json(self) -> dict[str, object]:
         """A JSON-safe dict."""
         return {

@@ -67,9 +67,10 @@ class WorkerUnavailableError(EwsError):
 class WorkerError(EwsError):
     """The worker answered with an error; ``exit_code`` is what ``ews`` exits with for it."""
 
-    def __init__(self, message: str, exit_code: int) -> None:
+    def __init__(self, message: str, exit_code: int, status: int | None = None) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+        self.status = status  # the HTTP status (409: this worker serves another store: nothing ran)
 
 
 def database_digest(url: str) -> str:
@@ -373,7 +374,7 @@ def call(url: str, path: str, body: Mapping[str, Any], *, timeout: float) -> dic
         error = answer.get("error") if isinstance(answer, dict) else None
         code = answer.get("exit_code") if isinstance(answer, dict) else None
         raise WorkerError(f"ews worker at {url}: {error or f'HTTP {response.status}'}",
-                          code if isinstance(code, int) else EXIT_INTERNAL)  # fmt: skip
+                          code if isinstance(code, int) else EXIT_INTERNAL, response.status)  # fmt: skip
     return answer
 
 

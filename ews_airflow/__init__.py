@@ -104,6 +104,35 @@ def cache_dir(run_dir: Path) -> Path:
     return Path(os.environ.get("EWS_CACHE_DIR") or run_dir.parent / "cache")
 
 
+def in_worker(path: str, body: dict[str, Any]) -> dict[str, Any] | None:
+    """Run a step in the ``ews worker`` at ``EWS_WORKER_URL`` (warm); ``None``: run it in this task.
+
+    No URL, no worker listening there, or a worker of another database or cache folder (nothing ran there):
+    ``None``, the step runs here, cold, and the log says why at WARNING (ERROR for a worker of another store).
+    Any other failure of the worker fails the task: the step may have run there, and a retry asks it again.
+    """
+    import logging
+
+    from ews.worker import WorkerError, WorkerUnavailableError, call, database_digest
+
+    url = os.environ.get("EWS_WORKER_URL")
+    if not url:
+        return None
+    log = logging.getLogger(__name__)
+    request = {**body, "database": database_digest(database_url())}
+    try:
+        return call(url, path, request, timeout=float(os.environ.get("EWS_WORKER_TIMEOUT") or 1800))
+    except WorkerUnavailableError as exc:
+        log.warning("%s; running %s in this task (cold)", exc, path)
+    except WorkerError as exc:
+        if exc.exit_code == 2 and exc.status != 409:  # a refused input: a retry would be refused again
+            raise AirflowFailException(str(exc)) from None
+        if exc.status != 409:  # it may have run there: the retry asks the worker again (it runs one at a time)
+            raise
+        log.error("%s; running %s in this task (cold): fix EWS_WORKER_URL or the worker's options", exc, path)
+    return None
+
+
 def param_text(value: object) -> str | None:
     """A param's text, or None when it is unset or blank."""
     text = "" if value is None else str(value).strip()
@@ -232,7 +261,10 @@ def stages(dag_id: str, asset: Asset, suffix: str, fetched: Any) -> None:
         run_dir = Path(fetched["run_dir"])
         cache = cache_dir(run_dir)
         now = datetime.fromisoformat(fetched["now"])
-        assessed = assess_villages(config, run_dir, now=now, cache_dir=cache)
+        where = {"region": str(Path(fetched["region"]).resolve()), "run_dir": str(run_dir.resolve()),
+                 "now": now.isoformat(), "cache_dir": str(cache.resolve())}  # fmt: skip
+        warm = in_worker("/assess", where)
+        assessed = warm["assessed"] if warm else assess_villages(config, run_dir, now=now, cache_dir=cache)
         keep = ("region", "region_id", "run_dir", "now")
         return {**assessed, **{k: fetched[k] for k in keep}}
 
@@ -243,7 +275,7 @@ def stages(dag_id: str, asset: Asset, suffix: str, fetched: Any) -> None:
 
         from ews.channels.outbox import FileOutbox
         from ews.config import open_region
-        from ews.pipeline import publish_outputs
+        from ews.pipeline import RunReport, publish_outputs
         from ews.store.repository import Store
 
         config = open_region(assessed["region"], region_env())
@@ -252,14 +284,22 @@ def stages(dag_id: str, asset: Asset, suffix: str, fetched: Any) -> None:
         # Messages go to the send ledger for ews_dispatch; only a deployment that says dry run renders them into
         # the dry-run outbox here (as `ews run` does without --queue-only).
         channel = FileOutbox(outbox_path()) if dry_run() else None
-        store = Store.from_url(database_url())
-        try:
-            run_dir = Path(assessed["run_dir"])
-            report = publish_outputs(
-                config, run_dir, out_dir, now=now, store=store, channel=channel, cache_dir=cache_dir(run_dir)
-            )
-        finally:
-            store.close()
+        run_dir = Path(assessed["run_dir"])
+        warm = in_worker("/publish", {
+            "region": str(Path(assessed["region"]).resolve()), "run_dir": str(run_dir.resolve()),
+            "now": now.isoformat(), "cache_dir": str(cache_dir(run_dir).resolve()), "out_dir": str(out_dir),
+            "outbox": str(outbox_path().resolve()) if channel is not None else None,
+        })  # fmt: skip
+        if warm:
+            report = RunReport.from_json(warm["report"])
+        else:
+            store = Store.from_url(database_url())
+            try:
+                report = publish_outputs(
+                    config, run_dir, out_dir, now=now, store=store, channel=channel, cache_dir=cache_dir(run_dir)
+                )
+            finally:
+                store.close()
         log = logging.getLogger(__name__)
         for problem in report.problems:
             if problem["message"].startswith("DEGRADED"):

@@ -334,3 +334,68 @@ def test_the_poll_announces_only_warnings_ews_has_not_seen(
     # Once the warning is in the store (as ews_alerts or ews_nowcast leaves it), the poll announces nothing.
     assert airflow("dags", "test", "ews_nowcast", "--conf", conf, env=env).returncode == 0
     assert len(polled()) == 1
+
+
+def test_rain_dag_runs_its_heavy_steps_in_the_ews_worker_when_one_is_configured(
+    airflow_home: Path, tmp_path: Path, gorontalo_region: Path, kec_dir: Path
+) -> None:
+    # EWS_WORKER_URL: the DAG's assess and publish run in the long-lived `ews worker` (warm), with the same outputs.
+    import socket
+    import time
+    import urllib.request
+    from datetime import UTC, datetime, timedelta
+
+    import geopandas as gpd
+    import numpy as np
+
+    from ews.synthetic_rain import write_geotiff
+
+    west, south, east, north = gpd.read_file(kec_dir / "wilayah_boundaries_kec_75.geojson").total_bounds
+    res, margin = 0.02, 0.3
+    cols, rows = int((east - west + 2 * margin) / res) + 1, int((north - south + 2 * margin) / res) + 1
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    write_geotiff(
+        drop / f"rain_{end:%Y%m%dT%H%M}.tif", np.full((1, rows, cols), 30.0, dtype=np.float32),
+        transform=(res, 0.0, west - margin, 0.0, -res, north + margin), times=[end - timedelta(hours=1)],
+        step_hours=1.0,
+    )  # fmt: skip
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    database, cache = f"sqlite:///{tmp_path / 'ews.db'}", tmp_path / "cache"
+    env = airflow_env(airflow_home)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "ews.cli", "worker", "--port", str(port), "--database", database, "--cache-dir",
+         str(cache), "-q"], env=env, cwd=REPO,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+
+    def health() -> dict[str, Any]:
+        with urllib.request.urlopen(f"{url}/health", timeout=10) as answer:
+            return dict(json.loads(answer.read()))
+
+    try:
+        for _ in range(300):
+            try:
+                assert health()["status"] == "ok"
+                break
+            except OSError:
+                time.sleep(0.1)
+        env.update(
+            EWS_RAIN_SOURCE=str(drop), EWS_WORK_DIR=str(tmp_path / "work"), EWS_OUT_DIR=str(tmp_path / "out"),
+            EWS_DATABASE_URL=database, EWS_CACHE_DIR=str(cache), EWS_WORKER_URL=url,
+        )  # fmt: skip
+        done = airflow("dags", "test", "ews_rain", "--conf", json.dumps({"region": str(gorontalo_region)}), env=env)
+        assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
+        served = health()
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    assert (served["cycles"], served["failed"]) == (2, 0)  # assess and publish, in the worker
+    report = json.loads((tmp_path / "out" / "gorontalo-kec-hujan" / "report.json").read_text(encoding="utf-8"))
+    assert report["levels"]["Siaga"] > 0, report
+    assert report["queued"] > 0
+    ledger = [e for e in asset_events(env) if e[0] == "ews_ledger" and e[2].get("source_dag") == "ews_rain"]
+    assert ledger

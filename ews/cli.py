@@ -1,4 +1,4 @@
-"""The ``ews`` command: ``demo``, ``run``, ``alerts``, ``affected``, ``zonal``, ``subscribers``, ``send``, ``serve``.
+"""The ``ews`` command: ``demo``, ``run``, ``worker``, ``alerts``, ``affected``, ``zonal``, ``send``, ``serve``, ….
 
 ``ews users`` manages the command center's accounts (``ews serve`` serves its login, API and dashboard).
 

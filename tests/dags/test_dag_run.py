@@ -242,11 +242,8 @@ def test_quakes_dag_alerts_coastal_villages_from_the_live_feeds(
     assert "DEGRADED" in log
 
 
-def test_rain_dag_alerts_from_a_drop_folder(
-    airflow_home: Path, tmp_path: Path, gorontalo_region: Path, kec_dir: Path
-) -> None:
-    # A raster dropped in EWS_RAIN_SOURCE (as a download task or a sensor would): 30 mm/h over all of Gorontalo in
-    # the last hour is BMKG's "sangat lebat", Siaga, everywhere; the messages are queued and the ledger announced.
+def rain_drop(tmp_path: Path, kec_dir: Path) -> Path:
+    """A drop folder with the last hour's raster: 30 mm/h over all of Gorontalo (BMKG's "sangat lebat", Siaga)."""
     from datetime import UTC, datetime, timedelta
 
     import geopandas as gpd
@@ -265,6 +262,15 @@ def test_rain_dag_alerts_from_a_drop_folder(
         transform=(res, 0.0, west - margin, 0.0, -res, north + margin), times=[end - timedelta(hours=1)],
         step_hours=1.0,
     )  # fmt: skip
+    return drop
+
+
+def test_rain_dag_alerts_from_a_drop_folder(
+    airflow_home: Path, tmp_path: Path, gorontalo_region: Path, kec_dir: Path
+) -> None:
+    # A raster dropped in EWS_RAIN_SOURCE (as a download task or a sensor would): 30 mm/h over all of Gorontalo in
+    # the last hour is BMKG's "sangat lebat", Siaga, everywhere; the messages are queued and the ledger announced.
+    drop = rain_drop(tmp_path, kec_dir)
     env = airflow_env(airflow_home)
     env.update(EWS_RAIN_SOURCE=str(drop), EWS_WORK_DIR=str(tmp_path / "work"), EWS_OUT_DIR=str(tmp_path / "out"))
     done = airflow("dags", "test", "ews_rain", "--conf", json.dumps({"region": str(gorontalo_region)}), env=env)
@@ -343,24 +349,8 @@ def test_rain_dag_runs_its_heavy_steps_in_the_ews_worker_when_one_is_configured(
     import socket
     import time
     import urllib.request
-    from datetime import UTC, datetime, timedelta
 
-    import geopandas as gpd
-    import numpy as np
-
-    from ews.synthetic_rain import write_geotiff
-
-    west, south, east, north = gpd.read_file(kec_dir / "wilayah_boundaries_kec_75.geojson").total_bounds
-    res, margin = 0.02, 0.3
-    cols, rows = int((east - west + 2 * margin) / res) + 1, int((north - south + 2 * margin) / res) + 1
-    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    drop = tmp_path / "drop"
-    drop.mkdir()
-    write_geotiff(
-        drop / f"rain_{end:%Y%m%dT%H%M}.tif", np.full((1, rows, cols), 30.0, dtype=np.float32),
-        transform=(res, 0.0, west - margin, 0.0, -res, north + margin), times=[end - timedelta(hours=1)],
-        step_hours=1.0,
-    )  # fmt: skip
+    drop = rain_drop(tmp_path, kec_dir)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -14,7 +14,6 @@ import argparse
 import json
 import logging
 import os
-import re
 import sys
 import time
 import traceback
@@ -23,7 +22,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ews.errors import ConfigError, DataValidationError, EwsError
+from ews.errors import (
+    EXIT_ERROR,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    ConfigError,
+    DataValidationError,
+    EwsError,
+    mask_phone_like,
+)
 
 if TYPE_CHECKING:
     from ews.channels.base import Channel
@@ -31,10 +39,6 @@ if TYPE_CHECKING:
     from ews.config import RegionConfig
     from ews.store.repository import Store
     from ews.store.warnings import AliasRecord
-
-EXIT_OK, EXIT_PARTIAL, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
-# A phone number in any written form, masked in the one line an internal error prints (personal data).
-_PHONE_LIKE = re.compile(r"(?<![\w.])(\+?62|0)([\s\-.()]*\d){8,13}(?![\w.])")
 
 
 class _Progress:
@@ -127,7 +131,7 @@ def _open_store(url: str, config: RegionConfig) -> Store:
 def _outbox(args: argparse.Namespace, region_id: str) -> FileOutbox:
     from ews.channels.outbox import FileOutbox
 
-    return FileOutbox(Path(args.outbox) if args.outbox else Path(".ews") / "outbox" / f"{region_id}.jsonl")
+    return FileOutbox(_outbox_path(args, region_id))
 
 
 def _outbox_path(args: argparse.Namespace, region_id: str) -> Path:
@@ -1188,14 +1192,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ews {args.command}: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        text = _PHONE_LIKE.sub("[number]", f"{type(exc).__name__}: {exc}").splitlines()
+        text = mask_phone_like(f"{type(exc).__name__}: {exc}").splitlines()
         print(
             f"ews {args.command}: internal error: {text[0] if text else type(exc).__name__}: this is a bug in ews, "
             "please report it" + ("" if args.verbose else " (run with -v for the traceback)"),
             file=sys.stderr,
         )
         if args.verbose:
-            print(_PHONE_LIKE.sub("[number]", traceback.format_exc()), file=sys.stderr)
+            print(mask_phone_like(traceback.format_exc()), file=sys.stderr)
         return EXIT_INTERNAL
     return code
 

@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
+# ``ews``'s exit status: 0 success; 1 finished, some inputs rejected or degraded; 2 refused; 3 internal error.
+EXIT_OK, EXIT_PARTIAL, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
+# A phone number in any written form, masked in the one line an internal error prints (personal data).
+_PHONE_LIKE = re.compile(r"(?<![\w.])(\+?62|0)([\s\-.()]*\d){8,13}(?![\w.])")
+
+
+def mask_phone_like(text: str) -> str:
+    """``text`` with anything that looks like a phone number replaced by ``[number]`` (for error lines)."""
+    return _PHONE_LIKE.sub("[number]", text)
+
 
 class EwsError(Exception):
     """Root of every error ews raises on purpose."""

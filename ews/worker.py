@@ -36,7 +36,6 @@ import http.client
 import json
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -47,16 +46,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ews.errors import ConfigError, EwsError
+from ews.errors import EXIT_ERROR, EXIT_INTERNAL, EXIT_OK, EXIT_PARTIAL, ConfigError, EwsError, mask_phone_like
 
 if TYPE_CHECKING:
     from ews.store.repository import Store
 
 log = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_PARTIAL, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8790
-_PHONE_LIKE = re.compile(r"(?<![\w.])(\+?62|0)([\s\-.()]*\d){8,13}(?![\w.])")
 _MAX_BODY = 1 << 20  # a request is a few paths and options
 
 
@@ -76,10 +73,6 @@ class WorkerError(EwsError):
 def database_digest(url: str) -> str:
     """What a request says of its database: a SHA-256 of the URL, so that a password never leaves the client."""
     return hashlib.sha256(url.encode()).hexdigest()
-
-
-def _masked(text: str) -> str:
-    return _PHONE_LIKE.sub("[number]", text)
 
 
 def _strings(body: Mapping[str, Any], key: str) -> tuple[str, ...]:
@@ -313,13 +306,13 @@ def _handler(worker: Worker) -> type[BaseHTTPRequestHandler]:
             except _ConflictError as exc:
                 self._answer(409, {"error": str(exc), "exit_code": EXIT_ERROR})
             except (EwsError, ValueError) as exc:  # a refused input: it names the file, field or key
-                self._answer(400, {"error": _masked(str(exc)), "exit_code": EXIT_ERROR})
+                self._answer(400, {"error": mask_phone_like(str(exc)), "exit_code": EXIT_ERROR})
             except OSError as exc:  # the machine refused: a path that cannot be written, a full disk
                 where = f"{exc.filename}: " if exc.filename else ""
                 self._answer(400, {"error": f"{where}{exc.strerror or exc}", "exit_code": EXIT_ERROR})
             except Exception as exc:
                 log.exception("worker request %s failed", self.path)
-                first = _masked(f"{type(exc).__name__}: {exc}").splitlines()
+                first = mask_phone_like(f"{type(exc).__name__}: {exc}").splitlines()
                 self._answer(500, {"error": f"internal error: {first[0] if first else type(exc).__name__}: this is "
                                             "a bug in ews, please report it", "exit_code": EXIT_INTERNAL})  # fmt: skip
             else:
